@@ -1,0 +1,50 @@
+/**
+ * Issued client tokens: random, single-use, short-lived. A token is consumed by
+ * the handshake that presents it, valid or expired, so it can never be replayed.
+ * Outstanding tokens are capped so the issue route cannot grow memory unbounded.
+ */
+import { randomBytes } from "node:crypto";
+
+/** nanobot's prefix: clients written for it recognise tokens by it. */
+const PREFIX = "nbwt_";
+
+export class IssuedTokens {
+  /** token → expiry (ms since epoch). */
+  readonly #expiries = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxOutstanding: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A fresh token, or undefined when the cap of live tokens is reached. */
+  issue(): string | undefined {
+    this.#purgeExpired();
+    if (this.#expiries.size >= this.maxOutstanding) return undefined;
+    const token = PREFIX + randomBytes(32).toString("base64url");
+    this.#expiries.set(token, this.now() + this.ttlMs);
+    return token;
+  }
+
+  /** True if the token was live; it is removed either way. */
+  consume(token: string): boolean {
+    const expiry = this.#expiries.get(token);
+    if (expiry === undefined) return false;
+    this.#expiries.delete(token);
+    return this.now() <= expiry;
+  }
+
+  get outstanding(): number {
+    return this.#expiries.size;
+  }
+
+  /** Every token gets the same TTL, so insertion order is expiry order: stop at the first live one. */
+  #purgeExpired(): void {
+    const now = this.now();
+    for (const [token, expiry] of this.#expiries) {
+      if (now <= expiry) return;
+      this.#expiries.delete(token);
+    }
+  }
+}

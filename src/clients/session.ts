@@ -1,0 +1,222 @@
+/**
+ * One client connection: the handshake's follow-up (`ready`, default chat),
+ * envelope dispatch, chat subscriptions and hydration. Replies to this socket go
+ * straight to it; everything that belongs to a chat goes through the hub so every
+ * subscriber, on every listener, sees one ordered stream.
+ *
+ * Errors are answered with an `error` frame (carrying chat_id when known) and
+ * never close the socket.
+ */
+import { randomBytes } from "node:crypto";
+import type { ServerWebSocket, WebSocketHandler } from "bun";
+import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
+import { EVERYONE_TOPIC, Hub } from "../hub.ts";
+import type { Logger } from "../log.ts";
+import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope } from "../protocol/client.ts";
+import type { Reply } from "../protocol/events.ts";
+import type { Runs } from "../runs/runs.ts";
+import type { ChatMetadataStore } from "../store/chat-metadata.ts";
+import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
+
+export interface ClientData {
+  clientId: string;
+  /** Peer IP for TCP; "" for unix-socket peers. */
+  remote: string;
+  viaUnixSocket: boolean;
+  /** The chat legacy (untyped) frames go to. */
+  defaultChatId: string;
+  chats: Set<string>;
+}
+
+export type ClientSocket = ServerWebSocket<ClientData>;
+
+export interface ClientSessionDeps {
+  hub: Hub;
+  runs: Runs;
+  chats: ChatMetadataStore;
+  log: Logger;
+}
+
+const STOP_COMMAND = "/stop";
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const send = (ws: ClientSocket, frame: Reply) => ws.send(JSON.stringify(frame));
+
+export function clientConnectionData(url: URL, remote: string, viaUnixSocket: boolean): ClientData {
+  const given = (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
+  return {
+    clientId: given || `anon-${randomBytes(6).toString("hex")}`,
+    remote,
+    viaUnixSocket,
+    defaultChatId: crypto.randomUUID(),
+    chats: new Set(),
+  };
+}
+
+export class ClientSessions {
+  readonly #open = new Set<ClientSocket>();
+
+  constructor(private readonly deps: ClientSessionDeps) {}
+
+  readonly handler: WebSocketHandler<ClientData> = {
+    open: (ws) => this.#onOpen(ws),
+    message: (ws, raw) => this.#onFrame(ws, raw),
+    close: (ws) => {
+      this.#open.delete(ws);
+    },
+  };
+
+  get openCount(): number {
+    return this.#open.size;
+  }
+
+  /** Shutdown: close every client connection with the given code (1001: going away). */
+  closeAll(code: number, reason: string): void {
+    for (const ws of this.#open) ws.close(code, reason);
+  }
+
+  #onOpen(ws: ClientSocket): void {
+    this.#open.add(ws);
+    send(ws, { event: "ready", chat_id: ws.data.defaultChatId, client_id: ws.data.clientId });
+    ws.subscribe(EVERYONE_TOPIC);
+    this.#join(ws, ws.data.defaultChatId);
+    this.#hydrate(ws, ws.data.defaultChatId);
+  }
+
+  #onFrame(ws: ClientSocket, raw: string | Buffer): void {
+    let text: string;
+    try {
+      text = typeof raw === "string" ? raw : strictUtf8.decode(raw);
+    } catch {
+      this.deps.log.debug("ignored a binary frame that is not UTF-8", { client_id: ws.data.clientId });
+      return;
+    }
+    const inbound = parseInbound(text);
+    switch (inbound.kind) {
+      case "ignored":
+        return;
+      case "legacy":
+        return this.#submit(ws, ws.data.defaultChatId, inbound.content, {});
+      case "invalid":
+        return this.#fail(ws, inbound.error, inbound.chat_id);
+      case "envelope": {
+        const env = inbound.envelope;
+        switch (env.type) {
+          case "new_chat":
+            return this.#newChat(ws, env);
+          case "attach":
+            return this.#attach(ws, env);
+          case "message":
+            return this.#message(ws, env);
+          case "set_workspace_scope":
+            return this.#setWorkspaceScope(ws, env);
+          case "stop":
+            return this.#stop(env.chat_id);
+          case "ping":
+            send(ws, { event: "pong" });
+            return;
+        }
+      }
+    }
+  }
+
+  #newChat(ws: ClientSocket, env: NewChat): void {
+    const chatId = crypto.randomUUID();
+    let scope: WorkspaceScope | undefined;
+    if (env.workspace_scope !== undefined) {
+      scope = this.#acceptScope(ws, env.workspace_scope, chatId);
+      if (!scope) return;
+    }
+    this.#join(ws, chatId);
+    send(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
+    this.deps.hub.publish({
+      event: "session_updated",
+      chat_id: chatId,
+      scope: "metadata",
+      ...(scope && { workspace_scope: scopePayload(scope) }),
+    });
+  }
+
+  #attach(ws: ClientSocket, env: Attach): void {
+    this.#join(ws, env.chat_id);
+    send(ws, { event: "attached", chat_id: env.chat_id, latest_seq: this.deps.hub.latestSeq(env.chat_id) });
+    this.#hydrate(ws, env.chat_id);
+  }
+
+  #message(ws: ClientSocket, env: Message): void {
+    const chatId = env.chat_id;
+    // Media ingest (data URLs, uploads) is not built yet: refuse rather than drop attachments silently.
+    if (env.media && env.media.length > 0) return this.#fail(ws, { detail: "image_rejected", reason: "mime" }, chatId);
+    if (env.content.trim() === "") return this.#fail(ws, { detail: "missing content" }, chatId);
+    if (env.workspace_scope !== undefined) {
+      const scope = this.#acceptScope(ws, env.workspace_scope, chatId);
+      if (!scope) return;
+      if (this.deps.runs.activeTurn(chatId) && !sameScope(scope, this.#scopeOf(chatId))) {
+        return this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
+      }
+      this.deps.chats.merge(chatId, { workspace_scope: scope });
+    }
+    if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
+    this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {});
+  }
+
+  #setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
+    const chatId = env.chat_id;
+    if (this.deps.runs.activeTurn(chatId)) {
+      return this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
+    }
+    const scope = this.#acceptScope(ws, env.workspace_scope, chatId);
+    if (!scope) return;
+    this.deps.chats.merge(chatId, { workspace_scope: scope });
+    this.deps.hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", workspace_scope: scopePayload(scope) });
+  }
+
+  /** Validates a requested scope; on failure the client is told why and undefined is returned. */
+  #acceptScope(ws: ClientSocket, raw: unknown, chatId: string): WorkspaceScope | undefined {
+    const result = resolveWorkspaceScope(raw, peerIsLocal(ws.data.remote, ws.data.viaUnixSocket));
+    if (result.ok) return result.scope;
+    this.#fail(ws, { detail: "workspace_scope_rejected", reason: result.reason }, chatId);
+    return undefined;
+  }
+
+  #scopeOf(chatId: string): WorkspaceScope | undefined {
+    return this.deps.chats.get(chatId)?.workspace_scope as WorkspaceScope | undefined;
+  }
+
+  #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>): void {
+    if (content.trim() === STOP_COMMAND) return this.#stop(chatId);
+    const scope = this.#scopeOf(chatId);
+    const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
+    if (this.deps.runs.submit(chatId, { content, metadata }) === "busy") this.#fail(ws, { detail: "chat_busy" }, chatId);
+  }
+
+  /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
+  #stop(chatId: string): void {
+    const stopped = this.deps.runs.stop(chatId);
+    const text = stopped > 0 ? `Stopped ${stopped} task(s).` : "No active task to stop.";
+    this.deps.hub.publish({ event: "message", chat_id: chatId, text });
+  }
+
+  /** Subscribes the socket to a chat; false if it already was. */
+  #join(ws: ClientSocket, chatId: string): boolean {
+    if (ws.data.chats.has(chatId)) return false;
+    ws.data.chats.add(chatId);
+    ws.subscribe(Hub.topicOf(chatId));
+    return true;
+  }
+
+  /** What a newly subscribed client must know to render the chat's state now (reference §3.4). */
+  #hydrate(ws: ClientSocket, chatId: string): void {
+    const goal = this.deps.chats.get(chatId)?.goal_state as { active?: boolean } | undefined;
+    if (goal?.active) send(ws, { event: "goal_state", chat_id: chatId, goal_state: { ...goal, active: true } });
+    const turn = this.deps.runs.activeTurn(chatId);
+    if (turn) send(ws, { event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id: turn.turnId });
+  }
+
+  #fail(ws: ClientSocket, error: EnvelopeError, chatId?: string): void {
+    send(ws, { event: "error", ...error, ...(chatId !== undefined && { chat_id: chatId }) });
+  }
+}
+
+function sameScope(a: WorkspaceScope, b: WorkspaceScope | undefined): boolean {
+  return b !== undefined && a.project_path === b.project_path && a.access_mode === b.access_mode;
+}

@@ -1,0 +1,73 @@
+/**
+ * `workspace_scope` on new_chat / set_workspace_scope / message: validated with
+ * nanobot's reasons and stored as chat metadata. The gateway itself does not
+ * sandbox anything; it records the scope for the agent and echoes it to clients.
+ */
+import { statSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, isAbsolute, join, resolve } from "node:path";
+
+export interface WorkspaceScope {
+  project_path: string;
+  access_mode: "restricted" | "full";
+}
+
+export type ScopeResult = { ok: true; scope: WorkspaceScope } | { ok: false; reason: string };
+
+const ACCESS_MODES: Record<string, WorkspaceScope["access_mode"]> = {
+  restricted: "restricted",
+  restrict: "restricted",
+  full: "full",
+  "full-access": "full",
+};
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/**
+ * May this peer change workspace scopes? TCP peers on loopback may. Unix-socket
+ * peers may too: the socket is mode 0600, so only the gateway's own user can
+ * reach it (nanobot treats them as remote; this is our deliberate difference).
+ */
+export function peerIsLocal(remote: string, viaUnixSocket: boolean): boolean {
+  return viaUnixSocket || LOOPBACK.has(remote.replace(/^::ffff:/, ""));
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function resolveProjectPath(raw: unknown): { ok: true; path: string } | { ok: false; reason: string } {
+  if (typeof raw !== "string") return { ok: false, reason: "project_path must be a string" };
+  if (raw.includes("\0") || /[\r\n]/.test(raw)) return { ok: false, reason: "project_path contains invalid characters" };
+  const expanded = raw === "~" ? homedir() : raw.startsWith("~/") ? join(homedir(), raw.slice(2)) : raw;
+  if (!isAbsolute(expanded)) return { ok: false, reason: "project_path must be absolute" };
+  const path = resolve(expanded);
+  return isDirectory(path) ? { ok: true, path } : { ok: false, reason: "project_path must be an existing directory" };
+}
+
+function resolveAccessMode(raw: unknown): { ok: true; mode: WorkspaceScope["access_mode"] } | { ok: false; reason: string } {
+  if (raw === undefined) return { ok: true, mode: "restricted" };
+  if (typeof raw !== "string") return { ok: false, reason: "access_mode must be a string" };
+  const mode = ACCESS_MODES[raw.trim().toLowerCase().replaceAll("_", "-")];
+  return mode ? { ok: true, mode } : { ok: false, reason: "access_mode must be restricted or full" };
+}
+
+export function resolveWorkspaceScope(raw: unknown, local: boolean): ScopeResult {
+  if (!local) return { ok: false, reason: "workspace controls are localhost-only" };
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false, reason: "workspace_scope must be an object" };
+  const fields = raw as Record<string, unknown>;
+  const path = resolveProjectPath(fields.project_path);
+  if (!path.ok) return path;
+  const mode = resolveAccessMode(fields.access_mode);
+  if (!mode.ok) return mode;
+  return { ok: true, scope: { project_path: path.path, access_mode: mode.mode } };
+}
+
+/** The scope as clients are shown it. */
+export function scopePayload(scope: WorkspaceScope): Record<string, unknown> {
+  return { ...scope, project_name: basename(scope.project_path), restrict_to_workspace: scope.access_mode === "restricted" };
+}

@@ -1,0 +1,202 @@
+/**
+ * The one configuration schema. Every option is named here with its default,
+ * its bounds and the reason for both; `agentgate --help` prints this table.
+ *
+ * Sources merge as: defaults < config file (JSON or TOML) < env AGENTGATE_* < CLI flags.
+ * Option names are snake_case; a config file may also use the camelCase names of
+ * nanobot's WebSocketConfig (so an existing `channels.websocket` block can be pasted).
+ */
+import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { z } from "zod";
+
+const MiB = 1024 * 1024;
+
+/** Env vars and flags arrive as strings: "false" must mean false, not a truthy string. */
+const bool = (fallback: boolean) =>
+  z.preprocess((v) => {
+    if (typeof v !== "string") return v;
+    const s = v.trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(s)) return true;
+    if (["0", "false", "no", "off"].includes(s)) return false;
+    return v;
+  }, z.boolean().default(fallback));
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** Lists from env/flags: either JSON (`["a","b"]`) or comma-separated (`a,b`). */
+const stringList = (fallback: string[]) =>
+  z.preprocess((v) => {
+    if (typeof v !== "string") return v;
+    const s = v.trim();
+    if (s.startsWith("[")) {
+      try {
+        return JSON.parse(s);
+      } catch {
+        return v;
+      }
+    }
+    return s === "" ? [] : s.split(",").map((x) => x.trim());
+  }, z.array(z.string()).default(fallback));
+
+/** URL paths are compared after stripping trailing slashes (the root stays "/"). */
+export function normalizePath(p: string): string {
+  const stripped = p.replace(/\/+$/, "");
+  return stripped === "" ? "/" : stripped;
+}
+
+const urlPath = (fallback: string, optional: boolean) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((p) => (optional && p === "") || p.startsWith("/"), 'must start with "/"')
+    .transform((p) => (p === "" ? p : normalizePath(p)));
+
+const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p);
+
+export const ConfigSchema = z
+  .object({
+    // ── listeners ────────────────────────────────────────────────────────────
+    host: z.string().default("127.0.0.1").describe("TCP bind address. Loopback by default: nothing is exposed until asked."),
+    port: int(8765, 0, 65535).describe("TCP port (nanobot's default). 0 picks a free port, which tests use."),
+    tcp_enabled: bool(true).describe("Serve TCP. Turn off to serve only the unix socket (local IPC)."),
+    unix_socket_path: z
+      .string()
+      .default("")
+      .transform((p) => expandHome(p.trim()))
+      .refine((p) => !p.includes("\0"), "must not contain NUL bytes")
+      .refine((p) => p === "" || isAbsolute(p), "unix_socket_path must be an absolute path")
+      .describe("Also serve the same protocol on this unix socket (mode 0600). Empty: no unix socket."),
+    path: urlPath("/", false).describe("WebSocket upgrade path. Upgrades elsewhere get 404."),
+    ssl_certfile: z.string().default("").describe("TLS certificate (PEM) for wss://. Set together with ssl_keyfile."),
+    ssl_keyfile: z.string().default("").describe("TLS private key (PEM) for wss://. Set together with ssl_certfile."),
+
+    // ── auth ─────────────────────────────────────────────────────────────────
+    token: z.string().default("").describe("Static client token accepted as ?token= (compared timing-safe). Empty: none."),
+    token_issue_path: urlPath("", true).describe("HTTP route minting single-use client tokens (GET or POST). Empty: no route."),
+    token_issue_secret: z.string().default("").describe("Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token."),
+    token_ttl_s: int(300, 30, 86400).describe("Lifetime of an issued token: short, because it is a bearer credential in a URL."),
+    max_outstanding_tokens: int(10000, 1, 1_000_000).describe("Cap on live issued tokens; beyond it the issue route answers 429 so it cannot grow memory unbounded."),
+    websocket_requires_token: bool(true).describe("Reject WebSocket upgrades without a valid token (static, issued or JWT)."),
+    allow_from: stringList(["*"]).describe('client_id allowlist checked before auth (403). "*" allows all; [] denies all.'),
+    jwt_secret: z.string().default("").describe("HS256 secret: a JWT with sub and exp signed with it is accepted as a client token. Empty: JWTs off."),
+
+    // ── protocol and limits ──────────────────────────────────────────────────
+    streaming: bool(true).describe("Stream turns as delta/stream_end. Off: each streamed segment arrives as one message."),
+    max_message_bytes: int(36 * MiB, 1024, 40 * MiB).describe("Largest inbound frame; bigger frames close the socket with 1009 (nanobot's default and bound)."),
+    ping_interval_s: int(20, 5, 300).describe("Protocol-level ping period for idle sockets."),
+    ping_timeout_s: int(20, 5, 300).describe("How long a silent socket survives after a ping before it is closed."),
+    backpressure_limit_bytes: int(16 * MiB, 64 * 1024, 1024 * MiB).describe("Bytes buffered per socket before it counts as a slow consumer."),
+    close_on_backpressure_limit: bool(true).describe("Close a slow consumer at the limit (it reconnects and resumes) instead of silently dropping its events."),
+    max_queued_turns: int(8, 0, 1000).describe("Messages queued behind a chat's running turn; beyond it the client gets chat_busy."),
+
+    // ── agents ───────────────────────────────────────────────────────────────
+    agent: z.enum(["echo"]).default("echo").describe("Agent that serves chats by default."),
+    echo_chunk_size: int(16, 1, 65536).describe("Echo agent: characters per delta."),
+    echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
+    echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
+
+    // ── process ──────────────────────────────────────────────────────────────
+    data_dir: z
+      .string()
+      .default("~/.agentgate")
+      .transform((p) => expandHome(p.trim()))
+      .describe("Where the gateway keeps its state."),
+    shutdown_grace_ms: int(5000, 0, 120_000).describe("On SIGINT/SIGTERM: how long running turns get to finish before clients are closed."),
+    log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Least severe log level printed (stderr)."),
+  })
+  .superRefine((c, ctx) => {
+    const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if ((c.host === "0.0.0.0" || c.host === "::") && !c.token && !c.token_issue_secret) {
+      fail("host", `host is ${c.host} (all interfaces) but neither token nor token_issue_secret is set`);
+    }
+    if (c.token_issue_path !== "" && c.token_issue_path === c.path) {
+      fail("token_issue_path", "token_issue_path must differ from path (the WebSocket upgrade path)");
+    }
+    if (Boolean(c.ssl_certfile) !== Boolean(c.ssl_keyfile)) {
+      fail("ssl_certfile", "ssl_certfile and ssl_keyfile must both be set for WSS, or both left empty");
+    }
+    if (!c.tcp_enabled && !c.unix_socket_path) {
+      fail("tcp_enabled", "tcp_enabled is false and unix_socket_path is empty: nothing to listen on");
+    }
+    if (c.jwt_secret && c.jwt_secret.length < 32) {
+      fail("jwt_secret", "jwt_secret must be at least 32 characters");
+    }
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+const OPTION_NAMES = Object.keys(ConfigSchema.shape) as (keyof Config)[];
+const ENV_PREFIX = "AGENTGATE_";
+/** Env vars the loader reads itself rather than as options. */
+const ENV_NON_OPTIONS = new Set(["AGENTGATE_CONFIG"]);
+
+export class ConfigError extends Error {}
+
+/** `unixSocketPath` → `unix_socket_path`, so nanobot's camelCase config keys are accepted. */
+const snakeCase = (key: string) => key.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  const handle = Bun.file(file);
+  if (!(await handle.exists())) throw new ConfigError(`config: file not found: ${file}`);
+  const text = await handle.text();
+  let parsed: unknown;
+  try {
+    parsed = file.endsWith(".toml") ? Bun.TOML.parse(text) : JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: cannot parse ${file}: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config: ${file} must hold an object`);
+  }
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [snakeCase(k), v]));
+}
+
+export function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || ENV_NON_OPTIONS.has(name) || value === undefined) continue;
+    out[name.slice(ENV_PREFIX.length).toLowerCase()] = value;
+  }
+  return out;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Keys present in some source that no option matches; the caller warns about them. */
+  unknownKeys: string[];
+}
+
+/** Merges the sources in precedence order and validates once. Throws ConfigError naming the option. */
+export function resolveConfig(...sources: Record<string, unknown>[]): LoadedConfig {
+  const merged: Record<string, unknown> = Object.assign({}, ...sources);
+  const unknownKeys = Object.keys(merged).filter((k) => !(OPTION_NAMES as string[]).includes(k));
+  for (const k of unknownKeys) delete merged[k];
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const option = issue.path.join(".") || "config";
+    throw new ConfigError(`invalid config: ${option}: ${issue.message}`);
+  }
+  return { config: result.data, unknownKeys };
+}
+
+/** The option table for --help, generated from the schema so it cannot drift. */
+export function describeOptions(): string {
+  const defaults = ConfigSchema.parse({ tcp_enabled: true });
+  return OPTION_NAMES.map((name) => {
+    const field = ConfigSchema.shape[name];
+    const shown = JSON.stringify(name === "data_dir" ? "~/.agentgate" : defaults[name]);
+    return `  --${name.replaceAll("_", "-")}  (default ${shown})\n      ${field.description ?? ""}`;
+  }).join("\n");
+}
+
+/** The config with secrets masked, for check-config and logs. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const secret = new Set(["token", "token_issue_secret", "jwt_secret"]);
+  return Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [k, secret.has(k) && v ? "***" : v]),
+  );
+}

@@ -1,0 +1,160 @@
+/**
+ * Client → gateway frames: one TypeBox schema per envelope `type`, compiled once.
+ *
+ * Dispatch is on `type` first (errors against a union collapse to "Expected union
+ * value"), then each envelope's fields are checked in the nanobot order, so the
+ * first failing field picks the exact `detail`/`reason` strings old clients expect.
+ * Envelopes are open (extra keys allowed): nanobot clients send webui, cli_apps, etc.
+ */
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+
+/** nanobot's chat_id rule, as a full match (JS `$` does not match before a trailing newline). */
+export const CHAT_ID_PATTERN = "^[A-Za-z0-9_:-]{1,64}$";
+export const ChatId = Type.String({ pattern: CHAT_ID_PATTERN });
+const CHAT_ID_RE = new RegExp(CHAT_ID_PATTERN);
+export const isChatId = (v: unknown): v is string => typeof v === "string" && CHAT_ID_RE.test(v);
+const Capabilities = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 });
+
+export const NewChat = Type.Object({
+  type: Type.Literal("new_chat"),
+  workspace_scope: Type.Optional(Type.Unknown()),
+  capabilities: Type.Optional(Capabilities),
+});
+
+export const Attach = Type.Object({
+  type: Type.Literal("attach"),
+  chat_id: ChatId,
+  /** Additive: replay every event after this seq, then continue live. */
+  since_seq: Type.Optional(Type.Integer({ minimum: 0 })),
+  capabilities: Type.Optional(Capabilities),
+});
+
+export const MediaItem = Type.Object({ data_url: Type.String({ minLength: 1 }), name: Type.Optional(Type.String()) });
+
+export const Message = Type.Object({
+  type: Type.Literal("message"),
+  chat_id: ChatId,
+  content: Type.String(),
+  media: Type.Optional(Type.Array(Type.Unknown())),
+  webui: Type.Optional(Type.Unknown()),
+  /** Additive: a resend with the same id in the same chat is acknowledged, not run twice. */
+  client_msg_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  workspace_scope: Type.Optional(Type.Unknown()),
+});
+
+export const SetWorkspaceScope = Type.Object({
+  type: Type.Literal("set_workspace_scope"),
+  chat_id: ChatId,
+  workspace_scope: Type.Unknown(),
+});
+
+/** Additive: cancel the chat's running turn (content "/stop" does the same). */
+export const Stop = Type.Object({ type: Type.Literal("stop"), chat_id: ChatId });
+
+/** Additive: application-level liveness for push-only clients. */
+export const Ping = Type.Object({ type: Type.Literal("ping") });
+
+export type NewChat = Static<typeof NewChat>;
+export type Attach = Static<typeof Attach>;
+export type Message = Static<typeof Message>;
+export type SetWorkspaceScope = Static<typeof SetWorkspaceScope>;
+export type Stop = Static<typeof Stop>;
+export type Ping = Static<typeof Ping>;
+export type Envelope = NewChat | Attach | Message | SetWorkspaceScope | Stop | Ping;
+
+/** What a client is told when a field fails; the first failing field in this order wins. */
+export type EnvelopeError = { detail: string; reason?: string };
+type FieldErrors = [field: string, error: EnvelopeError][];
+
+const INVALID_CHAT_ID: EnvelopeError = { detail: "invalid chat_id" };
+const CAPABILITIES: EnvelopeError = { detail: "invalid capabilities" };
+
+interface EnvelopeSpec {
+  schema: TSchema;
+  fieldErrors: FieldErrors;
+}
+
+const SPECS: Record<Envelope["type"], EnvelopeSpec> = {
+  new_chat: { schema: NewChat, fieldErrors: [["capabilities", CAPABILITIES]] },
+  attach: {
+    schema: Attach,
+    fieldErrors: [
+      ["chat_id", INVALID_CHAT_ID],
+      ["since_seq", { detail: "invalid since_seq" }],
+      ["capabilities", CAPABILITIES],
+    ],
+  },
+  message: {
+    schema: Message,
+    fieldErrors: [
+      ["chat_id", INVALID_CHAT_ID],
+      ["content", { detail: "missing content" }],
+      ["media", { detail: "image_rejected", reason: "malformed" }],
+      ["client_msg_id", { detail: "invalid client_msg_id" }],
+    ],
+  },
+  set_workspace_scope: { schema: SetWorkspaceScope, fieldErrors: [["chat_id", INVALID_CHAT_ID]] },
+  stop: { schema: Stop, fieldErrors: [["chat_id", INVALID_CHAT_ID]] },
+  ping: { schema: Ping, fieldErrors: [] },
+};
+
+const CHECKERS = Object.fromEntries(
+  Object.entries(SPECS).map(([type, spec]) => [type, { check: TypeCompiler.Compile(spec.schema), fieldErrors: spec.fieldErrors }]),
+) as Record<Envelope["type"], { check: ReturnType<typeof TypeCompiler.Compile>; fieldErrors: FieldErrors }>;
+
+/** The outcome of reading one inbound text frame. */
+export type Inbound =
+  | { kind: "envelope"; envelope: Envelope }
+  | { kind: "invalid"; error: EnvelopeError; chat_id?: string }
+  | { kind: "legacy"; content: string }
+  | { kind: "ignored" };
+
+const LEGACY_KEYS = ["content", "text", "message"] as const;
+
+/** Python-style repr of the type string, as nanobot's "unknown type: 'x'" detail uses. */
+const pyRepr = (s: string) => (s.includes("'") && !s.includes('"') ? `"${s}"` : `'${s.replaceAll("'", "\\'")}'`);
+
+function firstFieldError(type: Envelope["type"], value: Record<string, unknown>): EnvelopeError {
+  const { check, fieldErrors } = CHECKERS[type];
+  const failing = new Set<string>();
+  for (const e of check.Errors(value)) failing.add(e.path.split("/")[1] ?? "");
+  for (const [field, error] of fieldErrors) if (failing.has(field)) return error;
+  return { detail: `invalid ${type}` };
+}
+
+function readEnvelope(value: Record<string, unknown>, type: string): Inbound {
+  if (!Object.hasOwn(CHECKERS, type)) return { kind: "invalid", error: { detail: `unknown type: ${pyRepr(type)}` } };
+  const known = type as Envelope["type"];
+  const chatId = value.chat_id;
+  if (CHECKERS[known].check.Check(value)) return { kind: "envelope", envelope: value as unknown as Envelope };
+  return { kind: "invalid", error: firstFieldError(known, value), chat_id: isChatId(chatId) ? chatId : undefined };
+}
+
+/** nanobot legacy frames: the first non-blank string among content, text, message. */
+function readLegacyObject(value: Record<string, unknown>): Inbound {
+  for (const key of LEGACY_KEYS) {
+    const v = value[key];
+    if (typeof v === "string" && v.trim() !== "") return { kind: "legacy", content: v };
+  }
+  return { kind: "ignored" };
+}
+
+/**
+ * Reads one text frame. A typed envelope is a JSON object with a string `type`;
+ * anything else is a legacy frame (plain text, invalid JSON as text, or {content|text|message}).
+ */
+export function parseInbound(raw: string): Inbound {
+  const trimmed = raw.trim();
+  if (trimmed === "") return { kind: "ignored" };
+  if (!trimmed.startsWith("{")) return { kind: "legacy", content: raw };
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch {
+    return { kind: "legacy", content: raw };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return { kind: "legacy", content: raw };
+  const obj = value as Record<string, unknown>;
+  return typeof obj.type === "string" ? readEnvelope(obj, obj.type) : readLegacyObject(obj);
+}

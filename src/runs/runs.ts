@@ -1,0 +1,116 @@
+/**
+ * Runs: at most one active turn per chat. Further messages wait in a bounded
+ * FIFO; beyond it the sender is told the chat is busy. Stopping cancels the
+ * active turn (the agent sees its signal abort) and clears the queue. A client
+ * disconnecting never cancels anything: turns belong to chats, not sockets.
+ */
+import type { Agent, TurnResult } from "../agents/agent.ts";
+import type { Hub } from "../hub.ts";
+import type { Logger } from "../log.ts";
+import { TurnPublisher } from "./turn-publisher.ts";
+
+export interface TurnInput {
+  content: string;
+  metadata: Record<string, unknown>;
+}
+
+interface ActiveTurn {
+  turnId: string;
+  /** Unix seconds, as goal_status.started_at carries it. */
+  startedAt: number;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+interface ChatRun {
+  active?: ActiveTurn;
+  queue: TurnInput[];
+}
+
+export type SubmitOutcome = "started" | "queued" | "busy";
+
+export interface RunsOptions {
+  hub: Hub;
+  agentFor: (chatId: string) => Agent;
+  streaming: boolean;
+  maxQueuedTurns: number;
+  log: Logger;
+}
+
+export class Runs {
+  readonly #chats = new Map<string, ChatRun>();
+
+  constructor(private readonly options: RunsOptions) {}
+
+  submit(chatId: string, input: TurnInput): SubmitOutcome {
+    const run = this.#chats.get(chatId) ?? { queue: [] };
+    this.#chats.set(chatId, run);
+    if (!run.active) {
+      this.#start(chatId, run, input);
+      return "started";
+    }
+    if (run.queue.length >= this.options.maxQueuedTurns) return "busy";
+    run.queue.push(input);
+    return "queued";
+  }
+
+  /** Cancels the active turn and drops queued ones; returns how many were stopped. */
+  stop(chatId: string): number {
+    const run = this.#chats.get(chatId);
+    if (!run?.active) return 0;
+    const stopped = 1 + run.queue.length;
+    run.queue.length = 0;
+    run.active.controller.abort();
+    return stopped;
+  }
+
+  activeTurn(chatId: string): { turnId: string; startedAt: number } | undefined {
+    return this.#chats.get(chatId)?.active;
+  }
+
+  /** Shutdown: let running turns finish for up to `graceMs`, then cancel them and wait for their ends. */
+  async settle(graceMs: number): Promise<void> {
+    for (const run of this.#chats.values()) run.queue.length = 0;
+    const running = () => [...this.#chats.values()].flatMap((r) => (r.active ? [r.active] : []));
+    if (running().length === 0) return;
+    await Promise.race([Promise.all(running().map((t) => t.done)), Bun.sleep(graceMs)]);
+    for (const turn of running()) turn.controller.abort();
+    await Promise.all(running().map((t) => t.done));
+  }
+
+  #start(chatId: string, run: ChatRun, input: TurnInput): void {
+    const turnId = crypto.randomUUID();
+    const startedMs = Date.now();
+    const controller = new AbortController();
+    const active: ActiveTurn = { turnId, startedAt: startedMs / 1000, controller, done: Promise.resolve() };
+    run.active = active;
+    active.done = this.#execute(chatId, active, input, startedMs).finally(() => {
+      run.active = undefined;
+      const next = run.queue.shift();
+      if (next) this.#start(chatId, run, next);
+      else this.#chats.delete(chatId);
+    });
+  }
+
+  async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {
+    const { hub, streaming, log } = this.options;
+    const turn_id = turn.turnId;
+    hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
+    const publisher = new TurnPublisher(hub, chatId, turn_id, streaming, startedMs);
+    const request = { turn_id, chat_id: chatId, content: input.content, metadata: input.metadata };
+    let result: TurnResult;
+    try {
+      result = await this.options.agentFor(chatId).runTurn(request, publisher.emit, turn.controller.signal);
+    } catch (e) {
+      result = { status: "error", error: e instanceof Error ? e.message : String(e) };
+    }
+    if (result.status === "error") {
+      log.warn("turn failed", { chat_id: chatId, turn_id, error: result.error });
+      publisher.emit({ type: "message", text: `Error: ${result.error ?? "agent failed"}` });
+    }
+    publisher.close();
+    const end = { event: "turn_end" as const, chat_id: chatId, latency_ms: Date.now() - startedMs, goal_state: { active: false }, status: result.status, turn_id };
+    hub.publish(result.error === undefined ? end : { ...end, error: result.error });
+    hub.publish({ event: "goal_status", chat_id: chatId, status: "idle", turn_id });
+  }
+}

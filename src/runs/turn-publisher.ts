@@ -1,0 +1,80 @@
+/**
+ * Turns the frames of one agent turn into chat events: adds chat_id, turn_id and
+ * stream ids, drops empty chunks, and, with streaming off, folds each streamed
+ * segment into one `message`. Frames arriving after the turn closed are ignored,
+ * so a late agent cannot write into a finished turn.
+ */
+import type { Hub } from "../hub.ts";
+import type { AgentTurnFrame } from "../protocol/agent.ts";
+
+export class TurnPublisher {
+  #segment = 0;
+  #segmentOpen = false;
+  /** Text of the open segment, kept only when streaming is off. */
+  #buffer = "";
+  #closed = false;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly chatId: string,
+    private readonly turnId: string,
+    private readonly streaming: boolean,
+    private readonly startedMs: number,
+  ) {}
+
+  /** Bound so agents can be handed `publisher.emit` directly. */
+  readonly emit = (frame: AgentTurnFrame): void => {
+    if (this.#closed) return;
+    const { hub, chatId: chat_id, turnId: turn_id } = this;
+    switch (frame.type) {
+      case "delta":
+        if (frame.text === "") return;
+        this.#segmentOpen = true;
+        if (this.streaming) hub.publish({ event: "delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
+        else this.#buffer += frame.text;
+        return;
+      case "stream_end":
+        this.#endSegment(frame.text);
+        return;
+      case "reasoning_delta":
+        if (frame.text !== "") hub.publish({ event: "reasoning_delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
+        return;
+      case "reasoning_end":
+        hub.publish({ event: "reasoning_end", chat_id, stream_id: this.#streamId(), turn_id });
+        return;
+      case "message": {
+        const { type: _type, ...fields } = frame;
+        hub.publish({ event: "message", chat_id, ...fields, turn_id });
+        return;
+      }
+      case "file_edit":
+        hub.publish({ event: "file_edit", chat_id, edits: frame.edits, turn_id });
+        return;
+    }
+  };
+
+  /** Ends the turn: a segment still open is closed so clients can settle the bubble. */
+  close(): void {
+    if (this.#segmentOpen) this.#endSegment(undefined);
+    this.#closed = true;
+  }
+
+  #streamId(): string {
+    return `${this.turnId}:${this.#segment}`;
+  }
+
+  /** `text`, when the agent sends it, is the segment's final full text. */
+  #endSegment(text: string | undefined): void {
+    const { hub, chatId: chat_id, turnId: turn_id } = this;
+    if (this.streaming) {
+      const end = { event: "stream_end" as const, chat_id, stream_id: this.#streamId(), turn_id };
+      hub.publish(text === undefined ? end : { ...end, text });
+    } else {
+      const full = text ?? this.#buffer;
+      if (full !== "") hub.publish({ event: "message", chat_id, text: full, latency_ms: Date.now() - this.startedMs, turn_id });
+      this.#buffer = "";
+    }
+    this.#segmentOpen = false;
+    this.#segment++;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Test harness: real gateways on port 0 and unix sockets in temp dirs, real
+ * WebSocket clients, real HTTP. Nothing here stands in for gateway code.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach } from "bun:test";
+import { type ConfigInput, resolveConfig } from "../src/config.ts";
+import { type Gateway, startGateway } from "../src/gateway.ts";
+import { createLogger } from "../src/log.ts";
+
+export type Transport = "tcp" | "unix";
+export const TRANSPORTS: Transport[] = ["tcp", "unix"];
+export const REPO_ROOT = join(import.meta.dir, "..");
+export const BUN = process.execPath;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+/** Registers work to undo after the current test. */
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+
+export function tempDir(prefix = "agentgate-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestGateway extends Gateway {
+  dir: string;
+  /** A client WebSocket URL on the given transport, with query parameters. */
+  wsUrl(transport: Transport, query?: Record<string, string>): string;
+  /** fetch() against the gateway's HTTP surface on the given transport. */
+  http(transport: Transport, path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** Starts a gateway on TCP port 0 and a unix socket, open to any client unless overridden. */
+export async function startTestGateway(overrides: Partial<ConfigInput> = {}): Promise<TestGateway> {
+  const dir = tempDir();
+  const { config } = resolveConfig({
+    port: 0,
+    data_dir: join(dir, "data"),
+    unix_socket_path: join(dir, "gw.sock"),
+    websocket_requires_token: false,
+    log_level: "error",
+    ...overrides,
+  });
+  const gateway = await startGateway(config, createLogger(config.log_level));
+  onCleanup(() => gateway.stop());
+  const tcp = gateway.listeners.find((l) => l.transport === "tcp");
+  const base = (t: Transport) => (t === "tcp" ? `http://127.0.0.1:${tcp?.server.port}` : "http://localhost");
+  return {
+    ...gateway,
+    dir,
+    wsUrl(transport: Transport, query: Record<string, string> = {}) {
+      const qs = new URLSearchParams(query).toString();
+      const path = config.path + (qs ? `?${qs}` : "");
+      return transport === "tcp" ? `ws://127.0.0.1:${tcp?.server.port}${path}` : `ws+unix://${config.unix_socket_path}:${path}`;
+    },
+    http(transport: Transport, path: string, init: RequestInit = {}) {
+      return fetch(base(transport) + path, { ...init, ...(transport === "unix" && { unix: config.unix_socket_path }) });
+    },
+  };
+}
+
+// biome-ignore lint: frames are free-form JSON in tests.
+export type Frame = Record<string, any>;
+
+/** A WebSocket client that queues every frame it receives, for sequential assertions. */
+export class TestClient {
+  readonly frames: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #waiter: (() => void) | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      this.frames.push(JSON.parse(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
+      this.#waiter?.();
+    });
+    this.closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
+  }
+
+  static open(url: string): Promise<TestClient> {
+    const ws = new WebSocket(url);
+    const client = new TestClient(ws);
+    onCleanup(() => ws.close());
+    return new Promise((resolve, reject) => {
+      ws.addEventListener("open", () => resolve(client));
+      ws.addEventListener("error", () => reject(new Error(`WebSocket failed to open: ${url}`)));
+    });
+  }
+
+  /** Opens and consumes the `ready` frame. */
+  static async ready(url: string): Promise<{ client: TestClient; ready: Frame }> {
+    const client = await TestClient.open(url);
+    return { client, ready: await client.next() };
+  }
+
+  send(frame: object | string): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame, waiting up to `timeoutMs`. */
+  async next(timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("timed out waiting for a frame");
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        setTimeout(resolve, left);
+      });
+    }
+    return this.frames.shift()!;
+  }
+
+  /** Frames up to and including the first that matches. */
+  async until(match: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame[]> {
+    const seen: Frame[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const frame = await this.next(Math.max(1, deadline - Date.now()));
+      seen.push(frame);
+      if (match(frame)) return seen;
+    }
+  }
+
+  /** Proves nothing else is queued: a ping's pong must be the very next frame. */
+  async expectQuiet(): Promise<void> {
+    this.send({ type: "ping" });
+    const frame = await this.next();
+    if (frame.event !== "pong") throw new Error(`expected no frame before pong, got ${JSON.stringify(frame)}`);
+  }
+}
+
+export const isTurnEnd = (f: Frame) => f.event === "goal_status" && f.status === "idle";
+
+/** Performs a WebSocket upgrade as plain HTTP, to read the status of a refused handshake. */
+export function upgradeRequest(gw: TestGateway, transport: Transport, path: string): Promise<Response> {
+  return gw.http(transport, path, {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
+  });
+}
