@@ -148,9 +148,8 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-try {
-  await run(process.argv.slice(2));
-} catch (e) {
+// No top-level await: the bytecode-compiled binary is bundled as CommonJS.
+run(process.argv.slice(2)).catch((e: unknown) => {
   process.stderr.write(`agentgate: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
-}
+});

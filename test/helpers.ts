@@ -151,3 +151,23 @@ export function upgradeRequest(gw: TestGateway, transport: Transport, path: stri
     },
   });
 }
+
+/**
+ * Starts a gateway process (`command` ends in its arguments) in `cwd` with HOME
+ * there too, waits for its banner, and kills it after the test if still running.
+ */
+export async function spawnServe(command: string[], cwd = tempDir()) {
+  const proc = Bun.spawn(command, { cwd, env: { PATH: process.env.PATH ?? "", HOME: cwd }, stdout: "pipe", stderr: "pipe" });
+  onCleanup(() => {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+  });
+  const reader = proc.stdout.getReader();
+  let banner = "";
+  while (!banner.includes("connect:\n") || !banner.endsWith("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`gateway exited early: ${await new Response(proc.stderr).text()}`);
+    banner += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return { proc, banner, cwd };
+}

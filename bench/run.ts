@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: the same load against a raw Bun pub/sub relay and against
+ * agentgate, in one run, on 127.0.0.1 only. Prints delivered events/s for both
+ * and the ratio, plus CPU seconds per side to show which side was the limit.
+ *
+ * Scenarios (issue #2):
+ *   room   one chat × 100 subscribers, the echo agent streaming 20 000 deltas of 100 B
+ *   chats  1 000 chats × 1 subscriber, all streaming at once
+ *   idle   10 000 idle connections: server RSS per connection
+ * Each streaming scenario runs ROUNDS times, alternating sides; the median is reported.
+ * Every process started here is ended here, by pid; every wait is bounded.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+const BUN = process.execPath;
+const ROOT = join(import.meta.dir, "..");
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CLIENT_PROCS = 2;
+const TEXT = "x".repeat(100);
+const WAIT_MS = 120_000;
+const CLK_TCK = 100;
+
+type Side = "raw" | "agentgate";
+
+interface Running {
+  proc: Subprocess<"pipe", "pipe", "pipe">;
+  lines: LineReader;
+}
+
+class LineReader {
+  #buffered: object[] = [];
+  #wake: (() => void) | undefined;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    void (async () => {
+      let rest = "";
+      for await (const chunk of stream) {
+        rest += new TextDecoder().decode(chunk);
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        for (const p of parts) if (p.trim()) this.#buffered.push(p.startsWith("{") ? JSON.parse(p) : { line: p });
+        this.#wake?.();
+      }
+    })();
+  }
+  async next(what: string): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + WAIT_MS;
+    while (this.#buffered.length === 0) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        setTimeout(r, 1000);
+      });
+    }
+    const value = this.#buffered.shift() as Record<string, unknown>;
+    if ("error" in value) throw new Error(`${what}: ${value.error}`);
+    return value;
+  }
+}
+
+function spawn(cmd: string[]): Running {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  return { proc, lines: new LineReader(proc.stdout) };
+}
+
+function end(r: Running) {
+  if (r.proc.exitCode === null) r.proc.kill("SIGKILL");
+}
+
+/** utime + stime of a process we started, in seconds. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function rssBytes(pid: number): number {
+  const kb = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1];
+  return Number(kb) * 1024;
+}
+
+async function startServer(side: Side, echoRepeat: number, dataDir: string): Promise<{ server: Running; url: string }> {
+  if (side === "raw") {
+    const server = spawn([BUN, "bench/raw-server.ts"]);
+    const { line } = await server.lines.next("raw server port");
+    return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
+  }
+  const server = spawn([
+    BUN, "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
+    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`,
+  ]);
+  for (;;) {
+    const { line } = await server.lines.next("agentgate banner");
+    const m = String(line).match(/(ws:\/\/127\.0\.0\.1:\d+\/)/);
+    if (m) return { server, url: m[1]! };
+  }
+}
+
+async function startClients(url: string, total: number, mode: string, expected: number): Promise<Running[]> {
+  const each = Math.ceil(total / CLIENT_PROCS);
+  const clients = Array.from({ length: CLIENT_PROCS }, () => spawn([BUN, "bench/client.ts", url, String(each), mode, String(expected), TEXT]));
+  for (const c of clients) await c.lines.next("clients ready");
+  return clients;
+}
+
+interface StreamResult {
+  eventsPerSec: number;
+  gaps: number;
+  serverCpu: number;
+  clientCpu: number;
+}
+
+/** Drives one streaming run and measures delivered events/s from trigger to the last client's last frame. */
+async function streamRun(side: Side, scenario: "room" | "chats", dataDir: string): Promise<StreamResult> {
+  const room = scenario === "room";
+  const perSocket = room ? 20_000 : 1000;
+  const subscribers = room ? 100 : 1000;
+  const { server, url } = await startServer(side, perSocket, dataDir);
+  const clients = await startClients(url, subscribers, room ? "room" : "own", perSocket);
+  let driver: WebSocket | undefined;
+  try {
+    const pids = [server.proc.pid, ...clients.map((c) => c.proc.pid)];
+    const cpu0 = pids.map(cpuSeconds);
+    const t0 = Date.now();
+    if (room) driver = await trigger(url, side, perSocket);
+    else for (const c of clients) c.proc.stdin.write("go\n"), c.proc.stdin.flush();
+    const reports = await Promise.all(clients.map((c) => c.lines.next("stream done")));
+    const elapsed = (Math.max(...reports.map((r) => Number(r.done))) - t0) / 1000;
+    const cpu = pids.map((p, i) => cpuSeconds(p) - cpu0[i]!);
+    const frames = reports.reduce((n, r) => n + Number(r.frames), 0);
+    return {
+      eventsPerSec: frames / elapsed,
+      gaps: reports.reduce((n, r) => n + Number(r.gaps), 0),
+      serverCpu: cpu[0]!,
+      clientCpu: cpu.slice(1).reduce((a, b) => a + b, 0),
+    };
+  } finally {
+    driver?.close();
+    for (const r of [server, ...clients]) end(r);
+  }
+}
+
+/** The driver starts the room stream: a chat message for agentgate, a command for the raw relay. */
+function trigger(url: string, side: Side, count: number): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("error", () => reject(new Error("driver failed")));
+    if (side === "raw") ws.addEventListener("open", () => (ws.send(`room ${count} ${TEXT}`), resolve(ws)));
+    else ws.addEventListener("message", () => (ws.send(JSON.stringify({ type: "message", chat_id: "bench", content: TEXT })), resolve(ws)), { once: true });
+  });
+}
+
+async function idleRun(side: Side, dataDir: string): Promise<number> {
+  const connections = 10_000;
+  const { server, url } = await startServer(side, 1, dataDir);
+  let clients: Running[] = [];
+  try {
+    await Bun.sleep(500);
+    const before = rssBytes(server.proc.pid);
+    clients = await startClients(url, connections, "idle", 0);
+    await Bun.sleep(1000);
+    return (rssBytes(server.proc.pid) - before) / connections;
+  } finally {
+    for (const r of [server, ...clients]) end(r);
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), "agentgate-bench-"));
+  try {
+    console.log(`agentgate bench: bun ${Bun.version}, ${ROUNDS} rounds, ${CLIENT_PROCS} client processes, 127.0.0.1`);
+    for (const scenario of ["room", "chats"] as const) {
+      const results: Record<Side, StreamResult[]> = { raw: [], agentgate: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const side of ["raw", "agentgate"] as const) results[side].push(await streamRun(side, scenario, join(dataDir, `${scenario}-${round}`)));
+      }
+      const label = scenario === "room" ? "1 chat × 100 subscribers, 20 000 deltas" : "1 000 chats × 1 subscriber, 1 000 deltas each";
+      console.log(`\n${label}`);
+      for (const side of ["raw", "agentgate"] as const) {
+        const rs = results[side];
+        console.log(
+          `  ${side.padEnd(9)} ${fmt(median(rs.map((r) => r.eventsPerSec))).padStart(10)} events/s  (runs: ${rs.map((r) => fmt(r.eventsPerSec)).join(", ")})` +
+            `  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}  cpu-s server ${median(rs.map((r) => r.serverCpu)).toFixed(2)} clients ${median(rs.map((r) => r.clientCpu)).toFixed(2)}`,
+        );
+      }
+      const ratio = median(results.agentgate.map((r) => r.eventsPerSec)) / median(results.raw.map((r) => r.eventsPerSec));
+      console.log(`  ratio agentgate/raw: ${ratio.toFixed(2)}`);
+    }
+    console.log("\n10 000 idle connections");
+    for (const side of ["raw", "agentgate"] as const) {
+      const perConn = await idleRun(side, join(dataDir, "idle"));
+      console.log(`  ${side.padEnd(9)} ${(perConn / 1024).toFixed(2)} KiB RSS per connection`);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);

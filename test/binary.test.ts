@@ -1,0 +1,40 @@
+/**
+ * End to end through the compiled single executable, run from an empty working
+ * directory with an empty HOME: nothing but the binary itself may be needed.
+ */
+import { expect, test } from "bun:test";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BUN, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "./helpers.ts";
+
+const BINARY = join(REPO_ROOT, "dist/agentgate");
+
+/** Rebuilds only when a source file is newer than the binary, so repeated runs stay fast. */
+function ensureBinary(): void {
+  const newestSource = (dir: string): number =>
+    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  const sources = Math.max(newestSource(join(REPO_ROOT, "src")), statSync(join(REPO_ROOT, "build.ts")).mtimeMs);
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
+  const build = Bun.spawnSync([BUN, "run", "build.ts"], { cwd: REPO_ROOT });
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+}
+
+test("the compiled binary serves a streamed turn over its unix socket from an empty directory", async () => {
+  ensureBinary();
+  const cwd = tempDir("agentgate-empty-");
+  const sock = join(cwd, "run", "agentgate.sock");
+  const { proc, banner } = await spawnServe([BINARY, "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--echo-chunk-size=5"], cwd);
+  const url = banner.match(/(ws\+unix:\S+\?token=nbwt_\S+)/)?.[1];
+  expect(url).toStartWith(`ws+unix://${sock}:/?token=`);
+  expect(existsSync(join(cwd, ".agentgate"))).toBe(true);
+
+  const { client, ready } = await TestClient.ready(url!);
+  client.send({ type: "message", chat_id: ready.chat_id, content: "from the binary" });
+  const frames = await client.until(isTurnEnd);
+  expect(frames.filter((f) => f.event === "delta").map((f) => f.text)).toEqual(["from ", "the b", "inary"]);
+  expect(frames.find((f) => f.event === "turn_end")?.status).toBe("done");
+
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+  expect(existsSync(sock)).toBe(false);
+}, 60_000);

@@ -1,0 +1,132 @@
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, readEnv, resolveConfig } from "../src/config.ts";
+import { BUN, REPO_ROOT, tempDir } from "./helpers.ts";
+
+const configError = (...sources: Record<string, unknown>[]) => {
+  try {
+    resolveConfig(...sources);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error("expected a config error");
+};
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const dir = tempDir();
+  const proc = Bun.spawnSync([BUN, join(REPO_ROOT, "src/main.ts"), ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", HOME: dir, ...env },
+  });
+  return { code: proc.exitCode, stdout: proc.stdout.toString(), stderr: proc.stderr.toString(), dir };
+}
+
+describe("config schema (reference §1, §7.1 CFG-*)", () => {
+  test("defaults match nanobot's", () => {
+    const { config } = resolveConfig({});
+    expect(config).toMatchObject({
+      host: "127.0.0.1",
+      port: 8765,
+      path: "/",
+      token: "",
+      token_issue_path: "",
+      token_ttl_s: 300,
+      websocket_requires_token: true,
+      allow_from: ["*"],
+      streaming: true,
+      max_message_bytes: 36 * 1024 * 1024,
+      ping_interval_s: 20,
+      ping_timeout_s: 20,
+      agent: "echo",
+    });
+    expect(config.data_dir).toEndWith("/.agentgate");
+  });
+
+  test.each([
+    [{ path: "bad" }, 'invalid config: path: must start with "/"'],
+    [{ path: "/ws", token_issue_path: "/ws/" }, "invalid config: token_issue_path: token_issue_path must differ from path"],
+    [{ unix_socket_path: "engine.sock" }, "invalid config: unix_socket_path: unix_socket_path must be an absolute path"],
+    [{ unix_socket_path: "/tmp/a\0b" }, "invalid config: unix_socket_path: must not contain NUL bytes"],
+    [{ host: "0.0.0.0" }, "invalid config: host: host is 0.0.0.0 (all interfaces) but neither token nor token_issue_secret is set"],
+    [{ host: "::" }, "invalid config: host: host is :: (all interfaces)"],
+    [{ ssl_certfile: "/c.pem" }, "invalid config: ssl_certfile: ssl_certfile and ssl_keyfile must both be set"],
+    [{ max_message_bytes: 41943041 }, "invalid config: max_message_bytes:"],
+    [{ token_ttl_s: 29 }, "invalid config: token_ttl_s:"],
+    [{ port: "http" }, "invalid config: port:"],
+    [{ streaming: "maybe" }, "invalid config: streaming:"],
+    [{ tcp_enabled: false }, "invalid config: tcp_enabled:"],
+    [{ jwt_secret: "short" }, "invalid config: jwt_secret: jwt_secret must be at least 32 characters"],
+  ])("%j is rejected naming the option", (input, message) => {
+    expect(configError(input)).toStartWith(message);
+  });
+
+  test("wildcard host is fine with a token or an issue secret; paths are normalised", () => {
+    expect(resolveConfig({ host: "0.0.0.0", token: "t" }).config.host).toBe("0.0.0.0");
+    expect(resolveConfig({ host: "::", token_issue_secret: "s" }).config.host).toBe("::");
+    expect(resolveConfig({ path: "/chat/", token_issue_path: "/auth//" }).config).toMatchObject({ path: "/chat", token_issue_path: "/auth" });
+  });
+
+  test("later sources win; strings from env and flags are coerced; unknown keys are reported", () => {
+    const env = readEnv({ AGENTGATE_PORT: "9000", AGENTGATE_STREAMING: "false", AGENTGATE_ALLOW_FROM: "a, b", AGENTGATE_CONFIG: "/x", OTHER: "1" });
+    const { config, unknownKeys } = resolveConfig({ port: 1, streaming: true, bogus: 1 }, env, { port: "9100" });
+    expect(config.port).toBe(9100);
+    expect(config.streaming).toBe(false);
+    expect(config.allow_from).toEqual(["a", "b"]);
+    expect(unknownKeys).toEqual(["bogus"]);
+    expect(resolveConfig(readEnv({ AGENTGATE_ALLOW_FROM: '["x,y"]' })).config.allow_from).toEqual(["x,y"]);
+  });
+});
+
+describe("CLI", () => {
+  test("check-config merges file < env < flags and masks secrets", () => {
+    const dir = tempDir();
+    const file = join(dir, "agentgate.toml");
+    writeFileSync(file, 'port = 7001\ntoken = "file-secret"\nunixSocketPath = "/tmp/x.sock"\nmystery = 1\n');
+    const out = cli(["check-config", "--config", file, "--streaming=false"], { AGENTGATE_PORT: "7002" });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toStartWith("config ok\n");
+    const shown = JSON.parse(out.stdout.slice("config ok\n".length));
+    expect(shown).toMatchObject({ port: 7002, streaming: false, token: "***", unix_socket_path: "/tmp/x.sock" });
+    expect(out.stdout).not.toContain("file-secret");
+    expect(out.stderr).toContain("warning: unknown config option ignored: mystery");
+  });
+
+  test("invalid config exits 1 with one line naming the option and the rule", () => {
+    const out = cli(["serve", "--port=99999"]);
+    expect(out.code).toBe(1);
+    expect(out.stderr.trim().split("\n")).toHaveLength(1);
+    expect(out.stderr).toMatch(/^agentgate: invalid config: port: /);
+    const json = cli(["check-config"], { AGENTGATE_PATH: "nope" });
+    expect(json.code).toBe(1);
+    expect(json.stderr).toBe('agentgate: invalid config: path: must start with "/"\n');
+  });
+
+  test("a JSON config file that does not parse is an error naming the file", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "bad.json"), "{ nope");
+    const out = cli(["check-config", "--config", join(dir, "bad.json")]);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain("cannot parse");
+  });
+
+  test("--help lists commands and every option with its default; version prints the version", () => {
+    const help = cli(["--help"]);
+    expect(help.code).toBe(0);
+    for (const word of ["serve", "token", "check-config", "version", "--unix-socket-path", "--max-message-bytes", "(default 8765)"]) {
+      expect(help.stdout).toContain(word);
+    }
+    expect(cli(["token", "--help"]).stdout).toContain("usage: agentgate token");
+    expect(cli(["version"]).stdout).toMatch(/^agentgate \d+\.\d+\.\d+ \(bun /);
+    const bad = cli(["frobnicate"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("unknown argument: frobnicate");
+  });
+
+  test("token without a token-issue route explains what to configure", () => {
+    const out = cli(["token"]);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain("set token_issue_path");
+  });
+});
