@@ -97,6 +97,21 @@ export const ConfigSchema = z
     echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
     echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
 
+    // ── storage and replay ───────────────────────────────────────────────────
+    transcript_flush_ms: int(20, 1, 5000).describe("Longest a published event waits before its transcript batch is written (turn ends flush at once)."),
+    transcript_fsync: z
+      .enum(["batch", "turn", "never"])
+      .default("turn")
+      .describe("When transcripts are fsynced: every batch (safest), at every turn end, or never (the OS decides)."),
+    transcript_max_line_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest event written to a transcript; a bigger one is refused whole and logged (nanobot's guard)."),
+    transcript_max_open_files: int(256, 1, 65536).describe("Transcript files kept open at once; the least recently written is closed first."),
+    replay_ring_events: int(512, 0, 1_000_000).describe("Recent events per chat kept in memory so a reconnecting client resumes without reading the disk."),
+    replay_ring_bytes: int(4 * MiB, 0, 1024 * MiB).describe("Bytes of recent events per chat kept in memory."),
+    replay_ring_total_bytes: int(64 * MiB, 0, 16 * 1024 * MiB).describe("Bytes of recent events across all chats; beyond it older chats fall back to their transcripts."),
+    replay_buffer_bytes: int(1 * MiB, 16 * 1024, 256 * MiB).describe("A replay pauses until the client drains once this much is queued for it, so resuming never trips the backpressure limit."),
+    sqlite_busy_timeout_ms: int(5000, 0, 600_000).describe("How long a database write waits for a lock held by another process."),
+    model_name: z.string().default("").describe("Model name reported to clients at bootstrap. Empty: the agent's own name."),
+
     // ── process ──────────────────────────────────────────────────────────────
     data_dir: z
       .string()
@@ -119,6 +134,9 @@ export const ConfigSchema = z
     }
     if (!c.tcp_enabled && !c.unix_socket_path) {
       fail("tcp_enabled", "tcp_enabled is false and unix_socket_path is empty: nothing to listen on");
+    }
+    if (c.replay_buffer_bytes >= c.backpressure_limit_bytes) {
+      fail("replay_buffer_bytes", "replay_buffer_bytes must be below backpressure_limit_bytes");
     }
     if (c.jwt_secret && c.jwt_secret.length < 32) {
       fail("jwt_secret", "jwt_secret must be at least 32 characters");

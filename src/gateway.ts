@@ -4,6 +4,7 @@
  * whole gateway.
  */
 import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { createEchoAgent } from "./agents/echo.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { ClientSessions } from "./clients/session.ts";
@@ -13,8 +14,11 @@ import { Hub } from "./hub.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
-import { Runs } from "./runs/runs.ts";
-import { MemoryChatMetadata } from "./store/chat-metadata.ts";
+import { closeInterruptedTurns } from "./runs/recover.ts";
+import { Runs, type TurnLog } from "./runs/runs.ts";
+import { ChatStore } from "./store/chat-store.ts";
+import { openDatabase } from "./store/db.ts";
+import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
 const CLOSE_GOING_AWAY = 1001;
@@ -26,18 +30,61 @@ export interface Gateway {
   readonly tokens: IssuedTokens;
   /** Tells every open connection the runtime model changed (blank names are ignored). */
   announceModel(modelName: string, modelPreset?: string): void;
-  /** Orderly shutdown: stop accepting, let turns settle, close clients with 1001, remove the socket. */
+  /** Orderly shutdown: stop accepting, let turns settle, close clients with 1001, flush, remove the socket. */
   stop(): Promise<void>;
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+  const transcriptsDir = join(config.data_dir, "transcripts");
 
-  const hub = new Hub();
-  const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  // Storage: chat and turn rows in SQLite; events in per-chat JSONL transcripts.
+  const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
+  const store = new ChatStore(db, config.agent);
+  const transcript = new TranscriptWriter({
+    dir: transcriptsDir,
+    flushMs: config.transcript_flush_ms,
+    fsync: config.transcript_fsync,
+    maxLineBytes: config.transcript_max_line_bytes,
+    maxOpenFiles: config.transcript_max_open_files,
+    log,
+    onFlushed: (chatId, seq) => hub.flushed(chatId, seq),
+  });
+
+  // The hub: per-chat seq, one serialization, native fan-out, replay ring, transcript hand-off.
+  const hub = new Hub(
+    {
+      loadSeq: (chatId) => store.get(chatId)?.lastSeq ?? 0,
+      reserveSeq: (chatId, through) => (store.ensure(chatId), store.setLastSeq(chatId, through)),
+      append: (chatId, seq, frame) => transcript.append(chatId, seq, frame),
+    },
+    {
+      ring: { maxEvents: config.replay_ring_events, maxBytes: config.replay_ring_bytes },
+      ringTotalBytes: config.replay_ring_total_bytes,
+    },
+  );
+  closeInterruptedTurns(store, hub, log);
+
+  // Agents and runs: one active turn per chat, recorded in the store.
   const echo = createEchoAgent({ chunkSize: config.echo_chunk_size, repeat: config.echo_repeat, delayMs: config.echo_delay_ms });
-  const runs = new Runs({ hub, agentFor: () => echo, streaming: config.streaming, maxQueuedTurns: config.max_queued_turns, log });
-  const clients = new ClientSessions({ hub, runs, chats: new MemoryChatMetadata(), log });
+  const turnLog: TurnLog = {
+    started: (turnId, chatId, startedMs) => store.turnStarted(turnId, chatId, new Date(startedMs)),
+    ended: (turnId, chatId, result, latencyMs) => {
+      store.turnEnded(turnId, result.status, latencyMs, result.error);
+      void transcript.flushChat(chatId);
+    },
+  };
+  const runs = new Runs({ hub, turnLog, agentFor: () => echo, streaming: config.streaming, maxQueuedTurns: config.max_queued_turns, log });
+
+  // Clients and HTTP.
+  const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const clients = new ClientSessions({
+    hub,
+    runs,
+    chats: store,
+    replay: { hub, transcriptFile: (chatId) => transcriptPath(transcriptsDir, chatId), bufferBytes: config.replay_buffer_bytes },
+    log,
+  });
   const app = createHttpApp({ config, tokens, log });
 
   const listeners = await startListeners({ config, app, websocket: clients.handler, tokens });
@@ -61,6 +108,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       hub.removeListener(l.server);
       if (l.transport === "unix") rmSync(l.address, { force: true });
     }
+    transcript.close();
+    hub.settle();
+    db.$client.close();
   };
 
   return { config, listeners, hub, tokens, announceModel, stop };

@@ -5,24 +5,25 @@ const texts = (frames: Frame[], event = "delta") => frames.filter((f) => f.event
 
 for (const transport of TRANSPORTS) {
   describe(`echo turns over ${transport}`, () => {
-    test("a streamed turn: goal_status running → delta × N → stream_end → turn_end → goal_status idle", async () => {
+    test("a streamed turn: user → goal_status running → delta × N → stream_end → turn_end → goal_status idle", async () => {
       const gw = await startTestGateway({ echo_chunk_size: 4 });
       const { client, ready } = await TestClient.ready(gw.wsUrl(transport));
       const before = Date.now() / 1000;
       client.send({ type: "message", chat_id: ready.chat_id, content: "hello world" });
       const frames = await client.until(isTurnEnd);
-      expect(frames.map((f) => f.event)).toEqual(["goal_status", "delta", "delta", "delta", "stream_end", "turn_end", "goal_status"]);
-      const [running, , , , end, turnEnd, idle] = frames as Frame[];
+      expect(frames.map((f) => f.event)).toEqual(["user", "goal_status", "delta", "delta", "delta", "stream_end", "turn_end", "goal_status"]);
+      const [user, running, , , , end, turnEnd, idle] = frames as Frame[];
+      expect(user).toEqual({ event: "user", chat_id: ready.chat_id, text: "hello world", client_id: ready.client_id, seq: 1 });
       expect(running).toMatchObject({ status: "running", chat_id: ready.chat_id });
       expect(running!.started_at).toBeGreaterThanOrEqual(Math.floor(before));
       expect(texts(frames)).toEqual(["hell", "o wo", "rld"]);
       expect(end).not.toHaveProperty("text");
-      expect(new Set(frames.slice(1, 5).map((f) => f.stream_id)).size).toBe(1);
+      expect(new Set(frames.slice(2, 6).map((f) => f.stream_id)).size).toBe(1);
       expect(turnEnd).toMatchObject({ status: "done", goal_state: { active: false }, latency_ms: expect.any(Number) });
       expect(idle).toMatchObject({ status: "idle" });
       expect(idle).not.toHaveProperty("started_at");
-      expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-      expect(new Set(frames.map((f) => f.turn_id)).size).toBe(1);
+      expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(new Set(frames.slice(1).map((f) => f.turn_id)).size).toBe(1);
       await client.expectQuiet();
     });
 
@@ -33,7 +34,7 @@ for (const transport of TRANSPORTS) {
       await client.until(isTurnEnd);
       client.send({ type: "message", chat_id: ready.chat_id, content: "two" });
       const second = await client.until(isTurnEnd);
-      expect(second.map((f) => f.seq)).toEqual([6, 7, 8, 9, 10]);
+      expect(second.map((f) => f.seq)).toEqual([7, 8, 9, 10, 11, 12]);
     });
 
     test("with streaming off a turn is one message with latency_ms", async () => {
@@ -41,8 +42,8 @@ for (const transport of TRANSPORTS) {
       const { client, ready } = await TestClient.ready(gw.wsUrl(transport));
       client.send({ type: "message", chat_id: ready.chat_id, content: "not streamed" });
       const frames = await client.until(isTurnEnd);
-      expect(frames.map((f) => f.event)).toEqual(["goal_status", "message", "turn_end", "goal_status"]);
-      expect(frames[1]).toMatchObject({ text: "not streamed", latency_ms: expect.any(Number) });
+      expect(frames.map((f) => f.event)).toEqual(["user", "goal_status", "message", "turn_end", "goal_status"]);
+      expect(frames[2]).toMatchObject({ text: "not streamed", latency_ms: expect.any(Number) });
     });
 
     test("/stop ends the running turn early as cancelled and keeps the partial text", async () => {
@@ -78,7 +79,7 @@ for (const transport of TRANSPORTS) {
       const a = await TestClient.ready(gw.wsUrl(transport));
       const chat_id = a.ready.chat_id;
       a.client.send({ type: "message", chat_id, content: "abcdefghijklmnopqrstuvwxyz" });
-      const [running] = await a.client.until((f) => f.event === "delta");
+      const [, running] = await a.client.until((f) => f.event === "delta");
       a.client.ws.close();
       const b = await TestClient.ready(gw.wsUrl(transport));
       b.client.send({ type: "attach", chat_id });

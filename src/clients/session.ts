@@ -15,7 +15,7 @@ import type { Logger } from "../log.ts";
 import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope } from "../protocol/client.ts";
 import type { Reply } from "../protocol/events.ts";
 import type { Runs } from "../runs/runs.ts";
-import type { ChatMetadataStore } from "../store/chat-metadata.ts";
+import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
 import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
 export interface ClientData {
@@ -26,14 +26,26 @@ export interface ClientData {
   /** The chat legacy (untyped) frames go to. */
   defaultChatId: string;
   chats: Set<string>;
+  /** Chats being replayed to this socket (attach with since_seq) and not yet live. */
+  replaying: Set<string>;
+  /** Replays waiting for the socket to drain. */
+  drainWaiters: (() => void)[];
 }
 
 export type ClientSocket = ServerWebSocket<ClientData>;
 
+/** The chat metadata a connection reads and writes (workspace scope, goal state, preview). */
+export interface ChatMetadataAccess {
+  metadata(chatId: string): Record<string, unknown> | undefined;
+  mergeMetadata(chatId: string, patch: Record<string, unknown>): void;
+  noteUserMessage(chatId: string, text: string): void;
+}
+
 export interface ClientSessionDeps {
   hub: Hub;
   runs: Runs;
-  chats: ChatMetadataStore;
+  chats: ChatMetadataAccess;
+  replay: ReplayDeps;
   log: Logger;
 }
 
@@ -49,6 +61,8 @@ export function clientConnectionData(url: URL, remote: string, viaUnixSocket: bo
     viaUnixSocket,
     defaultChatId: crypto.randomUUID(),
     chats: new Set(),
+    replaying: new Set(),
+    drainWaiters: [],
   };
 }
 
@@ -60,8 +74,10 @@ export class ClientSessions {
   readonly handler: WebSocketHandler<ClientData> = {
     open: (ws) => this.#onOpen(ws),
     message: (ws, raw) => this.#onFrame(ws, raw),
+    drain: (ws) => this.#wakeReplays(ws),
     close: (ws) => {
       this.#open.delete(ws);
+      this.#wakeReplays(ws);
     },
   };
 
@@ -137,9 +153,25 @@ export class ClientSessions {
   }
 
   #attach(ws: ClientSocket, env: Attach): void {
-    this.#join(ws, env.chat_id);
-    send(ws, { event: "attached", chat_id: env.chat_id, latest_seq: this.deps.hub.latestSeq(env.chat_id) });
-    this.#hydrate(ws, env.chat_id);
+    const chatId = env.chat_id;
+    if (ws.data.replaying.has(chatId)) return this.#fail(ws, { detail: "replay_in_progress" }, chatId);
+    send(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
+    if (env.since_seq === undefined) {
+      this.#join(ws, chatId);
+      this.#hydrate(ws, chatId);
+      return;
+    }
+    // Resume: off the live topic while replaying, so nothing can arrive out of order.
+    ws.data.chats.add(chatId);
+    ws.data.replaying.add(chatId);
+    ws.unsubscribe(Hub.topicOf(chatId));
+    replayThenSubscribe(ws, chatId, env.since_seq, this.deps.replay)
+      .catch((e: unknown) => this.deps.log.error("replay failed", { chat_id: chatId, error: String(e) }))
+      .finally(() => ws.data.replaying.delete(chatId));
+  }
+
+  #wakeReplays(ws: ClientSocket): void {
+    for (const wake of ws.data.drainWaiters.splice(0)) wake();
   }
 
   #message(ws: ClientSocket, env: Message): void {
@@ -153,7 +185,7 @@ export class ClientSessions {
       if (this.deps.runs.activeTurn(chatId) && !sameScope(scope, this.#scopeOf(chatId))) {
         return this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
       }
-      this.deps.chats.merge(chatId, { workspace_scope: scope });
+      this.deps.chats.mergeMetadata(chatId, { workspace_scope: scope });
     }
     if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
     this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {});
@@ -166,7 +198,7 @@ export class ClientSessions {
     }
     const scope = this.#acceptScope(ws, env.workspace_scope, chatId);
     if (!scope) return;
-    this.deps.chats.merge(chatId, { workspace_scope: scope });
+    this.deps.chats.mergeMetadata(chatId, { workspace_scope: scope });
     this.deps.hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", workspace_scope: scopePayload(scope) });
   }
 
@@ -179,14 +211,18 @@ export class ClientSessions {
   }
 
   #scopeOf(chatId: string): WorkspaceScope | undefined {
-    return this.deps.chats.get(chatId)?.workspace_scope as WorkspaceScope | undefined;
+    return this.deps.chats.metadata(chatId)?.workspace_scope as WorkspaceScope | undefined;
   }
 
   #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>): void {
     if (content.trim() === STOP_COMMAND) return this.#stop(chatId);
+    if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
+    const { hub, chats, runs } = this.deps;
+    hub.publish({ event: "user", chat_id: chatId, text: content, client_id: ws.data.clientId });
+    chats.noteUserMessage(chatId, content);
     const scope = this.#scopeOf(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
-    if (this.deps.runs.submit(chatId, { content, metadata }) === "busy") this.#fail(ws, { detail: "chat_busy" }, chatId);
+    runs.submit(chatId, { content, metadata });
   }
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
@@ -206,7 +242,7 @@ export class ClientSessions {
 
   /** What a newly subscribed client must know to render the chat's state now (reference §3.4). */
   #hydrate(ws: ClientSocket, chatId: string): void {
-    const goal = this.deps.chats.get(chatId)?.goal_state as { active?: boolean } | undefined;
+    const goal = this.deps.chats.metadata(chatId)?.goal_state as { active?: boolean } | undefined;
     if (goal?.active) send(ws, { event: "goal_state", chat_id: chatId, goal_state: { ...goal, active: true } });
     const turn = this.deps.runs.activeTurn(chatId);
     if (turn) send(ws, { event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id: turn.turnId });

@@ -44,7 +44,8 @@ export const ChatMessage = chatEvent("message", {
   kind: Opt(Type.String()),
 });
 export const FileEdit = chatEvent("file_edit", { edits: Type.Array(Type.Record(Type.String(), Type.Unknown())) });
-export const TurnStatus = Type.Union([Type.Literal("done"), Type.Literal("error"), Type.Literal("cancelled")]);
+/** "interrupted": the gateway stopped (crash, kill) while the turn ran; closed at the next start. */
+export const TurnStatus = Type.Union([Type.Literal("done"), Type.Literal("error"), Type.Literal("cancelled"), Type.Literal("interrupted")]);
 export const TurnEnd = chatEvent("turn_end", {
   latency_ms: Opt(Type.Number()),
   goal_state: Opt(GoalState),
@@ -58,7 +59,13 @@ export const SessionUpdated = chatEvent("session_updated", {
   title: Opt(Type.String()),
 });
 
-export const CHAT_EVENTS = [GoalStatus, Delta, StreamEnd, ReasoningDelta, ReasoningEnd, ChatMessage, FileEdit, TurnEnd, GoalStateEvent, SessionUpdated];
+/** What the user sent (nanobot's transcript `user` record), also shown live to the chat's other clients. */
+export const UserEvent = chatEvent("user", {
+  text: Type.String(),
+  client_id: Opt(Type.String()),
+  client_msg_id: Opt(Type.String()),
+});
+
 export type ChatEvent =
   | Static<typeof GoalStatus>
   | Static<typeof Delta>
@@ -69,7 +76,8 @@ export type ChatEvent =
   | Static<typeof FileEdit>
   | Static<typeof TurnEnd>
   | Static<typeof GoalStateEvent>
-  | Static<typeof SessionUpdated>;
+  | Static<typeof SessionUpdated>
+  | Static<typeof UserEvent>;
 export type TurnStatus = Static<typeof TurnStatus>;
 
 const reply = <E extends string, P extends TProperties>(event: E, props: P) =>

@@ -29,8 +29,15 @@ interface ChatRun {
 
 export type SubmitOutcome = "started" | "queued" | "busy";
 
+/** Where turn starts and ends are recorded (the store), and the transcript flushed at each end. */
+export interface TurnLog {
+  started(turnId: string, chatId: string, startedMs: number): void;
+  ended(turnId: string, chatId: string, result: TurnResult, latencyMs: number): void;
+}
+
 export interface RunsOptions {
   hub: Hub;
+  turnLog: TurnLog;
   agentFor: (chatId: string) => Agent;
   streaming: boolean;
   maxQueuedTurns: number;
@@ -41,6 +48,12 @@ export class Runs {
   readonly #chats = new Map<string, ChatRun>();
 
   constructor(private readonly options: RunsOptions) {}
+
+  /** Would a message to this chat run or queue (rather than be refused as busy)? */
+  hasRoom(chatId: string): boolean {
+    const run = this.#chats.get(chatId);
+    return !run?.active || run.queue.length < this.options.maxQueuedTurns;
+  }
 
   submit(chatId: string, input: TurnInput): SubmitOutcome {
     const run = this.#chats.get(chatId) ?? { queue: [] };
@@ -93,8 +106,9 @@ export class Runs {
   }
 
   async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {
-    const { hub, streaming, log } = this.options;
+    const { hub, streaming, log, turnLog } = this.options;
     const turn_id = turn.turnId;
+    turnLog.started(turn_id, chatId, startedMs);
     hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
     const publisher = new TurnPublisher(hub, chatId, turn_id, streaming, startedMs);
     const request = { turn_id, chat_id: chatId, content: input.content, metadata: input.metadata };
@@ -109,8 +123,10 @@ export class Runs {
       publisher.emit({ type: "message", text: `Error: ${result.error ?? "agent failed"}` });
     }
     publisher.close();
-    const end = { event: "turn_end" as const, chat_id: chatId, latency_ms: Date.now() - startedMs, goal_state: { active: false }, status: result.status, turn_id };
+    const latencyMs = Date.now() - startedMs;
+    const end = { event: "turn_end" as const, chat_id: chatId, latency_ms: latencyMs, goal_state: { active: false }, status: result.status, turn_id };
     hub.publish(result.error === undefined ? end : { ...end, error: result.error });
     hub.publish({ event: "goal_status", chat_id: chatId, status: "idle", turn_id });
+    turnLog.ended(turn_id, chatId, result, latencyMs);
   }
 }

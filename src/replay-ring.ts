@@ -1,0 +1,75 @@
+/**
+ * The recent events of one chat, kept in memory so a reconnecting client
+ * resumes without touching the disk. Bounded by count and bytes, but an event is
+ * only evicted once the transcript holds it: everything at or below
+ * `diskOnlyThrough` can be read from the file, everything above from here.
+ */
+export interface RingLimits {
+  maxEvents: number;
+  maxBytes: number;
+}
+
+export class ReplayRing {
+  #seqs: number[] = [];
+  #frames: string[] = [];
+  #head = 0;
+  #bytes = 0;
+
+  /** Events with seq ≤ this are no longer (or never were, in this process) in the ring. */
+  diskOnlyThrough: number;
+
+  constructor(startSeq: number) {
+    this.diskOnlyThrough = startSeq;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  push(seq: number, frame: string): void {
+    this.#seqs.push(seq);
+    this.#frames.push(frame);
+    this.#bytes += frame.length;
+  }
+
+  /** Evicts the oldest events the transcript already holds until within limits (or until nothing is evictable). */
+  evict(flushedThrough: number, limits: RingLimits): number {
+    const before = this.#bytes;
+    while (this.#head < this.#seqs.length && (this.#seqs.length - this.#head > limits.maxEvents || this.#bytes > limits.maxBytes)) {
+      if (!this.#evictOne(flushedThrough)) break;
+    }
+    this.#compact();
+    return before - this.#bytes;
+  }
+
+  /** Drops every event the transcript already holds (global memory pressure). */
+  evictAll(flushedThrough: number): number {
+    const before = this.#bytes;
+    while (this.#evictOne(flushedThrough));
+    this.#compact();
+    return before - this.#bytes;
+  }
+
+  /** Frames with seq ≥ `fromSeq`, oldest first. */
+  *from(fromSeq: number): Generator<string> {
+    for (let i = this.#head; i < this.#seqs.length; i++) if (this.#seqs[i]! >= fromSeq) yield this.#frames[i]!;
+  }
+
+  #evictOne(flushedThrough: number): boolean {
+    const seq = this.#seqs[this.#head];
+    if (seq === undefined || seq > flushedThrough) return false;
+    this.#bytes -= this.#frames[this.#head]!.length;
+    this.#frames[this.#head] = "";
+    this.diskOnlyThrough = seq;
+    this.#head++;
+    return true;
+  }
+
+  /** Reclaims the evicted prefix once it is at least half the arrays. */
+  #compact(): void {
+    if (this.#head === 0 || this.#head * 2 < this.#seqs.length) return;
+    this.#seqs = this.#seqs.slice(this.#head);
+    this.#frames = this.#frames.slice(this.#head);
+    this.#head = 0;
+  }
+}

@@ -1,0 +1,5 @@
+/** SQL migrations are imported as text (see scripts/embed-migrations.ts). */
+declare module "*.sql" {
+  const text: string;
+  export default text;
+}

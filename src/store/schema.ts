@@ -1,0 +1,47 @@
+/**
+ * The SQLite schema (Drizzle). Migrations in drizzle/ are generated from this
+ * file with `npm run db:generate`; never edit them by hand.
+ *
+ * A chat's transcript path is derived from its id (transcripts/<id>.jsonl; the
+ * chat_id alphabet has no "/" or "."), so it is not stored.
+ */
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const TURN_STATUSES = ["running", "done", "error", "cancelled", "interrupted"] as const;
+export type TurnRowStatus = (typeof TURN_STATUSES)[number];
+
+export const chats = sqliteTable(
+  "chats",
+  {
+    id: text("id").primaryKey(),
+    title: text("title"),
+    /** First user text, whitespace collapsed, for session lists. */
+    preview: text("preview"),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    /**
+     * Highest seq this chat may have used. Reserved in blocks ahead of use, so a
+     * crash can skip numbers but never hand one out twice; exact after a clean stop.
+     */
+    lastSeq: integer("last_seq").notNull(),
+    agent: text("agent").notNull(),
+  },
+  (t) => [index("chats_updated_idx").on(t.updatedAt)],
+);
+
+export const turns = sqliteTable(
+  "turns",
+  {
+    id: text("id").primaryKey(),
+    chatId: text("chat_id")
+      .notNull()
+      .references(() => chats.id, { onDelete: "cascade" }),
+    status: text("status", { enum: TURN_STATUSES }).notNull(),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
+    endedAt: integer("ended_at", { mode: "timestamp_ms" }),
+    latencyMs: integer("latency_ms"),
+    error: text("error"),
+  },
+  (t) => [index("turns_chat_idx").on(t.chatId), index("turns_status_idx").on(t.status)],
+);

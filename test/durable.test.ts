@@ -1,0 +1,184 @@
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Database } from "bun:sqlite";
+import { createLogger } from "../src/log.ts";
+import { readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
+import { type Frame, isTurnEnd, startTestGateway, TestClient, tempDir, type TestGateway } from "./helpers.ts";
+
+const quiet = createLogger("error");
+const lines = (file: string) => readFileSync(file, "utf8").split("\n").filter(Boolean);
+const transcriptOf = (gw: TestGateway | string, chatId: string) =>
+  join(typeof gw === "string" ? gw : gw.config.data_dir, "transcripts", `${chatId}.jsonl`);
+
+async function collect(path: string, from = 0, to?: number) {
+  const out: number[] = [];
+  for await (const { seq } of readTranscript(path, from, to)) out.push(seq);
+  return out;
+}
+
+describe("transcript writer", () => {
+  const writer = (dir: string, extra: Partial<ConstructorParameters<typeof TranscriptWriter>[0]> = {}) =>
+    new TranscriptWriter({ dir, flushMs: 5, fsync: "never", maxLineBytes: 1024, maxOpenFiles: 2, log: quiet, ...extra });
+
+  test("batches appends and writes them in order, one compact line per event", async () => {
+    const dir = tempDir();
+    const flushed: [string, number][] = [];
+    const w = writer(dir, { onFlushed: (c, s) => flushed.push([c, s]) });
+    for (let seq = 1; seq <= 5; seq++) w.append("c1", seq, JSON.stringify({ event: "delta", text: `t${seq}`, seq }));
+    expect(Bun.file(join(dir, "c1.jsonl")).size).toBe(0);
+    await w.flushChat("c1");
+    expect(lines(join(dir, "c1.jsonl")).map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(flushed).toEqual([["c1", 5]]);
+    w.close();
+  });
+
+  test("a flush happens by itself within flushMs, and more chats than open files still all land", async () => {
+    const dir = tempDir();
+    const w = writer(dir);
+    for (const chat of ["a", "b", "c", "d"]) w.append(chat, 1, `{"event":"user","seq":1}`);
+    await Bun.sleep(50);
+    for (const chat of ["a", "b", "c", "d"]) expect(lines(join(dir, `${chat}.jsonl`))).toHaveLength(1);
+    w.close();
+  });
+
+  test("a line over the size guard is refused whole; the stream goes on", async () => {
+    const dir = tempDir();
+    const w = writer(dir);
+    w.append("c", 1, `{"text":"${"x".repeat(2000)}","seq":1}`);
+    w.append("c", 2, `{"text":"ok","seq":2}`);
+    await w.flushChat("c");
+    expect(lines(join(dir, "c.jsonl"))).toEqual([`{"text":"ok","seq":2}`]);
+    w.close();
+  });
+
+  test("a torn last line is cut before the next append and never read", async () => {
+    const dir = tempDir();
+    const file = join(dir, "c.jsonl");
+    writeFileSync(file, `{"a":1,"seq":1}\n{"a":2,"seq":2}\n{"a":3,"se`);
+    expect(await collect(file)).toEqual([1, 2]);
+    const w = writer(dir);
+    w.append("c", 3, `{"a":3,"seq":3}`);
+    await w.flushChat("c");
+    expect(readFileSync(file, "utf8")).toBe(`{"a":1,"seq":1}\n{"a":2,"seq":2}\n{"a":3,"seq":3}\n`);
+    w.close();
+  });
+
+  test("the reader skips corrupt lines and honours the seq window", async () => {
+    const file = join(tempDir(), "c.jsonl");
+    writeFileSync(file, [`{"seq":1}`, "garbage", `{"seq":2,"x":"}"}`, `{"seq":3}`, `{"seq":4}`, ""].join("\n"));
+    expect(await collect(file)).toEqual([1, 2, 3, 4]);
+    expect(await collect(file, 2, 3)).toEqual([2, 3]);
+    expect(await collect(join(tempDir(), "missing.jsonl"))).toEqual([]);
+  });
+});
+
+/** Sends one message and returns every frame of the turn (user … goal_status idle). */
+async function turn(client: TestClient, chatId: string, content: string): Promise<Frame[]> {
+  client.send({ type: "message", chat_id: chatId, content });
+  return client.until(isTurnEnd);
+}
+
+describe("durable chats", () => {
+  test("every event is in the transcript, written with no client subscribed, and rows record chat and turn", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 2, echo_delay_ms: 1 });
+    const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+    client.send({ type: "message", chat_id: ready.chat_id, content: "abcdef" });
+    await client.next();
+    client.ws.close();
+    const again = await TestClient.ready(gw.wsUrl("unix"));
+    again.client.send({ type: "attach", chat_id: ready.chat_id, since_seq: 0 });
+    expect((await again.client.next()).event).toBe("attached");
+    const replayed = await again.client.until(isTurnEnd);
+    expect(replayed.map((f) => f.seq)).toEqual(replayed.map((_, i) => i + 1));
+    expect(replayed.filter((f) => f.event === "delta").map((f) => f.text).join("")).toBe("abcdef");
+    await Bun.sleep(gw.config.transcript_flush_ms * 3);
+    expect(lines(transcriptOf(gw, ready.chat_id)).map((l) => JSON.parse(l))).toEqual(replayed);
+    const db = new Database(join(gw.config.data_dir, "agentgate.db"), { readonly: true });
+    expect(db.query("select status from turns").all()).toEqual([{ status: "done" }]);
+    expect(db.query("select id, preview, agent from chats").all()).toEqual([{ id: ready.chat_id, preview: "abcdef", agent: "echo" }]);
+    db.close();
+  });
+
+  test("seq and history survive a restart; numbering continues without a gap after a clean stop", async () => {
+    const dir = tempDir();
+    const first = await startTestGateway({ data_dir: dir });
+    const a = await TestClient.ready(first.wsUrl("tcp"));
+    const before = await turn(a.client, a.ready.chat_id, "before restart");
+    await first.stop();
+
+    const second = await startTestGateway({ data_dir: dir });
+    const b = await TestClient.ready(second.wsUrl("tcp"));
+    b.client.send({ type: "attach", chat_id: a.ready.chat_id, since_seq: 0 });
+    expect(await b.client.next()).toEqual({ event: "attached", chat_id: a.ready.chat_id, latest_seq: before.length });
+    expect(await b.client.until(isTurnEnd)).toEqual(before);
+    const after = await turn(b.client, a.ready.chat_id, "after restart");
+    expect(after[0]!.seq).toBe(before.length + 1);
+  });
+
+  test("resume from any seq: ring only, file only, and across both while the chat streams", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 1, replay_ring_events: 8, transcript_flush_ms: 2 });
+    const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+    const chat_id = ready.chat_id;
+    const all = await turn(client, chat_id, "0123456789".repeat(6));
+    for (const since of [0, 5, all.length - 3, all.length]) {
+      const r = await TestClient.ready(gw.wsUrl("unix"));
+      r.client.send({ type: "attach", chat_id, since_seq: since });
+      await r.client.next();
+      if (since < all.length) expect(await r.client.until((f) => f.seq === all.length)).toEqual(all.slice(since));
+      await r.client.expectQuiet();
+    }
+    client.send({ type: "message", chat_id, content: "x".repeat(300) });
+    await client.until((f) => f.event === "delta" && f.seq > all.length + 20);
+    const late = await TestClient.ready(gw.wsUrl("unix"));
+    late.client.send({ type: "attach", chat_id, since_seq: 3 });
+    await late.client.next();
+    const live = await client.until(isTurnEnd);
+    const resumed = await late.client.until((f) => f.seq === live.at(-1)!.seq);
+    expect(resumed.map((f) => f.seq)).toEqual(Array.from({ length: live.at(-1)!.seq - 3 }, (_, i) => i + 4));
+  });
+
+  test("chaos: a client dropping every few hundred events and resuming from its last seq reassembles the transcript's text", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 1, echo_repeat: 5000, replay_ring_events: 64, transcript_flush_ms: 5 });
+    let { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+    const chat_id = ready.chat_id;
+    client.send({ type: "message", chat_id, content: "z" });
+    const seen: Frame[] = [];
+    for (let drops = 0; drops < 60; drops++) {
+      const batch = await client.until((f) => isTurnEnd(f) || f.seq % 317 === 0, 20_000);
+      seen.push(...batch.filter((f) => f.seq !== undefined));
+      if (isTurnEnd(batch.at(-1)!)) break;
+      client.ws.close();
+      ({ client } = await TestClient.ready(gw.wsUrl(drops % 2 ? "tcp" : "unix")));
+      client.send({ type: "attach", chat_id, since_seq: seen.at(-1)!.seq });
+      expect((await client.next()).event).toBe("attached");
+    }
+    expect(seen.map((f) => f.seq)).toEqual(seen.map((_, i) => i + 1));
+    const text = (frames: Frame[]) => frames.filter((f) => f.event === "delta").map((f) => f.text).join("");
+    await Bun.sleep(30);
+    expect(text(seen)).toBe("z".repeat(5000));
+    expect(text(lines(transcriptOf(gw, chat_id)).map((l) => JSON.parse(l)))).toBe(text(seen));
+  }, 60_000);
+
+  test("turns left running by a killed process are closed as interrupted at the next start", async () => {
+    const dir = tempDir();
+    const db = new Database(join(dir, "agentgate.db"), { create: true });
+    const first = await startTestGateway({ data_dir: dir });
+    await first.stop();
+    db.run("insert into chats (id, created_at, updated_at, metadata, last_seq, agent) values ('crashed', 0, 0, '{}', 1024, 'echo')");
+    db.run("insert into turns (id, chat_id, status, started_at) values ('t-1', 'crashed', 'running', 0)");
+    appendFileSync(transcriptOf(dir, "crashed"), `{"event":"delta","chat_id":"crashed","text":"partial","seq":1}\n{"event":"delta","chat_id":"cra`);
+    const second = await startTestGateway({ data_dir: dir });
+    const { client } = await TestClient.ready(second.wsUrl("tcp"));
+    client.send({ type: "attach", chat_id: "crashed", since_seq: 0 });
+    expect(await client.next()).toEqual({ event: "attached", chat_id: "crashed", latest_seq: 1026 });
+    const replayed = await client.until(isTurnEnd);
+    expect(replayed).toEqual([
+      { event: "delta", chat_id: "crashed", text: "partial", seq: 1 },
+      { event: "turn_end", chat_id: "crashed", goal_state: { active: false }, status: "interrupted", turn_id: "t-1", seq: 1025 },
+      { event: "goal_status", chat_id: "crashed", status: "idle", turn_id: "t-1", seq: 1026 },
+    ]);
+    expect(db.query("select status from turns").get()).toEqual({ status: "interrupted" });
+    db.close();
+  });
+});
