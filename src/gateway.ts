@@ -77,15 +77,24 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const runs = new Runs({ hub, turnLog, agentFor: () => echo, streaming: config.streaming, maxQueuedTurns: config.max_queued_turns, log });
 
   // Clients and HTTP.
+  const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
   const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
-  const clients = new ClientSessions({
-    hub,
-    runs,
-    chats: store,
-    replay: { hub, transcriptFile: (chatId) => transcriptPath(transcriptsDir, chatId), bufferBytes: config.replay_buffer_bytes },
+  const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const clients = new ClientSessions({ hub, runs, chats: store, replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes }, log });
+  const deleteChat = async (chatId: string) => {
+    await runs.stopAndWait(chatId);
+    transcript.remove(chatId);
+    store.delete(chatId);
+    hub.forget(chatId);
+  };
+  const app = createHttpApp({
+    config,
+    wsTokens: tokens,
+    apiTokens,
+    sessions: { store, hub, runs, transcriptFile, deleteChat },
+    modelName: config.model_name || echo.name,
     log,
   });
-  const app = createHttpApp({ config, tokens, log });
 
   const listeners = await startListeners({ config, app, websocket: clients.handler, tokens });
   for (const l of listeners) hub.addListener(l.server);

@@ -38,7 +38,8 @@ function isWebSocketUpgrade(req: Request): boolean {
 
 function fetchHandler({ config, app, tokens }: ListenDeps, transport: Listener["transport"]) {
   return async (req: Request, server: Server<ClientData>): Promise<Response | undefined> => {
-    const url = new URL(req.url);
+    const url = URL.parse(req.url);
+    if (!url) return new Response("Bad Request", { status: 400 });
     if (!isWebSocketUpgrade(req) || normalizePath(url.pathname) !== config.path) return app.fetch(req, server);
     const outcome = await authorizeHandshake(url, config, tokens);
     if (!outcome.ok) return new Response(outcome.body, { status: outcome.status, headers: { "content-type": "text/plain; charset=utf-8" } });

@@ -22,7 +22,8 @@ export function clientAllowed(clientId: string, allowFrom: string[]): boolean {
   return allowFrom.includes("*") || allowFrom.includes(clientId);
 }
 
-async function jwtValid(token: string, secret: string): Promise<boolean> {
+/** An HS256 JWT signed with `secret` that names a subject and an expiry (checked by hono/jwt). */
+export async function jwtValid(token: string, secret: string): Promise<boolean> {
   try {
     const claims = await verify(token, secret, "HS256");
     return typeof claims.sub === "string" && claims.sub !== "" && typeof claims.exp === "number";

@@ -1,7 +1,8 @@
 /**
- * Issued client tokens: random, single-use, short-lived. A token is consumed by
- * the handshake that presents it, valid or expired, so it can never be replayed.
- * Outstanding tokens are capped so the issue route cannot grow memory unbounded.
+ * Issued tokens: random and short-lived. WebSocket tokens are single-use: the
+ * handshake that presents one consumes it, valid or expired, so it can never be
+ * replayed. API tokens (a separate store) are checked without consuming, until
+ * they expire. Outstanding tokens are capped so issuing cannot grow memory unbounded.
  */
 import { randomBytes } from "node:crypto";
 
@@ -33,6 +34,12 @@ export class IssuedTokens {
     if (expiry === undefined) return false;
     this.#expiries.delete(token);
     return this.now() <= expiry;
+  }
+
+  /** True if the token is live; it stays live (reusable API credentials). */
+  isLive(token: string): boolean {
+    const expiry = this.#expiries.get(token);
+    return expiry !== undefined && this.now() <= expiry;
   }
 
   get outstanding(): number {

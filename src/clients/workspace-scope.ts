@@ -21,15 +21,15 @@ const ACCESS_MODES: Record<string, WorkspaceScope["access_mode"]> = {
   "full-access": "full",
 };
 
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const isLoopback = (ip: string) => ip === "::1" || ip === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(ip);
 
 /**
- * May this peer change workspace scopes? TCP peers on loopback may. Unix-socket
+ * Is this peer on this machine? TCP peers on loopback (127/8, ::1) are. Unix-socket
  * peers may too: the socket is mode 0600, so only the gateway's own user can
  * reach it (nanobot treats them as remote; this is our deliberate difference).
  */
 export function peerIsLocal(remote: string, viaUnixSocket: boolean): boolean {
-  return viaUnixSocket || LOOPBACK.has(remote.replace(/^::ffff:/, ""));
+  return viaUnixSocket || isLoopback(remote.replace(/^::ffff:/, ""));
 }
 
 function isDirectory(path: string): boolean {

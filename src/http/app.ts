@@ -1,25 +1,41 @@
 /**
  * The HTTP surface (every request that is not a client WebSocket upgrade).
- * Request in, Response out: the Hono app never touches sockets or the hub.
+ * Request in, Response out: routes never touch sockets directly.
  */
 import { Hono } from "hono";
-import type { Config } from "../config.ts";
+import { requireApiCredential } from "../auth/api-credential.ts";
 import type { IssuedTokens } from "../auth/issued-tokens.ts";
+import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { bootstrapRoute } from "./bootstrap.ts";
+import { type SessionsDeps, sessionsApp } from "./sessions.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
 
 export interface HttpDeps {
   config: Config;
-  tokens: IssuedTokens;
+  /** Single-use WebSocket tokens. */
+  wsTokens: IssuedTokens;
+  /** Reusable API tokens handed out by bootstrap. */
+  apiTokens: IssuedTokens;
+  sessions: SessionsDeps;
+  modelName: string;
   log: Logger;
 }
 
-export function createHttpApp({ config, tokens, log }: HttpDeps): Hono {
+export function createHttpApp(deps: HttpDeps): Hono {
+  const { config, wsTokens, apiTokens, log } = deps;
   const app = new Hono();
   app.get("/health", (c) => c.json({ ok: true }));
   if (config.token_issue_path) {
-    app.on(["GET", "POST"], config.token_issue_path, tokenIssueRoute(config, tokens));
+    app.on(["GET", "POST"], config.token_issue_path, tokenIssueRoute(config, wsTokens));
   }
+  app.get("/webui/bootstrap", bootstrapRoute({ config, wsTokens, apiTokens, modelName: deps.modelName }));
+
+  const apiCredential = requireApiCredential(config, apiTokens);
+  app.use("/api/sessions", apiCredential);
+  app.use("/api/sessions/*", apiCredential);
+  app.route("/api/sessions", sessionsApp(deps.sessions));
+
   // Clients detect HTML where they expected JSON, so API misses are always JSON.
   app.all("/api/*", (c) => c.json({ error: "API route not found" }, 404));
   app.notFound((c) => c.text("Not Found", 404));

@@ -77,6 +77,13 @@ export class Runs {
     return stopped;
   }
 
+  /** Stops the chat's turn and waits until it has ended (before the chat is deleted). */
+  async stopAndWait(chatId: string): Promise<void> {
+    const done = this.#chats.get(chatId)?.active?.done;
+    this.stop(chatId);
+    await done;
+  }
+
   activeTurn(chatId: string): { turnId: string; startedAt: number } | undefined {
     return this.#chats.get(chatId)?.active;
   }

@@ -60,7 +60,7 @@ export class ChatStore {
 
   /** The chat's row, created on first use. */
   ensure(chatId: string): ChatRow {
-    this.#insertChat.run({ id: chatId, now: new Date(), metadata: "{}", agent: this.defaultAgent });
+    this.#insertChat.run({ id: chatId, now: new Date(), metadata: {}, agent: this.defaultAgent });
     return this.get(chatId)!;
   }
 

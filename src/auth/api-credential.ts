@@ -1,0 +1,29 @@
+/**
+ * Who may call /api/*: a live API token (from bootstrap), the static token, or a
+ * JWT when a JWT secret is set; presented as `Authorization: Bearer <t>` or
+ * `?token=<t>` (nanobot's two forms). Anything else is 401 before the route runs.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { Config } from "../config.ts";
+import { jwtValid } from "./handshake.ts";
+import type { IssuedTokens } from "./issued-tokens.ts";
+import { secretEquals } from "./secret.ts";
+
+function presentedToken(req: Request, url: URL): string {
+  const authorization = req.headers.get("authorization") ?? "";
+  if (/^bearer /i.test(authorization)) return authorization.slice(7).trim();
+  return url.searchParams.get("token") ?? "";
+}
+
+export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: IssuedTokens): MiddlewareHandler {
+  return async (c, next) => {
+    const token = presentedToken(c.req.raw, new URL(c.req.url));
+    const ok =
+      token !== "" &&
+      (apiTokens.isLive(token) ||
+        (config.token !== "" && secretEquals(token, config.token)) ||
+        (config.jwt_secret !== "" && (await jwtValid(token, config.jwt_secret))));
+    if (!ok) return c.text("Unauthorized", 401);
+    await next();
+  };
+}

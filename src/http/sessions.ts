@@ -1,0 +1,104 @@
+/**
+ * The sessions API (reference §4, §4.3), under the API credential:
+ *   GET  /api/sessions                       newest first, no filesystem paths
+ *   GET  /api/sessions/{key}/messages        user/assistant messages folded from the transcript
+ *   GET  /api/sessions/{key}/webui-thread    schemaVersion 3 thread
+ *   GET|POST|DELETE /api/sessions/{key}/delete   row, transcript (and later media) removed
+ *   GET|POST /api/sessions/{key}/rename?title=…  emits session_updated
+ * Keys are nanobot's `websocket:<chat_id>`, percent-decoded and validated (400);
+ * keys of other channels or unknown chats are 404.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { Hub } from "../hub.ts";
+import { isChatId } from "../protocol/client.ts";
+import type { Runs } from "../runs/runs.ts";
+import type { ChatRow, ChatStore } from "../store/chat-store.ts";
+import { readTranscript } from "../store/transcript.ts";
+import { foldThread } from "./thread.ts";
+
+export interface SessionsDeps {
+  store: ChatStore;
+  hub: Hub;
+  runs: Runs;
+  transcriptFile: (chatId: string) => string;
+  /** Stops the chat's turn, then removes everything it owns on disk and in memory. */
+  deleteChat: (chatId: string) => Promise<void>;
+}
+
+const KEY_PREFIX = "websocket:";
+const KEY_PATTERN = /^[A-Za-z0-9_:.-]{1,128}$/;
+const MAX_TITLE_CHARS = 200;
+
+const keyOf = (chatId: string) => KEY_PREFIX + chatId;
+const iso = (d: Date) => d.toISOString();
+
+type Lookup = { ok: true; chat: ChatRow } | { ok: false; response: Response };
+
+function lookup(c: Context, store: ChatStore): Lookup {
+  const key = c.req.param("key") ?? "";
+  if (!KEY_PATTERN.test(key)) return { ok: false, response: c.text("invalid session key", 400) };
+  const chatId = key.slice(KEY_PREFIX.length);
+  const chat = key.startsWith(KEY_PREFIX) && isChatId(chatId) ? store.get(chatId) : undefined;
+  return chat ? { ok: true, chat } : { ok: false, response: c.text("session not found", 404) };
+}
+
+async function readEvents(file: string): Promise<Record<string, unknown>[]> {
+  const events: Record<string, unknown>[] = [];
+  for await (const { line } of readTranscript(file, 0)) events.push(JSON.parse(line));
+  return events;
+}
+
+export function sessionsApp(deps: SessionsDeps): Hono {
+  const { store, hub, runs } = deps;
+  const app = new Hono();
+  const row = (chat: ChatRow) => ({
+    key: keyOf(chat.id),
+    created_at: iso(chat.createdAt),
+    updated_at: iso(chat.updatedAt),
+    title: chat.title,
+    preview: chat.preview,
+    ...(runs.activeTurn(chat.id) && { run_started_at: runs.activeTurn(chat.id)!.startedAt }),
+    ...(chat.metadata.workspace_scope !== undefined && { workspace_scope: chat.metadata.workspace_scope }),
+  });
+
+  app.get("/", (c) => c.json({ sessions: store.list().map(row) }));
+
+  app.get("/:key/messages", async (c) => {
+    const found = lookup(c, store);
+    if (!found.ok) return found.response;
+    const { chat } = found;
+    const thread = foldThread(await readEvents(deps.transcriptFile(chat.id)));
+    const messages = thread.filter((m) => m.role !== "tool").map((m) => ({ role: m.role, content: m.content }));
+    return c.json({ key: keyOf(chat.id), created_at: iso(chat.createdAt), updated_at: iso(chat.updatedAt), metadata: chat.metadata, messages });
+  });
+
+  app.get("/:key/webui-thread", async (c) => {
+    const found = lookup(c, store);
+    if (!found.ok) return found.response;
+    const file = Bun.file(deps.transcriptFile(found.chat.id));
+    if (!(await file.exists())) return c.text("webui thread not found", 404);
+    const messages = foldThread(await readEvents(file.name!));
+    return c.json({ schemaVersion: 3, sessionKey: keyOf(found.chat.id), messages, workspace_scope: found.chat.metadata.workspace_scope ?? null });
+  });
+
+  app.on(["GET", "POST", "DELETE"], "/:key/delete", async (c) => {
+    const found = lookup(c, store);
+    if (!found.ok) return found.response;
+    await deps.deleteChat(found.chat.id);
+    return c.json({ deleted: true });
+  });
+
+  app.on(["GET", "POST"], "/:key/rename", async (c) => {
+    const found = lookup(c, store);
+    if (!found.ok) return found.response;
+    const body = c.req.method === "POST" && c.req.header("content-type")?.includes("json") ? await c.req.json().catch(() => ({})) : {};
+    const title = String(c.req.query("title") ?? (body as { title?: unknown }).title ?? "").trim();
+    if (title === "" || title.length > MAX_TITLE_CHARS) return c.text(`title must be 1 to ${MAX_TITLE_CHARS} characters`, 400);
+    store.setTitle(found.chat.id, title);
+    hub.publish({ event: "session_updated", chat_id: found.chat.id, scope: "metadata", title });
+    return c.json({ key: keyOf(found.chat.id), title });
+  });
+
+  return app;
+}
