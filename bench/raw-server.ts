@@ -1,6 +1,7 @@
 /**
  * The baseline: a bare Bun.serve relay with native pub/sub and no app logic.
- * It publishes frames of the same shape and size as agentgate's delta events,
+ * It publishes frames of the same shape and size as agentgate's delta events
+ * (a uuid chat_id and turn_id, a short stream_id),
  * paced like the echo agent (a yield to the event loop every 64 frames), so the
  * ratio measures what agentgate's own code costs. Loopback only; exits by itself.
  */
@@ -25,8 +26,9 @@ const server = Bun.serve<{ own: string }>({
     async message(ws, raw) {
       const [target, count, text] = String(raw).split(" ");
       const topic = target === "room" ? "room" : ws.data.own;
+      const chatId = target === "room" ? "bench" : uuid;
       for (let seq = 1; seq <= Number(count); seq++) {
-        server.publish(topic, `{"event":"delta","chat_id":"bench","text":"${text}","stream_id":"${uuid}:0","turn_id":"${uuid}","seq":${seq}}`);
+        server.publish(topic, `{"event":"delta","chat_id":"${chatId}","text":"${text}","stream_id":"2:0","turn_id":"${uuid}","seq":${seq}}`);
         if (seq % YIELD_EVERY === 0) await yieldToLoop();
       }
     },

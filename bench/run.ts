@@ -7,6 +7,8 @@
  *   room   one chat × 100 subscribers, the echo agent streaming 20 000 deltas of 100 B
  *   chats  1 000 chats × 1 subscriber, all streaming at once
  *   idle   10 000 idle connections: server RSS per connection
+ *   replay 100 000 events replayed to one client from a restarted gateway: time, peak RSS
+ * agentgate runs as configured by default: transcripts on, fsync at turn end.
  * Each streaming scenario runs ROUNDS times, alternating sides; the median is reported.
  * Every process started here is ended here, by pid; every wait is bounded.
  */
@@ -18,6 +20,9 @@ import type { Subprocess } from "bun";
 const BUN = process.execPath;
 const ROOT = join(import.meta.dir, "..");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** BENCH_ONLY=room,chats,idle,replay runs a subset; BENCH_FLAGS adds gateway flags (for bisecting a regression). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay").split(","));
+const EXTRA_FLAGS = (process.env.BENCH_FLAGS ?? "").split(" ").filter(Boolean);
 const CLIENT_PROCS = 2;
 const TEXT = "x".repeat(100);
 const WAIT_MS = 120_000;
@@ -65,7 +70,11 @@ function spawn(cmd: string[]): Running {
   return { proc, lines: new LineReader(proc.stdout) };
 }
 
-function end(r: Running) {
+/** SIGTERM first (the gateway shuts down cleanly and can write a profile), SIGKILL if it lingers. */
+async function end(r: Running) {
+  if (r.proc.exitCode !== null) return;
+  r.proc.kill("SIGTERM");
+  await Promise.race([r.proc.exited, Bun.sleep(3000)]);
   if (r.proc.exitCode === null) r.proc.kill("SIGKILL");
 }
 
@@ -80,6 +89,10 @@ function rssBytes(pid: number): number {
   return Number(kb) * 1024;
 }
 
+function peakRssBytes(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+)/)![1]) * 1024;
+}
+
 async function startServer(side: Side, echoRepeat: number, dataDir: string): Promise<{ server: Running; url: string }> {
   if (side === "raw") {
     const server = spawn([BUN, "bench/raw-server.ts"]);
@@ -87,8 +100,8 @@ async function startServer(side: Side, echoRepeat: number, dataDir: string): Pro
     return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
   }
   const server = spawn([
-    BUN, "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
-    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`,
+    BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
+    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...EXTRA_FLAGS,
   ]);
   for (;;) {
     const { line } = await server.lines.next("agentgate banner");
@@ -137,7 +150,7 @@ async function streamRun(side: Side, scenario: "room" | "chats", dataDir: string
     };
   } finally {
     driver?.close();
-    for (const r of [server, ...clients]) end(r);
+    await Promise.all([server, ...clients].map(end));
   }
 }
 
@@ -162,8 +175,55 @@ async function idleRun(side: Side, dataDir: string): Promise<number> {
     await Bun.sleep(1000);
     return (rssBytes(server.proc.pid) - before) / connections;
   } finally {
-    for (const r of [server, ...clients]) end(r);
+    await Promise.all([server, ...clients].map(end));
   }
+}
+
+/** Opens one client on `url` and resolves with its first frame and the socket. */
+function openClient(url: string, onFrame: (data: string) => void): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("error", () => reject(new Error("client failed")));
+    ws.addEventListener("message", (e) => onFrame(e.data as string));
+    ws.addEventListener("open", () => resolve(ws));
+  });
+}
+
+/** Streams `events` deltas into one chat, restarts the gateway, then times a full replay to one client. */
+async function replayRun(dataDir: string, events: number) {
+  let done: () => void = () => {};
+  let first = await startServer("agentgate", events, dataDir);
+  const finished = new Promise<void>((r) => (done = r));
+  let chatId = "";
+  const writer = await openClient(first.url, (data) => {
+    if (!chatId) {
+      chatId = JSON.parse(data).chat_id;
+      writer.send(JSON.stringify({ type: "message", chat_id: chatId, content: TEXT }));
+    } else if (data.includes('"status":"idle"')) done();
+  });
+  await Promise.race([finished, Bun.sleep(WAIT_MS)]);
+  writer.close();
+  first.server.proc.kill("SIGTERM");
+  await first.server.proc.exited;
+
+  first = await startServer("agentgate", 1, dataDir);
+  const pid = first.server.proc.pid;
+  const rssBefore = rssBytes(pid);
+  let received = 0;
+  let latest = Number.POSITIVE_INFINITY;
+  const replayed = new Promise<void>((r) => (done = r));
+  const t0 = performance.now();
+  const reader = await openClient(first.url, (data) => {
+    if (data.includes('"event":"ready"')) return reader.send(JSON.stringify({ type: "attach", chat_id: chatId, since_seq: 0 }));
+    if (data.includes('"event":"attached"')) return void (latest = JSON.parse(data).latest_seq);
+    if (++received === latest) done();
+  });
+  await Promise.race([replayed, Bun.sleep(WAIT_MS)]);
+  const seconds = (performance.now() - t0) / 1000;
+  const result = { events: received, seconds, rssBefore, peakRss: peakRssBytes(pid) };
+  reader.close();
+  await end(first.server);
+  return result;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -173,7 +233,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), "agentgate-bench-"));
   try {
     console.log(`agentgate bench: bun ${Bun.version}, ${ROUNDS} rounds, ${CLIENT_PROCS} client processes, 127.0.0.1`);
-    for (const scenario of ["room", "chats"] as const) {
+    for (const scenario of (["room", "chats"] as const).filter((s) => ONLY.has(s))) {
       const results: Record<Side, StreamResult[]> = { raw: [], agentgate: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const side of ["raw", "agentgate"] as const) results[side].push(await streamRun(side, scenario, join(dataDir, `${scenario}-${round}`)));
@@ -190,11 +250,17 @@ async function main() {
       const ratio = median(results.agentgate.map((r) => r.eventsPerSec)) / median(results.raw.map((r) => r.eventsPerSec));
       console.log(`  ratio agentgate/raw: ${ratio.toFixed(2)}`);
     }
-    console.log("\n10 000 idle connections");
-    for (const side of ["raw", "agentgate"] as const) {
+    if (ONLY.has("idle")) console.log("\n10 000 idle connections");
+    for (const side of (["raw", "agentgate"] as const).filter(() => ONLY.has("idle"))) {
       const perConn = await idleRun(side, join(dataDir, "idle"));
       console.log(`  ${side.padEnd(9)} ${(perConn / 1024).toFixed(2)} KiB RSS per connection`);
     }
+    if (!ONLY.has("replay")) return;
+    const replay = await replayRun(join(dataDir, "replay"), 100_000);
+    console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);
+    console.log(
+      `  ${replay.seconds.toFixed(2)} s (${fmt(replay.events / replay.seconds)} events/s); server RSS ${(replay.rssBefore / 2 ** 20).toFixed(1)} MiB before, peak ${(replay.peakRss / 2 ** 20).toFixed(1)} MiB`,
+    );
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

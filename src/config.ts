@@ -104,7 +104,7 @@ export const ConfigSchema = z
       .default("turn")
       .describe("When transcripts are fsynced: every batch (safest), at every turn end, or never (the OS decides)."),
     transcript_max_line_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest event written to a transcript; a bigger one is refused whole and logged (nanobot's guard)."),
-    transcript_max_open_files: int(256, 1, 65536).describe("Transcript files kept open at once; the least recently written is closed first."),
+    transcript_max_open_files: int(1024, 1, 65536).describe("Transcript files kept open at once (one per active chat avoids reopening on every batch); the least recently written is closed first."),
     replay_ring_events: int(512, 0, 1_000_000).describe("Recent events per chat kept in memory so a reconnecting client resumes without reading the disk."),
     replay_ring_bytes: int(4 * MiB, 0, 1024 * MiB).describe("Bytes of recent events per chat kept in memory."),
     replay_ring_total_bytes: int(64 * MiB, 0, 16 * 1024 * MiB).describe("Bytes of recent events across all chats; beyond it older chats fall back to their transcripts."),

@@ -55,7 +55,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const hub = new Hub(
     {
       loadSeq: (chatId) => store.get(chatId)?.lastSeq ?? 0,
-      reserveSeq: (chatId, through) => (store.ensure(chatId), store.setLastSeq(chatId, through)),
+      reserveSeq: (chatId, through) => store.reserveSeq(chatId, through),
       append: (chatId, seq, frame) => transcript.append(chatId, seq, frame),
     },
     {
@@ -83,7 +83,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const clients = new ClientSessions({ hub, runs, chats: store, replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes }, log });
   const deleteChat = async (chatId: string) => {
     await runs.stopAndWait(chatId);
-    transcript.remove(chatId);
+    await transcript.remove(chatId);
     store.delete(chatId);
     hub.forget(chatId);
   };
@@ -117,7 +117,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       hub.removeListener(l.server);
       if (l.transport === "unix") rmSync(l.address, { force: true });
     }
-    transcript.close();
+    store.flush();
+    await transcript.close();
     hub.settle();
     db.$client.close();
   };

@@ -53,6 +53,7 @@ export class Hub {
   readonly #listeners = new Set<AnyServer>();
   readonly #chats = new Map<string, ChatStream>();
   #ringBytes = 0;
+  #reliefScheduled = false;
 
   constructor(
     private readonly storage: HubStorage,
@@ -109,7 +110,10 @@ export class Hub {
     if (!chat) return;
     chat.flushedThrough = seq;
     this.#ringBytes -= chat.ring.evict(seq, this.limits.ring);
-    if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
+    if (this.#ringBytes > this.limits.ringTotalBytes && !this.#reliefScheduled) {
+      this.#reliefScheduled = true;
+      setImmediate(() => this.#relieveMemory());
+    }
   }
 
   /** Sends a frame to every open client connection on every listener (not part of any chat). */
@@ -139,11 +143,13 @@ export class Hub {
     for (const [chatId, chat] of this.#chats) if (chat.reservedThrough > chat.lastSeq) this.storage.reserveSeq(chatId, chat.lastSeq);
   }
 
-  /** Over the global cap: empty rings of the chats first seen longest ago, keeping unflushed events. */
+  /**
+   * Over the global cap (at most once per event-loop turn): each chat keeps at most
+   * an equal share of the cap, oldest events out first, unflushed events always kept.
+   */
   #relieveMemory(): void {
-    for (const chat of this.#chats.values()) {
-      this.#ringBytes -= chat.ring.evictAll(chat.flushedThrough);
-      if (this.#ringBytes <= this.limits.ringTotalBytes) return;
-    }
+    this.#reliefScheduled = false;
+    const share = { maxEvents: this.limits.ring.maxEvents, maxBytes: Math.min(this.limits.ring.maxBytes, this.limits.ringTotalBytes / this.#chats.size) };
+    for (const chat of this.#chats.values()) this.#ringBytes -= chat.ring.evict(chat.flushedThrough, share);
   }
 }

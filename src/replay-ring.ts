@@ -42,14 +42,6 @@ export class ReplayRing {
     return before - this.#bytes;
   }
 
-  /** Drops every event the transcript already holds (global memory pressure). */
-  evictAll(flushedThrough: number): number {
-    const before = this.#bytes;
-    while (this.#evictOne(flushedThrough));
-    this.#compact();
-    return before - this.#bytes;
-  }
-
   /** Frames with seq ≥ `fromSeq`, oldest first. */
   *from(fromSeq: number): Generator<string> {
     for (let i = this.#head; i < this.#seqs.length; i++) if (this.#seqs[i]! >= fromSeq) yield this.#frames[i]!;

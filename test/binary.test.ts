@@ -3,21 +3,9 @@
  * directory with an empty HOME: nothing but the binary itself may be needed.
  */
 import { expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "./helpers.ts";
-
-const BINARY = join(REPO_ROOT, "dist/agentgate");
-
-/** Rebuilds only when a source file is newer than the binary, so repeated runs stay fast. */
-function ensureBinary(): void {
-  const newestSource = (dir: string): number =>
-    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  const sources = Math.max(newestSource(join(REPO_ROOT, "src")), statSync(join(REPO_ROOT, "build.ts")).mtimeMs);
-  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
-  const build = Bun.spawnSync([BUN, "run", "build.ts"], { cwd: REPO_ROOT });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
-}
+import { BINARY, ensureBinary, isTurnEnd, spawnServe, TestClient, tempDir } from "./helpers.ts";
 
 test("the compiled binary serves a streamed turn over its unix socket from an empty directory", async () => {
   ensureBinary();

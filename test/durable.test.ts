@@ -30,7 +30,7 @@ describe("transcript writer", () => {
     await w.flushChat("c1");
     expect(lines(join(dir, "c1.jsonl")).map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3, 4, 5]);
     expect(flushed).toEqual([["c1", 5]]);
-    w.close();
+    await w.close();
   });
 
   test("a flush happens by itself within flushMs, and more chats than open files still all land", async () => {
@@ -39,7 +39,7 @@ describe("transcript writer", () => {
     for (const chat of ["a", "b", "c", "d"]) w.append(chat, 1, `{"event":"user","seq":1}`);
     await Bun.sleep(50);
     for (const chat of ["a", "b", "c", "d"]) expect(lines(join(dir, `${chat}.jsonl`))).toHaveLength(1);
-    w.close();
+    await w.close();
   });
 
   test("a line over the size guard is refused whole; the stream goes on", async () => {
@@ -49,7 +49,7 @@ describe("transcript writer", () => {
     w.append("c", 2, `{"text":"ok","seq":2}`);
     await w.flushChat("c");
     expect(lines(join(dir, "c.jsonl"))).toEqual([`{"text":"ok","seq":2}`]);
-    w.close();
+    await w.close();
   });
 
   test("a torn last line is cut before the next append and never read", async () => {
@@ -61,7 +61,7 @@ describe("transcript writer", () => {
     w.append("c", 3, `{"a":3,"seq":3}`);
     await w.flushChat("c");
     expect(readFileSync(file, "utf8")).toBe(`{"a":1,"seq":1}\n{"a":2,"seq":2}\n{"a":3,"seq":3}\n`);
-    w.close();
+    await w.close();
   });
 
   test("the reader skips corrupt lines and honours the seq window", async () => {

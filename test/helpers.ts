@@ -2,7 +2,7 @@
  * Test harness: real gateways on port 0 and unix sockets in temp dirs, real
  * WebSocket clients, real HTTP. Nothing here stands in for gateway code.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach } from "bun:test";
@@ -14,6 +14,17 @@ export type Transport = "tcp" | "unix";
 export const TRANSPORTS: Transport[] = ["tcp", "unix"];
 export const REPO_ROOT = join(import.meta.dir, "..");
 export const BUN = process.execPath;
+export const BINARY = join(REPO_ROOT, "dist/agentgate");
+
+/** Builds dist/agentgate unless it is newer than every source file, so repeated runs stay fast. */
+export function ensureBinary(): void {
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  const sources = Math.max(newest(join(REPO_ROOT, "src")), newest(join(REPO_ROOT, "drizzle")), statSync(join(REPO_ROOT, "build.ts")).mtimeMs);
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
+  const build = Bun.spawnSync([BUN, "run", "build.ts"], { cwd: REPO_ROOT });
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

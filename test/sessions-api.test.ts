@@ -28,6 +28,8 @@ async function chatWithTurn(gw: TestGateway, content: string): Promise<{ chatId:
   return { chatId: ready.chat_id, frames: await client.until(isTurnEnd), client };
 }
 
+const json = async (res: Response | Promise<Response>): Promise<Frame> => (await (await res).json()) as Frame;
+
 const api = (gw: TestGateway, path: string, token: string, init: RequestInit = {}) =>
   gw.http("tcp", path, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
 
@@ -89,7 +91,7 @@ describe("sessions API", () => {
     const { client, ready } = await TestClient.ready(gw.wsUrl("unix"));
     client.send({ type: "message", chat_id: ready.chat_id, content: "second chat, still running" });
     await client.until((f) => f.event === "delta");
-    const body = await (await api(gw, "/api/sessions", api_token)).json();
+    const body = await json(api(gw, "/api/sessions", api_token));
     expect(body.sessions.map((s: Frame) => s.key)).toEqual([`websocket:${ready.chat_id}`, `websocket:${older.chatId}`]);
     expect(body.sessions[0]).toMatchObject({ preview: "second chat, still running", title: null, run_started_at: expect.any(Number) });
     expect(body.sessions[1]).toMatchObject({ preview: "first chat here" });
@@ -103,13 +105,13 @@ describe("sessions API", () => {
     const { chatId, frames } = await chatWithTurn(gw, "hello there");
     await Bun.sleep(gw.config.transcript_flush_ms * 3);
     const key = encodeURIComponent(`websocket:${chatId}`);
-    const messages = await (await api(gw, `/api/sessions/${key}/messages`, api_token)).json();
+    const messages = await json(api(gw, `/api/sessions/${key}/messages`, api_token));
     expect(messages).toMatchObject({ key: `websocket:${chatId}`, metadata: {} });
     expect(messages.messages).toEqual([
       { role: "user", content: "hello there" },
       { role: "assistant", content: "hello there" },
     ]);
-    const thread = await (await api(gw, `/api/sessions/${key}/webui-thread`, api_token)).json();
+    const thread = await json(api(gw, `/api/sessions/${key}/webui-thread`, api_token));
     expect(thread).toMatchObject({ schemaVersion: 3, sessionKey: `websocket:${chatId}`, workspace_scope: null });
     expect(thread.messages.map((m: Frame) => [m.role, m.content])).toEqual([
       ["user", "hello there"],
@@ -143,16 +145,16 @@ describe("sessions API", () => {
     const key = `websocket:${chatId}`;
     expect((await api(gw, `/api/sessions/${key}/rename?title=`, "t")).status).toBe(400);
     const renamed = await api(gw, `/api/sessions/${key}/rename`, "t", { method: "POST", body: JSON.stringify({ title: "My chat" }), headers: { "content-type": "application/json" } });
-    expect(await renamed.json()).toEqual({ key, title: "My chat" });
+    expect(await json(renamed)).toEqual({ key, title: "My chat" });
     expect(await client.next()).toMatchObject({ event: "session_updated", chat_id: chatId, scope: "metadata", title: "My chat" });
-    expect((await (await api(gw, "/api/sessions", "t")).json()).sessions[0].title).toBe("My chat");
+    expect((await json(api(gw, "/api/sessions", "t"))).sessions[0].title).toBe("My chat");
 
     const file = join(gw.config.data_dir, "transcripts", `${chatId}.jsonl`);
     await Bun.sleep(gw.config.transcript_flush_ms * 3);
     expect(existsSync(file)).toBe(true);
     expect((await api(gw, `/api/sessions/${key}/delete`, "t", { method: "DELETE" })).status).toBe(200);
     expect(existsSync(file)).toBe(false);
-    expect((await (await api(gw, "/api/sessions", "t")).json()).sessions).toEqual([]);
+    expect((await json(api(gw, "/api/sessions", "t"))).sessions).toEqual([]);
     expect((await api(gw, `/api/sessions/${key}/delete`, "t")).status).toBe(404);
   });
 
@@ -161,9 +163,9 @@ describe("sessions API", () => {
     const { client, ready } = await TestClient.ready(gw.wsUrl("tcp", { token: "t" }));
     client.send({ type: "message", chat_id: ready.chat_id, content: "x".repeat(500) });
     await client.until((f) => f.event === "delta");
-    expect(await (await api(gw, `/api/sessions/websocket:${ready.chat_id}/delete`, "t")).json()).toEqual({ deleted: true });
+    expect(await json(api(gw, `/api/sessions/websocket:${ready.chat_id}/delete`, "t"))).toEqual({ deleted: true });
     await Bun.sleep(50);
-    expect((await (await api(gw, "/api/sessions", "t")).json()).sessions).toEqual([]);
+    expect((await json(api(gw, "/api/sessions", "t"))).sessions).toEqual([]);
     expect(existsSync(join(gw.config.data_dir, "transcripts", `${ready.chat_id}.jsonl`))).toBe(false);
   });
 });

@@ -116,8 +116,8 @@ export class Runs {
     const { hub, streaming, log, turnLog } = this.options;
     const turn_id = turn.turnId;
     turnLog.started(turn_id, chatId, startedMs);
-    hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
-    const publisher = new TurnPublisher(hub, chatId, turn_id, streaming, startedMs);
+    const turnSeq = hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
+    const publisher = new TurnPublisher(hub, chatId, turn_id, streaming, startedMs, turnSeq);
     const request = { turn_id, chat_id: chatId, content: input.content, metadata: input.metadata };
     let result: TurnResult;
     try {

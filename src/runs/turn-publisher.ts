@@ -20,6 +20,8 @@ export class TurnPublisher {
     private readonly turnId: string,
     private readonly streaming: boolean,
     private readonly startedMs: number,
+    /** Seq of the turn's first event: unique in the chat, so `${it}:${segment}` names streams compactly. */
+    private readonly turnSeq: number,
   ) {}
 
   /** Bound so agents can be handed `publisher.emit` directly. */
@@ -60,7 +62,7 @@ export class TurnPublisher {
   }
 
   #streamId(): string {
-    return `${this.turnId}:${this.#segment}`;
+    return `${this.turnSeq}:${this.#segment}`;
   }
 
   /** `text`, when the agent sends it, is the segment's final full text. */

@@ -2,6 +2,11 @@
  * Chats and turns in SQLite. Hot queries are prepared once (the query builder
  * re-prepares on every call). Nothing here runs per streamed event: rows change
  * when a chat is created, a turn starts or ends, or a block of seqs is reserved.
+ *
+ * Seq reservations are written at once (numbering must never repeat after a
+ * crash). Bookkeeping (turn rows, previews) is written behind: queued and
+ * committed in one transaction on the next event-loop turn, which is always
+ * before the transcript's next flush, so no turn's events reach disk without its row.
  */
 import { desc, eq, sql } from "drizzle-orm";
 import type { Db } from "./db.ts";
@@ -15,9 +20,14 @@ const PREVIEW_CHARS = 120;
 export class ChatStore {
   readonly #getChat;
   readonly #insertChat;
-  readonly #setLastSeq;
+  readonly #reserveSeq;
+  readonly #noteMessage;
   readonly #insertTurn;
   readonly #endTurn;
+  /** Chats known to have a row, so hot paths skip the insert-or-ignore. */
+  readonly #known = new Set<string>();
+  /** Bookkeeping writes waiting for the next transaction. */
+  #behind: (() => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -37,7 +47,23 @@ export class ChatStore {
       })
       .onConflictDoNothing()
       .prepare();
-    this.#setLastSeq = db.update(chats).set({ lastSeq: sql.placeholder("seq") as unknown as number }).where(eq(chats.id, sql.placeholder("id"))).prepare();
+    this.#reserveSeq = db
+      .insert(chats)
+      .values({
+        id: sql.placeholder("id"),
+        createdAt: sql.placeholder("now"),
+        updatedAt: sql.placeholder("now"),
+        metadata: sql.placeholder("metadata"),
+        lastSeq: sql.placeholder("seq"),
+        agent: sql.placeholder("agent"),
+      })
+      .onConflictDoUpdate({ target: chats.id, set: { lastSeq: sql`excluded.last_seq` } })
+      .prepare();
+    this.#noteMessage = db
+      .update(chats)
+      .set({ updatedAt: sql.placeholder("now") as unknown as Date, preview: sql`coalesce(${chats.preview}, ${sql.placeholder("preview")})` })
+      .where(eq(chats.id, sql.placeholder("id")))
+      .prepare();
     this.#insertTurn = db
       .insert(turns)
       .values({ id: sql.placeholder("id"), chatId: sql.placeholder("chatId"), status: "running", startedAt: sql.placeholder("startedAt") })
@@ -58,14 +84,31 @@ export class ChatStore {
     return this.#getChat.get({ id: chatId });
   }
 
-  /** The chat's row, created on first use. */
-  ensure(chatId: string): ChatRow {
+  /** Creates the chat's row unless it exists. */
+  ensure(chatId: string): void {
+    if (this.#known.has(chatId)) return;
     this.#insertChat.run({ id: chatId, now: new Date(), metadata: {}, agent: this.defaultAgent });
-    return this.get(chatId)!;
+    this.#known.add(chatId);
   }
 
-  setLastSeq(chatId: string, seq: number): void {
-    this.#setLastSeq.run({ id: chatId, seq });
+  /** Records (creating the chat if needed) the highest seq the chat may use; written at once. */
+  reserveSeq(chatId: string, through: number): void {
+    this.#reserveSeq.run({ id: chatId, now: new Date(), metadata: {}, seq: through, agent: this.defaultAgent });
+    this.#known.add(chatId);
+  }
+
+  /** Commits queued bookkeeping now (the next event-loop turn does it anyway; shutdown calls this). */
+  flush(): void {
+    const ops = this.#behind;
+    if (ops.length === 0) return;
+    this.#behind = [];
+    this.db.$client.transaction(() => {
+      for (const op of ops) op();
+    })();
+  }
+
+  #later(op: () => void): void {
+    if (this.#behind.push(op) === 1) setImmediate(() => this.flush());
   }
 
   metadata(chatId: string): ChatMetadata | undefined {
@@ -73,15 +116,19 @@ export class ChatStore {
   }
 
   mergeMetadata(chatId: string, patch: ChatMetadata): void {
-    const row = this.ensure(chatId);
+    this.ensure(chatId);
+    const row = this.get(chatId)!;
     this.db.update(chats).set({ metadata: { ...row.metadata, ...patch }, updatedAt: new Date() }).where(eq(chats.id, chatId)).run();
   }
 
   /** Records a user message: bumps updated_at and keeps the first text as the preview. */
   noteUserMessage(chatId: string, text: string): void {
-    const row = this.ensure(chatId);
-    const preview = row.preview ?? text.replace(/\s+/g, " ").trim().slice(0, PREVIEW_CHARS);
-    this.db.update(chats).set({ preview, updatedAt: new Date() }).where(eq(chats.id, chatId)).run();
+    const preview = text.replace(/\s+/g, " ").trim().slice(0, PREVIEW_CHARS);
+    const now = new Date();
+    this.#later(() => {
+      this.ensure(chatId);
+      this.#noteMessage.run({ id: chatId, now, preview });
+    });
   }
 
   setTitle(chatId: string, title: string): void {
@@ -94,16 +141,20 @@ export class ChatStore {
   }
 
   delete(chatId: string): boolean {
+    this.#known.delete(chatId);
     return this.db.delete(chats).where(eq(chats.id, chatId)).returning({ id: chats.id }).all().length > 0;
   }
 
   turnStarted(turnId: string, chatId: string, startedAt: Date): void {
-    this.ensure(chatId);
-    this.#insertTurn.run({ id: turnId, chatId, startedAt });
+    this.#later(() => {
+      this.ensure(chatId);
+      this.#insertTurn.run({ id: turnId, chatId, startedAt });
+    });
   }
 
   turnEnded(turnId: string, status: TurnRowStatus, latencyMs: number, error: string | undefined): void {
-    this.#endTurn.run({ id: turnId, status, endedAt: new Date(), latencyMs, error: error ?? null });
+    const endedAt = new Date();
+    this.#later(() => this.#endTurn.run({ id: turnId, status, endedAt, latencyMs, error: error ?? null }));
   }
 
   /** Turns a previous process left running (it crashed or was killed). */

@@ -2,17 +2,18 @@
  * Per-chat JSONL transcripts: `<data_dir>/transcripts/<chat_id>.jsonl`, one
  * compact JSON event per line, each with its `seq`.
  *
- * Writing is batched off the hot path: `append` only queues the already
- * serialized frame; a timer writes each chat's batch with one write call within
- * `flushMs`, and turn ends flush their chat at once. Writes go to the page cache
- * synchronously (ordered, no interleaving); fsync, when the policy asks for it,
- * runs on libuv's pool and never blocks the event loop.
+ * Writing is batched and off the event loop: `append` only queues the already
+ * serialized frame; a timer hands each chat's batch, as one string, to a per-chat
+ * chain of asynchronous file operations (open or create, write, fsync by policy,
+ * close) that run on the I/O thread pool in order. A turn end flushes its chat at
+ * once. The event loop never waits for the disk.
  *
- * Crash safety: a torn last line (no trailing newline) is cut off the first time
- * this process opens the file, before anything is appended; readers ignore it
- * anyway. A line over the size guard is refused whole and logged.
+ * Crash safety: a torn last line (no trailing newline) is cut the first time this
+ * process opens the file, before anything is appended; readers ignore it anyway.
+ * A line over the size guard is refused whole and logged.
  */
-import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 
@@ -34,6 +35,12 @@ interface Pending {
   lastSeq: number;
 }
 
+/** One chat's file: its handle once open, and the chain its operations run on, in order. */
+interface ChatFile {
+  handle?: FileHandle;
+  chain: Promise<void>;
+}
+
 const NEWLINE = 0x0a;
 const TAIL_SCAN_BYTES = 64 * 1024;
 
@@ -43,8 +50,10 @@ export function transcriptPath(dir: string, chatId: string): string {
 
 export class TranscriptWriter {
   readonly #pending = new Map<string, Pending>();
-  /** Open descriptors, least recently used first (Map keeps insertion order). */
-  readonly #fds = new Map<string, number>();
+  /** Chat files, least recently written first (Map keeps insertion order). */
+  readonly #files = new Map<string, ChatFile>();
+  /** Files being closed: a reopen queues behind the close so writes never reorder. */
+  readonly #closing = new Map<string, Promise<void>>();
   #timer: Timer | undefined;
 
   constructor(private readonly options: TranscriptOptions) {
@@ -65,95 +74,99 @@ export class TranscriptWriter {
     this.#timer ??= setTimeout(() => this.flush(), this.options.flushMs);
   }
 
-  /** Writes every queued batch. */
-  flush(): void {
+  /** Hands every queued batch to its chat's chain; resolves when all are written. */
+  flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const chatId of [...this.#pending.keys()]) this.#write(chatId);
+    return Promise.all([...this.#pending.keys()].map((chatId) => this.flushChat(chatId, false))).then(() => {});
   }
 
-  /** Writes the chat's batch now (a turn ended); with fsync "turn" or "batch", resolves once it is on disk. */
-  flushChat(chatId: string): Promise<void> {
-    const fd = this.#write(chatId);
-    return fd === undefined || this.options.fsync === "never" ? Promise.resolve() : this.#sync(fd);
+  /** Writes the chat's batch now; resolves once written (and fsynced, unless the policy is never). */
+  flushChat(chatId: string, turnEnded = true): Promise<void> {
+    const pending = this.#pending.get(chatId);
+    const sync = this.options.fsync === "batch" || (turnEnded && this.options.fsync === "turn");
+    if (!pending) return sync ? this.#enqueue(chatId, (h) => h.sync()) : (this.#files.get(chatId)?.chain ?? Promise.resolve());
+    this.#pending.delete(chatId);
+    const text = pending.frames.join("\n") + "\n";
+    return this.#enqueue(chatId, async (handle) => {
+      await handle.appendFile(text);
+      if (sync) await handle.sync();
+      this.options.onFlushed?.(chatId, pending.lastSeq);
+    });
   }
 
   /** Drops a chat's transcript entirely (the chat was deleted). */
-  remove(chatId: string): void {
+  async remove(chatId: string): Promise<void> {
     this.#pending.delete(chatId);
-    this.#close(chatId);
-    rmSync(transcriptPath(this.options.dir, chatId), { force: true });
+    await this.#close(chatId);
+    await rm(transcriptPath(this.options.dir, chatId), { force: true });
   }
 
   /** Shutdown: write everything, make it durable unless the policy says never, close files. */
-  close(): void {
-    this.flush();
-    for (const [chatId, fd] of this.#fds) {
-      if (this.options.fsync !== "never") fsyncSync(fd);
-      this.#close(chatId);
-    }
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    await Promise.all([...this.#pending.keys()].map((chatId) => this.flushChat(chatId)));
+    await Promise.all([...this.#files.keys()].map((chatId) => this.#close(chatId)));
   }
 
-  #write(chatId: string): number | undefined {
-    const pending = this.#pending.get(chatId);
-    if (!pending) return undefined;
-    this.#pending.delete(chatId);
-    const fd = this.#fd(chatId);
-    const data = Buffer.from(pending.frames.join("\n") + "\n");
-    try {
-      for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
-    } catch (e) {
-      this.options.log.error("transcript write failed", { chat_id: chatId, error: (e as Error).message });
-      this.#close(chatId);
-      return undefined;
-    }
-    if (this.options.fsync === "batch") void this.#sync(fd);
-    this.options.onFlushed?.(chatId, pending.lastSeq);
-    return fd;
+  /** Runs `op` on the chat's open file after everything queued before it. Failures are logged, never thrown. */
+  #enqueue(chatId: string, op: (handle: FileHandle) => Promise<unknown>): Promise<void> {
+    const file = this.#touch(chatId);
+    file.chain = file.chain
+      .then(async () => {
+        file.handle ??= await this.#openRepaired(chatId);
+        await op(file.handle);
+      })
+      .catch((e: unknown) => this.options.log.error("transcript write failed", { chat_id: chatId, error: String(e) }));
+    return file.chain;
   }
 
-  #fd(chatId: string): number {
-    const open = this.#fds.get(chatId);
-    if (open !== undefined) {
-      this.#fds.delete(chatId);
-      this.#fds.set(chatId, open);
-      return open;
+  /** The chat's file entry, now the most recently used; the least recent beyond the cap is closed. */
+  #touch(chatId: string): ChatFile {
+    let file = this.#files.get(chatId);
+    if (file) this.#files.delete(chatId);
+    else {
+      if (this.#files.size >= this.options.maxOpenFiles) void this.#close(this.#files.keys().next().value!);
+      file = { chain: this.#closing.get(chatId) ?? Promise.resolve() };
     }
-    if (this.#fds.size >= this.options.maxOpenFiles) this.#close(this.#fds.keys().next().value!);
-    const fd = openSync(transcriptPath(this.options.dir, chatId), "a+", 0o600);
-    this.#repairTornTail(fd, chatId);
-    this.#fds.set(chatId, fd);
-    return fd;
+    this.#files.set(chatId, file);
+    return file;
+  }
+
+  /** Closes the chat's file after its queued work; a later write reopens it behind this close. */
+  #close(chatId: string): Promise<void> {
+    const file = this.#files.get(chatId);
+    if (!file) return this.#closing.get(chatId) ?? Promise.resolve();
+    this.#files.delete(chatId);
+    const closed = file.chain.then(() => file.handle?.close()).catch(() => {});
+    this.#closing.set(chatId, closed);
+    void closed.then(() => this.#closing.get(chatId) === closed && this.#closing.delete(chatId));
+    return closed;
+  }
+
+  async #openRepaired(chatId: string): Promise<FileHandle> {
+    const handle = await open(transcriptPath(this.options.dir, chatId), "a+", 0o600);
+    await this.#repairTornTail(handle, chatId);
+    return handle;
   }
 
   /** Cuts a last line that has no newline (a write the previous process never finished). */
-  #repairTornTail(fd: number, chatId: string): void {
-    const size = fstatSync(fd).size;
+  async #repairTornTail(handle: FileHandle, chatId: string): Promise<void> {
+    const { size } = await handle.stat();
     if (size === 0) return;
     const last = Buffer.alloc(1);
-    readSync(fd, last, 0, 1, size - 1);
+    await handle.read(last, 0, 1, size - 1);
     if (last[0] === NEWLINE) return;
     let keep = 0;
     for (let end = size; end > 0 && keep === 0; end -= TAIL_SCAN_BYTES) {
       const start = Math.max(0, end - TAIL_SCAN_BYTES);
       const chunk = Buffer.alloc(end - start);
-      readSync(fd, chunk, 0, chunk.length, start);
+      await handle.read(chunk, 0, chunk.length, start);
       const nl = chunk.lastIndexOf(NEWLINE);
       if (nl !== -1) keep = start + nl + 1;
     }
-    ftruncateSync(fd, keep);
+    await handle.truncate(keep);
     this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: size - keep });
-  }
-
-  #sync(fd: number): Promise<void> {
-    return new Promise((resolve) => fsync(fd, () => resolve()));
-  }
-
-  #close(chatId: string): void {
-    const fd = this.#fds.get(chatId);
-    if (fd === undefined) return;
-    this.#fds.delete(chatId);
-    closeSync(fd);
   }
 }
 
