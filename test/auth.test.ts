@@ -48,6 +48,17 @@ describe("issued tokens", () => {
     expect(tokens.issue()).toBeDefined();
     expect(tokens.outstanding).toBe(1);
   });
+
+  test("API tokens stay live across checks until they expire", () => {
+    let now = 0;
+    const tokens = new IssuedTokens(30_000, 10, () => now);
+    const t = tokens.issue()!;
+    expect(tokens.isLive(t)).toBe(true);
+    expect(tokens.isLive(t)).toBe(true);
+    expect(tokens.isLive("nbwt_unknown")).toBe(false);
+    now = 30_001;
+    expect(tokens.isLive(t)).toBe(false);
+  });
 });
 
 for (const transport of TRANSPORTS) {

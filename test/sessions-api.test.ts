@@ -84,6 +84,15 @@ describe("sessions API", () => {
     expect((await gw.http("tcp", `/api/sessions?token=${api_token}`)).status).toBe(200);
   });
 
+  test("a method a route does not take is a JSON 404, never HTML", async () => {
+    const gw = await startTestGateway({ token: "t" });
+    const { chatId } = await chatWithTurn(gw, "x");
+    for (const [method, path] of [["PUT", `/api/sessions/websocket:${chatId}/delete`], ["POST", "/api/sessions"], ["PATCH", `/api/sessions/websocket:${chatId}/messages`]] as const) {
+      const res = await api(gw, path, "t", { method });
+      expect([res.status, res.headers.get("content-type")]).toEqual([404, "application/json"]);
+    }
+  });
+
   test("lists chats newest first with title, preview and run_started_at, and no filesystem paths", async () => {
     const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 3 });
     const { api_token } = await bootstrap(gw);

@@ -8,7 +8,7 @@
  * committed in one transaction on the next event-loop turn, which is always
  * before the transcript's next flush, so no turn's events reach disk without its row.
  */
-import { desc, eq, sql } from "drizzle-orm";
+import { desc, eq, type Placeholder, sql } from "drizzle-orm";
 import type { Db } from "./db.ts";
 import { chats, type TurnRowStatus, turns } from "./schema.ts";
 
@@ -35,28 +35,18 @@ export class ChatStore {
     private readonly defaultAgent: string,
   ) {
     this.#getChat = db.select().from(chats).where(eq(chats.id, sql.placeholder("id"))).prepare();
-    this.#insertChat = db
-      .insert(chats)
-      .values({
-        id: sql.placeholder("id"),
-        createdAt: sql.placeholder("now"),
-        updatedAt: sql.placeholder("now"),
-        metadata: sql.placeholder("metadata"),
-        lastSeq: 0,
-        agent: sql.placeholder("agent"),
-      })
-      .onConflictDoNothing()
-      .prepare();
+    const newChat = (lastSeq: number | Placeholder) => ({
+      id: sql.placeholder("id"),
+      createdAt: sql.placeholder("now"),
+      updatedAt: sql.placeholder("now"),
+      metadata: sql.placeholder("metadata"),
+      lastSeq,
+      agent: sql.placeholder("agent"),
+    });
+    this.#insertChat = db.insert(chats).values(newChat(0)).onConflictDoNothing().prepare();
     this.#reserveSeq = db
       .insert(chats)
-      .values({
-        id: sql.placeholder("id"),
-        createdAt: sql.placeholder("now"),
-        updatedAt: sql.placeholder("now"),
-        metadata: sql.placeholder("metadata"),
-        lastSeq: sql.placeholder("seq"),
-        agent: sql.placeholder("agent"),
-      })
+      .values(newChat(sql.placeholder("seq")))
       .onConflictDoUpdate({ target: chats.id, set: { lastSeq: sql`excluded.last_seq` } })
       .prepare();
     this.#noteMessage = db
