@@ -53,6 +53,38 @@ const urlPath = (fallback: string, optional: boolean) =>
     .refine((p) => (optional && p === "") || p.startsWith("/"), 'must start with "/"')
     .transform((p) => (p === "" ? p : normalizePath(p)));
 
+/** Structured options may arrive from env or flags as a JSON string. */
+const jsonValue = <T extends z.ZodTypeAny>(schema: T) =>
+  z.preprocess((v) => {
+    if (typeof v !== "string") return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }, schema);
+
+export const AGENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+const AgentSpec = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("stdio"),
+    command: z.array(z.string()).min(1).describe("argv of the agent process"),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+  }),
+  z.object({ type: z.literal("ws") }),
+  z.object({
+    type: z.literal("openai"),
+    base_url: z.string().url(),
+    model: z.string().min(1),
+    api_key_env: z.string().default("OPENAI_API_KEY"),
+    system_prompt: z.string().optional(),
+    timeout_ms: z.number().int().min(1000).max(3_600_000).default(300_000),
+  }),
+]);
+export type AgentSpec = z.output<typeof AgentSpec>;
+
 const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p);
 
 export const ConfigSchema = z
@@ -92,7 +124,21 @@ export const ConfigSchema = z
     max_queued_turns: int(8, 0, 1000).describe("Messages queued behind a chat's running turn; beyond it the client gets chat_busy."),
 
     // ── agents ───────────────────────────────────────────────────────────────
-    agent: z.enum(["echo"]).default("echo").describe("Agent that serves chats by default."),
+    agent: z.string().default("echo").describe('Agent that serves chats by default: "echo" or a name under agents.'),
+    agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), AgentSpec).default({})).describe(
+      'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.',
+    ),
+    agent_path: urlPath("/agent", false).describe("WebSocket path agents of type ws connect to (with agent_token)."),
+    agent_token: z.string().default("").describe("Credential agents present to connect in (Bearer or ?token=); distinct from client tokens. Required when a ws agent is configured."),
+    agent_hello_timeout_ms: int(15_000, 100, 300_000).describe("How long a connecting agent has to say hello before it is closed."),
+    agent_cancel_grace_ms: int(5000, 0, 300_000).describe("After a cancel, how long an agent has to end the turn before the gateway ends it as cancelled."),
+    agent_reconnect_grace_ms: int(20_000, 0, 600_000).describe("How long the open turns of a disconnected ws agent wait for it to reconnect before ending with agent_disconnected."),
+    agent_start_timeout_ms: int(10_000, 100, 300_000).describe("How long a turn waits for a stdio agent to start (or restart) and say hello."),
+    agent_restart_backoff_ms: int(500, 10, 60_000).describe("First delay before restarting a stdio agent that died; it doubles per failure up to 30 s."),
+    max_agent_frame_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest frame (stdio line or WebSocket message) accepted from an agent."),
+    tool_call_timeout_ms: int(60_000, 100, 3_600_000).describe("Default deadline of a device tool call when the agent names none."),
+    tool_disconnect_grace_ms: int(10_000, 0, 600_000).describe("How long a tool call waits for a capable device to come back after the last one disconnected."),
+    client_msg_id_memory: int(10_000, 0, 1_000_000).describe("Recent (chat, client_msg_id) pairs remembered, across chats, to acknowledge resends instead of running them twice."),
     echo_chunk_size: int(16, 1, 65536).describe("Echo agent: characters per delta."),
     echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
     echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
@@ -140,6 +186,10 @@ export const ConfigSchema = z
     if (c.replay_buffer_bytes >= c.backpressure_limit_bytes) {
       fail("replay_buffer_bytes", "replay_buffer_bytes must be below backpressure_limit_bytes");
     }
+    if (c.agent !== "echo" && !(c.agent in c.agents)) fail("agent", `agent "${c.agent}" is neither echo nor a name under agents`);
+    if ("echo" in c.agents) fail("agents", 'the name "echo" is the built-in agent');
+    if (Object.values(c.agents).some((a) => a.type === "ws") && !c.agent_token) fail("agent_token", "agent_token must be set when a ws agent is configured");
+    if (c.agent_path === c.path || c.agent_path === c.token_issue_path) fail("agent_path", "agent_path must differ from path and token_issue_path");
     if (c.jwt_secret && c.jwt_secret.length < 32) {
       fail("jwt_secret", "jwt_secret must be at least 32 characters");
     }
@@ -215,7 +265,7 @@ export function describeOptions(): string {
 
 /** The config with secrets masked, for check-config and logs. */
 export function redactConfig(config: Config): Record<string, unknown> {
-  const secret = new Set(["token", "token_issue_secret", "jwt_secret"]);
+  const secret = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token"]);
   return Object.fromEntries(
     Object.entries(config).map(([k, v]) => [k, secret.has(k) && v ? "***" : v]),
   );

@@ -5,10 +5,13 @@
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createEchoAgent } from "./agents/echo.ts";
+import type { AgentEvents } from "./agents/agent.ts";
+import type { ChatMessage } from "./agents/openai.ts";
+import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { ClientSessions } from "./clients/session.ts";
 import type { Config } from "./config.ts";
+import { chatEvents } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
 import { Hub } from "./hub.ts";
 import { type Listener, startListeners } from "./listen.ts";
@@ -16,8 +19,10 @@ import type { Logger } from "./log.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { closeInterruptedTurns } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
+import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
 import { openDatabase } from "./store/db.ts";
+import { foldThread } from "./store/thread.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
@@ -37,6 +42,7 @@ export interface Gateway {
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
+  const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
 
   // Storage: chat and turn rows in SQLite; events in per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
@@ -65,8 +71,39 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   );
   closeInterruptedTurns(store, hub, log);
 
-  // Agents and runs: one active turn per chat, recorded in the store.
-  const echo = createEchoAgent({ chunkSize: config.echo_chunk_size, repeat: config.echo_repeat, delayMs: config.echo_delay_ms });
+  const announceModel = (modelName: string, modelPreset?: string) => {
+    const name = modelName.trim();
+    if (name === "") return;
+    const frame: RuntimeModelUpdated = { event: "runtime_model_updated", model_name: name };
+    if (modelPreset?.trim()) frame.model_preset = modelPreset.trim();
+    hub.broadcast(frame);
+  };
+
+  // Agents: what they may do outside turns, and the history the LLM agent reads.
+  const agentEvents: AgentEvents = {
+    proactiveMessage: (chatId, fields) => void hub.publish({ event: "message", chat_id: chatId, ...fields }),
+    sessionUpdate: (chatId, title) => {
+      if (title === undefined) return;
+      store.ensure(chatId);
+      store.setTitle(chatId, title);
+      hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", title });
+    },
+    model: announceModel,
+  };
+  const readHistory = async (chatId: string, throughSeq: number): Promise<ChatMessage[]> => {
+    const events = [];
+    for await (const line of chatEvents(hub, transcriptFile(chatId), chatId, throughSeq)) events.push(JSON.parse(line));
+    return foldThread(events).flatMap((m) => (m.role !== "tool" && m.content !== "" ? [{ role: m.role, content: m.content }] : []));
+  };
+  const agents = new AgentRegistry(config, agentEvents, readHistory, log);
+
+  // Runs: one active turn per chat, recorded in the store; device tool calls.
+  const toolCalls = new ToolCalls({
+    hub,
+    capableClients: (chatId, tool): number => clients.capableClients(chatId, tool),
+    defaultTimeoutMs: config.tool_call_timeout_ms,
+    disconnectGraceMs: config.tool_disconnect_grace_ms,
+  });
   const turnLog: TurnLog = {
     started: (turnId, chatId, startedMs) => store.turnStarted(turnId, chatId, new Date(startedMs)),
     ended: (turnId, chatId, result, latencyMs) => {
@@ -74,13 +111,29 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       void transcript.flushChat(chatId);
     },
   };
-  const runs = new Runs({ hub, turnLog, agentFor: () => echo, streaming: config.streaming, maxQueuedTurns: config.max_queued_turns, log });
+  const runs = new Runs({
+    hub,
+    turnLog,
+    toolCalls,
+    agentFor: (chatId) => agents.get(store.agentOf(chatId) ?? config.agent) ?? agents.get(config.agent)!,
+    streaming: config.streaming,
+    maxQueuedTurns: config.max_queued_turns,
+    log,
+  });
 
   // Clients and HTTP.
-  const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
   const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
-  const clients = new ClientSessions({ hub, runs, chats: store, replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes }, log });
+  const clients = new ClientSessions({
+    hub,
+    runs,
+    chats: store,
+    replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes },
+    toolCalls,
+    agentExists: (name) => agents.has(name),
+    clientMsgIdMemory: config.client_msg_id_memory,
+    log,
+  });
   const deleteChat = async (chatId: string) => {
     await runs.stopAndWait(chatId);
     await transcript.remove(chatId);
@@ -92,25 +145,19 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     wsTokens: tokens,
     apiTokens,
     sessions: { store, hub, runs, transcriptFile, deleteChat },
-    modelName: config.model_name || echo.name,
+    chats: { hub, runs, maxTextBytes: config.max_message_bytes },
+    modelName: config.model_name || config.agent,
     log,
   });
 
-  const listeners = await startListeners({ config, app, websocket: clients.handler, tokens });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens });
   for (const l of listeners) hub.addListener(l.server);
-
-  const announceModel = (modelName: string, modelPreset?: string) => {
-    const name = modelName.trim();
-    if (name === "") return;
-    const frame: RuntimeModelUpdated = { event: "runtime_model_updated", model_name: name };
-    if (modelPreset?.trim()) frame.model_preset = modelPreset.trim();
-    hub.broadcast(frame);
-  };
 
   const stop = async () => {
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     clients.closeAll(CLOSE_GOING_AWAY, "server shutting down");
+    await agents.closeAll();
     await Promise.race([Promise.all(stopped), Bun.sleep(1000)]);
     for (const l of listeners) {
       l.server.stop(true);

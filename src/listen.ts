@@ -6,15 +6,20 @@
  */
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Server, WebSocketHandler } from "bun";
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { Hono } from "hono";
+import type { AgentConnData, AgentSocket, WsAgents } from "./agents/ws-agents.ts";
 import { authorizeHandshake } from "./auth/handshake.ts";
 import type { IssuedTokens } from "./auth/issued-tokens.ts";
-import { clientConnectionData, type ClientData } from "./clients/session.ts";
+import { secretEquals } from "./auth/secret.ts";
+import { type ClientData, type ClientSessions, type ClientSocket, clientConnectionData } from "./clients/session.ts";
 import { type Config, normalizePath } from "./config.ts";
 
+/** Per-connection state: a client, or an agent connecting in. */
+export type ConnData = ClientData | AgentConnData;
+
 export interface Listener {
-  server: Server<ClientData>;
+  server: Server<ConnData>;
   transport: "tcp" | "unix";
   /** ws:// or wss:// for TCP; the socket path for unix. */
   address: string;
@@ -23,7 +28,8 @@ export interface Listener {
 export interface ListenDeps {
   config: Config;
   app: Hono;
-  websocket: WebSocketHandler<ClientData>;
+  clients: ClientSessions;
+  agents: WsAgents;
   tokens: IssuedTokens;
 }
 
@@ -36,23 +42,51 @@ function isWebSocketUpgrade(req: Request): boolean {
   );
 }
 
-function fetchHandler({ config, app, tokens }: ListenDeps, transport: Listener["transport"]) {
-  return async (req: Request, server: Server<ClientData>): Promise<Response | undefined> => {
+const textResponse = (body: string, status: number) => new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+
+/** An agent proves the agent credential as a Bearer header or ?token=. */
+function agentAuthorized(req: Request, url: URL, agentToken: string): boolean {
+  const authorization = req.headers.get("authorization") ?? "";
+  const token = /^bearer /i.test(authorization) ? authorization.slice(7).trim() : (url.searchParams.get("token") ?? "");
+  return agentToken !== "" && token !== "" && secretEquals(token, agentToken);
+}
+
+function fetchHandler({ config, app, tokens, agents }: ListenDeps, transport: Listener["transport"]) {
+  return async (req: Request, server: Server<ConnData>): Promise<Response | undefined> => {
     const url = URL.parse(req.url);
-    if (!url) return new Response("Bad Request", { status: 400 });
-    if (!isWebSocketUpgrade(req) || normalizePath(url.pathname) !== config.path) return app.fetch(req, server);
+    if (!url) return textResponse("Bad Request", 400);
+    const path = isWebSocketUpgrade(req) ? normalizePath(url.pathname) : undefined;
+    if (path === config.agent_path && agents.configured) {
+      if (!agentAuthorized(req, url, config.agent_token)) return textResponse("Unauthorized", 401);
+      const data: AgentConnData = { role: "agent" };
+      return server.upgrade(req, { data }) ? undefined : textResponse("WebSocket upgrade failed", 400);
+    }
+    if (path !== config.path) return app.fetch(req, server);
     const outcome = await authorizeHandshake(url, config, tokens);
-    if (!outcome.ok) return new Response(outcome.body, { status: outcome.status, headers: { "content-type": "text/plain; charset=utf-8" } });
+    if (!outcome.ok) return textResponse(outcome.body, outcome.status);
     const remote = transport === "unix" ? "" : (server.requestIP(req)?.address ?? "");
     const data = clientConnectionData(url, remote, transport === "unix");
-    return server.upgrade(req, { data }) ? undefined : new Response("WebSocket upgrade failed", { status: 400 });
+    return server.upgrade(req, { data }) ? undefined : textResponse("WebSocket upgrade failed", 400);
+  };
+}
+
+/** One handler for every socket, dispatching on its role. */
+function connectionHandler(clients: ClientSessions, agents: WsAgents): WebSocketHandler<ConnData> {
+  const asClient = (ws: ServerWebSocket<ConnData>) => ws as ClientSocket;
+  const asAgent = (ws: ServerWebSocket<ConnData>) => ws as AgentSocket;
+  return {
+    open: (ws) => (ws.data.role === "agent" ? agents.handler.open(asAgent(ws)) : clients.handler.open(asClient(ws))),
+    message: (ws, m) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
+    drain: (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined),
+    close: (ws, code, reason) => (ws.data.role === "agent" ? agents.handler.close(asAgent(ws), code, reason) : clients.handler.close(asClient(ws), code, reason)),
   };
 }
 
 /** Socket options derived from config: nanobot's ping interval + timeout become Bun's idle timeout. */
-function socketOptions(config: Config, websocket: WebSocketHandler<ClientData>): WebSocketHandler<ClientData> {
+function socketOptions(deps: ListenDeps): WebSocketHandler<ConnData> {
+  const { config } = deps;
   return {
-    ...websocket,
+    ...connectionHandler(deps.clients, deps.agents),
     maxPayloadLength: config.max_message_bytes,
     idleTimeout: Math.min(config.ping_interval_s + config.ping_timeout_s, BUN_MAX_IDLE_TIMEOUT_S),
     sendPings: true,
@@ -86,31 +120,31 @@ async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-function serveUnix(path: string, deps: ListenDeps): Server<ClientData> {
+function serveUnix(path: string, deps: ListenDeps): Server<ConnData> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The socket is created under this umask, so it is 0600 from its first instant.
   const previous = process.umask(0o177);
   try {
-    return Bun.serve<ClientData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket: socketOptions(deps.config, deps.websocket) });
+    return Bun.serve<ConnData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket: socketOptions(deps) });
   } finally {
     process.umask(previous);
     chmodSync(path, 0o600);
   }
 }
 
-function serveTcp(deps: ListenDeps): Server<ClientData> {
+function serveTcp(deps: ListenDeps): Server<ConnData> {
   const { config } = deps;
   const tls = config.ssl_certfile ? { cert: Bun.file(config.ssl_certfile), key: Bun.file(config.ssl_keyfile) } : undefined;
-  return Bun.serve<ClientData>({
+  return Bun.serve<ConnData>({
     hostname: config.host,
     port: config.port,
     tls,
     fetch: fetchHandler(deps, "tcp"),
-    websocket: socketOptions(config, deps.websocket),
+    websocket: socketOptions(deps),
   });
 }
 
-function tcpAddress(server: Server<ClientData>, config: Config): string {
+function tcpAddress(server: Server<ConnData>, config: Config): string {
   const scheme = config.ssl_certfile ? "wss" : "ws";
   const host = server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname;
   return `${scheme}://${host}:${server.port}${config.path}`;

@@ -42,9 +42,9 @@ export class ReplayRing {
     return before - this.#bytes;
   }
 
-  /** Frames with seq ≥ `fromSeq`, oldest first. */
-  *from(fromSeq: number): Generator<string> {
-    for (let i = this.#head; i < this.#seqs.length; i++) if (this.#seqs[i]! >= fromSeq) yield this.#frames[i]!;
+  /** Frames with seq in [fromSeq, throughSeq], oldest first. */
+  *from(fromSeq: number, throughSeq = Number.POSITIVE_INFINITY): Generator<string> {
+    for (let i = this.#head; i < this.#seqs.length && this.#seqs[i]! <= throughSeq; i++) if (this.#seqs[i]! >= fromSeq) yield this.#frames[i]!;
   }
 
   #evictOne(flushedThrough: number): boolean {

@@ -3,7 +3,7 @@
  * `emit`, and may cancel it through the signal. Every transport (built in,
  * stdio child, agent connecting over WebSocket) implements this one interface.
  */
-import type { AgentTurnFrame } from "../protocol/agent.ts";
+import type { AgentTurnFrame, ToolResult } from "../protocol/agent.ts";
 import type { TurnStatus } from "../protocol/events.ts";
 
 export interface TurnRequest {
@@ -11,6 +11,8 @@ export interface TurnRequest {
   chat_id: string;
   content: string;
   metadata: Record<string, unknown>;
+  /** Seq of this turn's `user` event: history for the turn is everything up to it. */
+  user_seq: number;
 }
 
 export interface TurnResult {
@@ -18,11 +20,24 @@ export interface TurnResult {
   error?: string;
 }
 
+export type Emit = (frame: AgentTurnFrame) => void;
+
 export interface Agent {
   readonly name: string;
   /**
    * Runs one turn to its end. Resolves with how it ended; after `signal` aborts
    * the agent should stop soon and resolve with status "cancelled".
    */
-  runTurn(turn: TurnRequest, emit: (frame: AgentTurnFrame) => void, signal: AbortSignal): Promise<TurnResult>;
+  runTurn(turn: TurnRequest, emit: Emit, signal: AbortSignal): Promise<TurnResult>;
+  /** Delivers the result of a device tool call the agent asked for (agents that can ask implement it). */
+  toolResult?(turnId: string, result: ToolResult): void;
+  /** Shutdown: stop child processes, close connections. */
+  close?(): Promise<void>;
+}
+
+/** What agents may do outside a turn; the gateway wires these to the hub and store. */
+export interface AgentEvents {
+  proactiveMessage(chatId: string, frame: { text: string; kind?: string; tool_events?: Record<string, unknown>[]; agent_ui?: unknown }): void;
+  sessionUpdate(chatId: string, title: string | undefined): void;
+  model(modelName: string, modelPreset?: string): void;
 }

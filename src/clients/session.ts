@@ -12,13 +12,16 @@ import type { ServerWebSocket, WebSocketHandler } from "bun";
 import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
 import { EVERYONE_TOPIC, Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
-import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope } from "../protocol/client.ts";
+import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope, type ToolResultEnvelope } from "../protocol/client.ts";
 import type { Reply } from "../protocol/events.ts";
 import type { Runs } from "../runs/runs.ts";
+import type { ToolCalls } from "../runs/tool-calls.ts";
+import { RecentIds } from "./recent-ids.ts";
 import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
 import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
 export interface ClientData {
+  role: "client";
   clientId: string;
   /** Peer IP for TCP; "" for unix-socket peers. */
   remote: string;
@@ -30,6 +33,8 @@ export interface ClientData {
   replaying: Set<string>;
   /** Replays waiting for the socket to drain. */
   drainWaiters: (() => void)[];
+  /** Tools this device can run for agents (from the URL, attach or new_chat). */
+  capabilities: Set<string>;
 }
 
 export type ClientSocket = ServerWebSocket<ClientData>;
@@ -39,6 +44,8 @@ export interface ChatMetadataAccess {
   metadata(chatId: string): Record<string, unknown> | undefined;
   mergeMetadata(chatId: string, patch: Record<string, unknown>): void;
   noteUserMessage(chatId: string, text: string): void;
+  /** Records which agent serves a new chat. */
+  createChat(chatId: string, agent: string): void;
 }
 
 export interface ClientSessionDeps {
@@ -46,6 +53,10 @@ export interface ClientSessionDeps {
   runs: Runs;
   chats: ChatMetadataAccess;
   replay: ReplayDeps;
+  toolCalls: ToolCalls;
+  /** Is this a configured agent a client may pick with new_chat? */
+  agentExists: (name: string) => boolean;
+  clientMsgIdMemory: number;
   log: Logger;
 }
 
@@ -53,9 +64,19 @@ const STOP_COMMAND = "/stop";
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const send = (ws: ClientSocket, frame: Reply) => ws.send(JSON.stringify(frame));
 
+const MAX_CAPABILITIES = 64;
+const parseCapabilities = (raw: string | null) =>
+  (raw ?? "")
+    .split(",")
+    .map((c) => c.trim())
+    .filter((c) => c !== "" && c.length <= 64)
+    .slice(0, MAX_CAPABILITIES);
+
 export function clientConnectionData(url: URL, remote: string, viaUnixSocket: boolean): ClientData {
   const given = (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
   return {
+    role: "client",
+    capabilities: new Set(parseCapabilities(url.searchParams.get("capabilities"))),
     clientId: given || `anon-${randomBytes(6).toString("hex")}`,
     remote,
     viaUnixSocket,
@@ -68,18 +89,29 @@ export function clientConnectionData(url: URL, remote: string, viaUnixSocket: bo
 
 export class ClientSessions {
   readonly #open = new Set<ClientSocket>();
+  readonly #recentMessageIds: RecentIds;
 
-  constructor(private readonly deps: ClientSessionDeps) {}
+  constructor(private readonly deps: ClientSessionDeps) {
+    this.#recentMessageIds = new RecentIds(deps.clientMsgIdMemory);
+  }
 
-  readonly handler: WebSocketHandler<ClientData> = {
+  readonly handler: Required<Pick<WebSocketHandler<ClientData>, "open" | "message" | "drain" | "close">> = {
     open: (ws) => this.#onOpen(ws),
     message: (ws, raw) => this.#onFrame(ws, raw),
     drain: (ws) => this.#wakeReplays(ws),
     close: (ws) => {
       this.#open.delete(ws);
       this.#wakeReplays(ws);
+      this.deps.toolCalls.clientLeft(ws.data.chats);
     },
   };
+
+  /** Open connections in the chat that declared the tool. */
+  capableClients(chatId: string, tool: string): number {
+    let n = 0;
+    for (const ws of this.#open) if (ws.data.chats.has(chatId) && ws.data.capabilities.has(tool)) n++;
+    return n;
+  }
 
   get openCount(): number {
     return this.#open.size;
@@ -127,6 +159,8 @@ export class ClientSessions {
             return this.#setWorkspaceScope(ws, env);
           case "stop":
             return this.#stop(env.chat_id);
+          case "tool_result":
+            return this.#toolResult(ws, env);
           case "ping":
             send(ws, { event: "pong" });
             return;
@@ -136,12 +170,15 @@ export class ClientSessions {
   }
 
   #newChat(ws: ClientSocket, env: NewChat): void {
+    if (env.agent !== undefined && !this.deps.agentExists(env.agent)) return this.#fail(ws, { detail: "unknown agent", reason: env.agent });
     const chatId = crypto.randomUUID();
+    this.#declare(ws, env.capabilities);
     let scope: WorkspaceScope | undefined;
     if (env.workspace_scope !== undefined) {
       scope = this.#acceptScope(ws, env.workspace_scope, chatId);
       if (!scope) return;
     }
+    if (env.agent !== undefined) this.deps.chats.createChat(chatId, env.agent);
     this.#join(ws, chatId);
     send(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
     this.deps.hub.publish({
@@ -155,6 +192,7 @@ export class ClientSessions {
   #attach(ws: ClientSocket, env: Attach): void {
     const chatId = env.chat_id;
     if (ws.data.replaying.has(chatId)) return this.#fail(ws, { detail: "replay_in_progress" }, chatId);
+    this.#declare(ws, env.capabilities);
     send(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
     if (env.since_seq === undefined) {
       this.#join(ws, chatId);
@@ -188,7 +226,23 @@ export class ClientSessions {
       this.deps.chats.mergeMetadata(chatId, { workspace_scope: scope });
     }
     if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
-    this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {});
+    const id = env.client_msg_id;
+    if (id !== undefined) {
+      const duplicate = this.#recentMessageIds.seen(`${chatId}\n${id}`);
+      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate });
+      if (duplicate) return;
+    }
+    this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id);
+  }
+
+  #toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
+    const { chat_id, call_id, ok, result, error } = env;
+    const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) });
+    if (answer === "unknown_call") this.#fail(ws, { detail: "unknown call_id", reason: call_id }, chat_id);
+  }
+
+  #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
+    for (const c of capabilities ?? []) if (ws.data.capabilities.size < MAX_CAPABILITIES) ws.data.capabilities.add(c);
   }
 
   #setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
@@ -214,15 +268,16 @@ export class ClientSessions {
     return this.deps.chats.metadata(chatId)?.workspace_scope as WorkspaceScope | undefined;
   }
 
-  #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>): void {
+  #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string): void {
     if (content.trim() === STOP_COMMAND) return this.#stop(chatId);
     if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
     const { hub, chats, runs } = this.deps;
-    hub.publish({ event: "user", chat_id: chatId, text: content, client_id: ws.data.clientId });
+    const user = { event: "user" as const, chat_id: chatId, text: content, client_id: ws.data.clientId };
+    const userSeq = hub.publish(clientMsgId === undefined ? user : { ...user, client_msg_id: clientMsgId });
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopeOf(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
-    runs.submit(chatId, { content, metadata });
+    runs.submit(chatId, { content, metadata, userSeq });
   }
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */

@@ -8,6 +8,7 @@ import type { IssuedTokens } from "../auth/issued-tokens.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
+import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
 
@@ -18,6 +19,7 @@ export interface HttpDeps {
   /** Reusable API tokens handed out by bootstrap. */
   apiTokens: IssuedTokens;
   sessions: SessionsDeps;
+  chats: ChatsDeps;
   modelName: string;
   log: Logger;
 }
@@ -34,7 +36,9 @@ export function createHttpApp(deps: HttpDeps): Hono {
   const apiCredential = requireApiCredential(config, apiTokens);
   app.use("/api/sessions", apiCredential);
   app.use("/api/sessions/*", apiCredential);
+  app.use("/api/chats/*", apiCredential);
   app.route("/api/sessions", sessionsApp(deps.sessions));
+  app.route("/api/chats", chatsApp(deps.chats));
 
   // Clients detect HTML where they expected JSON, so API misses are always JSON.
   app.all("/api/*", (c) => c.json({ error: "API route not found" }, 404));

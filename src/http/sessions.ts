@@ -15,7 +15,7 @@ import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import type { ChatRow, ChatStore } from "../store/chat-store.ts";
 import { readTranscript } from "../store/transcript.ts";
-import { foldThread } from "./thread.ts";
+import { foldThread } from "../store/thread.ts";
 
 export interface SessionsDeps {
   store: ChatStore;

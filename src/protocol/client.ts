@@ -19,6 +19,8 @@ const Capabilities = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { 
 export const NewChat = Type.Object({
   type: Type.Literal("new_chat"),
   workspace_scope: Type.Optional(Type.Unknown()),
+  /** Additive: a configured agent to serve this chat instead of the default. */
+  agent: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   capabilities: Type.Optional(Capabilities),
 });
 
@@ -52,6 +54,16 @@ export const SetWorkspaceScope = Type.Object({
 /** Additive: cancel the chat's running turn (content "/stop" does the same). */
 export const Stop = Type.Object({ type: Type.Literal("stop"), chat_id: ChatId });
 
+/** Additive: a device's answer to a tool_request it can serve. */
+export const ToolResultEnvelope = Type.Object({
+  type: Type.Literal("tool_result"),
+  chat_id: ChatId,
+  call_id: Type.String({ minLength: 1, maxLength: 128 }),
+  ok: Type.Boolean(),
+  result: Type.Optional(Type.Unknown()),
+  error: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+
 /** Additive: application-level liveness for push-only clients. */
 export const Ping = Type.Object({ type: Type.Literal("ping") });
 
@@ -61,7 +73,8 @@ export type Message = Static<typeof Message>;
 export type SetWorkspaceScope = Static<typeof SetWorkspaceScope>;
 export type Stop = Static<typeof Stop>;
 export type Ping = Static<typeof Ping>;
-export type Envelope = NewChat | Attach | Message | SetWorkspaceScope | Stop | Ping;
+export type ToolResultEnvelope = Static<typeof ToolResultEnvelope>;
+export type Envelope = NewChat | Attach | Message | SetWorkspaceScope | Stop | Ping | ToolResultEnvelope;
 
 /** What a client is told when a field fails; the first failing field in this order wins. */
 export type EnvelopeError = { detail: string; reason?: string };
@@ -76,7 +89,7 @@ interface EnvelopeSpec {
 }
 
 const SPECS: Record<Envelope["type"], EnvelopeSpec> = {
-  new_chat: { schema: NewChat, fieldErrors: [["capabilities", CAPABILITIES]] },
+  new_chat: { schema: NewChat, fieldErrors: [["capabilities", CAPABILITIES], ["agent", { detail: "unknown agent" }]] },
   attach: {
     schema: Attach,
     fieldErrors: [
@@ -97,6 +110,15 @@ const SPECS: Record<Envelope["type"], EnvelopeSpec> = {
   set_workspace_scope: { schema: SetWorkspaceScope, fieldErrors: [["chat_id", INVALID_CHAT_ID]] },
   stop: { schema: Stop, fieldErrors: [["chat_id", INVALID_CHAT_ID]] },
   ping: { schema: Ping, fieldErrors: [] },
+  tool_result: {
+    schema: ToolResultEnvelope,
+    fieldErrors: [
+      ["chat_id", INVALID_CHAT_ID],
+      ["call_id", { detail: "invalid call_id" }],
+      ["ok", { detail: "invalid tool_result" }],
+      ["error", { detail: "invalid tool_result" }],
+    ],
+  },
 };
 
 const CHECKERS = Object.fromEntries(

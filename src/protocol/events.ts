@@ -59,6 +59,21 @@ export const SessionUpdated = chatEvent("session_updated", {
   title: Opt(Type.String()),
 });
 
+/** Additive: an agent asks a device in the chat to run a tool it declared (see clients' `capabilities`). */
+export const ToolRequestEvent = chatEvent("tool_request", {
+  call_id: Type.String(),
+  tool: Type.String(),
+  args: Type.Unknown(),
+  deadline_ms: Type.Integer(),
+});
+/** Additive: how a tool call ended (a device's answer, or the gateway's reason when none came). */
+export const ToolResultEvent = chatEvent("tool_result", {
+  call_id: Type.String(),
+  ok: Type.Boolean(),
+  result: Opt(Type.Unknown()),
+  error: Opt(Type.String()),
+});
+
 /** What the user sent (nanobot's transcript `user` record), also shown live to the chat's other clients. */
 export const UserEvent = chatEvent("user", {
   text: Type.String(),
@@ -77,7 +92,9 @@ export type ChatEvent =
   | Static<typeof TurnEnd>
   | Static<typeof GoalStateEvent>
   | Static<typeof SessionUpdated>
-  | Static<typeof UserEvent>;
+  | Static<typeof UserEvent>
+  | Static<typeof ToolRequestEvent>
+  | Static<typeof ToolResultEvent>;
 export type TurnStatus = Static<typeof TurnStatus>;
 
 const reply = <E extends string, P extends TProperties>(event: E, props: P) =>
@@ -87,12 +104,15 @@ export const Ready = reply("ready", { chat_id: Type.String(), client_id: Type.St
 export const Attached = reply("attached", { chat_id: Type.String(), latest_seq: Type.Integer({ minimum: 0 }) });
 export const ErrorEvent = reply("error", { detail: Type.String(), reason: Opt(Type.String()), chat_id: Opt(Type.String()) });
 export const Pong = reply("pong", {});
+/** Additive: a message carrying client_msg_id was taken (duplicate: a resend, not run again). */
+export const MessageAck = reply("message_ack", { chat_id: Type.String(), client_msg_id: Type.String(), duplicate: Type.Boolean() });
 export const RuntimeModelUpdated = reply("runtime_model_updated", { model_name: Type.String(), model_preset: Opt(Type.String()) });
 
 export type Ready = Static<typeof Ready>;
 export type Attached = Static<typeof Attached>;
 export type ErrorEvent = Static<typeof ErrorEvent>;
 export type Pong = Static<typeof Pong>;
+export type MessageAck = Static<typeof MessageAck>;
 export type RuntimeModelUpdated = Static<typeof RuntimeModelUpdated>;
 /** Every frame a client connection may be sent directly. */
-export type Reply = Ready | Attached | ErrorEvent | Pong | ChatEvent;
+export type Reply = Ready | Attached | ErrorEvent | Pong | MessageAck | ChatEvent;

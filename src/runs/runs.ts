@@ -7,11 +7,14 @@
 import type { Agent, TurnResult } from "../agents/agent.ts";
 import type { Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
+import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
 
 export interface TurnInput {
   content: string;
   metadata: Record<string, unknown>;
+  /** Seq of the `user` event this turn answers. */
+  userSeq: number;
 }
 
 interface ActiveTurn {
@@ -39,6 +42,7 @@ export interface RunsOptions {
   hub: Hub;
   turnLog: TurnLog;
   agentFor: (chatId: string) => Agent;
+  toolCalls: ToolCalls;
   streaming: boolean;
   maxQueuedTurns: number;
   log: Logger;
@@ -113,15 +117,24 @@ export class Runs {
   }
 
   async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {
-    const { hub, streaming, log, turnLog } = this.options;
+    const { hub, streaming, log, turnLog, toolCalls } = this.options;
     const turn_id = turn.turnId;
+    const agent = this.options.agentFor(chatId);
     turnLog.started(turn_id, chatId, startedMs);
     const turnSeq = hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
-    const publisher = new TurnPublisher(hub, chatId, turn_id, streaming, startedMs, turnSeq);
-    const request = { turn_id, chat_id: chatId, content: input.content, metadata: input.metadata };
+    const publisher = new TurnPublisher({
+      hub,
+      chatId,
+      turnId: turn_id,
+      streaming,
+      startedMs,
+      turnSeq,
+      onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
+    });
+    const request = { turn_id, chat_id: chatId, content: input.content, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;
     try {
-      result = await this.options.agentFor(chatId).runTurn(request, publisher.emit, turn.controller.signal);
+      result = await agent.runTurn(request, publisher.emit, turn.controller.signal);
     } catch (e) {
       result = { status: "error", error: e instanceof Error ? e.message : String(e) };
     }
@@ -130,6 +143,7 @@ export class Runs {
       publisher.emit({ type: "message", text: `Error: ${result.error ?? "agent failed"}` });
     }
     publisher.close();
+    toolCalls.turnEnded(turn_id);
     const latencyMs = Date.now() - startedMs;
     const end = { event: "turn_end" as const, chat_id: chatId, latency_ms: latencyMs, goal_state: { active: false }, status: result.status, turn_id };
     hub.publish(result.error === undefined ? end : { ...end, error: result.error });

@@ -74,6 +74,17 @@ export class ChatStore {
     return this.#getChat.get({ id: chatId });
   }
 
+  /** Creates a chat served by a given agent (new_chat with agent). */
+  createChat(chatId: string, agent: string): void {
+    this.#insertChat.run({ id: chatId, now: new Date(), metadata: {}, agent });
+    this.#known.add(chatId);
+  }
+
+  /** The agent serving the chat, if the chat exists. */
+  agentOf(chatId: string): string | undefined {
+    return this.get(chatId)?.agent;
+  }
+
   /** Creates the chat's row unless it exists. */
   ensure(chatId: string): void {
     if (this.#known.has(chatId)) return;

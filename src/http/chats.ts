@@ -1,0 +1,39 @@
+/**
+ * Server-side control of chats, under the API credential:
+ *   POST /api/chats/{id}/messages  {text, kind?}  publish a proactive message (persisted, fanned out)
+ *   POST /api/chats/{id}/stop                     cancel the running turn and clear the queue
+ */
+import { Hono } from "hono";
+import type { Hub } from "../hub.ts";
+import { isChatId } from "../protocol/client.ts";
+import type { Runs } from "../runs/runs.ts";
+
+export interface ChatsDeps {
+  hub: Hub;
+  runs: Runs;
+  maxTextBytes: number;
+}
+
+export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
+  const app = new Hono();
+
+  app.use("/:id/*", async (c, next) => {
+    if (!isChatId(c.req.param("id"))) return c.text("invalid chat_id", 400);
+    await next();
+  });
+
+  app.post("/:id/messages", async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as { text?: unknown; kind?: unknown } | undefined;
+    const text = body?.text;
+    if (typeof text !== "string" || text.trim() === "") return c.text("text must be a non-empty string", 400);
+    if (Buffer.byteLength(text) > maxTextBytes) return c.text("text too large", 413);
+    if (body?.kind !== undefined && typeof body.kind !== "string") return c.text("kind must be a string", 400);
+    const chat_id = c.req.param("id");
+    const seq = hub.publish({ event: "message", chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) });
+    return c.json({ chat_id, seq });
+  });
+
+  app.post("/:id/stop", (c) => c.json({ stopped: runs.stop(c.req.param("id")) }));
+
+  return app;
+}
