@@ -182,3 +182,22 @@ export async function spawnServe(command: string[], cwd = tempDir()) {
   reader.releaseLock();
   return { proc, banner, cwd };
 }
+
+export const PY_AGENT = join(REPO_ROOT, "test/fixtures/stdio_agent.py");
+
+/** Config for a gateway whose default agent is the Python stdio fixture. */
+export function stdioAgentConfig(extra: Partial<ConfigInput> = {}): Partial<ConfigInput> {
+  return {
+    agent: "py",
+    agents: { py: { type: "stdio", command: ["python3", PY_AGENT, "py"] } },
+    agent_cancel_grace_ms: 300,
+    agent_restart_backoff_ms: 50,
+    ...extra,
+  };
+}
+
+/** Sends a message in the client's default chat and returns the turn's frames. */
+export async function sendTurn(client: TestClient, chatId: string, content: string, timeoutMs = 10_000): Promise<Frame[]> {
+  client.send({ type: "message", chat_id: chatId, content });
+  return client.until(isTurnEnd, timeoutMs);
+}

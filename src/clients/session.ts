@@ -282,9 +282,7 @@ export class ClientSessions {
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
   #stop(chatId: string): void {
-    const stopped = this.deps.runs.stop(chatId);
-    const text = stopped > 0 ? `Stopped ${stopped} task(s).` : "No active task to stop.";
-    this.deps.hub.publish({ event: "message", chat_id: chatId, text });
+    this.deps.runs.stop(chatId);
   }
 
   /** Subscribes the socket to a chat; false if it already was. */

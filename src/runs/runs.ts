@@ -71,21 +71,31 @@ export class Runs {
     return "queued";
   }
 
-  /** Cancels the active turn and drops queued ones; returns how many were stopped. */
+  /**
+   * Cancels the active turn and drops queued ones, and says so in the chat
+   * (nanobot's "/stop" replies); returns how many were stopped.
+   */
   stop(chatId: string): number {
+    const stopped = this.#cancel(chatId);
+    const text = stopped > 0 ? `Stopped ${stopped} task(s).` : "No active task to stop.";
+    this.options.hub.publish({ event: "message", chat_id: chatId, text });
+    return stopped;
+  }
+
+  /** Cancels the chat's turn silently and waits until it has ended (before the chat is deleted). */
+  async stopAndWait(chatId: string): Promise<void> {
+    const done = this.#chats.get(chatId)?.active?.done;
+    this.#cancel(chatId);
+    await done;
+  }
+
+  #cancel(chatId: string): number {
     const run = this.#chats.get(chatId);
     if (!run?.active) return 0;
     const stopped = 1 + run.queue.length;
     run.queue.length = 0;
     run.active.controller.abort();
     return stopped;
-  }
-
-  /** Stops the chat's turn and waits until it has ended (before the chat is deleted). */
-  async stopAndWait(chatId: string): Promise<void> {
-    const done = this.#chats.get(chatId)?.active?.done;
-    this.stop(chatId);
-    await done;
   }
 
   activeTurn(chatId: string): { turnId: string; startedAt: number } | undefined {

@@ -1,0 +1,119 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { type Frame, isTurnEnd, onCleanup, sendTurn, startTestGateway, TestClient, type TestGateway, upgradeRequest } from "./helpers.ts";
+
+const AGENT_TOKEN = "agent-secret";
+
+/** A minimal agent in the test process, connecting over the gateway's unix socket. */
+class RemoteAgent {
+  readonly received: Frame[] = [];
+  #wake: (() => void) | undefined;
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      this.received.push(JSON.parse(String(e.data)));
+      this.#wake?.();
+    });
+  }
+
+  static async connect(gw: TestGateway, name = "remote"): Promise<RemoteAgent> {
+    const ws = new WebSocket(`ws+unix://${join(gw.dir, "gw.sock")}:/agent?token=${AGENT_TOKEN}`);
+    onCleanup(() => ws.close());
+    await new Promise((resolve, reject) => {
+      ws.addEventListener("open", resolve);
+      ws.addEventListener("error", reject);
+    });
+    ws.send(JSON.stringify({ type: "hello", agent: name, protocol: 1 }));
+    return new RemoteAgent(ws);
+  }
+
+  send(frame: object) {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  async next(type: string): Promise<Frame> {
+    for (;;) {
+      const i = this.received.findIndex((f) => f.type === type);
+      if (i !== -1) return this.received.splice(i, 1)[0]!;
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        setTimeout(r, 100);
+      });
+    }
+  }
+}
+
+const config = (extra = {}) => ({
+  agents: { remote: { type: "ws" as const } },
+  agent_token: AGENT_TOKEN,
+  agent_reconnect_grace_ms: 300,
+  ...extra,
+});
+
+async function chatServedByRemote(gw: TestGateway) {
+  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
+  client.send({ type: "new_chat", agent: "remote" });
+  const attached = await client.next();
+  await client.next();
+  return { client, chatId: attached.chat_id as string };
+}
+
+describe("agents connecting over WebSocket", () => {
+  test("an agent on the unix socket serves the chats routed to it", async () => {
+    const gw = await startTestGateway(config());
+    const agent = await RemoteAgent.connect(gw);
+    const { client, chatId } = await chatServedByRemote(gw);
+    client.send({ type: "message", chat_id: chatId, content: "hi remote" });
+    const turn = await agent.next("turn");
+    expect(turn).toMatchObject({ chat_id: chatId, content: "hi remote", media: [], metadata: expect.objectContaining({ client_id: expect.any(String) }) });
+    agent.send({ type: "delta", turn_id: turn.turn_id, text: "hello " });
+    agent.send({ type: "delta", turn_id: turn.turn_id, text: "from afar" });
+    agent.send({ type: "stream_end", turn_id: turn.turn_id });
+    agent.send({ type: "turn_end", turn_id: turn.turn_id, status: "done" });
+    const frames = await client.until(isTurnEnd);
+    expect(frames.filter((f) => f.event === "delta").map((f) => f.text).join("")).toBe("hello from afar");
+    expect(frames.every((f) => f.turn_id === turn.turn_id || f.event === "user")).toBe(true);
+  });
+
+  test("the agent credential is required; a bad hello is closed; an unknown agent in new_chat is an error", async () => {
+    const gw = await startTestGateway(config());
+    expect((await upgradeRequest(gw, "unix", "/agent?token=wrong")).status).toBe(401);
+    expect((await upgradeRequest(gw, "tcp", "/agent")).status).toBe(401);
+    const ws = new WebSocket(`ws+unix://${join(gw.dir, "gw.sock")}:/agent?token=${AGENT_TOKEN}`);
+    const closed = new Promise<number>((r) => ws.addEventListener("close", (e) => r(e.code)));
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "hello", agent: "stranger" })));
+    expect(await closed).toBe(1008);
+    const { client } = await TestClient.ready(gw.wsUrl("tcp"));
+    client.send({ type: "new_chat", agent: "nobody" });
+    expect(await client.next()).toEqual({ event: "error", detail: "unknown agent", reason: "nobody" });
+  });
+
+  test("a reconnecting agent continues its open turn within the grace", async () => {
+    const gw = await startTestGateway(config({ agent_reconnect_grace_ms: 5000 }));
+    const first = await RemoteAgent.connect(gw);
+    const { client, chatId } = await chatServedByRemote(gw);
+    client.send({ type: "message", chat_id: chatId, content: "long job" });
+    const turn = await first.next("turn");
+    first.send({ type: "delta", turn_id: turn.turn_id, text: "before " });
+    await client.until((f) => f.event === "delta");
+    first.ws.close();
+    const second = await RemoteAgent.connect(gw);
+    second.send({ type: "delta", turn_id: turn.turn_id, text: "after" });
+    second.send({ type: "turn_end", turn_id: turn.turn_id, status: "done" });
+    const rest = await client.until(isTurnEnd);
+    expect(rest.find((f) => f.event === "delta")?.text).toBe("after");
+    expect(rest.find((f) => f.event === "turn_end")?.status).toBe("done");
+  });
+
+  test("an agent that does not come back ends its open turns with agent_disconnected", async () => {
+    const gw = await startTestGateway(config({ agent_reconnect_grace_ms: 150 }));
+    const agent = await RemoteAgent.connect(gw);
+    const { client, chatId } = await chatServedByRemote(gw);
+    client.send({ type: "message", chat_id: chatId, content: "doomed" });
+    await agent.next("turn");
+    agent.ws.close();
+    const frames = await client.until(isTurnEnd);
+    expect(frames.find((f) => f.event === "turn_end")).toMatchObject({ status: "error", error: "agent_disconnected" });
+    const later = await sendTurn(client, chatId, "nobody home");
+    expect(later.find((f) => f.event === "turn_end")).toMatchObject({ status: "error", error: "agent_disconnected" });
+  });
+});
