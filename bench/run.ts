@@ -8,6 +8,8 @@
  *   chats  1 000 chats × 1 subscriber, all streaming at once
  *   idle   10 000 idle connections: server RSS per connection
  *   replay 100 000 events replayed to one client from a restarted gateway: time, peak RSS
+ *   agents 10 subscribers × 50 000 deltas from the echo agent, a stdio agent (the Python test
+ *          fixture) and a WebSocket agent (bench/ws-agent.ts), in the same run (issue #5)
  * agentgate runs as configured by default: transcripts on, fsync at turn end.
  * Each streaming scenario runs ROUNDS times, alternating sides; the median is reported.
  * Every process started here is ended here, by pid; every wait is bounded.
@@ -21,7 +23,7 @@ const BUN = process.execPath;
 const ROOT = join(import.meta.dir, "..");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_ONLY=room,chats,idle,replay runs a subset; BENCH_FLAGS adds gateway flags (for bisecting a regression). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay").split(","));
+const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents").split(","));
 const EXTRA_FLAGS = (process.env.BENCH_FLAGS ?? "").split(" ").filter(Boolean);
 const CLIENT_PROCS = 2;
 const TEXT = "x".repeat(100);
@@ -93,7 +95,7 @@ function peakRssBytes(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+)/)![1]) * 1024;
 }
 
-async function startServer(side: Side, echoRepeat: number, dataDir: string): Promise<{ server: Running; url: string }> {
+async function startServer(side: Side, echoRepeat: number, dataDir: string, flags: string[] = []): Promise<{ server: Running; url: string }> {
   if (side === "raw") {
     const server = spawn([BUN, "bench/raw-server.ts"]);
     const { line } = await server.lines.next("raw server port");
@@ -101,7 +103,7 @@ async function startServer(side: Side, echoRepeat: number, dataDir: string): Pro
   }
   const server = spawn([
     BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
-    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...EXTRA_FLAGS,
+    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...flags, ...EXTRA_FLAGS,
   ]);
   for (;;) {
     const { line } = await server.lines.next("agentgate banner");
@@ -124,19 +126,35 @@ interface StreamResult {
   clientCpu: number;
 }
 
+interface StreamSetup {
+  subscribers: number;
+  perSocket: number;
+  room: boolean;
+  /** Extra gateway flags, and what the driver says to start the stream. */
+  flags?: string[];
+  content?: string;
+  /** A process that must be running before the stream starts (an agent connecting in). */
+  helper?: (url: string) => Running;
+}
+
+const SCENARIOS = {
+  room: { subscribers: 100, perSocket: 20_000, room: true },
+  chats: { subscribers: 1000, perSocket: 1000, room: false },
+} satisfies Record<string, StreamSetup>;
+
 /** Drives one streaming run and measures delivered events/s from trigger to the last client's last frame. */
-async function streamRun(side: Side, scenario: "room" | "chats", dataDir: string): Promise<StreamResult> {
-  const room = scenario === "room";
-  const perSocket = room ? 20_000 : 1000;
-  const subscribers = room ? 100 : 1000;
-  const { server, url } = await startServer(side, perSocket, dataDir);
+async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promise<StreamResult> {
+  const { room, perSocket, subscribers } = setup;
+  const { server, url } = await startServer(side, perSocket, dataDir, setup.flags);
+  const helper = setup.helper?.(url);
+  if (helper) await helper.lines.next("helper ready");
   const clients = await startClients(url, subscribers, room ? "room" : "own", perSocket);
   let driver: WebSocket | undefined;
   try {
     const pids = [server.proc.pid, ...clients.map((c) => c.proc.pid)];
     const cpu0 = pids.map(cpuSeconds);
     const t0 = Date.now();
-    if (room) driver = await trigger(url, side, perSocket);
+    if (room) driver = await trigger(url, side, perSocket, setup.content ?? TEXT);
     else for (const c of clients) c.proc.stdin.write("go\n"), c.proc.stdin.flush();
     const reports = await Promise.all(clients.map((c) => c.lines.next("stream done")));
     const elapsed = (Math.max(...reports.map((r) => Number(r.done))) - t0) / 1000;
@@ -150,17 +168,17 @@ async function streamRun(side: Side, scenario: "room" | "chats", dataDir: string
     };
   } finally {
     driver?.close();
-    await Promise.all([server, ...clients].map(end));
+    await Promise.all([server, ...clients, ...(helper ? [helper] : [])].map(end));
   }
 }
 
 /** The driver starts the room stream: a chat message for agentgate, a command for the raw relay. */
-function trigger(url: string, side: Side, count: number): Promise<WebSocket> {
+function trigger(url: string, side: Side, count: number, content: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
   return new Promise((resolve, reject) => {
     ws.addEventListener("error", () => reject(new Error("driver failed")));
     if (side === "raw") ws.addEventListener("open", () => (ws.send(`room ${count} ${TEXT}`), resolve(ws)));
-    else ws.addEventListener("message", () => (ws.send(JSON.stringify({ type: "message", chat_id: "bench", content: TEXT })), resolve(ws)), { once: true });
+    else ws.addEventListener("message", () => (ws.send(JSON.stringify({ type: "message", chat_id: "bench", content })), resolve(ws)), { once: true });
   });
 }
 
@@ -226,6 +244,43 @@ async function replayRun(dataDir: string, events: number) {
   return result;
 }
 
+const AGENT_DELTAS = 50_000;
+const AGENT_TOKEN = "bench-agent-token";
+const AGENT_SETUPS: Record<string, StreamSetup> = {
+  echo: { subscribers: 10, perSocket: AGENT_DELTAS, room: true, flags: ["--agent=echo"] },
+  stdio: {
+    subscribers: 10,
+    perSocket: AGENT_DELTAS,
+    room: true,
+    content: `bench ${AGENT_DELTAS}`,
+    flags: ["--agent=py", `--agents=${JSON.stringify({ py: { type: "stdio", command: ["python3", "test/fixtures/stdio_agent.py", "py"] } })}`],
+  },
+  ws: {
+    subscribers: 10,
+    perSocket: AGENT_DELTAS,
+    room: true,
+    flags: ["--agent=remote", `--agents=${JSON.stringify({ remote: { type: "ws" } })}`, `--agent-token=${AGENT_TOKEN}`],
+    helper: (url) => spawn([BUN, "bench/ws-agent.ts", `${url}agent?token=${AGENT_TOKEN}`, "remote", String(AGENT_DELTAS)]),
+  },
+};
+
+/** Issue #5: the same 10-subscriber stream from each kind of agent, against echo in the same run. */
+async function agentsBench(dataDir: string) {
+  const results: Record<string, StreamResult[]> = { echo: [], stdio: [], ws: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [kind, setup] of Object.entries(AGENT_SETUPS)) results[kind]!.push(await streamRun("agentgate", setup, join(dataDir, `${kind}-${round}`)));
+  }
+  console.log(`\nagents: 10 subscribers × ${fmt(AGENT_DELTAS)} deltas of 100 B`);
+  const echo = median(results.echo!.map((r) => r.eventsPerSec));
+  for (const [kind, rs] of Object.entries(results)) {
+    const eps = median(rs.map((r) => r.eventsPerSec));
+    console.log(
+      `  ${kind.padEnd(6)} ${fmt(eps).padStart(10)} events/s (runs: ${rs.map((r) => fmt(r.eventsPerSec)).join(", ")})  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}  ` +
+        `ratio to echo ${(eps / echo).toFixed(2)}  cpu-s server ${median(rs.map((r) => r.serverCpu)).toFixed(2)} clients ${median(rs.map((r) => r.clientCpu)).toFixed(2)}`,
+    );
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
@@ -236,7 +291,7 @@ async function main() {
     for (const scenario of (["room", "chats"] as const).filter((s) => ONLY.has(s))) {
       const results: Record<Side, StreamResult[]> = { raw: [], agentgate: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        for (const side of ["raw", "agentgate"] as const) results[side].push(await streamRun(side, scenario, join(dataDir, `${scenario}-${round}`)));
+        for (const side of ["raw", "agentgate"] as const) results[side].push(await streamRun(side, SCENARIOS[scenario], join(dataDir, `${scenario}-${round}`)));
       }
       const label = scenario === "room" ? "1 chat × 100 subscribers, 20 000 deltas" : "1 000 chats × 1 subscriber, 1 000 deltas each";
       console.log(`\n${label}`);
@@ -255,6 +310,7 @@ async function main() {
       const perConn = await idleRun(side, join(dataDir, "idle"));
       console.log(`  ${side.padEnd(9)} ${(perConn / 1024).toFixed(2)} KiB RSS per connection`);
     }
+    if (ONLY.has("agents")) await agentsBench(join(dataDir, "agents"));
     if (!ONLY.has("replay")) return;
     const replay = await replayRun(join(dataDir, "replay"), 100_000);
     console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);
