@@ -143,6 +143,16 @@ export const ConfigSchema = z
     echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
     echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
 
+    // ── media ────────────────────────────────────────────────────────────────
+    media_max_images: int(4, 0, 64).describe("Images one message may carry (nanobot's limit)."),
+    media_max_image_bytes: int(8 * MiB, 1024, 256 * MiB).describe("Largest image, inline or uploaded."),
+    media_max_videos: int(1, 0, 16).describe("Videos one message may carry."),
+    media_max_video_bytes: int(20 * MiB, 1024, 4096 * MiB).describe("Largest video, inline or uploaded."),
+    media_url_ttl_s: int(3600, 60, 30 * 86400).describe("Lifetime of a signed media URL; history and replay re-sign, so this only bounds a leaked link."),
+    media_allowed_roots: stringList([]).describe("Folders (the agents' workspace) whose files agents may publish; files elsewhere are dropped with a warning."),
+    media_max_outbound_bytes: int(100 * MiB, 1024, 4096 * MiB).describe("Largest file an agent may publish into a chat."),
+    media_unclaimed_upload_s: int(86_400, 60, 30 * 86400).describe("Uploads no message referenced are deleted after this long (checked at start)."),
+
     // ── storage and replay ───────────────────────────────────────────────────
     transcript_flush_ms: int(20, 1, 5000).describe("Longest a published event waits before its transcript batch is written (turn ends flush at once)."),
     transcript_fsync: z

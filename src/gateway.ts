@@ -13,6 +13,10 @@ import { ClientSessions } from "./clients/session.ts";
 import type { Config } from "./config.ts";
 import { chatEvents } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
+import { InboundMedia } from "./media/inbound.ts";
+import { MediaLibrary } from "./media/library.ts";
+import { OutboundMedia } from "./media/outbound.ts";
+import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { Hub } from "./hub.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
@@ -71,6 +75,30 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   );
   closeInterruptedTurns(store, hub, log);
 
+  // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs.
+  const signer = new MediaSigner(loadOrCreateSecret(join(config.data_dir, "media-secret")), config.media_url_ttl_s);
+  const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log);
+  await library.sweep();
+  await library.forgetUnclaimedUploads(config.media_unclaimed_upload_s * 1000);
+  const mediaLimits = {
+    maxImages: config.media_max_images,
+    maxImageBytes: config.media_max_image_bytes,
+    maxVideos: config.media_max_videos,
+    maxVideoBytes: config.media_max_video_bytes,
+  };
+  const workspaceOf = (chatId: string) => (store.metadata(chatId)?.workspace_scope as { project_path?: string } | undefined)?.project_path;
+  const outbound = new OutboundMedia(
+    library,
+    (chatId) => [workspaceOf(chatId), ...config.media_allowed_roots].filter((r): r is string => Boolean(r)),
+    config.media_max_outbound_bytes,
+    log,
+  );
+  /** Stored transcript lines as clients see them: no private part, media URLs signed afresh. */
+  const toClient = (line: string) => {
+    const withoutPrivate = line.includes('"private":') ? JSON.stringify({ ...JSON.parse(line), private: undefined }) : line;
+    return withoutPrivate.includes("/api/media/") ? signer.refresh(withoutPrivate) : withoutPrivate;
+  };
+
   const announceModel = (modelName: string, modelPreset?: string) => {
     const name = modelName.trim();
     if (name === "") return;
@@ -115,6 +143,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     hub,
     turnLog,
     toolCalls,
+    media: outbound,
     agentFor: (chatId) => agents.get(store.agentOf(chatId) ?? config.agent) ?? agents.get(config.agent)!,
     streaming: config.streaming,
     maxQueuedTurns: config.max_queued_turns,
@@ -128,14 +157,17 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     hub,
     runs,
     chats: store,
-    replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes },
+    replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes, toClient },
     toolCalls,
+    inbound: new InboundMedia(library, mediaLimits),
+    library,
     agentExists: (name) => agents.has(name),
     clientMsgIdMemory: config.client_msg_id_memory,
     log,
   });
   const deleteChat = async (chatId: string) => {
     await runs.stopAndWait(chatId);
+    await library.removeChat(chatId);
     await transcript.remove(chatId);
     store.delete(chatId);
     hub.forget(chatId);
@@ -144,8 +176,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     config,
     wsTokens: tokens,
     apiTokens,
-    sessions: { store, hub, runs, transcriptFile, deleteChat },
+    sessions: { store, hub, runs, transcriptFile, toClient, deleteChat },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
+    media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
     log,
   });

@@ -87,8 +87,12 @@ export class Hub {
     return chat;
   }
 
-  /** Publishes a chat event; fills in and returns its `seq`. */
-  publish(event: ChatEvent): number {
+  /**
+   * Publishes a chat event; fills in and returns its `seq`. An event's `private`
+   * part (original text, server paths) goes to the transcript only: clients get
+   * the event without it, serialized once more for that rare case.
+   */
+  publish(event: ChatEvent & { private?: object }): number {
     const chat = this.stream(event.chat_id);
     const seq = ++chat.lastSeq;
     if (seq > chat.reservedThrough) {
@@ -96,11 +100,12 @@ export class Hub {
       this.storage.reserveSeq(event.chat_id, chat.reservedThrough);
     }
     event.seq = seq;
-    const frame = JSON.stringify(event);
+    const stored = JSON.stringify(event);
+    const frame = event.private === undefined ? stored : JSON.stringify({ ...event, private: undefined });
     for (const server of this.#listeners) server.publish(chat.topic, frame);
     chat.ring.push(seq, frame);
     this.#ringBytes += frame.length;
-    this.storage.append(event.chat_id, seq, frame);
+    this.storage.append(event.chat_id, seq, stored);
     return seq;
   }
 

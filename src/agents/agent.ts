@@ -10,9 +10,18 @@ export interface TurnRequest {
   turn_id: string;
   chat_id: string;
   content: string;
+  /** Files the user sent: where they are on this machine, and a signed URL. */
+  media: AgentMedia[];
   metadata: Record<string, unknown>;
   /** Seq of this turn's `user` event: history for the turn is everything up to it. */
   user_seq: number;
+}
+
+export interface AgentMedia {
+  url: string;
+  path: string;
+  mime: string;
+  name: string;
 }
 
 export interface TurnResult {

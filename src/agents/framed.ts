@@ -46,8 +46,8 @@ export class FramedAgent implements Agent {
       setTimeout(() => this.#end(turn.turn_id, { status: "cancelled" }), this.cancelGraceMs);
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    const { turn_id, chat_id, content, metadata } = turn;
-    if (!this.transport!.send({ type: "turn", turn_id, chat_id, content, media: [], metadata })) {
+    const { turn_id, chat_id, content, media, metadata } = turn;
+    if (!this.transport!.send({ type: "turn", turn_id, chat_id, content, media, metadata })) {
       this.#end(turn_id, { status: "error", error: "agent_unavailable" });
     }
     return ended;

@@ -19,6 +19,8 @@ export interface ReplayDeps {
   transcriptFile: (chatId: string) => string;
   /** Pause sending once this many bytes are queued for the socket. */
   bufferBytes: number;
+  /** A stored transcript line as clients may see it (no private part, fresh media URLs). */
+  toClient: (line: string) => string;
 }
 
 const SOCKET_OPEN = 1;
@@ -41,7 +43,7 @@ export async function replayThenSubscribe(ws: ClientSocket, chatId: string, sinc
     const through = stream.ring.diskOnlyThrough;
     for await (const { line } of readTranscript(deps.transcriptFile(chatId), next, through)) {
       if (ws.readyState !== SOCKET_OPEN) return;
-      ws.send(line);
+      ws.send(deps.toClient(line));
       await drained(ws, deps.bufferBytes);
     }
     next = through + 1;

@@ -16,6 +16,8 @@ import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbou
 import type { Reply } from "../protocol/events.ts";
 import type { Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
+import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
+import type { MediaLibrary, MediaRef } from "../media/library.ts";
 import { RecentIds } from "./recent-ids.ts";
 import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
 import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
@@ -46,6 +48,8 @@ export interface ChatMetadataAccess {
   noteUserMessage(chatId: string, text: string): void;
   /** Records which agent serves a new chat. */
   createChat(chatId: string, agent: string): void;
+  /** Makes sure the chat has a row (media rows point to it). */
+  ensure(chatId: string): void;
 }
 
 export interface ClientSessionDeps {
@@ -54,6 +58,8 @@ export interface ClientSessionDeps {
   chats: ChatMetadataAccess;
   replay: ReplayDeps;
   toolCalls: ToolCalls;
+  inbound: InboundMedia;
+  library: MediaLibrary;
   /** Is this a configured agent a client may pick with new_chat? */
   agentExists: (name: string) => boolean;
   clientMsgIdMemory: number;
@@ -214,17 +220,11 @@ export class ClientSessions {
 
   #message(ws: ClientSocket, env: Message): void {
     const chatId = env.chat_id;
-    // Media ingest (data URLs, uploads) is not built yet: refuse rather than drop attachments silently.
-    if (env.media && env.media.length > 0) return this.#fail(ws, { detail: "image_rejected", reason: "mime" }, chatId);
-    if (env.content.trim() === "") return this.#fail(ws, { detail: "missing content" }, chatId);
-    if (env.workspace_scope !== undefined) {
-      const scope = this.#acceptScope(ws, env.workspace_scope, chatId);
-      if (!scope) return;
-      if (this.deps.runs.activeTurn(chatId) && !sameScope(scope, this.#scopeOf(chatId))) {
-        return this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
-      }
-      this.deps.chats.mergeMetadata(chatId, { workspace_scope: scope });
-    }
+    const media = this.deps.inbound.check(chatId, env.media, env.media_ids);
+    if (!media.ok) return this.#fail(ws, { detail: "image_rejected", reason: media.reason }, chatId);
+    const attachments = media.media.decoded.length + media.media.uploads.length;
+    if (env.content.trim() === "" && attachments === 0) return this.#fail(ws, { detail: "missing content" }, chatId);
+    if (env.workspace_scope !== undefined && !this.#applyMessageScope(ws, chatId, env.workspace_scope)) return;
     if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
     const id = env.client_msg_id;
     if (id !== undefined) {
@@ -232,7 +232,19 @@ export class ClientSessions {
       send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate });
       if (duplicate) return;
     }
-    this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id);
+    this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id, attachments > 0 ? media.media : undefined);
+  }
+
+  /** A message's own workspace_scope: validated, refused while a turn runs with another scope, stored. */
+  #applyMessageScope(ws: ClientSocket, chatId: string, raw: unknown): boolean {
+    const scope = this.#acceptScope(ws, raw, chatId);
+    if (!scope) return false;
+    if (this.deps.runs.activeTurn(chatId) && !sameScope(scope, this.#scopeOf(chatId))) {
+      this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
+      return false;
+    }
+    this.deps.chats.mergeMetadata(chatId, { workspace_scope: scope });
+    return true;
   }
 
   #toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
@@ -268,16 +280,28 @@ export class ClientSessions {
     return this.deps.chats.metadata(chatId)?.workspace_scope as WorkspaceScope | undefined;
   }
 
-  #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string): void {
-    if (content.trim() === STOP_COMMAND) return this.#stop(chatId);
+  #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
+    if (content.trim() === STOP_COMMAND && !media) return this.#stop(chatId);
     if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
-    const { hub, chats, runs } = this.deps;
-    const user = { event: "user" as const, chat_id: chatId, text: content, client_id: ws.data.clientId };
-    const userSeq = hub.publish(clientMsgId === undefined ? user : { ...user, client_msg_id: clientMsgId });
+    const { hub, chats, runs, inbound, library } = this.deps;
+    let refs: MediaRef[] = [];
+    if (media) {
+      chats.ensure(chatId);
+      refs = inbound.store(chatId, media);
+    }
+    const user = {
+      event: "user" as const,
+      chat_id: chatId,
+      text: content,
+      client_id: ws.data.clientId,
+      ...(clientMsgId !== undefined && { client_msg_id: clientMsgId }),
+      ...(refs.length > 0 && { media_urls: refs.map((r) => ({ url: library.url(r), name: r.name })), private: { media: refs.map((r) => r.relPath) } }),
+    };
+    const userSeq = hub.publish(user);
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopeOf(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
-    runs.submit(chatId, { content, metadata, userSeq });
+    runs.submit(chatId, { content, media: refs.map((r) => library.forAgent(r)), metadata, userSeq });
   }
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */

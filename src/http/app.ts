@@ -7,6 +7,11 @@ import { requireApiCredential } from "../auth/api-credential.ts";
 import type { IssuedTokens } from "../auth/issued-tokens.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { MediaLimits } from "../media/data-url.ts";
+import type { MediaLibrary } from "../media/library.ts";
+import { mediaRoute } from "../media/serve.ts";
+import type { MediaSigner } from "../media/signing.ts";
+import { uploadRoute } from "../media/upload.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
@@ -20,6 +25,7 @@ export interface HttpDeps {
   apiTokens: IssuedTokens;
   sessions: SessionsDeps;
   chats: ChatsDeps;
+  media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
   modelName: string;
   log: Logger;
 }
@@ -39,6 +45,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.use("/api/chats/*", apiCredential);
   app.route("/api/sessions", sessionsApp(deps.sessions));
   app.route("/api/chats", chatsApp(deps.chats));
+  app.post("/api/media", apiCredential, uploadRoute(deps.media.library, deps.media.limits));
+  app.get("/api/media/:sig/:payload", mediaRoute(deps.media.signer, deps.media.library));
 
   // Clients detect HTML where they expected JSON, so API misses are always JSON.
   app.all("/api/*", (c) => c.json({ error: "API route not found" }, 404));

@@ -22,6 +22,8 @@ export interface SessionsDeps {
   hub: Hub;
   runs: Runs;
   transcriptFile: (chatId: string) => string;
+  /** A stored transcript line as clients may see it (no private part, fresh media URLs). */
+  toClient: (line: string) => string;
   /** Stops the chat's turn, then removes everything it owns on disk and in memory. */
   deleteChat: (chatId: string) => Promise<void>;
 }
@@ -43,9 +45,9 @@ function lookup(c: Context, store: ChatStore): Lookup {
   return chat ? { ok: true, chat } : { ok: false, response: c.text("session not found", 404) };
 }
 
-async function readEvents(file: string): Promise<Record<string, unknown>[]> {
+async function readEvents(file: string, toClient: (line: string) => string): Promise<Record<string, unknown>[]> {
   const events: Record<string, unknown>[] = [];
-  for await (const { line } of readTranscript(file, 0)) events.push(JSON.parse(line));
+  for await (const { line } of readTranscript(file, 0)) events.push(JSON.parse(toClient(line)));
   return events;
 }
 
@@ -68,7 +70,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     const found = lookup(c, store);
     if (!found.ok) return found.response;
     const { chat } = found;
-    const thread = foldThread(await readEvents(deps.transcriptFile(chat.id)));
+    const thread = foldThread(await readEvents(deps.transcriptFile(chat.id), deps.toClient));
     const messages = thread.filter((m) => m.role !== "tool").map((m) => ({ role: m.role, content: m.content }));
     return c.json({ key: keyOf(chat.id), created_at: iso(chat.createdAt), updated_at: iso(chat.updatedAt), metadata: chat.metadata, messages });
   });
@@ -78,7 +80,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     if (!found.ok) return found.response;
     const file = Bun.file(deps.transcriptFile(found.chat.id));
     if (!(await file.exists())) return c.text("webui thread not found", 404);
-    const messages = foldThread(await readEvents(file.name!));
+    const messages = foldThread(await readEvents(file.name!, deps.toClient));
     return c.json({ schemaVersion: 3, sessionKey: keyOf(found.chat.id), messages, workspace_scope: found.chat.metadata.workspace_scope ?? null });
   });
 

@@ -24,6 +24,8 @@ export const AgentMessage = Type.Object({
   turn_id: Opt(TurnId),
   chat_id: Opt(ChatId),
   text: Type.String(),
+  /** Files to show: paths in the media root or an allowed root (the workspace). */
+  media: Opt(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 16 })),
   kind: Opt(Type.String({ maxLength: 64 })),
   tool_events: Opt(Type.Array(Record)),
   agent_ui: Opt(Type.Unknown()),

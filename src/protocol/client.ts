@@ -39,6 +39,8 @@ export const Message = Type.Object({
   chat_id: ChatId,
   content: Type.String(),
   media: Type.Optional(Type.Array(Type.Unknown())),
+  /** Additive: media uploaded earlier over POST /api/media. */
+  media_ids: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 16 })),
   webui: Type.Optional(Type.Unknown()),
   /** Additive: a resend with the same id in the same chat is acknowledged, not run twice. */
   client_msg_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
@@ -104,6 +106,7 @@ const SPECS: Record<Envelope["type"], EnvelopeSpec> = {
       ["chat_id", INVALID_CHAT_ID],
       ["content", { detail: "missing content" }],
       ["media", { detail: "image_rejected", reason: "malformed" }],
+      ["media_ids", { detail: "image_rejected", reason: "malformed" }],
       ["client_msg_id", { detail: "invalid client_msg_id" }],
     ],
   },

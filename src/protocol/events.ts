@@ -77,6 +77,7 @@ export const ToolResultEvent = chatEvent("tool_result", {
 /** What the user sent (nanobot's transcript `user` record), also shown live to the chat's other clients. */
 export const UserEvent = chatEvent("user", {
   text: Type.String(),
+  media_urls: Opt(Type.Array(Type.Object({ url: Type.String(), name: Type.String() }))),
   client_id: Opt(Type.String()),
   client_msg_id: Opt(Type.String()),
 });

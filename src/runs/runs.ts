@@ -4,14 +4,16 @@
  * active turn (the agent sees its signal abort) and clears the queue. A client
  * disconnecting never cancels anything: turns belong to chats, not sockets.
  */
-import type { Agent, TurnResult } from "../agents/agent.ts";
+import type { Agent, AgentMedia, TurnResult } from "../agents/agent.ts";
 import type { Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
+import type { OutboundMedia } from "../media/outbound.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
 
 export interface TurnInput {
   content: string;
+  media: AgentMedia[];
   metadata: Record<string, unknown>;
   /** Seq of the `user` event this turn answers. */
   userSeq: number;
@@ -43,6 +45,7 @@ export interface RunsOptions {
   turnLog: TurnLog;
   agentFor: (chatId: string) => Agent;
   toolCalls: ToolCalls;
+  media: OutboundMedia;
   streaming: boolean;
   maxQueuedTurns: number;
   log: Logger;
@@ -127,13 +130,14 @@ export class Runs {
   }
 
   async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {
-    const { hub, streaming, log, turnLog, toolCalls } = this.options;
+    const { hub, streaming, log, turnLog, toolCalls, media } = this.options;
     const turn_id = turn.turnId;
     const agent = this.options.agentFor(chatId);
     turnLog.started(turn_id, chatId, startedMs);
     const turnSeq = hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
     const publisher = new TurnPublisher({
       hub,
+      media,
       chatId,
       turnId: turn_id,
       streaming,
@@ -141,7 +145,7 @@ export class Runs {
       turnSeq,
       onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
     });
-    const request = { turn_id, chat_id: chatId, content: input.content, metadata: input.metadata, user_seq: input.userSeq };
+    const request = { turn_id, chat_id: chatId, content: input.content, media: input.media, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;
     try {
       result = await agent.runTurn(request, publisher.emit, turn.controller.signal);
@@ -152,7 +156,7 @@ export class Runs {
       log.warn("turn failed", { chat_id: chatId, turn_id, error: result.error });
       publisher.emit({ type: "message", text: `Error: ${result.error ?? "agent failed"}` });
     }
-    publisher.close();
+    await publisher.close();
     toolCalls.turnEnded(turn_id);
     const latencyMs = Date.now() - startedMs;
     const end = { event: "turn_end" as const, chat_id: chatId, latency_ms: latencyMs, goal_state: { active: false }, status: result.status, turn_id };

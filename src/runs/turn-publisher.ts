@@ -3,12 +3,20 @@
  * stream ids, drops empty chunks, and, with streaming off, folds each streamed
  * segment into one `message`. Frames arriving after the turn closed are ignored,
  * so a late agent cannot write into a finished turn.
+ *
+ * Media: a `message` with media paths or local markdown images, and a segment
+ * whose text has local markdown images, need file work (staging, signing). While
+ * that runs, later frames wait in a queue, so the chat's order never changes. The
+ * published event carries signed URLs; its `private` part keeps the agent's
+ * original text and paths for the transcript.
  */
 import type { Hub } from "../hub.ts";
+import type { OutboundMedia } from "../media/outbound.ts";
 import type { AgentToolRequest, AgentTurnFrame } from "../protocol/agent.ts";
 
 export interface TurnPublisherOptions {
   hub: Hub;
+  media: OutboundMedia;
   chatId: string;
   turnId: string;
   streaming: boolean;
@@ -18,13 +26,18 @@ export interface TurnPublisherOptions {
   onToolRequest: (frame: AgentToolRequest) => void;
 }
 
+type MessageFrame = Extract<AgentTurnFrame, { type: "message" }>;
+const hasLocalImages = (text: string | undefined) => text?.includes("![") ?? false;
+
 export class TurnPublisher {
   #segment = 0;
   #segmentOpen = false;
-  /** Text of the open segment, kept only when streaming is off. */
+  /** Text of the open segment, for stream_end rewriting and non-streamed messages. */
   #buffer = "";
   #closed = false;
-
+  /** Frames waiting behind file work, in order; undefined when nothing is waiting. */
+  #queue: AgentTurnFrame[] | undefined;
+  #drained: Promise<void> = Promise.resolve();
   readonly #o: TurnPublisherOptions;
 
   constructor(options: TurnPublisherOptions) {
@@ -34,16 +47,45 @@ export class TurnPublisher {
   /** Bound so agents can be handed `publisher.emit` directly. */
   readonly emit = (frame: AgentTurnFrame): void => {
     if (this.#closed) return;
+    if (this.#queue) this.#queue.push(frame);
+    else if (this.#needsFiles(frame)) {
+      this.#queue = [frame];
+      this.#drained = this.#drain();
+    } else this.#publish(frame);
+  };
+
+  /** Ends the turn once queued frames are out: a segment still open is closed so clients can settle the bubble. */
+  async close(): Promise<void> {
+    await this.#drained;
+    if (this.#segmentOpen) await this.#endSegment(undefined);
+    this.#closed = true;
+  }
+
+  #needsFiles(frame: AgentTurnFrame): boolean {
+    if (frame.type === "message") return (frame.media?.length ?? 0) > 0 || hasLocalImages(frame.text);
+    return frame.type === "stream_end" && hasLocalImages(frame.text ?? this.#buffer);
+  }
+
+  async #drain(): Promise<void> {
+    for (let frame = this.#queue!.shift(); frame; frame = this.#queue!.shift()) {
+      if (frame.type === "message" && this.#needsFiles(frame)) await this.#publishMessageWithMedia(frame);
+      else if (frame.type === "stream_end") await this.#endSegment(frame.text);
+      else this.#publish(frame);
+    }
+    this.#queue = undefined;
+  }
+
+  #publish(frame: AgentTurnFrame): void {
     const { hub, chatId: chat_id, turnId: turn_id, streaming } = this.#o;
     switch (frame.type) {
       case "delta":
         if (frame.text === "") return;
         this.#segmentOpen = true;
+        this.#buffer += frame.text;
         if (streaming) hub.publish({ event: "delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
-        else this.#buffer += frame.text;
         return;
       case "stream_end":
-        this.#endSegment(frame.text);
+        void this.#endSegment(frame.text);
         return;
       case "reasoning_delta":
         if (frame.text !== "") hub.publish({ event: "reasoning_delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
@@ -52,40 +94,53 @@ export class TurnPublisher {
         hub.publish({ event: "reasoning_end", chat_id, stream_id: this.#streamId(), turn_id });
         return;
       case "message": {
-        const { type: _type, turn_id: _agentTurnId, chat_id: _chat, ...fields } = frame;
+        const { type: _type, turn_id: _agentTurnId, chat_id: _chat, media: _media, ...fields } = frame;
         hub.publish({ event: "message", chat_id, ...fields, turn_id });
         return;
       }
-      case "tool_request":
-        this.#o.onToolRequest(frame);
-        return;
       case "file_edit":
         hub.publish({ event: "file_edit", chat_id, edits: frame.edits, turn_id });
         return;
+      case "tool_request":
+        this.#o.onToolRequest(frame);
+        return;
     }
-  };
+  }
 
-  /** Ends the turn: a segment still open is closed so clients can settle the bubble. */
-  close(): void {
-    if (this.#segmentOpen) this.#endSegment(undefined);
-    this.#closed = true;
+  async #publishMessageWithMedia(frame: MessageFrame): Promise<void> {
+    const { hub, media, chatId: chat_id, turnId: turn_id } = this.#o;
+    const { type: _type, turn_id: _agentTurnId, chat_id: _chat, media: paths = [], text, ...fields } = frame;
+    const media_urls = await media.urls(chat_id, paths);
+    const rewritten = await media.rewrite(chat_id, text);
+    hub.publish({
+      event: "message",
+      chat_id,
+      text: rewritten,
+      ...(media_urls.length > 0 && { media_urls }),
+      ...fields,
+      turn_id,
+      private: { text, media: paths },
+    });
   }
 
   #streamId(): string {
     return `${this.#o.turnSeq}:${this.#segment}`;
   }
 
-  /** `text`, when the agent sends it, is the segment's final full text. */
-  #endSegment(text: string | undefined): void {
-    const { hub, chatId: chat_id, turnId: turn_id, streaming, startedMs } = this.#o;
+  /** `text`, when the agent sends it, is the segment's final full text. Local images in it are published. */
+  async #endSegment(text: string | undefined): Promise<void> {
+    const { hub, media, chatId: chat_id, turnId: turn_id, streaming, startedMs } = this.#o;
+    const full = text ?? this.#buffer;
+    const rewritten = hasLocalImages(full) ? await media.rewrite(chat_id, full) : full;
+    const changed = rewritten !== full;
+    const original = changed ? { private: { text: full } } : {};
     if (streaming) {
       const end = { event: "stream_end" as const, chat_id, stream_id: this.#streamId(), turn_id };
-      hub.publish(text === undefined ? end : { ...end, text });
-    } else {
-      const full = text ?? this.#buffer;
-      if (full !== "") hub.publish({ event: "message", chat_id, text: full, latency_ms: Date.now() - startedMs, turn_id });
-      this.#buffer = "";
+      hub.publish(text === undefined && !changed ? end : { ...end, text: rewritten, ...original });
+    } else if (rewritten !== "") {
+      hub.publish({ event: "message", chat_id, text: rewritten, latency_ms: Date.now() - startedMs, turn_id, ...original });
     }
+    this.#buffer = "";
     this.#segmentOpen = false;
     this.#segment++;
   }

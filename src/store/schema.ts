@@ -45,3 +45,22 @@ export const turns = sqliteTable(
   },
   (t) => [index("turns_chat_idx").on(t.chatId), index("turns_status_idx").on(t.status)],
 );
+
+/**
+ * One row per stored file. `path` is relative to `<data_dir>/media`. `chatId` is
+ * null for an upload no message has referenced yet.
+ */
+export const media = sqliteTable(
+  "media",
+  {
+    id: text("id").primaryKey(),
+    chatId: text("chat_id").references(() => chats.id, { onDelete: "cascade" }),
+    path: text("path").notNull().unique(),
+    mime: text("mime").notNull(),
+    name: text("name").notNull(),
+    size: integer("size").notNull(),
+    sha256: text("sha256").notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("media_chat_idx").on(t.chatId)],
+);

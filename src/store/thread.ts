@@ -18,6 +18,8 @@ export interface UIMessage {
   toolEvents?: unknown[];
   fileEdits?: unknown[];
   latencyMs?: number;
+  /** Signed URLs of attached media. */
+  media?: unknown[];
 }
 
 const TRACE_KINDS = new Set(["tool_hint", "progress"]);
@@ -39,7 +41,7 @@ export function foldThread(events: Iterable<Event>, now = Date.now()): UIMessage
       case "user":
         open = undefined;
         turnStart = messages.length;
-        push({ id: `u-${e.seq}`, role: "user", content: text(e) });
+        push({ id: `u-${e.seq}`, role: "user", content: text(e), ...(Array.isArray(e.media_urls) && { media: e.media_urls }) });
         break;
       case "delta":
         bubble(e.seq).content += text(e);
@@ -56,7 +58,7 @@ export function foldThread(events: Iterable<Event>, now = Date.now()): UIMessage
         if (e.kind === "reasoning") bubble(e.seq).reasoning = text(e);
         else if (typeof e.kind === "string" && TRACE_KINDS.has(e.kind)) {
           push({ id: `t-${e.seq}`, role: "tool", kind: "trace", content: "", traces: text(e) ? [text(e)] : [], toolEvents: (e.tool_events as unknown[]) ?? [] });
-        } else push({ id: `a-${e.seq}`, role: "assistant", content: text(e) });
+        } else push({ id: `a-${e.seq}`, role: "assistant", content: text(e), ...(Array.isArray(e.media_urls) && { media: e.media_urls }) });
         break;
       case "file_edit":
         open = undefined;

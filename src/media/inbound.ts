@@ -1,0 +1,39 @@
+/**
+ * Media a client sends with a message: inline data URLs (`media`) and earlier
+ * uploads (`media_ids`). Everything is checked before anything is written (counts
+ * over both, types, sizes, content); then the batch is written all or nothing
+ * and the uploads are tied to the chat.
+ */
+import { type DecodedMedia, decodeMediaBatch, type MediaLimits, type RejectReason } from "./data-url.ts";
+import type { MediaLibrary, MediaRef } from "./library.ts";
+import { MEDIA_TYPES } from "./mime.ts";
+
+export interface CheckedMedia {
+  decoded: DecodedMedia[];
+  uploads: MediaRef[];
+}
+
+export class InboundMedia {
+  constructor(
+    private readonly library: MediaLibrary,
+    private readonly limits: MediaLimits,
+  ) {}
+
+  check(chatId: string, items: unknown[] = [], ids: string[] = []): { ok: true; media: CheckedMedia } | { ok: false; reason: RejectReason | "unknown_media" } {
+    const uploads = this.library.uploads(ids, chatId);
+    if (!uploads) return { ok: false, reason: "unknown_media" };
+    const count = (kind: string) => uploads.filter((u) => MEDIA_TYPES[u.mime]?.kind === kind).length;
+    const limits = { ...this.limits, maxImages: this.limits.maxImages - count("image"), maxVideos: this.limits.maxVideos - count("video") };
+    if (limits.maxImages < 0) return { ok: false, reason: "too_many_images" };
+    if (limits.maxVideos < 0) return { ok: false, reason: "too_many_videos" };
+    const decoded = decodeMediaBatch(items, limits);
+    return decoded.ok ? { ok: true, media: { decoded: decoded.media, uploads } } : decoded;
+  }
+
+  /** Writes a checked batch into the chat (whose row must exist) and claims its uploads. */
+  store(chatId: string, media: CheckedMedia): MediaRef[] {
+    const saved = this.library.saveBatch(chatId, media.decoded);
+    this.library.claim(media.uploads.map((u) => u.id), chatId);
+    return [...media.uploads, ...saved];
+  }
+}
