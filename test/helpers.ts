@@ -59,6 +59,7 @@ export async function startTestGateway(overrides: Partial<ConfigInput> = {}): Pr
     unix_socket_path: join(dir, "gw.sock"),
     websocket_requires_token: false,
     log_level: "error",
+    shutdown_grace_ms: 500,
     ...overrides,
   });
   const gateway = await startGateway(config, createLogger(config.log_level));

@@ -112,9 +112,9 @@ export class MediaLibrary {
   /** Uploads a message may use: each id must exist and be unclaimed or already this chat's. */
   uploads(ids: string[], chatId: string): MediaRef[] | undefined {
     if (ids.length === 0) return [];
-    const rows = this.db.select().from(media).where(inArray(media.id, ids)).all();
-    if (rows.length !== new Set(ids).size || rows.some((r) => r.chatId !== null && r.chatId !== chatId)) return undefined;
-    return rows.map((r) => ({ id: r.id, relPath: r.path, mime: r.mime, name: r.name, size: r.size }));
+    const rows = new Map(this.db.select().from(media).where(inArray(media.id, ids)).all().map((r) => [r.id, r]));
+    if (rows.size !== new Set(ids).size || [...rows.values()].some((r) => r.chatId !== null && r.chatId !== chatId)) return undefined;
+    return [...new Set(ids)].map((id) => rows.get(id)!).map((r) => ({ id: r.id, relPath: r.path, mime: r.mime, name: r.name, size: r.size }));
   }
 
   /** Ties uploads to a chat (whose row must exist). */
