@@ -8,6 +8,8 @@
  *   chats  1 000 chats × 1 subscriber, all streaming at once
  *   idle   10 000 idle connections: server RSS per connection
  *   replay 100 000 events replayed to one client from a restarted gateway: time, peak RSS
+ *   media  10 uploads of 20 MiB (MiB/s, server peak RSS) and 2 000 GETs of a 100 KiB image
+ *          (signed URL vs raw Bun.file), each against a raw Bun handler (issue #4)
  *   agents 10 subscribers × 50 000 deltas from the echo agent, a stdio agent (the Python test
  *          fixture) and a WebSocket agent (bench/ws-agent.ts), in the same run (issue #5)
  * agentgate runs as configured by default: transcripts on, fsync at turn end.
@@ -23,7 +25,7 @@ const BUN = process.execPath;
 const ROOT = join(import.meta.dir, "..");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_ONLY=room,chats,idle,replay runs a subset; BENCH_FLAGS adds gateway flags (for bisecting a regression). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents").split(","));
+const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents,media").split(","));
 const EXTRA_FLAGS = (process.env.BENCH_FLAGS ?? "").split(" ").filter(Boolean);
 const CLIENT_PROCS = 2;
 const TEXT = "x".repeat(100);
@@ -281,6 +283,74 @@ async function agentsBench(dataDir: string) {
   }
 }
 
+const MiB = 1024 * 1024;
+const UPLOADS = 10;
+const GETS = 2000;
+const GET_CONCURRENCY = 16;
+
+/** Bytes that pass as an mp4 (20 MiB) or png (100 KiB) by their magic bytes. */
+const fakeMedia = (kind: "mp4" | "png", size: number) => {
+  const bytes = new Uint8Array(size);
+  bytes.set(kind === "mp4" ? [0, 0, 0, 0x18, ...new TextEncoder().encode("ftypisom")] : [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return bytes;
+};
+
+async function timedUploads(url: string, headers: Record<string, string>, body: Uint8Array): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < UPLOADS; i++) {
+    const res = await fetch(url, { method: "POST", body, headers });
+    if (!res.ok) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
+  }
+  return (UPLOADS * body.length) / MiB / ((performance.now() - t0) / 1000);
+}
+
+async function timedGets(url: string): Promise<number> {
+  let left = GETS;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: GET_CONCURRENCY }, async () => {
+      while (left-- > 0) {
+        const res = await fetch(url);
+        if (!res.ok) throw new Error(`GET failed: ${res.status}`);
+        await res.arrayBuffer();
+      }
+    }),
+  );
+  return GETS / ((performance.now() - t0) / 1000);
+}
+
+/** Issue #4: uploads and signed-URL serving, each against a raw Bun handler in the same run. */
+async function mediaBench(dataDir: string) {
+  const video = fakeMedia("mp4", 20 * MiB);
+  const image = fakeMedia("png", 100 * 1024);
+  const imageFile = join(dataDir, "image.png");
+  await Bun.write(imageFile, image);
+  const rows: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const raw = spawn([BUN, "bench/raw-media-server.ts", dataDir, imageFile]);
+    const rawBase = `http://127.0.0.1:${(await raw.lines.next("raw media port")).line}`;
+    const rawUpload = await timedUploads(`${rawBase}/`, { "content-type": "video/mp4" }, video);
+    const rawPeak = peakRssBytes(raw.proc.pid);
+    const rawGets = await timedGets(`${rawBase}/image.png`);
+    await end(raw);
+
+    const { server, url } = await startServer("agentgate", 1, join(dataDir, `gw-${round}`), ["--token=bench-token"]);
+    const base = url.replace("ws://", "http://").replace(/\/$/, "");
+    const auth = { authorization: "Bearer bench-token" };
+    const upload = await timedUploads(`${base}/api/media`, { ...auth, "content-type": "video/mp4" }, video);
+    const peak = peakRssBytes(server.proc.pid);
+    const stored = (await (await fetch(`${base}/api/media`, { method: "POST", body: image, headers: { ...auth, "content-type": "image/png" } })).json()) as { url: string };
+    const gets = await timedGets(`${base}${stored.url}`);
+    await end(server);
+    rows.push(JSON.stringify({ rawUpload, upload, rawPeak, peak, rawGets, gets }));
+  }
+  const runs = rows.map((r) => JSON.parse(r) as Record<string, number>);
+  const m = (k: string) => median(runs.map((r) => r[k]!));
+  console.log(`\nmedia: ${UPLOADS} uploads of 20 MiB; ${fmt(GETS)} GETs of 100 KiB, ${GET_CONCURRENCY} at a time`);
+  console.log(`  upload   raw ${m("rawUpload").toFixed(0)} MiB/s (peak RSS ${(m("rawPeak") / MiB).toFixed(0)} MiB)  agentgate ${m("upload").toFixed(0)} MiB/s (peak RSS ${(m("peak") / MiB).toFixed(0)} MiB)  ratio ${(m("upload") / m("rawUpload")).toFixed(2)}`);
+  console.log(`  serving  raw Bun.file ${fmt(m("rawGets"))} req/s  agentgate signed URL ${fmt(m("gets"))} req/s  ratio ${(m("gets") / m("rawGets")).toFixed(2)}`);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
@@ -311,6 +381,7 @@ async function main() {
       console.log(`  ${side.padEnd(9)} ${(perConn / 1024).toFixed(2)} KiB RSS per connection`);
     }
     if (ONLY.has("agents")) await agentsBench(join(dataDir, "agents"));
+    if (ONLY.has("media")) await mediaBench(join(dataDir, "media"));
     if (!ONLY.has("replay")) return;
     const replay = await replayRun(join(dataDir, "replay"), 100_000);
     console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);
