@@ -6,13 +6,13 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentEvents } from "./agents/agent.ts";
-import type { ChatMessage } from "./agents/openai.ts";
 import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { ClientSessions } from "./clients/session.ts";
 import type { Config } from "./config.ts";
-import { chatEvents } from "./history.ts";
+import { conversation } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
+import { clientLine } from "./media/client-line.ts";
 import { InboundMedia } from "./media/inbound.ts";
 import { MediaLibrary } from "./media/library.ts";
 import { OutboundMedia } from "./media/outbound.ts";
@@ -26,7 +26,6 @@ import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
 import { openDatabase } from "./store/db.ts";
-import { foldThread } from "./store/thread.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
@@ -93,11 +92,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     config.media_max_outbound_bytes,
     log,
   );
-  /** Stored transcript lines as clients see them: no private part, media URLs signed afresh. */
-  const toClient = (line: string) => {
-    const withoutPrivate = line.includes('"private":') ? JSON.stringify({ ...JSON.parse(line), private: undefined }) : line;
-    return withoutPrivate.includes("/api/media/") ? signer.refresh(withoutPrivate) : withoutPrivate;
-  };
+  const toClient = clientLine(signer);
 
   const announceModel = (modelName: string, modelPreset?: string) => {
     const name = modelName.trim();
@@ -118,11 +113,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     model: announceModel,
   };
-  const readHistory = async (chatId: string, throughSeq: number): Promise<ChatMessage[]> => {
-    const events = [];
-    for await (const line of chatEvents(hub, transcriptFile(chatId), chatId, throughSeq)) events.push(JSON.parse(line));
-    return foldThread(events).flatMap((m) => (m.role !== "tool" && m.content !== "" ? [{ role: m.role, content: m.content }] : []));
-  };
+  const readHistory = (chatId: string, throughSeq: number) => conversation(hub, transcriptFile(chatId), chatId, throughSeq);
   const agents = new AgentRegistry(config, agentEvents, readHistory, log);
 
   // Runs: one active turn per chat, recorded in the store; device tool calls.
