@@ -11,7 +11,7 @@ import { createLogger } from "./log.ts";
 
 const COMMANDS = {
   serve: "run the gateway (the default command)",
-  token: "mint a single-use client token from the running gateway's token-issue route",
+  token: "mint a single-use client token from the running gateway (token-issue route, else bootstrap)",
   "check-config": "validate the configuration and print it with secrets masked",
   version: "print the version",
 } as const;
@@ -82,11 +82,7 @@ function connectHints(gateway: Gateway): string[] {
   if (!config.websocket_requires_token) return urls.map((u) => `  ${u}`);
   const lines = urls.map((u) => `  ${u}?token=${gateway.tokens.issue()}`);
   lines.push(`  (each token is single-use and expires in ${config.token_ttl_s} s)`);
-  lines.push(
-    config.token_issue_path
-      ? "  more tokens: agentgate token (same config), or the token-issue route with the issue secret"
-      : "  more tokens: set token_issue_path and token_issue_secret, then run agentgate token",
-  );
+  lines.push("  more tokens: agentgate token (same config)");
   return lines;
 }
 
@@ -110,11 +106,13 @@ async function serve(config: Config): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
-/** Asks the running gateway (over its unix socket when it has one) for an issued token. */
+/**
+ * Asks the running gateway (over its unix socket when it has one) for an issued
+ * token: from the token-issue route when configured, else from /webui/bootstrap
+ * (which, without a secret, answers local peers only).
+ */
 async function mintToken(config: Config): Promise<void> {
-  if (!config.token_issue_path) {
-    throw new ConfigError("token: the gateway has no token-issue route; set token_issue_path (and token_issue_secret)");
-  }
+  const route = config.token_issue_path || "/webui/bootstrap";
   const secret = config.token_issue_secret || config.token;
   const headers = secret ? { authorization: `Bearer ${secret}` } : undefined;
   const viaUnix = config.unix_socket_path !== "";
@@ -122,7 +120,7 @@ async function mintToken(config: Config): Promise<void> {
   const base = viaUnix ? "http://localhost" : `${config.ssl_certfile ? "https" : "http"}://${host}:${config.port}`;
   let res: Response;
   try {
-    res = await fetch(base + config.token_issue_path, { method: "POST", headers, ...(viaUnix && { unix: config.unix_socket_path }) });
+    res = await fetch(base + route, { headers, ...(viaUnix && { unix: config.unix_socket_path }) });
   } catch {
     throw new ConfigError(`token: no gateway answering at ${viaUnix ? config.unix_socket_path : base}`);
   }

@@ -124,9 +124,9 @@ describe("CLI", () => {
     expect(bad.stderr).toContain("unknown argument: frobnicate");
   });
 
-  test("token without a token-issue route explains what to configure", () => {
-    const out = cli(["token"]);
+  test("token with no gateway running says where it looked", () => {
+    const out = cli(["token", "--port=1"]);
     expect(out.code).toBe(1);
-    expect(out.stderr).toContain("set token_issue_path");
+    expect(out.stderr).toContain("no gateway answering at http://127.0.0.1:1");
   });
 });

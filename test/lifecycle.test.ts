@@ -53,6 +53,20 @@ describe("process lifecycle", () => {
     expect(await proc.exited).toBe(0);
   });
 
+  test("`agentgate token` mints a working one-time token from a running gateway on defaults, over TCP or its unix socket", async () => {
+    const dir = tempDir();
+    const { proc, banner } = await spawnGateway(["--port=0", `--data-dir=${dir}/d`]);
+    const port = banner.match(/ws:\/\/127\.0\.0\.1:(\d+)\//)![1];
+    const minted = Bun.spawnSync([BUN, join(REPO_ROOT, "src/main.ts"), "token", `--port=${port}`], { env: { PATH: process.env.PATH ?? "", HOME: dir } });
+    expect(minted.exitCode).toBe(0);
+    const token = minted.stdout.toString().trim();
+    expect(token).toMatch(/^nbwt_/);
+    expect(minted.stderr.toString()).toContain(`connect: ws://127.0.0.1:${port}/?token=${token}`);
+    expect((await TestClient.ready(`ws://127.0.0.1:${port}/?token=${token}`)).ready.event).toBe("ready");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  });
+
   test("SIGTERM lets the running turn finish, closes clients with 1001, exits 0 and removes the socket", async () => {
     const dir = tempDir();
     const sock = join(dir, "gw.sock");
