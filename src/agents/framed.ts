@@ -20,6 +20,8 @@ export interface FrameTransport {
 interface OpenTurn {
   emit: Emit;
   resolve: (result: TurnResult) => void;
+  /** Armed by a cancel: ends the turn if the agent does not. */
+  graceTimer?: Timer;
 }
 
 export class FramedAgent implements Agent {
@@ -40,10 +42,12 @@ export class FramedAgent implements Agent {
       return { status: "error", error: e instanceof Error ? e.message : String(e) };
     }
     if (signal.aborted) return { status: "cancelled" };
-    const ended = new Promise<TurnResult>((resolve) => this.#turns.set(turn.turn_id, { emit, resolve }));
+    const open: OpenTurn = { emit, resolve: () => {} };
+    const ended = new Promise<TurnResult>((resolve) => (open.resolve = resolve));
+    this.#turns.set(turn.turn_id, open);
     const onAbort = () => {
       this.transport!.send({ type: "cancel", turn_id: turn.turn_id });
-      setTimeout(() => this.#end(turn.turn_id, { status: "cancelled" }), this.cancelGraceMs);
+      open.graceTimer = setTimeout(() => this.#end(turn.turn_id, { status: "cancelled" }), this.cancelGraceMs);
     };
     signal.addEventListener("abort", onAbort, { once: true });
     const { turn_id, chat_id, content, media, metadata } = turn;
@@ -102,6 +106,7 @@ export class FramedAgent implements Agent {
     const turn = this.#turns.get(turnId);
     if (!turn) return;
     this.#turns.delete(turnId);
+    clearTimeout(turn.graceTimer);
     turn.resolve(result);
   }
 
