@@ -10,7 +10,7 @@ import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { ClientSessions } from "./clients/session.ts";
 import type { Config } from "./config.ts";
-import { conversation } from "./history.ts";
+import { chatEvents, conversation } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
 import { clientLine } from "./media/client-line.ts";
 import { InboundMedia } from "./media/inbound.ts";
@@ -135,6 +135,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     turnLog,
     toolCalls,
     media: outbound,
+    readEvents: (chatId, fromSeq) => chatEvents(hub, transcriptFile(chatId), chatId, Number.POSITIVE_INFINITY, fromSeq),
     agentFor: (chatId) => agents.get(store.agentOf(chatId) ?? config.agent) ?? agents.get(config.agent)!,
     streaming: config.streaming,
     maxQueuedTurns: config.max_queued_turns,

@@ -8,8 +8,8 @@ import type { Hub } from "./hub.ts";
 import { foldThread } from "./store/thread.ts";
 import { readTranscript } from "./store/transcript.ts";
 
-async function* chatEvents(hub: Hub, transcriptFile: string, chatId: string, throughSeq: number): AsyncGenerator<string> {
-  let next = 1;
+export async function* chatEvents(hub: Hub, transcriptFile: string, chatId: string, throughSeq: number, fromSeq = 1): AsyncGenerator<string> {
+  let next = fromSeq;
   for (;;) {
     const stream = hub.stream(chatId);
     if (next > stream.ring.diskOnlyThrough) {

@@ -258,6 +258,15 @@ describe("agent media and bookkeeping", () => {
     expect(replayed.find((f) => f.event === "stream_end")!.text).toMatch(/^look: !\[chart\]\(\/api\/media\//);
   });
 
+  test("a markdown image split across deltas is still found and rewritten at stream_end", async () => {
+    const workspace = tempDir();
+    writeFileSync(join(workspace, "pic.png"), PNG);
+    const gw = await startTestGateway(stdioAgentConfig({ media_allowed_roots: [workspace] }));
+    const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+    const frames = await sendTurn(client, ready.chat_id, `split ${join(workspace, "pic.png")}`);
+    expect(frames.find((f) => f.event === "stream_end")!.text).toMatch(/^before !\[pic\]\(\/api\/media\/[\w-]{22}\/[\w-]+\) after$/);
+  });
+
   test("deleting a chat deletes its files; stray files are swept at start", async () => {
     const dir = tempDir();
     const gw = await startTestGateway({ data_dir: dir, token: "t" });

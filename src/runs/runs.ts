@@ -46,6 +46,8 @@ export interface RunsOptions {
   agentFor: (chatId: string) => Agent;
   toolCalls: ToolCalls;
   media: OutboundMedia;
+  /** The chat's stored frames from a seq on (for rewriting a finished segment). */
+  readEvents: (chatId: string, fromSeq: number) => AsyncIterable<string>;
   streaming: boolean;
   maxQueuedTurns: number;
   log: Logger;
@@ -144,6 +146,7 @@ export class Runs {
       startedMs,
       turnSeq,
       onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
+      readEvents: this.options.readEvents,
     });
     const request = { turn_id, chat_id: chatId, content: input.content, media: input.media, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;

@@ -9,6 +9,10 @@
  * that runs, later frames wait in a queue, so the chat's order never changes. The
  * published event carries signed URLs; its `private` part keeps the agent's
  * original text and paths for the transcript.
+ *
+ * A streamed segment's text is not kept in memory (1 000 concurrent streams would
+ * hold it all): each delta is checked for a possible "![", and only such a segment
+ * is read back from the chat's stored events at stream_end to be rewritten.
  */
 import type { Hub } from "../hub.ts";
 import type { OutboundMedia } from "../media/outbound.ts";
@@ -24,6 +28,8 @@ export interface TurnPublisherOptions {
   /** Seq of the turn's first event: unique in the chat, so `${it}:${segment}` names streams compactly. */
   turnSeq: number;
   onToolRequest: (frame: AgentToolRequest) => void;
+  /** The chat's stored frames with seq ≥ fromSeq, oldest first. */
+  readEvents: (chatId: string, fromSeq: number) => AsyncIterable<string>;
 }
 
 type MessageFrame = Extract<AgentTurnFrame, { type: "message" }>;
@@ -32,8 +38,12 @@ const hasLocalImages = (text: string | undefined) => text?.includes("![") ?? fal
 export class TurnPublisher {
   #segment = 0;
   #segmentOpen = false;
-  /** Text of the open segment, for stream_end rewriting and non-streamed messages. */
+  /** Text of the open segment, kept only with streaming off (it becomes one message). */
   #buffer = "";
+  /** Seq of the open segment's first delta, and whether its text may hold a markdown image. */
+  #segmentSeq = 0;
+  #maybeImage = false;
+  #endedWithBang = false;
   #closed = false;
   /** Frames waiting behind file work, in order; undefined when nothing is waiting. */
   #queue: AgentTurnFrame[] | undefined;
@@ -63,7 +73,14 @@ export class TurnPublisher {
 
   #needsFiles(frame: AgentTurnFrame): boolean {
     if (frame.type === "message") return (frame.media?.length ?? 0) > 0 || hasLocalImages(frame.text);
-    return frame.type === "stream_end" && hasLocalImages(frame.text ?? this.#buffer);
+    if (frame.type !== "stream_end") return false;
+    return frame.text !== undefined ? hasLocalImages(frame.text) : this.#o.streaming ? this.#maybeImage : hasLocalImages(this.#buffer);
+  }
+
+  /** Cheap per-delta check: "![" inside the chunk, or split across two chunks. */
+  #noteDelta(text: string): void {
+    if (!this.#maybeImage) this.#maybeImage = text.includes("![") || (this.#endedWithBang && text.startsWith("["));
+    this.#endedWithBang = text.endsWith("!");
   }
 
   async #drain(): Promise<void> {
@@ -78,12 +95,19 @@ export class TurnPublisher {
   #publish(frame: AgentTurnFrame): void {
     const { hub, chatId: chat_id, turnId: turn_id, streaming } = this.#o;
     switch (frame.type) {
-      case "delta":
+      case "delta": {
         if (frame.text === "") return;
+        if (!streaming) {
+          this.#segmentOpen = true;
+          this.#buffer += frame.text;
+          return;
+        }
+        const seq = hub.publish({ event: "delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
+        if (!this.#segmentOpen) this.#segmentSeq = seq;
         this.#segmentOpen = true;
-        this.#buffer += frame.text;
-        if (streaming) hub.publish({ event: "delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
+        this.#noteDelta(frame.text);
         return;
+      }
       case "stream_end":
         void this.#endSegment(frame.text);
         return;
@@ -127,10 +151,20 @@ export class TurnPublisher {
     return `${this.#o.turnSeq}:${this.#segment}`;
   }
 
+  /** The open streamed segment's text, read back from the chat's stored events. */
+  async #segmentText(): Promise<string> {
+    const streamId = `"stream_id":"${this.#streamId()}"`;
+    let text = "";
+    for await (const line of this.#o.readEvents(this.#o.chatId, this.#segmentSeq)) {
+      if (line.includes('"event":"delta"') && line.includes(streamId)) text += (JSON.parse(line) as { text: string }).text;
+    }
+    return text;
+  }
+
   /** `text`, when the agent sends it, is the segment's final full text. Local images in it are published. */
   async #endSegment(text: string | undefined): Promise<void> {
     const { hub, media, chatId: chat_id, turnId: turn_id, streaming, startedMs } = this.#o;
-    const full = text ?? this.#buffer;
+    const full = text ?? (streaming ? (this.#maybeImage ? await this.#segmentText() : "") : this.#buffer);
     const rewritten = hasLocalImages(full) ? await media.rewrite(chat_id, full) : full;
     const changed = rewritten !== full;
     const original = changed ? { private: { text: full } } : {};
@@ -142,6 +176,8 @@ export class TurnPublisher {
     }
     this.#buffer = "";
     this.#segmentOpen = false;
+    this.#maybeImage = false;
+    this.#endedWithBang = false;
     this.#segment++;
   }
 }
