@@ -127,14 +127,6 @@ export class Hub {
     for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
   }
 
-  /** Connections subscribed to a chat, across listeners. */
-  subscriberCount(chatId: string): number {
-    const topic = Hub.topicOf(chatId);
-    let n = 0;
-    for (const server of this.#listeners) n += server.subscriberCount(topic);
-    return n;
-  }
-
   /** The chat was deleted: forget its stream. */
   forget(chatId: string): void {
     const chat = this.#chats.get(chatId);

@@ -119,10 +119,6 @@ export class ClientSessions {
     return n;
   }
 
-  get openCount(): number {
-    return this.#open.size;
-  }
-
   /** Shutdown: close every client connection with the given code (1001: going away). */
   closeAll(code: number, reason: string): void {
     for (const ws of this.#open) ws.close(code, reason);

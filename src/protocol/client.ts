@@ -32,8 +32,6 @@ export const Attach = Type.Object({
   capabilities: Type.Optional(Capabilities),
 });
 
-export const MediaItem = Type.Object({ data_url: Type.String({ minLength: 1 }), name: Type.Optional(Type.String()) });
-
 export const Message = Type.Object({
   type: Type.Literal("message"),
   chat_id: ChatId,
