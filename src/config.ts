@@ -273,6 +273,12 @@ export function describeOptions(): string {
   }).join("\n");
 }
 
+/** The host a client on this machine connects to: wildcards become loopback, IPv6 is bracketed. */
+export function connectableHost(config: Pick<Config, "host">): string {
+  if (config.host === "0.0.0.0" || config.host === "::") return "127.0.0.1";
+  return config.host.includes(":") ? `[${config.host}]` : config.host;
+}
+
 /** The config with secrets masked, for check-config and logs. */
 export function redactConfig(config: Config): Record<string, unknown> {
   const secret = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token"]);

@@ -11,7 +11,7 @@ import type { Hono } from "hono";
 import type { AgentConnData, AgentSocket, WsAgents } from "./agents/ws-agents.ts";
 import { authorizeHandshake } from "./auth/handshake.ts";
 import type { IssuedTokens } from "./auth/issued-tokens.ts";
-import { secretEquals } from "./auth/secret.ts";
+import { presentedToken, secretEquals } from "./auth/secret.ts";
 import { type ClientData, type ClientSessions, type ClientSocket, clientConnectionData } from "./clients/session.ts";
 import { type Config, normalizePath } from "./config.ts";
 
@@ -46,8 +46,7 @@ const textResponse = (body: string, status: number) => new Response(body, { stat
 
 /** An agent proves the agent credential as a Bearer header or ?token=. */
 function agentAuthorized(req: Request, url: URL, agentToken: string): boolean {
-  const authorization = req.headers.get("authorization") ?? "";
-  const token = /^bearer /i.test(authorization) ? authorization.slice(7).trim() : (url.searchParams.get("token") ?? "");
+  const token = presentedToken(req, url);
   return agentToken !== "" && token !== "" && secretEquals(token, agentToken);
 }
 

@@ -5,7 +5,7 @@
  * logs and errors go to stderr. Invalid config exits 1 with one line naming the option.
  */
 import pkg from "../package.json";
-import { type Config, ConfigError, describeOptions, readConfigFile, readEnv, redactConfig, resolveConfig } from "./config.ts";
+import { type Config, ConfigError, connectableHost, describeOptions, readConfigFile, readEnv, redactConfig, resolveConfig } from "./config.ts";
 import { type Gateway, startGateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 
@@ -116,7 +116,7 @@ async function mintToken(config: Config): Promise<void> {
   const secret = config.token_issue_secret || config.token;
   const headers = secret ? { authorization: `Bearer ${secret}` } : undefined;
   const viaUnix = config.unix_socket_path !== "";
-  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
+  const host = connectableHost(config);
   const base = viaUnix ? "http://localhost" : `${config.ssl_certfile ? "https" : "http"}://${host}:${config.port}`;
   let res: Response;
   try {

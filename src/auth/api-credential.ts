@@ -7,13 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
 import { jwtValid } from "./handshake.ts";
 import type { IssuedTokens } from "./issued-tokens.ts";
-import { secretEquals } from "./secret.ts";
-
-function presentedToken(req: Request, url: URL): string {
-  const authorization = req.headers.get("authorization") ?? "";
-  if (/^bearer /i.test(authorization)) return authorization.slice(7).trim();
-  return url.searchParams.get("token") ?? "";
-}
+import { presentedToken, secretEquals } from "./secret.ts";
 
 export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: IssuedTokens): MiddlewareHandler {
   return async (c, next) => {

@@ -11,6 +11,13 @@ export function secretEquals(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** The credential a request presents: `Authorization: Bearer <t>`, else `?token=<t>` ("" if neither). */
+export function presentedToken(req: Request, url: URL): string {
+  const authorization = req.headers.get("authorization") ?? "";
+  if (/^bearer /i.test(authorization)) return authorization.slice(7).trim();
+  return url.searchParams.get("token") ?? "";
+}
+
 /**
  * Does a request prove the route secret? An empty secret guards nothing.
  * A Bearer Authorization header is decisive; otherwise X-Agentgate-Auth, or

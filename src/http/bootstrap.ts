@@ -9,7 +9,7 @@ import type { Context, Handler } from "hono";
 import type { IssuedTokens } from "../auth/issued-tokens.ts";
 import { requestProvesSecret } from "../auth/secret.ts";
 import { peerIsLocal } from "../clients/workspace-scope.ts";
-import type { Config } from "../config.ts";
+import { type Config, connectableHost } from "../config.ts";
 
 export interface BootstrapDeps {
   config: Config;
@@ -26,7 +26,7 @@ function wsUrl(c: Context, config: Config): string {
   const scheme = forwarded === "https" || forwarded === "wss" || config.ssl_certfile ? "wss" : "ws";
   const hostHeader = c.req.header("host") ?? "";
   if (SAFE_HOST.some((re) => re.test(hostHeader))) return `${scheme}://${hostHeader}${config.path}`;
-  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
+  const host = connectableHost(config);
   const port = (c.env as Server<unknown> | undefined)?.port ?? config.port;
   return `${scheme}://${host}:${port}${config.path}`;
 }
