@@ -285,19 +285,20 @@ export class ClientSessions {
       chats.ensure(chatId);
       refs = inbound.store(chatId, media);
     }
+    const urls = refs.map((r) => library.url(r));
     const user = {
       event: "user" as const,
       chat_id: chatId,
       text: content,
       client_id: ws.data.clientId,
       ...(clientMsgId !== undefined && { client_msg_id: clientMsgId }),
-      ...(refs.length > 0 && { media_urls: refs.map((r) => ({ url: library.url(r), name: r.name })), private: { media: refs.map((r) => r.relPath) } }),
+      ...(refs.length > 0 && { media_urls: refs.map((r, i) => ({ url: urls[i]!, name: r.name })), private: { media: refs.map((r) => r.relPath) } }),
     };
     const userSeq = hub.publish(user);
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopeOf(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
-    runs.submit(chatId, { content, media: refs.map((r) => library.forAgent(r)), metadata, userSeq });
+    runs.submit(chatId, { content, media: refs.map((r, i) => library.forAgent(r, urls[i]!)), metadata, userSeq });
   }
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */

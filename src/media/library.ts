@@ -66,9 +66,9 @@ export class MediaLibrary {
     return this.signer.sign(ref.relPath);
   }
 
-  /** For agents: where the file is, and a URL for it. */
-  forAgent(ref: MediaRef) {
-    return { url: this.url(ref), path: join(this.root, ref.relPath), mime: ref.mime, name: ref.name };
+  /** For agents: where the file is, with the URL clients were given for it. */
+  forAgent(ref: MediaRef, url: string) {
+    return { url, path: join(this.root, ref.relPath), mime: ref.mime, name: ref.name };
   }
 
   /**
@@ -129,13 +129,13 @@ export class MediaLibrary {
    */
   async stage(chatId: string, path: string, allowedRoots: string[], maxBytes: number): Promise<MediaRef | undefined> {
     const file = real(path);
-    if (!file || !statSync(file).isFile()) return undefined;
+    const stat = file === undefined ? undefined : statSync(file);
+    if (!file || !stat?.isFile()) return undefined;
     const name = basename(path);
-    if (isInside(this.root, file)) return { id: "", relPath: relative(this.root, file), mime: "", name, size: statSync(file).size };
+    const size = stat.size;
+    if (isInside(this.root, file)) return { id: "", relPath: relative(this.root, file), mime: "", name, size };
     const roots = allowedRoots.map(real).filter((r): r is string => r !== undefined);
-    if (!roots.some((root) => isInside(root, file))) return undefined;
-    const size = statSync(file).size;
-    if (size > maxBytes) return undefined;
+    if (!roots.some((root) => isInside(root, file)) || size > maxBytes) return undefined;
     const hasher = new Bun.CryptoHasher("sha256");
     for await (const chunk of Bun.file(file).stream()) hasher.update(chunk);
     const sha256 = hasher.digest("hex");

@@ -7,7 +7,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import type { Logger } from "../log.ts";
-import type { MediaLibrary } from "./library.ts";
+import type { MediaLibrary, MediaRef } from "./library.ts";
 import { rewriteLocalImages } from "./markdown.ts";
 
 export class OutboundMedia {
@@ -22,17 +22,20 @@ export class OutboundMedia {
   async urls(chatId: string, paths: string[]): Promise<{ url: string; name: string }[]> {
     const out = [];
     for (const path of paths) {
-      const url = await this.#publish(chatId, path);
-      if (url) out.push({ url, name: path.split(/[\\/]/).pop() ?? "attachment" });
+      const ref = await this.#publish(chatId, path);
+      if (ref) out.push({ url: this.library.url(ref), name: ref.name });
     }
     return out;
   }
 
   rewrite(chatId: string, text: string): Promise<string> {
-    return rewriteLocalImages(text, (path) => this.#publish(chatId, path));
+    return rewriteLocalImages(text, async (path) => {
+      const ref = await this.#publish(chatId, path);
+      return ref && this.library.url(ref);
+    });
   }
 
-  async #publish(chatId: string, path: string): Promise<string | undefined> {
+  async #publish(chatId: string, path: string): Promise<MediaRef | undefined> {
     const roots = this.rootsFor(chatId);
     const absolute = isAbsolute(path) ? path : join(roots[0] ?? this.library.root, path);
     const ref = await this.library.stage(chatId, absolute, roots, this.maxBytes).catch(() => undefined);
@@ -40,6 +43,6 @@ export class OutboundMedia {
       this.log.warn("agent media dropped: not a file inside an allowed root", { chat_id: chatId });
       return undefined;
     }
-    return this.library.url(ref);
+    return ref;
   }
 }
