@@ -13,6 +13,8 @@
  *   agents 10 subscribers × 50 000 deltas from the echo agent, a stdio agent (the Python test
  *          fixture) and a WebSocket agent (bench/ws-agent.ts), in the same run (issue #5)
  * agentgate runs as configured by default: transcripts on, fsync at turn end.
+ * Data directories live under os.tmpdir(): TMPDIR=/dev/shm takes the disk out of a
+ * comparison (file creation cost on this VM's ext4 varies tenfold from run to run).
  * Each streaming scenario runs ROUNDS times, alternating sides; the median is reported.
  * Every process started here is ended here, by pid; every wait is bounded.
  */
@@ -82,11 +84,23 @@ async function end(r: Running) {
   if (r.proc.exitCode === null) r.proc.kill("SIGKILL");
 }
 
-/** utime + stime of a process we started, in seconds. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+interface ProcUsage {
+  /** utime + stime, in seconds. */
+  cpu: number;
+  /** stime alone: socket sends, file writes, page faults. */
+  sys: number;
+  /** Minor page faults: high counts mean the allocator keeps handing memory back and touching it again. */
+  faults: number;
 }
+
+/** CPU time and page faults of a process we started, from /proc/<pid>/stat. */
+function procUsage(pid: number): ProcUsage {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const sys = Number(fields[12]) / CLK_TCK;
+  return { cpu: Number(fields[11]) / CLK_TCK + sys, sys, faults: Number(fields[7]) };
+}
+
+const cpuSeconds = (pid: number) => procUsage(pid).cpu;
 
 function rssBytes(pid: number): number {
   const kb = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1];
@@ -125,6 +139,8 @@ interface StreamResult {
   eventsPerSec: number;
   gaps: number;
   serverCpu: number;
+  serverSys: number;
+  serverFaults: number;
   clientCpu: number;
 }
 
@@ -154,6 +170,7 @@ async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promi
   let driver: WebSocket | undefined;
   try {
     const pids = [server.proc.pid, ...clients.map((c) => c.proc.pid)];
+    const server0 = procUsage(server.proc.pid);
     const cpu0 = pids.map(cpuSeconds);
     const t0 = Date.now();
     if (room) driver = await trigger(url, side, perSocket, setup.content ?? TEXT);
@@ -161,11 +178,14 @@ async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promi
     const reports = await Promise.all(clients.map((c) => c.lines.next("stream done")));
     const elapsed = (Math.max(...reports.map((r) => Number(r.done))) - t0) / 1000;
     const cpu = pids.map((p, i) => cpuSeconds(p) - cpu0[i]!);
+    const server1 = procUsage(server.proc.pid);
     const frames = reports.reduce((n, r) => n + Number(r.frames), 0);
     return {
       eventsPerSec: frames / elapsed,
       gaps: reports.reduce((n, r) => n + Number(r.gaps), 0),
       serverCpu: cpu[0]!,
+      serverSys: server1.sys - server0.sys,
+      serverFaults: server1.faults - server0.faults,
       clientCpu: cpu.slice(1).reduce((a, b) => a + b, 0),
     };
   } finally {
@@ -369,7 +389,8 @@ async function main() {
         const rs = results[side];
         console.log(
           `  ${side.padEnd(9)} ${fmt(median(rs.map((r) => r.eventsPerSec))).padStart(10)} events/s  (runs: ${rs.map((r) => fmt(r.eventsPerSec)).join(", ")})` +
-            `  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}  cpu-s server ${median(rs.map((r) => r.serverCpu)).toFixed(2)} clients ${median(rs.map((r) => r.clientCpu)).toFixed(2)}`,
+            `  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}  cpu-s server ${median(rs.map((r) => r.serverCpu)).toFixed(2)} (sys ${median(rs.map((r) => r.serverSys)).toFixed(2)})` +
+            ` clients ${median(rs.map((r) => r.clientCpu)).toFixed(2)}  server page faults ${fmt(median(rs.map((r) => r.serverFaults)))}`,
         );
       }
       const ratio = median(results.agentgate.map((r) => r.eventsPerSec)) / median(results.raw.map((r) => r.eventsPerSec));
