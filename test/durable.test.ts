@@ -42,6 +42,25 @@ describe("transcript writer", () => {
     await w.close();
   });
 
+  test("multi-byte text, batches that outgrow their buffer and reused buffers all land byte for byte", async () => {
+    const dir = tempDir();
+    const w = writer(dir, { maxLineBytes: 64 * 1024 });
+    const sent: string[] = [];
+    const pieces = ["héllo", "日本語", "🙂🚀", "x".repeat(900), "\u2028"];
+    const flushes: Promise<void>[] = [];
+    for (let seq = 1; seq <= 3000; seq++) {
+      const line = JSON.stringify({ text: pieces[seq % pieces.length]!.repeat(1 + (seq % 7)), seq });
+      sent.push(line);
+      w.append("c", seq, line);
+      // Flush while earlier writes may still be in flight, so a buffer is refilled while another is written.
+      if (seq % 250 === 0) flushes.push(w.flushChat("c", false));
+    }
+    await Promise.all(flushes);
+    await w.flushChat("c");
+    expect(readFileSync(join(dir, "c.jsonl"), "utf8")).toBe(sent.join("\n") + "\n");
+    await w.close();
+  });
+
   test("a line over the size guard is refused whole; the stream goes on", async () => {
     const dir = tempDir();
     const w = writer(dir);
