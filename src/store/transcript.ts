@@ -53,7 +53,7 @@ interface ChatFile {
 
 const NEWLINE = 0x0a;
 const TAIL_SCAN_BYTES = 64 * 1024;
-/** A new batch buffer: a chat streaming 100-byte deltas fills about 4 KiB per 20 ms flush. */
+/** A new batch buffer: a chat streaming 1 000 deltas/s (~200-byte lines) fills about 4 KiB per 20 ms flush. */
 const BATCH_BYTES = 16 * 1024;
 /** Buffers up to this size are kept for the chat's next batch (at most one per open file); bigger ones are dropped. */
 const SPARE_MAX_BYTES = 64 * 1024;
