@@ -100,8 +100,6 @@ function procUsage(pid: number): ProcUsage {
   return { cpu: Number(fields[11]) / CLK_TCK + sys, sys, faults: Number(fields[7]) };
 }
 
-const cpuSeconds = (pid: number) => procUsage(pid).cpu;
-
 function rssBytes(pid: number): number {
   const kb = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1];
   return Number(kb) * 1024;
@@ -170,22 +168,21 @@ async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promi
   let driver: WebSocket | undefined;
   try {
     const pids = [server.proc.pid, ...clients.map((c) => c.proc.pid)];
-    const server0 = procUsage(server.proc.pid);
-    const cpu0 = pids.map(cpuSeconds);
+    const before = pids.map(procUsage);
     const t0 = Date.now();
     if (room) driver = await trigger(url, side, perSocket, setup.content ?? TEXT);
     else for (const c of clients) c.proc.stdin.write("go\n"), c.proc.stdin.flush();
     const reports = await Promise.all(clients.map((c) => c.lines.next("stream done")));
     const elapsed = (Math.max(...reports.map((r) => Number(r.done))) - t0) / 1000;
-    const cpu = pids.map((p, i) => cpuSeconds(p) - cpu0[i]!);
-    const server1 = procUsage(server.proc.pid);
+    const after = pids.map(procUsage);
+    const cpu = after.map((u, i) => u.cpu - before[i]!.cpu);
     const frames = reports.reduce((n, r) => n + Number(r.frames), 0);
     return {
       eventsPerSec: frames / elapsed,
       gaps: reports.reduce((n, r) => n + Number(r.gaps), 0),
       serverCpu: cpu[0]!,
-      serverSys: server1.sys - server0.sys,
-      serverFaults: server1.faults - server0.faults,
+      serverSys: after[0]!.sys - before[0]!.sys,
+      serverFaults: after[0]!.faults - before[0]!.faults,
       clientCpu: cpu.slice(1).reduce((a, b) => a + b, 0),
     };
   } finally {
