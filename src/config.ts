@@ -196,8 +196,8 @@ export const ConfigSchema = z
     if (c.replay_buffer_bytes >= c.backpressure_limit_bytes) {
       fail("replay_buffer_bytes", "replay_buffer_bytes must be below backpressure_limit_bytes");
     }
-    if (c.agent !== "echo" && !(c.agent in c.agents)) fail("agent", `agent "${c.agent}" is neither echo nor a name under agents`);
-    if ("echo" in c.agents) fail("agents", 'the name "echo" is the built-in agent');
+    if (c.agent !== "echo" && !Object.hasOwn(c.agents, c.agent)) fail("agent", `agent "${c.agent}" is neither echo nor a name under agents`);
+    if (Object.hasOwn(c.agents, "echo")) fail("agents", 'the name "echo" is the built-in agent');
     if (Object.values(c.agents).some((a) => a.type === "ws") && !c.agent_token) fail("agent_token", "agent_token must be set when a ws agent is configured");
     if (c.agent_path === c.path || c.agent_path === c.token_issue_path) fail("agent_path", "agent_path must differ from path and token_issue_path");
     if (c.jwt_secret && c.jwt_secret.length < 32) {

@@ -14,12 +14,13 @@ export interface WorkspaceScope {
 
 export type ScopeResult = { ok: true; scope: WorkspaceScope } | { ok: false; reason: string };
 
-const ACCESS_MODES: Record<string, WorkspaceScope["access_mode"]> = {
-  restricted: "restricted",
-  restrict: "restricted",
-  full: "full",
-  "full-access": "full",
-};
+/** A Map: the key is client input, so `constructor` or `__proto__` must not resolve. */
+const ACCESS_MODES = new Map<string, WorkspaceScope["access_mode"]>([
+  ["restricted", "restricted"],
+  ["restrict", "restricted"],
+  ["full", "full"],
+  ["full-access", "full"],
+]);
 
 const isLoopback = (ip: string) => ip === "::1" || ip === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(ip);
 
@@ -52,7 +53,7 @@ function resolveProjectPath(raw: unknown): { ok: true; path: string } | { ok: fa
 function resolveAccessMode(raw: unknown): { ok: true; mode: WorkspaceScope["access_mode"] } | { ok: false; reason: string } {
   if (raw === undefined) return { ok: true, mode: "restricted" };
   if (typeof raw !== "string") return { ok: false, reason: "access_mode must be a string" };
-  const mode = ACCESS_MODES[raw.trim().toLowerCase().replaceAll("_", "-")];
+  const mode = ACCESS_MODES.get(raw.trim().toLowerCase().replaceAll("_", "-"));
   return mode ? { ok: true, mode } : { ok: false, reason: "access_mode must be restricted or full" };
 }
 

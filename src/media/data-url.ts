@@ -4,7 +4,7 @@
  * length before anything is decoded, so a huge payload costs no memory; the
  * declared type must be accepted and must match the decoded bytes.
  */
-import { MEDIA_TYPES, contentMatches } from "./mime.ts";
+import { contentMatches, mediaType } from "./mime.ts";
 
 export type RejectReason = "too_many_images" | "too_many_videos" | "malformed" | "decode" | "mime" | "size";
 
@@ -29,7 +29,7 @@ const declaredMime = (item: unknown) => {
   return typeof url === "string" ? PREFIX.exec(url)?.[1]?.toLowerCase() : undefined;
 };
 
-export const maxBytesFor = (mime: string, limits: MediaLimits) => (MEDIA_TYPES[mime]?.kind === "video" ? limits.maxVideoBytes : limits.maxImageBytes);
+export const maxBytesFor = (mime: string, limits: MediaLimits) => (mediaType(mime)?.kind === "video" ? limits.maxVideoBytes : limits.maxImageBytes);
 
 function decodeOne(item: unknown, limits: MediaLimits): DecodedMedia | RejectReason {
   if (typeof item !== "object" || item === null || Array.isArray(item)) return "malformed";
@@ -38,20 +38,21 @@ function decodeOne(item: unknown, limits: MediaLimits): DecodedMedia | RejectRea
   const match = PREFIX.exec(url);
   if (!match) return "decode";
   const mime = match[1]!.toLowerCase();
-  if (!MEDIA_TYPES[mime]) return "mime";
+  const type = mediaType(mime);
+  if (!type) return "mime";
   const b64 = url.slice(match[0].length);
   if (b64.length % 4 !== 0 || !STRICT_BASE64.test(b64)) return "decode";
   const padding = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
   if ((b64.length / 4) * 3 - padding > maxBytesFor(mime, limits)) return "size";
   const bytes = Buffer.from(b64, "base64");
   if (!contentMatches(mime, bytes)) return "mime";
-  const safeName = typeof name === "string" && name.trim() !== "" ? name.trim().slice(0, 200) : `attachment${MEDIA_TYPES[mime]!.ext}`;
+  const safeName = typeof name === "string" && name.trim() !== "" ? name.trim().slice(0, 200) : `attachment${type.ext}`;
   return { mime, name: safeName, bytes };
 }
 
 /** Decodes a whole batch or rejects it with the first reason (counts first, as nanobot does). */
 export function decodeMediaBatch(items: unknown[], limits: MediaLimits): { ok: true; media: DecodedMedia[] } | { ok: false; reason: RejectReason } {
-  const kinds = items.map((item) => MEDIA_TYPES[declaredMime(item) ?? ""]?.kind);
+  const kinds = items.map((item) => mediaType(declaredMime(item) ?? "")?.kind);
   if (kinds.filter((k) => k === "image").length > limits.maxImages) return { ok: false, reason: "too_many_images" };
   if (kinds.filter((k) => k === "video").length > limits.maxVideos) return { ok: false, reason: "too_many_videos" };
   const media: DecodedMedia[] = [];

@@ -6,7 +6,7 @@
  */
 import { type DecodedMedia, decodeMediaBatch, type MediaLimits, type RejectReason } from "./data-url.ts";
 import type { MediaLibrary, MediaRef } from "./library.ts";
-import { MEDIA_TYPES } from "./mime.ts";
+import { mediaType } from "./mime.ts";
 
 export interface CheckedMedia {
   decoded: DecodedMedia[];
@@ -22,7 +22,7 @@ export class InboundMedia {
   check(chatId: string, items: unknown[] = [], ids: string[] = []): { ok: true; media: CheckedMedia } | { ok: false; reason: RejectReason | "unknown_media" } {
     const uploads = this.library.uploads(ids, chatId);
     if (!uploads) return { ok: false, reason: "unknown_media" };
-    const count = (kind: string) => uploads.filter((u) => MEDIA_TYPES[u.mime]?.kind === kind).length;
+    const count = (kind: string) => uploads.filter((u) => mediaType(u.mime)?.kind === kind).length;
     const limits = { ...this.limits, maxImages: this.limits.maxImages - count("image"), maxVideos: this.limits.maxVideos - count("video") };
     if (limits.maxImages < 0) return { ok: false, reason: "too_many_images" };
     if (limits.maxVideos < 0) return { ok: false, reason: "too_many_videos" };

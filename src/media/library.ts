@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import type { Db } from "../store/db.ts";
 import { media } from "../store/schema.ts";
 import type { DecodedMedia } from "./data-url.ts";
-import { MEDIA_TYPES, sniff } from "./mime.ts";
+import { mediaType, sniff } from "./mime.ts";
 import type { MediaSigner } from "./signing.ts";
 
 export interface MediaRef {
@@ -191,7 +191,7 @@ export class MediaLibrary {
     const id = randomBytes(12).toString("hex");
     const dir = chatId ?? UPLOADS_DIR;
     mkdirSync(join(this.root, dir), { recursive: true, mode: 0o700 });
-    return { id, relPath: join(dir, `${id}${MEDIA_TYPES[mime]?.ext ?? ".bin"}`), mime, name, size };
+    return { id, relPath: join(dir, `${id}${mediaType(mime)?.ext ?? ".bin"}`), mime, name, size };
   }
 
   #insert(chatId: string | null, refs: MediaRef[], hashes: string[]): void {

@@ -10,7 +10,7 @@ import { unlink } from "node:fs/promises";
 import type { Context } from "hono";
 import { type MediaLimits, maxBytesFor } from "./data-url.ts";
 import type { MediaLibrary } from "./library.ts";
-import { contentMatches, MAGIC_BYTES, MEDIA_TYPES } from "./mime.ts";
+import { contentMatches, MAGIC_BYTES, mediaType } from "./mime.ts";
 import { type FilePart, firstFilePart } from "./multipart.ts";
 
 class UploadError extends Error {
@@ -64,13 +64,14 @@ export function uploadRoute(library: MediaLibrary, limits: MediaLimits) {
     try {
       const declaredLength = Number(c.req.header("content-length") ?? 0);
       const part = await openPart(c);
-      if (!MEDIA_TYPES[part.mime]) throw new UploadError(415, "mime");
+      const type = mediaType(part.mime);
+      if (!type) throw new UploadError(415, "mime");
       const maxBytes = maxBytesFor(part.mime, limits);
       if (mimeOf(c.req.header("content-type")) !== "multipart/form-data" && declaredLength > maxBytes) throw new UploadError(413, "size");
       const { size, sha256, head } = await streamToFile(part, temp, maxBytes);
       if (size === 0) throw new UploadError(400, "empty body");
       if (!contentMatches(part.mime, head)) throw new UploadError(415, "mime");
-      const name = part.name.trim().slice(0, 200) || `upload${MEDIA_TYPES[part.mime]!.ext}`;
+      const name = part.name.trim().slice(0, 200) || `upload${type.ext}`;
       const ref = await library.adoptUpload(temp, part.mime, name, size, sha256);
       return c.json({ media_id: ref.id, url: library.url(ref), mime: ref.mime, size: ref.size });
     } catch (e) {
