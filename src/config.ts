@@ -9,6 +9,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
+import { AddressSet, isLoopback, isUnspecified } from "./auth/address.ts";
 
 const MiB = 1024 * 1024;
 
@@ -64,6 +65,15 @@ const jsonValue = <T extends z.ZodTypeAny>(schema: T) =>
     }
   }, schema);
 
+function validProxyEntry(entry: string): boolean {
+  if (entry === "unix") return true;
+  try {
+    return new AddressSet([entry]).size === 1;
+  } catch {
+    return false;
+  }
+}
+
 export const AGENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 const AgentSpec = z.discriminatedUnion("type", [
@@ -112,7 +122,19 @@ export const ConfigSchema = z
     max_outstanding_tokens: int(10000, 1, 1_000_000).describe("Cap on live issued tokens; beyond it the issue route answers 429 so it cannot grow memory unbounded."),
     websocket_requires_token: bool(true).describe("Reject WebSocket upgrades without a valid token (static, issued or JWT)."),
     allow_from: stringList(["*"]).describe('client_id allowlist checked before auth (403). "*" allows all; [] denies all.'),
-    jwt_secret: z.string().default("").describe("HS256 secret: a JWT with sub and exp signed with it is accepted as a client token. Empty: JWTs off."),
+    jwt_secret: z.string().default("").describe("HS256 secret: a JWT with sub and exp signed with it is accepted as a client token; its sub is the client_id. Empty: JWTs off."),
+    allowed_hosts: stringList([]).describe(
+      "Host names (any port) besides localhost, 127.0.0.1 and [::1] under which loopback trust is granted (bootstrap and token issue without a secret, token-less WebSocket). Others get 403: the defence against DNS rebinding.",
+    ),
+    allowed_origins: stringList([]).describe(
+      'Browser origins (glob patterns, e.g. "https://*.example.com"; "*" allows all) allowed to upgrade or call the HTTP API besides the gateway\'s own. Requests without Origin (native apps, CLIs) are allowed.',
+    ),
+    trusted_proxies: stringList([])
+      .refine((list) => list.every(validProxyEntry), "entries must be IP addresses, CIDR ranges or \"unix\"")
+      .describe('Reverse proxies (IPs, CIDRs, or "unix" for the unix socket) whose Forwarded / X-Forwarded-* / X-Real-IP headers are believed. From anyone else such headers make a request non-local.'),
+    rate_limit_auth_per_min: int(60, 0, 1_000_000).describe("Token issue and bootstrap requests per client address per minute (a burst of this many, refilled evenly). 0: unlimited."),
+    rate_limit_upload_per_min: int(120, 0, 1_000_000).describe("Media uploads per client address per minute. 0: unlimited."),
+    rate_limit_api_per_min: int(1200, 0, 10_000_000).describe("Other /api requests per client address per minute. 0: unlimited."),
 
     // ── protocol and limits ──────────────────────────────────────────────────
     streaming: bool(true).describe("Stream turns as delta/stream_end. Off: each streamed segment arrives as one message."),
@@ -181,8 +203,12 @@ export const ConfigSchema = z
   })
   .superRefine((c, ctx) => {
     const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    if ((c.host === "0.0.0.0" || c.host === "::") && !c.token && !c.token_issue_secret) {
-      fail("host", `host is ${c.host} (all interfaces) but neither token nor token_issue_secret is set`);
+    const exposure = isUnspecified(c.host) ? "all interfaces" : "not loopback";
+    if (!isLoopback(c.host) && !c.token && !c.token_issue_secret) {
+      fail("host", `host is ${c.host} (${exposure}) but neither token nor token_issue_secret is set`);
+    }
+    if (!isLoopback(c.host) && !c.websocket_requires_token && !c.token) {
+      fail("websocket_requires_token", `websocket_requires_token is false but host ${c.host} is ${exposure}: anyone who can reach it could connect`);
     }
     if (c.token_issue_path !== "" && c.token_issue_path === c.path) {
       fail("token_issue_path", "token_issue_path must differ from path (the WebSocket upgrade path)");
@@ -273,10 +299,11 @@ export function describeOptions(): string {
   }).join("\n");
 }
 
-/** The host a client on this machine connects to: wildcards become loopback, IPv6 is bracketed. */
+/** The host a client on this machine connects to: wildcards (in any spelling) become loopback, IPv6 is bracketed. */
 export function connectableHost(config: Pick<Config, "host">): string {
-  if (config.host === "0.0.0.0" || config.host === "::") return "127.0.0.1";
-  return config.host.includes(":") ? `[${config.host}]` : config.host;
+  if (isUnspecified(config.host)) return "127.0.0.1";
+  const host = config.host.replace(/^\[(.*)\]$/, "$1");
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** The config with secrets masked, for check-config and logs. */

@@ -92,7 +92,10 @@ async function serve(config: Config): Promise<void> {
   const where = gateway.listeners.map((l) => `  ${l.address}  (${l.transport === "tcp" ? "TCP" : "unix socket, mode 0600"})`);
   process.stdout.write(["agentgate listening on", ...where, "connect:", ...connectHints(gateway), ""].join("\n"));
   if (!config.token_issue_secret && !config.token && config.token_issue_path) {
-    log.warn("token_issue_path is open: anyone who can reach it can mint client tokens");
+    log.warn("token_issue_path has no secret: it mints client tokens for any local peer (loopback, allowed Host, no untrusted proxy)");
+  }
+  if (!config.websocket_requires_token && !config.token) {
+    log.warn("TOKEN-LESS MODE (websocket_requires_token=false): any local process, and any web page under an allowed origin, can open chats without a credential");
   }
   let stopping = false;
   const shutdown = async (signal: string) => {
