@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { AgentEvents } from "./agents/agent.ts";
 import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
+import { TrustPolicy } from "./auth/peer.ts";
 import { ClientSessions } from "./clients/session.ts";
 import type { Config } from "./config.ts";
 import { chatEvents, conversation } from "./history.ts";
@@ -164,8 +165,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     store.delete(chatId);
     hub.forget(chatId);
   };
+  const trust = new TrustPolicy(config);
   const app = createHttpApp({
     config,
+    trust,
     wsTokens: tokens,
     apiTokens,
     sessions: { store, hub, runs, transcriptFile, toClient, deleteChat },
@@ -175,7 +178,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust });
   for (const l of listeners) hub.addListener(l.server);
 
   const stop = async () => {

@@ -11,9 +11,12 @@ import type { Hono } from "hono";
 import type { AgentConnData, AgentSocket, WsAgents } from "./agents/ws-agents.ts";
 import { authorizeHandshake } from "./auth/handshake.ts";
 import type { IssuedTokens } from "./auth/issued-tokens.ts";
+import type { Peer, TrustPolicy } from "./auth/peer.ts";
 import { presentedToken, secretEquals } from "./auth/secret.ts";
 import { type ClientData, type ClientSessions, type ClientSocket, clientConnectionData } from "./clients/session.ts";
 import { type Config, normalizePath } from "./config.ts";
+import { refusal } from "./http/refusal.ts";
+import type { RequestEnv } from "./http/request-env.ts";
 
 /** Per-connection state: a client, or an agent connecting in. */
 export type ConnData = ClientData | AgentConnData;
@@ -31,6 +34,7 @@ export interface ListenDeps {
   clients: ClientSessions;
   agents: WsAgents;
   tokens: IssuedTokens;
+  trust: TrustPolicy;
 }
 
 const BUN_MAX_IDLE_TIMEOUT_S = 960;
@@ -42,30 +46,56 @@ function isWebSocketUpgrade(req: Request): boolean {
   );
 }
 
-const textResponse = (body: string, status: number) => new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
-
 /** An agent proves the agent credential as a Bearer header or ?token=. */
 function agentAuthorized(req: Request, url: URL, agentToken: string): boolean {
   const token = presentedToken(req, url);
   return agentToken !== "" && token !== "" && secretEquals(token, agentToken);
 }
 
-function fetchHandler({ config, app, tokens, agents }: ListenDeps, transport: Listener["transport"]) {
+/** Multipart framing around the largest accepted file (boundaries, part headers, a few small fields). */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+/**
+ * The largest request body any route accepts, derived from the media and frame
+ * limits. A request declaring more is answered here with JSON 413; bodies that
+ * stream without a length are bounded by each route's own reader. Bun's own
+ * limit is lifted above it, because Bun answers its 413 before any handler
+ * runs, with an empty body.
+ */
+export function requestBodyLimit(config: Config): number {
+  return Math.max(config.media_max_image_bytes, config.media_max_video_bytes, config.max_message_bytes) + MULTIPART_OVERHEAD;
+}
+
+const upgradeFailed = () => refusal(400, "Bad Request", "WebSocket upgrade failed");
+
+/** A client upgrade: Origin, then identity and credential (auth/handshake.ts), then the connection's state. */
+async function upgradeClient(req: Request, url: URL, peer: Peer, server: Server<ConnData>, { config, tokens, trust }: ListenDeps): Promise<Response | undefined> {
+  const originRefused = trust.originRefusal(req);
+  if (originRefused !== undefined) return refusal(403, "Forbidden", originRefused);
+  const localRefused = trust.localRefusal(req, peer);
+  const outcome = await authorizeHandshake(url, config, tokens, localRefused);
+  if (!outcome.ok) return refusal(outcome.status, outcome.error, outcome.reason);
+  const data = clientConnectionData(url, { remote: peer.address, local: localRefused === undefined }, outcome.identity);
+  return server.upgrade(req, { data }) ? undefined : upgradeFailed();
+}
+
+function fetchHandler(deps: ListenDeps, transport: Listener["transport"]) {
+  const { config, app, agents, trust } = deps;
+  const bodyLimit = requestBodyLimit(config);
   return async (req: Request, server: Server<ConnData>): Promise<Response | undefined> => {
     const url = URL.parse(req.url);
-    if (!url) return textResponse("Bad Request", 400);
+    if (!url) return refusal(400, "Bad Request", "the request URL does not parse");
+    if (Number(req.headers.get("content-length") ?? 0) > bodyLimit) return refusal(413, "Payload Too Large", `request bodies are limited to ${bodyLimit} bytes`);
+    const peer = trust.peer(req, transport === "unix" ? undefined : (server.requestIP(req)?.address ?? ""));
     const path = isWebSocketUpgrade(req) ? normalizePath(url.pathname) : undefined;
     if (path === config.agent_path && agents.configured) {
-      if (!agentAuthorized(req, url, config.agent_token)) return textResponse("Unauthorized", 401);
+      if (!agentAuthorized(req, url, config.agent_token)) return refusal(401, "Unauthorized", "the agent credential is missing or wrong");
       const data: AgentConnData = { role: "agent" };
-      return server.upgrade(req, { data }) ? undefined : textResponse("WebSocket upgrade failed", 400);
+      return server.upgrade(req, { data }) ? undefined : upgradeFailed();
     }
-    if (path !== config.path) return app.fetch(req, server);
-    const outcome = await authorizeHandshake(url, config, tokens);
-    if (!outcome.ok) return textResponse(outcome.body, outcome.status);
-    const remote = transport === "unix" ? "" : (server.requestIP(req)?.address ?? "");
-    const data = clientConnectionData(url, remote, transport === "unix");
-    return server.upgrade(req, { data }) ? undefined : textResponse("WebSocket upgrade failed", 400);
+    if (path === config.path) return upgradeClient(req, url, peer, server, deps);
+    const env: RequestEnv = { peer, port: transport === "tcp" ? server.port : undefined };
+    return app.fetch(req, env);
   };
 }
 
@@ -124,7 +154,7 @@ function serveUnix(path: string, deps: ListenDeps): Server<ConnData> {
   // The socket is created under this umask, so it is 0600 from its first instant.
   const previous = process.umask(0o177);
   try {
-    return Bun.serve<ConnData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket: socketOptions(deps) });
+    return Bun.serve<ConnData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket: socketOptions(deps), maxRequestBodySize: Number.MAX_SAFE_INTEGER });
   } finally {
     process.umask(previous);
     chmodSync(path, 0o600);
@@ -138,6 +168,7 @@ function serveTcp(deps: ListenDeps): Server<ConnData> {
     hostname: config.host,
     port: config.port,
     tls,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: fetchHandler(deps, "tcp"),
     websocket: socketOptions(deps),
   });

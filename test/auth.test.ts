@@ -74,11 +74,11 @@ for (const transport of TRANSPORTS) {
       expect(await status(closed, transport, "?client_id=alice")).toBe(403);
     });
 
-    test("static token: equal token accepted, others 401 with a text body", async () => {
+    test("static token: equal token accepted, others 401 with a JSON reason", async () => {
       const gw = await startTestGateway({ token: "secret" });
       const refused = await upgradeRequest(gw, transport, "/?token=wrong");
       expect(refused.status).toBe(401);
-      expect(await refused.text()).toBe("Unauthorized");
+      expect(await refused.json()).toMatchObject({ error: "Unauthorized" });
       expect(await status(gw, transport, "")).toBe(401);
       expect((await TestClient.ready(gw.wsUrl(transport, { token: "secret" }))).ready.event).toBe("ready");
     });
@@ -114,7 +114,7 @@ for (const transport of TRANSPORTS) {
       expect((await issue(gw, transport, auth)).status).toBe(200);
       const full = await issue(gw, transport, auth);
       expect(full.status).toBe(429);
-      expect(await full.json()).toEqual({ error: "too many outstanding tokens" });
+      expect(await full.json()).toMatchObject({ error: "too many outstanding tokens" });
     });
 
     test("without any token requirement a presented issued token is still consumed", async () => {
@@ -139,12 +139,12 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-test("unknown /api routes answer JSON 404, other paths text 404", async () => {
+test("unknown routes answer JSON 404, /api ones with nanobot's error", async () => {
   const gw = await startTestGateway();
   const api = await gw.http("tcp", "/api/nope");
   expect(api.status).toBe(404);
-  expect(await api.json()).toEqual({ error: "API route not found" });
+  expect(await api.json()).toMatchObject({ error: "API route not found" });
   const other = await gw.http("unix", "/nope");
   expect(other.status).toBe(404);
-  expect(await other.text()).toBe("Not Found");
+  expect(await other.json()).toMatchObject({ error: "Not Found" });
 });

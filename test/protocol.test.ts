@@ -160,9 +160,8 @@ for (const transport of TRANSPORTS) {
 }
 
 test("TCP peers off loopback may not change workspace scope; loopback and unix peers may", async () => {
-  const { peerIsLocal } = await import("../src/clients/workspace-scope.ts");
-  expect(peerIsLocal("203.0.113.8", false)).toBe(false);
-  expect(peerIsLocal("::ffff:127.0.0.1", false)).toBe(true);
-  expect(peerIsLocal("::1", false)).toBe(true);
-  expect(peerIsLocal("", true)).toBe(true);
+  const { TrustPolicy } = await import("../src/auth/peer.ts");
+  const trust = new TrustPolicy({ allowed_hosts: [], allowed_origins: [], trusted_proxies: [], ssl_certfile: "" });
+  const local = (address: string | undefined) => trust.peer(new Request("http://localhost/"), address).local;
+  expect([local("203.0.113.8"), local("::ffff:127.0.0.1"), local("::1"), local(undefined)]).toEqual([false, true, true, true]);
 });

@@ -55,11 +55,14 @@ describe("bootstrap", () => {
     expect((await bootstrap(gw, "tcp", { "x-nanobot-auth": "s3" })).token).toStartWith("nbwt_");
   });
 
-  test("ws_url follows a well-formed Host and X-Forwarded-Proto, else the listener", async () => {
-    const gw = await startTestGateway({ path: "/chat" });
-    expect((await bootstrap(gw, "tcp", { host: "gw.example:9443", "x-forwarded-proto": "https" })).ws_url).toBe("wss://gw.example:9443/chat");
+  test("ws_url follows an allowed Host, and X-Forwarded-Proto only from a trusted proxy", async () => {
+    const gw = await startTestGateway({ path: "/chat", allowed_hosts: ["gw.example"] });
+    expect((await bootstrap(gw, "tcp", { host: "gw.example:9443", "x-forwarded-proto": "https" })).ws_url).toBe("ws://gw.example:9443/chat");
     expect((await bootstrap(gw, "tcp", { host: "[::1]:8000" })).ws_url).toBe("ws://[::1]:8000/chat");
-    expect((await bootstrap(gw, "tcp", { host: "bad_host" })).ws_url).toBe(`ws://127.0.0.1:${gw.listeners[0]!.server.port}/chat`);
+    expect((await gw.http("tcp", "/webui/bootstrap", { headers: { host: "bad_host" } })).status).toBe(403);
+    const proxied = await startTestGateway({ path: "/chat", allowed_hosts: ["gw.example"], trusted_proxies: ["127.0.0.1"] });
+    const viaProxy = { host: "gw.example", "x-forwarded-proto": "https", "x-forwarded-for": "127.0.0.1" };
+    expect((await bootstrap(proxied, "tcp", viaProxy)).ws_url).toBe("wss://gw.example/chat");
     expect((await gw.http("tcp", "/webui/bootstrap", { headers: { host: "evil host/x" } })).status).toBe(400);
     expect((await gw.http("tcp", "/health")).status).toBe(200);
   });
@@ -76,7 +79,7 @@ describe("sessions API", () => {
     const secret = "jwt-secret-jwt-secret-jwt-secret-jwt-secret";
     const gw = await startTestGateway({ token: "static", jwt_secret: secret });
     expect((await gw.http("tcp", "/api/sessions")).status).toBe(401);
-    expect(await (await gw.http("tcp", "/api/sessions?token=wrong")).text()).toBe("Unauthorized");
+    expect(await (await gw.http("tcp", "/api/sessions?token=wrong")).json()).toMatchObject({ error: "Unauthorized" });
     expect((await gw.http("tcp", "/api/sessions?token=static")).status).toBe(200);
     const jwt = await sign({ sub: "u", exp: Math.floor(Date.now() / 1000) + 60 }, secret, "HS256");
     expect((await api(gw, "/api/sessions", jwt)).status).toBe(200);
@@ -129,7 +132,7 @@ describe("sessions API", () => {
     expect(thread.messages[1].latencyMs).toBe(frames.find((f) => f.event === "turn_end")!.latency_ms);
     rmSync(join(gw.config.data_dir, "transcripts", `${chatId}.jsonl`));
     const missing = await api(gw, `/api/sessions/${key}/webui-thread`, api_token);
-    expect([missing.status, await missing.text()]).toEqual([404, "webui thread not found"]);
+    expect([missing.status, (await missing.json()).reason]).toEqual([404, "webui thread not found"]);
   });
 
   test.each([
@@ -144,7 +147,7 @@ describe("sessions API", () => {
     const gw = await startTestGateway({ token: "t" });
     for (const route of ["messages", "webui-thread", "delete", "rename?title=x"]) {
       const res = await api(gw, `/api/sessions/${key}/${route}`, "t");
-      expect([res.status, await res.text()]).toEqual([status, text]);
+      expect([res.status, (await res.json()).reason]).toEqual([status, text]);
     }
   });
 

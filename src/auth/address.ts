@@ -5,7 +5,7 @@
  * the resolver Bun binds with (inet_aton forms, IPv6 compression), so it gives
  * one canonical spelling to classify.
  */
-import { BlockList, isIPv6 } from "node:net";
+import { BlockList, isIP, isIPv6 } from "node:net";
 
 /** The canonical host: `0.0.0.0`, `::1` (no brackets), `localhost`; undefined if it is no valid host. */
 export function canonicalHost(host: string): string | undefined {
@@ -61,8 +61,10 @@ export class AddressSet {
     this.size = entries.length;
   }
 
+  /** Is this address in the set? Anything that is not an IP address is not. */
   has(address: string): boolean {
     const ip = normalizedIp(address);
+    if (!isIP(ip)) return false;
     return this.#list.check(ip, isIPv6(ip) ? "ipv6" : "ipv4");
   }
 }

@@ -5,7 +5,8 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
-import { jwtValid } from "./handshake.ts";
+import { refusal } from "../http/refusal.ts";
+import { jwtSubject } from "./handshake.ts";
 import type { IssuedTokens } from "./issued-tokens.ts";
 import { presentedToken, secretEquals } from "./secret.ts";
 
@@ -14,10 +15,8 @@ export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret"
     const token = presentedToken(c.req.raw, new URL(c.req.url));
     const ok =
       token !== "" &&
-      (apiTokens.isLive(token) ||
-        (config.token !== "" && secretEquals(token, config.token)) ||
-        (config.jwt_secret !== "" && (await jwtValid(token, config.jwt_secret))));
-    if (!ok) return c.text("Unauthorized", 401);
+      (apiTokens.isLive(token) || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
+    if (!ok) return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");
     await next();
   };
 }

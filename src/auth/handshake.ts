@@ -1,11 +1,15 @@
 /**
  * Who may open a client WebSocket. Every refusal is an HTTP status before the
  * upgrade (never a close after accept), in nanobot's order:
- *   1. allow_from on the raw client_id → 403;
+ *   1. allow_from on the client's identity → 403. The identity is a valid JWT's
+ *      `sub` when one is presented (a token for mallory cannot pass as alice),
+ *      else the raw client_id;
  *   2. a credential: the static token, an issued single-use token, or (when a
  *      JWT secret is set) an HS256 JWT with `sub` and `exp` → else 401.
- * With neither a static token nor websocket_requires_token, anyone may connect;
- * a token presented anyway is still consumed.
+ * Without a static token and with websocket_requires_token off, a peer with a
+ * local user's trust (see peer.ts) needs no credential; anyone else still does,
+ * and is refused with 403 and the reason it is not local. A token presented
+ * anyway is still consumed.
  */
 import { verify } from "hono/jwt";
 import type { Config } from "../config.ts";
@@ -14,7 +18,7 @@ import { secretEquals } from "./secret.ts";
 
 export const MAX_CLIENT_ID_LENGTH = 128;
 
-export type HandshakeOutcome = { ok: true } | { ok: false; status: 401 | 403; body: string };
+export type HandshakeOutcome = { ok: true; identity?: string } | { ok: false; status: 401 | 403; error: string; reason: string };
 
 type HandshakeConfig = Pick<Config, "allow_from" | "token" | "websocket_requires_token" | "jwt_secret">;
 
@@ -22,31 +26,33 @@ export function clientAllowed(clientId: string, allowFrom: string[]): boolean {
   return allowFrom.includes("*") || allowFrom.includes(clientId);
 }
 
-/** An HS256 JWT signed with `secret` that names a subject and an expiry (checked by hono/jwt). */
-export async function jwtValid(token: string, secret: string): Promise<boolean> {
+/** The subject of an HS256 JWT signed with `secret` that names a subject and an expiry (checked by hono/jwt). */
+export async function jwtSubject(token: string, secret: string): Promise<string | undefined> {
+  if (secret === "" || token === "") return undefined;
   try {
     const claims = await verify(token, secret, "HS256");
-    return typeof claims.sub === "string" && claims.sub !== "" && typeof claims.exp === "number";
+    return typeof claims.sub === "string" && claims.sub !== "" && typeof claims.exp === "number" ? claims.sub : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-async function credentialValid(token: string, config: HandshakeConfig, issued: IssuedTokens): Promise<boolean> {
+/** The static token or an issued one (consumed here, valid or not). */
+function tokenValid(token: string, config: HandshakeConfig, issued: IssuedTokens): boolean {
   if (token === "") return false;
   if (config.token && secretEquals(token, config.token)) return true;
-  if (issued.consume(token)) return true;
-  return config.jwt_secret !== "" && (await jwtValid(token, config.jwt_secret));
+  return issued.consume(token);
 }
 
-export async function authorizeHandshake(url: URL, config: HandshakeConfig, issued: IssuedTokens): Promise<HandshakeOutcome> {
-  const rawClientId = (url.searchParams.get("client_id") ?? "").slice(0, MAX_CLIENT_ID_LENGTH);
-  if (!clientAllowed(rawClientId, config.allow_from)) return { ok: false, status: 403, body: "Forbidden" };
+/** `localRefusal`: why the peer lacks a local user's trust, undefined if it has it. */
+export async function authorizeHandshake(url: URL, config: HandshakeConfig, issued: IssuedTokens, localRefusal: string | undefined): Promise<HandshakeOutcome> {
   const token = url.searchParams.get("token") ?? "";
+  const subject = await jwtSubject(token, config.jwt_secret);
+  const identity = subject ?? (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
+  if (!clientAllowed(identity, config.allow_from)) return { ok: false, status: 403, error: "Forbidden", reason: "client_id is not in allow_from" };
+  const valid = subject !== undefined || tokenValid(token, config, issued);
   const credentialRequired = config.token !== "" || config.websocket_requires_token;
-  if (!credentialRequired) {
-    if (token) issued.consume(token);
-    return { ok: true };
-  }
-  return (await credentialValid(token, config, issued)) ? { ok: true } : { ok: false, status: 401, body: "Unauthorized" };
+  if (valid || (!credentialRequired && localRefusal === undefined)) return { ok: true, ...(subject !== undefined && { identity: subject }) };
+  if (!credentialRequired) return { ok: false, status: 403, error: "Forbidden", reason: `a connection without a token must be local: ${localRefusal}` };
+  return { ok: false, status: 401, error: "Unauthorized", reason: token === "" ? "a token is required" : "the token is invalid, expired or already used" };
 }

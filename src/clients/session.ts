@@ -20,14 +20,15 @@ import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
 import { RecentIds } from "./recent-ids.ts";
 import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
-import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
+import { resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
 export interface ClientData {
   role: "client";
   clientId: string;
-  /** Peer IP for TCP; "" for unix-socket peers. */
+  /** Peer IP for TCP (a trusted proxy's client); "" for unix-socket peers. */
   remote: string;
-  viaUnixSocket: boolean;
+  /** Has a local user's trust (auth/peer.ts): may set workspace controls. */
+  local: boolean;
   /** The chat legacy (untyped) frames go to. */
   defaultChatId: string;
   chats: Set<string>;
@@ -78,14 +79,15 @@ const parseCapabilities = (raw: string | null) =>
     .filter((c) => c !== "" && c.length <= 64)
     .slice(0, MAX_CAPABILITIES);
 
-export function clientConnectionData(url: URL, remote: string, viaUnixSocket: boolean): ClientData {
+/** `identity`: the credential's subject (a JWT's sub), which overrides the client_id the URL claims. */
+export function clientConnectionData(url: URL, peer: { remote: string; local: boolean }, identity?: string): ClientData {
   const given = (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
   return {
     role: "client",
     capabilities: new Set(parseCapabilities(url.searchParams.get("capabilities"))),
-    clientId: given || `anon-${randomBytes(6).toString("hex")}`,
-    remote,
-    viaUnixSocket,
+    clientId: identity ?? (given || `anon-${randomBytes(6).toString("hex")}`),
+    remote: peer.remote,
+    local: peer.local,
     defaultChatId: crypto.randomUUID(),
     chats: new Set(),
     replaying: new Set(),
@@ -266,7 +268,7 @@ export class ClientSessions {
 
   /** Validates a requested scope; on failure the client is told why and undefined is returned. */
   #acceptScope(ws: ClientSocket, raw: unknown, chatId: string): WorkspaceScope | undefined {
-    const result = resolveWorkspaceScope(raw, peerIsLocal(ws.data.remote, ws.data.viaUnixSocket));
+    const result = resolveWorkspaceScope(raw, ws.data.local);
     if (result.ok) return result.scope;
     this.#fail(ws, { detail: "workspace_scope_rejected", reason: result.reason }, chatId);
     return undefined;

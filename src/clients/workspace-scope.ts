@@ -22,17 +22,6 @@ const ACCESS_MODES = new Map<string, WorkspaceScope["access_mode"]>([
   ["full-access", "full"],
 ]);
 
-const isLoopback = (ip: string) => ip === "::1" || ip === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(ip);
-
-/**
- * Is this peer on this machine? TCP peers on loopback (127/8, ::1) are. Unix-socket
- * peers may too: the socket is mode 0600, so only the gateway's own user can
- * reach it (nanobot treats them as remote; this is our deliberate difference).
- */
-export function peerIsLocal(remote: string, viaUnixSocket: boolean): boolean {
-  return viaUnixSocket || isLoopback(remote.replace(/^::ffff:/, ""));
-}
-
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();

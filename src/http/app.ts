@@ -1,10 +1,15 @@
 /**
  * The HTTP surface (every request that is not a client WebSocket upgrade).
- * Request in, Response out: routes never touch sockets directly.
+ * Request in, Response out: routes never touch sockets directly. The listener
+ * passes who the peer is (auth/peer.ts) as the request env. Every refusal is
+ * JSON `{error, reason}`; browser origins are checked before any credentialed
+ * route; each route family has its own per-address rate limit.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { requireApiCredential } from "../auth/api-credential.ts";
 import type { IssuedTokens } from "../auth/issued-tokens.ts";
+import type { TrustPolicy } from "../auth/peer.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { MediaLimits } from "../media/data-url.ts";
@@ -14,11 +19,15 @@ import type { MediaSigner } from "../media/signing.ts";
 import { uploadRoute } from "../media/upload.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
+import { RateLimiter, rateLimit } from "./rate-limit.ts";
+import { refusal } from "./refusal.ts";
+import { peerOf } from "./request-env.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
 
 export interface HttpDeps {
   config: Config;
+  trust: TrustPolicy;
   /** Single-use WebSocket tokens. */
   wsTokens: IssuedTokens;
   /** Reusable API tokens handed out by bootstrap. */
@@ -30,30 +39,47 @@ export interface HttpDeps {
   log: Logger;
 }
 
+/** A browser Origin that is neither the gateway's own nor allowed is refused before the route runs. */
+function originGuard(trust: TrustPolicy): MiddlewareHandler {
+  return async (c, next) => {
+    const reason = trust.originRefusal(c.req.raw);
+    if (reason !== undefined) return refusal(403, "Forbidden", reason);
+    await next();
+  };
+}
+
 export function createHttpApp(deps: HttpDeps): Hono {
-  const { config, wsTokens, apiTokens, log } = deps;
+  const { config, wsTokens, apiTokens, trust, log } = deps;
   const app = new Hono();
+  const origin = originGuard(trust);
+  const authLimit = rateLimit(new RateLimiter(config.rate_limit_auth_per_min), peerOf);
+  const apiLimit = rateLimit(new RateLimiter(config.rate_limit_api_per_min), peerOf);
+  const uploadLimit = rateLimit(new RateLimiter(config.rate_limit_upload_per_min), peerOf);
+  const apiCredential = requireApiCredential(config, apiTokens);
+  const jsonBodyLimit = bodyLimit({
+    maxSize: config.max_message_bytes,
+    onError: () => refusal(413, "Payload Too Large", `request bodies on this route are limited to ${config.max_message_bytes} bytes`),
+  });
+
   app.get("/health", (c) => c.json({ ok: true }));
   if (config.token_issue_path) {
-    app.on(["GET", "POST"], config.token_issue_path, tokenIssueRoute(config, wsTokens));
+    app.on(["GET", "POST"], config.token_issue_path, origin, authLimit, tokenIssueRoute(config, wsTokens, trust));
   }
-  app.get("/webui/bootstrap", bootstrapRoute({ config, wsTokens, apiTokens, modelName: deps.modelName }));
+  app.get("/webui/bootstrap", origin, authLimit, bootstrapRoute({ config, trust, wsTokens, apiTokens, modelName: deps.modelName }));
 
-  const apiCredential = requireApiCredential(config, apiTokens);
-  app.use("/api/sessions", apiCredential);
-  app.use("/api/sessions/*", apiCredential);
-  app.use("/api/chats/*", apiCredential);
+  for (const path of ["/api/sessions", "/api/sessions/*", "/api/chats/*"]) app.use(path, origin, apiLimit, apiCredential, jsonBodyLimit);
   app.route("/api/sessions", sessionsApp(deps.sessions));
   app.route("/api/chats", chatsApp(deps.chats));
-  app.post("/api/media", apiCredential, uploadRoute(deps.media.library, deps.media.limits));
+  app.post("/api/media", origin, uploadLimit, apiCredential, uploadRoute(deps.media.library, deps.media.limits));
+  // The signature is the credential; <img> and <video> on any page may load it.
   app.get("/api/media/:sig/:payload", mediaRoute(deps.media.signer, deps.media.library));
 
-  // Clients detect HTML where they expected JSON, so API misses are always JSON.
-  app.all("/api/*", (c) => c.json({ error: "API route not found" }, 404));
-  app.notFound((c) => c.text("Not Found", 404));
+  // Clients detect HTML where they expected JSON, so misses are JSON too.
+  app.all("/api/*", () => refusal(404, "API route not found", "no API route has this method and path"));
+  app.notFound(() => refusal(404, "Not Found", "no such route"));
   app.onError((err, c) => {
     log.error("http handler failed", { path: c.req.path, error: err.message });
-    return c.text("Internal Server Error", 500);
+    return Response.json({ error: "internal", reason: "internal server error" }, { status: 500 });
   });
   return app;
 }

@@ -2,49 +2,43 @@
  * GET /webui/bootstrap (reference §4.2): what a browser UI needs to connect —
  * a single-use WebSocket token, a reusable API token, and where to connect.
  * With a secret configured it must be proven, even from loopback (401); without
- * one only local peers (loopback TCP, or the 0600 unix socket) may ask (403).
+ * one only a peer with a local user's trust (auth/peer.ts: loopback or the 0600
+ * unix socket, an allowed Host, no untrusted proxy) may ask (403).
  */
-import type { Server } from "bun";
 import type { Context, Handler } from "hono";
 import type { IssuedTokens } from "../auth/issued-tokens.ts";
+import { hostName, type TrustPolicy } from "../auth/peer.ts";
 import { requestProvesSecret } from "../auth/secret.ts";
-import { peerIsLocal } from "../clients/workspace-scope.ts";
 import { type Config, connectableHost } from "../config.ts";
+import { refusal } from "./refusal.ts";
+import type { RequestEnv } from "./request-env.ts";
 
 export interface BootstrapDeps {
   config: Config;
+  trust: TrustPolicy;
   wsTokens: IssuedTokens;
   apiTokens: IssuedTokens;
   modelName: string;
 }
 
-const SAFE_HOST = [/^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, /^[A-Za-z0-9.-]+(:\d{1,5})?$/];
-
 /** ws_url: the Host the browser used when it is well-formed, else the listener that answered. */
 function wsUrl(c: Context, config: Config): string {
-  const forwarded = (c.req.header("x-forwarded-proto") ?? "").split(",")[0]!.trim().toLowerCase();
-  const scheme = forwarded === "https" || forwarded === "wss" || config.ssl_certfile ? "wss" : "ws";
+  const env = c.env as RequestEnv;
+  const scheme = env.peer.https ? "wss" : "ws";
   const hostHeader = c.req.header("host") ?? "";
-  if (SAFE_HOST.some((re) => re.test(hostHeader))) return `${scheme}://${hostHeader}${config.path}`;
-  const host = connectableHost(config);
-  const port = (c.env as Server<unknown> | undefined)?.port ?? config.port;
-  return `${scheme}://${host}:${port}${config.path}`;
+  if (hostName(hostHeader) !== undefined) return `${scheme}://${hostHeader}${config.path}`;
+  return `${scheme}://${connectableHost(config)}:${env.port ?? config.port}${config.path}`;
 }
 
-function peerOf(c: Context): { remote: string; viaUnixSocket: boolean } {
-  const address = (c.env as Server<unknown> | undefined)?.requestIP(c.req.raw)?.address;
-  return address === undefined ? { remote: "", viaUnixSocket: true } : { remote: address, viaUnixSocket: false };
-}
-
-export function bootstrapRoute({ config, wsTokens, apiTokens, modelName }: BootstrapDeps): Handler {
+export function bootstrapRoute({ config, trust, wsTokens, apiTokens, modelName }: BootstrapDeps): Handler {
   const secret = config.token_issue_secret || config.token;
   return (c) => {
-    if (secret && !requestProvesSecret(c.req.raw.headers, secret)) return c.text("Unauthorized", 401);
-    const peer = peerOf(c);
-    if (!secret && !peerIsLocal(peer.remote, peer.viaUnixSocket)) return c.text("bootstrap is localhost-only", 403);
+    if (secret && !requestProvesSecret(c.req.raw.headers, secret)) return refusal(401, "Unauthorized", "the bootstrap secret is missing or wrong");
+    const notLocal = secret ? undefined : trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer);
+    if (notLocal !== undefined) return refusal(403, "Forbidden", `bootstrap is localhost-only: ${notLocal}`);
     const token = wsTokens.issue();
     const apiToken = token && apiTokens.issue();
-    if (!token || !apiToken) return c.json({ error: "too many outstanding tokens" }, 429);
+    if (!token || !apiToken) return refusal(429, "too many outstanding tokens", "at most max_outstanding_tokens live tokens");
     c.header("Cache-Control", "no-store");
     return c.json({
       token,

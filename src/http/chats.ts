@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { Hub } from "../hub.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
+import { refusal } from "./refusal.ts";
 
 export interface ChatsDeps {
   hub: Hub;
@@ -18,16 +19,16 @@ export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
   const app = new Hono();
 
   app.use("/:id/*", async (c, next) => {
-    if (!isChatId(c.req.param("id"))) return c.text("invalid chat_id", 400);
+    if (!isChatId(c.req.param("id"))) return refusal(400, "Bad Request", "invalid chat_id");
     await next();
   });
 
   app.post("/:id/messages", async (c) => {
     const body = (await c.req.json().catch(() => undefined)) as { text?: unknown; kind?: unknown } | undefined;
     const text = body?.text;
-    if (typeof text !== "string" || text.trim() === "") return c.text("text must be a non-empty string", 400);
-    if (Buffer.byteLength(text) > maxTextBytes) return c.text("text too large", 413);
-    if (body?.kind !== undefined && typeof body.kind !== "string") return c.text("kind must be a string", 400);
+    if (typeof text !== "string" || text.trim() === "") return refusal(400, "Bad Request", "text must be a non-empty string");
+    if (Buffer.byteLength(text) > maxTextBytes) return refusal(413, "Payload Too Large", "text too large");
+    if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
     const seq = hub.publish({ event: "message", chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) });
     return c.json({ chat_id, seq });

@@ -16,6 +16,7 @@ import type { Runs } from "../runs/runs.ts";
 import type { ChatRow, ChatStore } from "../store/chat-store.ts";
 import { readTranscript } from "../store/transcript.ts";
 import { foldThread } from "../store/thread.ts";
+import { refusal } from "./refusal.ts";
 
 export interface SessionsDeps {
   store: ChatStore;
@@ -39,10 +40,10 @@ type Lookup = { ok: true; chat: ChatRow } | { ok: false; response: Response };
 
 function lookup(c: Context, store: ChatStore): Lookup {
   const key = c.req.param("key") ?? "";
-  if (!KEY_PATTERN.test(key)) return { ok: false, response: c.text("invalid session key", 400) };
+  if (!KEY_PATTERN.test(key)) return { ok: false, response: refusal(400, "Bad Request", "invalid session key") };
   const chatId = key.slice(KEY_PREFIX.length);
   const chat = key.startsWith(KEY_PREFIX) && isChatId(chatId) ? store.get(chatId) : undefined;
-  return chat ? { ok: true, chat } : { ok: false, response: c.text("session not found", 404) };
+  return chat ? { ok: true, chat } : { ok: false, response: refusal(404, "Not Found", "session not found") };
 }
 
 async function readEvents(file: string, toClient: (line: string) => string): Promise<Record<string, unknown>[]> {
@@ -79,7 +80,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     const found = lookup(c, store);
     if (!found.ok) return found.response;
     const file = Bun.file(deps.transcriptFile(found.chat.id));
-    if (!(await file.exists())) return c.text("webui thread not found", 404);
+    if (!(await file.exists())) return refusal(404, "Not Found", "webui thread not found");
     const messages = foldThread(await readEvents(file.name!, deps.toClient));
     return c.json({ schemaVersion: 3, sessionKey: keyOf(found.chat.id), messages, workspace_scope: found.chat.metadata.workspace_scope ?? null });
   });
@@ -96,7 +97,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     if (!found.ok) return found.response;
     const body = c.req.method === "POST" && c.req.header("content-type")?.includes("json") ? await c.req.json().catch(() => ({})) : {};
     const title = String(c.req.query("title") ?? (body as { title?: unknown }).title ?? "").trim();
-    if (title === "" || title.length > MAX_TITLE_CHARS) return c.text(`title must be 1 to ${MAX_TITLE_CHARS} characters`, 400);
+    if (title === "" || title.length > MAX_TITLE_CHARS) return refusal(400, "Bad Request", `title must be 1 to ${MAX_TITLE_CHARS} characters`);
     store.setTitle(found.chat.id, title);
     hub.publish({ event: "session_updated", chat_id: found.chat.id, scope: "metadata", title });
     return c.json({ key: keyOf(found.chat.id), title });

@@ -6,9 +6,12 @@
  * by the browser; SVG only under a sandboxing CSP; caching never outlives the URL.
  */
 import type { Handler } from "hono";
+import { refusal } from "../http/refusal.ts";
 import type { MediaLibrary } from "./library.ts";
 import { servedType } from "./mime.ts";
 import type { MediaSigner } from "./signing.ts";
+
+const MEDIA_ERRORS = { 400: "Bad Request", 401: "Unauthorized", 410: "Gone" } as const;
 
 const SVG_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
 
@@ -31,9 +34,9 @@ export function parseRange(header: string | undefined, size: number): Range {
 export function mediaRoute(signer: MediaSigner, library: MediaLibrary): Handler {
   return (c) => {
     const verified = signer.verify(c.req.param("sig") ?? "", c.req.param("payload") ?? "");
-    if (!verified.ok) return c.text(verified.message, verified.status);
+    if (!verified.ok) return refusal(verified.status, MEDIA_ERRORS[verified.status], verified.message);
     const path = library.resolveInside(verified.relPath);
-    if (!path) return c.text("not found", 404);
+    if (!path) return refusal(404, "Not Found", "no such media file");
     const file = Bun.file(path);
     const size = file.size;
     const type = servedType(path);
