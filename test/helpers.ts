@@ -5,10 +5,10 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach } from "bun:test";
 import { type ConfigInput, resolveConfig } from "../src/config.ts";
 import { type Gateway, startGateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log.ts";
+import { onCleanup } from "./cleanup.ts";
 
 export type Transport = "tcp" | "unix";
 export const TRANSPORTS: Transport[] = ["tcp", "unix"];
@@ -26,15 +26,7 @@ export function ensureBinary(): void {
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-/** Registers work to undo after the current test. */
-export function onCleanup(fn: () => Promise<void> | void): void {
-  cleanups.push(fn);
-}
+export { onCleanup } from "./cleanup.ts";
 
 export function tempDir(prefix = "agentgate-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -132,7 +132,7 @@ describe("sessions API", () => {
     expect(thread.messages[1].latencyMs).toBe(frames.find((f) => f.event === "turn_end")!.latency_ms);
     rmSync(join(gw.config.data_dir, "transcripts", `${chatId}.jsonl`));
     const missing = await api(gw, `/api/sessions/${key}/webui-thread`, api_token);
-    expect([missing.status, (await missing.json()).reason]).toEqual([404, "webui thread not found"]);
+    expect([missing.status, ((await missing.json()) as { reason: string }).reason]).toEqual([404, "webui thread not found"]);
   });
 
   test.each([
@@ -147,7 +147,7 @@ describe("sessions API", () => {
     const gw = await startTestGateway({ token: "t" });
     for (const route of ["messages", "webui-thread", "delete", "rename?title=x"]) {
       const res = await api(gw, `/api/sessions/${key}/${route}`, "t");
-      expect([res.status, (await res.json()).reason]).toEqual([status, text]);
+      expect([res.status, ((await res.json()) as { reason: string }).reason]).toEqual([status, text]);
     }
   });
 

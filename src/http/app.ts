@@ -67,7 +67,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
   }
   app.get("/webui/bootstrap", origin, authLimit, bootstrapRoute({ config, trust, wsTokens, apiTokens, modelName: deps.modelName }));
 
-  for (const path of ["/api/sessions", "/api/sessions/*", "/api/chats/*"]) app.use(path, origin, apiLimit, apiCredential, jsonBodyLimit);
+  // Hono's "/x/*" also matches "/x" itself: one registration per family, so each request counts once.
+  for (const path of ["/api/sessions/*", "/api/chats/*"]) app.use(path, origin, apiLimit, apiCredential, jsonBodyLimit);
   app.route("/api/sessions", sessionsApp(deps.sessions));
   app.route("/api/chats", chatsApp(deps.chats));
   app.post("/api/media", origin, uploadLimit, apiCredential, uploadRoute(deps.media.library, deps.media.limits));
