@@ -7,6 +7,7 @@
  * not executed here). HTTP and stream errors end the turn with status error,
  * whose text the run layer shows as a message.
  */
+import { createParser } from "eventsource-parser";
 import type { Agent, Emit, TurnRequest, TurnResult } from "./agent.ts";
 
 export interface OpenAISpec {
@@ -72,19 +73,13 @@ export function createOpenAIAgent(name: string, spec: OpenAISpec, readHistory: H
 
 async function streamCompletion(body: ReadableStream<Uint8Array>, emit: Emit, signal: AbortSignal): Promise<TurnResult> {
   const state: StreamState = { reasoning: false, content: false, tools: new Map() };
+  let outcome: TurnResult | undefined;
+  const parser = createParser({ onEvent: (event) => void (outcome ??= applyEvent(event.data, state, emit)) });
   const decoder = new TextDecoder();
-  let buffered = "";
   try {
     for await (const bytes of body) {
-      const lines = (buffered + decoder.decode(bytes, { stream: true })).split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (!line.startsWith("data:")) continue;
-        const data = line.slice(5).trim();
-        if (data === "[DONE]") return finish(state, emit);
-        const error = applyChunk(JSON.parse(data) as Chunk, state, emit);
-        if (error) return { status: "error", error };
-      }
+      parser.feed(decoder.decode(bytes, { stream: true }));
+      if (outcome) return outcome;
     }
   } catch (e) {
     return signal.aborted ? { status: "cancelled" } : { status: "error", error: `stream failed: ${(e as Error).message}` };
@@ -92,28 +87,46 @@ async function streamCompletion(body: ReadableStream<Uint8Array>, emit: Emit, si
   return signal.aborted ? { status: "cancelled" } : finish(state, emit);
 }
 
-/** Applies one SSE chunk; returns an error text if the server reported one. */
+/** One SSE event's data: `[DONE]` ends the turn; JSON that is not a chunk object (keep-alive text, garbage) is skipped. */
+function applyEvent(data: string, state: StreamState, emit: Emit): TurnResult | undefined {
+  if (data.trim() === "[DONE]") return finish(state, emit);
+  let chunk: unknown;
+  try {
+    chunk = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (typeof chunk !== "object" || chunk === null || Array.isArray(chunk)) return undefined;
+  const error = applyChunk(chunk as Chunk, state, emit);
+  return error === undefined ? undefined : { status: "error", error };
+}
+
+const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+
+/** Applies one SSE chunk; returns an error text if the server reported one. Fields of the wrong type are ignored. */
 function applyChunk(chunk: Chunk, state: StreamState, emit: Emit): string | undefined {
-  if (chunk.error) return typeof chunk.error === "string" ? chunk.error : (chunk.error.message ?? "stream error");
-  const delta = chunk.choices?.[0]?.delta;
-  if (!delta) return undefined;
-  const reasoning = delta.reasoning_content ?? delta.reasoning;
+  if (chunk.error) return typeof chunk.error === "string" ? chunk.error : (text(chunk.error.message) ?? "stream error");
+  const delta = Array.isArray(chunk.choices) ? chunk.choices[0]?.delta : undefined;
+  if (typeof delta !== "object" || delta === null) return undefined;
+  const reasoning = text(delta.reasoning_content) ?? text(delta.reasoning);
   if (reasoning) {
     state.reasoning = true;
     emit({ type: "reasoning_delta", text: reasoning });
   }
-  if (delta.content) {
+  const content = text(delta.content);
+  if (content) {
     if (state.reasoning) emit({ type: "reasoning_end" });
     state.reasoning = false;
     state.content = true;
-    emit({ type: "delta", text: delta.content });
+    emit({ type: "delta", text: content });
   }
-  for (const call of delta.tool_calls ?? []) {
-    const draft = state.tools.get(call.index ?? 0) ?? { id: "", name: "", arguments: "" };
-    draft.id ||= call.id ?? "";
-    draft.name += call.function?.name ?? "";
-    draft.arguments += call.function?.arguments ?? "";
-    state.tools.set(call.index ?? 0, draft);
+  for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+    const index = typeof call?.index === "number" ? call.index : 0;
+    const draft = state.tools.get(index) ?? { id: "", name: "", arguments: "" };
+    draft.id ||= text(call?.id) ?? "";
+    draft.name += text(call?.function?.name) ?? "";
+    draft.arguments += text(call?.function?.arguments) ?? "";
+    state.tools.set(index, draft);
   }
   return undefined;
 }

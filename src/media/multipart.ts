@@ -1,88 +1,43 @@
 /**
- * A streaming reader for the first file part of a multipart/form-data body.
- * Part headers are bounded; the file's bytes are passed on as they arrive,
- * holding back only enough to recognise the closing boundary.
+ * The first file part of a multipart/form-data body, streamed: parsing is
+ * @fastify/busboy's (a maintained parser that faces the network, with
+ * RFC 5987 `filename*=`, quoting and boundary handling), fed from the request's
+ * web stream. The file's bytes are passed on as they arrive; the caller
+ * enforces the size limit while reading them. Header and part counts are
+ * bounded so a body of many tiny parts cannot keep the parser busy.
  */
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeWebStream } from "node:stream/web";
+import Busboy from "@fastify/busboy";
+
 export interface FilePart {
   mime: string;
   name: string;
   data: AsyncIterable<Uint8Array>;
+  /** Stops reading the request (after a refusal): nothing more is parsed or buffered. */
+  release(): void;
 }
 
-const MAX_HEADER_BYTES = 16 * 1024;
-const HEADER_END = Buffer.from("\r\n\r\n");
+const LIMITS = { files: 1, parts: 64, fields: 63, fieldSize: 64 * 1024, headerPairs: 32 };
 
-/** Pulls bytes from a stream with the ability to push back what was not consumed. */
-class ByteReader {
-  #buffer = Buffer.alloc(0);
-  readonly #source: AsyncIterator<Uint8Array>;
-  done = false;
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#source = stream[Symbol.asyncIterator]();
-  }
-
-  get buffered(): Buffer {
-    return this.#buffer;
-  }
-
-  async more(): Promise<boolean> {
-    const next = await this.#source.next();
-    if (next.done) {
-      this.done = true;
-      return false;
-    }
-    this.#buffer = Buffer.concat([this.#buffer, next.value]);
-    return true;
-  }
-
-  take(n: number): Buffer {
-    const out = this.#buffer.subarray(0, n);
-    this.#buffer = this.#buffer.subarray(n);
-    return out;
-  }
-}
-
-function parseHeaders(raw: string): { name?: string; filename?: string; mime: string } {
-  const disposition = /content-disposition:([^\r\n]*)/i.exec(raw)?.[1] ?? "";
-  const mime = (/content-type:([^\r\n;]*)/i.exec(raw)?.[1] ?? "application/octet-stream").trim().toLowerCase();
-  const filename = /filename="([^"]*)"/i.exec(disposition)?.[1];
-  return { filename, mime, name: /\bname="([^"]*)"/i.exec(disposition)?.[1] };
-}
-
-/** Yields part bytes until the delimiter; leaves the reader just after it. */
-async function* partBody(reader: ByteReader, delimiter: Buffer): AsyncGenerator<Uint8Array> {
-  for (;;) {
-    const at = reader.buffered.indexOf(delimiter);
-    if (at !== -1) {
-      if (at > 0) yield reader.take(at);
-      reader.take(delimiter.length);
-      return;
-    }
-    const safe = reader.buffered.length - (delimiter.length - 1);
-    if (safe > 0) yield reader.take(safe);
-    if (!(await reader.more())) throw new Error("multipart body ended inside a part");
-  }
-}
-
-export async function firstFilePart(stream: ReadableStream<Uint8Array>, boundary: string): Promise<FilePart | undefined> {
-  const reader = new ByteReader(stream);
-  const opening = Buffer.from(`--${boundary}\r\n`);
-  while (reader.buffered.length < opening.length) if (!(await reader.more())) return undefined;
-  if (!reader.take(opening.length).equals(opening)) return undefined;
-  const delimiter = Buffer.from(`\r\n--${boundary}`);
-  for (;;) {
-    let end = reader.buffered.indexOf(HEADER_END);
-    while (end === -1) {
-      if (reader.buffered.length > MAX_HEADER_BYTES || !(await reader.more())) return undefined;
-      end = reader.buffered.indexOf(HEADER_END);
-    }
-    const headers = parseHeaders(reader.take(end + HEADER_END.length).toString("utf8"));
-    if (headers.filename !== undefined) return { mime: headers.mime, name: headers.filename, data: partBody(reader, delimiter) };
-    for await (const _ of partBody(reader, delimiter)) {
-      // a non-file field: skipped
-    }
-    while (reader.buffered.length < 2) if (!(await reader.more())) return undefined;
-    if (reader.take(2).toString() === "--") return undefined;
-  }
+/** Undefined when the body has no file part; throws when the Content-Type names no usable boundary. */
+export function firstFilePart(body: ReadableStream<Uint8Array>, contentType: string): Promise<FilePart | undefined> {
+  const parser = Busboy({ headers: { "content-type": contentType }, limits: LIMITS });
+  const source = Readable.fromWeb(body as NodeWebStream<Uint8Array>);
+  const release = () => {
+    source.unpipe(parser);
+    source.destroy();
+  };
+  return new Promise((resolve) => {
+    let found = false;
+    parser.on("file", (_field, stream, filename, _encoding, mimeType) => {
+      found = true;
+      resolve({ mime: mimeType.trim().toLowerCase(), name: filename ?? "", data: stream, release });
+    });
+    // A body that ends inside the file part errors the file stream too (busboy forwards it), so the reader fails.
+    parser.on("error", () => !found && resolve(undefined));
+    parser.on("finish", () => !found && resolve(undefined));
+    source.on("error", (e) => parser.destroy(e));
+    source.pipe(parser);
+  });
 }

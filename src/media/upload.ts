@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import { type MediaLimits, maxBytesFor } from "./data-url.ts";
 import type { MediaLibrary } from "./library.ts";
 import { contentMatches, MAGIC_BYTES, mediaType } from "./mime.ts";
+import { refusal } from "../http/refusal.ts";
 import { type FilePart, firstFilePart } from "./multipart.ts";
 
 class UploadError extends Error {
@@ -29,11 +30,14 @@ async function openPart(c: Context): Promise<FilePart> {
   const body = c.req.raw.body;
   if (!body) throw new UploadError(400, "empty body");
   if (mimeOf(contentType) !== "multipart/form-data") {
-    return { mime: mimeOf(contentType), name: c.req.query("name") ?? "", data: body };
+    return { mime: mimeOf(contentType), name: c.req.query("name") ?? "", data: body, release: () => void body.cancel().catch(() => {}) };
   }
-  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
-  if (!boundary) throw new UploadError(400, "multipart without boundary");
-  const part = await firstFilePart(body, boundary);
+  let part: FilePart | undefined;
+  try {
+    part = await firstFilePart(body, contentType);
+  } catch {
+    throw new UploadError(400, "multipart without boundary");
+  }
   if (!part) throw new UploadError(400, "no file part");
   return part;
 }
@@ -52,6 +56,9 @@ async function streamToFile(part: FilePart, temp: string, maxBytes: number): Pro
       hasher.update(chunk);
       sink.write(chunk);
     }
+  } catch (e) {
+    // The body broke off or the multipart framing is bad: the client's fault, not ours.
+    throw e instanceof UploadError ? e : new UploadError(400, "malformed body");
   } finally {
     await sink.end();
   }
@@ -61,9 +68,10 @@ async function streamToFile(part: FilePart, temp: string, maxBytes: number): Pro
 export function uploadRoute(library: MediaLibrary, limits: MediaLimits) {
   return async (c: Context) => {
     const temp = library.tempPath();
+    let part: FilePart | undefined;
     try {
       const declaredLength = Number(c.req.header("content-length") ?? 0);
-      const part = await openPart(c);
+      part = await openPart(c);
       const type = mediaType(part.mime);
       if (!type) throw new UploadError(415, "mime");
       const maxBytes = maxBytesFor(part.mime, limits);
@@ -75,8 +83,9 @@ export function uploadRoute(library: MediaLibrary, limits: MediaLimits) {
       const ref = await library.adoptUpload(temp, part.mime, name, size, sha256);
       return c.json({ media_id: ref.id, url: library.url(ref), mime: ref.mime, size: ref.size });
     } catch (e) {
+      part?.release();
       await unlink(temp).catch(() => {});
-      if (e instanceof UploadError) return c.json({ error: "image_rejected", reason: e.message }, e.status);
+      if (e instanceof UploadError) return refusal(e.status, "image_rejected", e.message);
       throw e;
     }
   };
