@@ -122,7 +122,7 @@ describe("CLI", () => {
     const bad = cli(["frobnicate"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("unknown argument: frobnicate");
-  });
+  }, 30_000); // five CLI processes in a row: slow on a loaded machine, never a timed assertion
 
   test("token with no gateway running says where it looked", () => {
     const out = cli(["token", "--port=1"]);
