@@ -3,8 +3,10 @@
  * address, so no spelling of the wildcard (or of a public address) slips by.
  */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { AddressSet, isLoopback, isUnspecified } from "../src/auth/address.ts";
 import { ConfigError, connectableHost, resolveConfig } from "../src/config.ts";
+import { BUN, REPO_ROOT, spawnServe, tempDir } from "./helpers.ts";
 
 const WILDCARDS = ["0", "0.0.0.0", "::", "::0", "0:0:0:0:0:0:0:0", "000.000.000.000", "0x0", "0.0", "[::]", "0x00000000"];
 const LOOPBACK = ["127.0.0.1", "127.1", "0177.0.0.1", "0x7f.1", "::1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "localhost"];
@@ -49,4 +51,19 @@ describe("bind addresses", () => {
     expect(resolveConfig({ trusted_proxies: "10.0.0.0/8,unix" }).config.trusted_proxies).toEqual(["10.0.0.0/8", "unix"]);
     for (const bad of ["proxy.local", "10.0.0.0/99", "1.2.3.4/x"]) expect(() => resolveConfig({ trusted_proxies: [bad] })).toThrow(/trusted_proxies/);
   });
+});
+
+test("token-less mode warns loudly at start", async () => {
+  const cwd = tempDir();
+  const sock = join(cwd, "gw.sock");
+  const { proc } = await spawnServe([BUN, join(REPO_ROOT, "src/main.ts"), "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--websocket-requires-token=false", "--data-dir=data"], cwd);
+  const reader = proc.stderr.getReader();
+  let stderr = "";
+  const deadline = Date.now() + 10_000;
+  while (!stderr.includes("TOKEN-LESS MODE") && Date.now() < deadline) {
+    const { value, done } = await Promise.race([reader.read(), Bun.sleep(deadline - Date.now()).then(() => ({ value: undefined, done: true }))]);
+    if (done) break;
+    stderr += new TextDecoder().decode(value);
+  }
+  expect(stderr).toContain("TOKEN-LESS MODE (websocket_requires_token=false)");
 });
