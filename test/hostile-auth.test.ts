@@ -109,6 +109,15 @@ describe("forwarding headers", () => {
     expect(((await local.json()) as Frame).ws_url).toBe("wss://agents.example.com/");
   });
 
+  test("a proxy on the unix socket is believed only when trusted_proxies names \"unix\"", async () => {
+    const gw = await startTestGateway({ trusted_proxies: ["unix"] });
+    await attempt("unix proxy, remote client", await get(gw, "/webui/bootstrap", { "x-forwarded-for": "203.0.113.9" }, "unix"), 403);
+    await attempt("unix proxy, unparseable client", await get(gw, "/webui/bootstrap", { forwarded: "for=unknown" }, "unix"), 403);
+    expect((await get(gw, "/webui/bootstrap", { "x-forwarded-for": "127.0.0.1" }, "unix")).status).toBe(200);
+    await attempt("unix proxy, rebinding Host", await get(gw, "/webui/bootstrap", { "x-forwarded-for": "127.0.0.1", host: "evil.example" }, "unix"), 403);
+    await attempt("TCP peer not in trusted_proxies", await get(gw, "/webui/bootstrap", { "x-forwarded-for": "127.0.0.1" }), 403);
+  });
+
   test("X-Forwarded-Proto alone from an untrusted peer is not believed", async () => {
     const gw = await startTestGateway();
     const res = await get(gw, "/webui/bootstrap", { host: "localhost", "x-forwarded-proto": "https" });

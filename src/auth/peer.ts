@@ -18,6 +18,8 @@ export interface Peer {
   /** The client's address: the socket peer's, or a trusted proxy's account of it; "" on the unix socket. */
   address: string;
   viaUnixSocket: boolean;
+  /** The address (and scheme) came from a trusted proxy's forwarding headers. */
+  proxied: boolean;
   /** On this machine (loopback TCP or the 0600 unix socket) with no untrusted forwarding. */
   local: boolean;
   /** The client used TLS: our own listener's, or a trusted proxy says so. */
@@ -81,10 +83,10 @@ export class TrustPolicy {
     const direct = socketAddress ?? "";
     const fromTrustedProxy = viaUnixSocket ? this.#unixProxy : this.#proxies.has(direct);
     const https = fromTrustedProxy ? forwardedHttps(req) : this.#tls;
-    if (!FORWARDING_HEADERS.some((h) => req.headers.has(h))) return { address: direct, viaUnixSocket, local: viaUnixSocket || isLoopback(direct), https };
-    if (!fromTrustedProxy) return { address: direct, viaUnixSocket, local: false, https };
+    if (!FORWARDING_HEADERS.some((h) => req.headers.has(h))) return { address: direct, viaUnixSocket, proxied: false, local: viaUnixSocket || isLoopback(direct), https };
+    if (!fromTrustedProxy) return { address: direct, viaUnixSocket, proxied: false, local: false, https };
     const address = this.#clientBehindProxies(req);
-    return { address, viaUnixSocket, local: address !== "" && isLoopback(address), https };
+    return { address, viaUnixSocket, proxied: true, local: address !== "" && isLoopback(address), https };
   }
 
   /** The nearest hop no trusted proxy vouches for: the rightmost untrusted address of the chain. */
@@ -102,7 +104,8 @@ export class TrustPolicy {
   /** Why this request may not have a local user's trust; undefined when it may. */
   localRefusal(req: Request, peer: Peer): string | undefined {
     if (!peer.local) return "not a local peer (loopback, the unix socket, or a trusted proxy's loopback client)";
-    if (peer.viaUnixSocket) return undefined;
+    // A browser cannot reach the unix socket itself, but it can reach a proxy in front of it.
+    if (peer.viaUnixSocket && !peer.proxied) return undefined;
     const host = req.headers.get("host");
     if (host === null) return undefined;
     const name = hostName(host);
