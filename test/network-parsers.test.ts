@@ -94,6 +94,15 @@ describe("multipart (busboy behind firstFilePart)", () => {
   });
 });
 
+test("a streamed JSON body over max_message_bytes on the publish API is a JSON 413", async () => {
+  const gw = await startTestGateway({ token: "t", max_message_bytes: 2048 });
+  const body = Buffer.from(JSON.stringify({ text: "x".repeat(4096) }));
+  const res = await gw.http("tcp", "/api/chats/c1/messages", { method: "POST", body: streamOf(body, [1000, 3000]), headers: { authorization: "Bearer t", "content-type": "application/json" } });
+  expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([413, "Payload Too Large"]);
+  const small = await gw.http("tcp", "/api/chats/c1/messages", { method: "POST", body: JSON.stringify({ text: "hi" }), headers: { authorization: "Bearer t", "content-type": "application/json" } });
+  expect(small.status).toBe(200);
+});
+
 /** An OpenAI-compatible server sending `sse` one byte per chunk. */
 function byteWiseLLM(sse: string): string {
   const bytes = Buffer.from(sse);
