@@ -4,7 +4,7 @@
  *   POST /api/chats/{id}/stop                     cancel the running turn and clear the queue
  */
 import { Hono } from "hono";
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../chat/hub.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 
