@@ -88,6 +88,8 @@ export interface ChatStream {
   flushedThrough: number;
   readonly ring: ReplayRing;
   staged: Staged[];
+  /** Events are being refused (told to clients once). */
+  refusing: boolean;
 }
 
 export interface HubHooks {
@@ -153,6 +155,7 @@ export class Hub {
     const stored = JSON.stringify(event);
     if (!this.#admissible(chat, stored)) return 0;
     chat.lastSeq = seq;
+    chat.refusing = false;
     const frame = event.private === undefined ? stored : JSON.stringify({ ...event, private: undefined });
     this.storage.stage(chat.chatId, stored);
     chat.staged.push({ seq, frame, stored, event });
@@ -227,7 +230,7 @@ export class Hub {
     if (!chat) {
       const stored = this.storage.storedSeq(chatId);
       const seq = Math.max(this.storage.loadSeq(chatId), stored);
-      chat = { chatId, topic: Hub.topicOf(chatId), lastSeq: seq, reservedThrough: seq, durableSeq: stored, flushedThrough: stored, ring: new ReplayRing(stored), staged: [] };
+      chat = { chatId, topic: Hub.topicOf(chatId), lastSeq: seq, reservedThrough: seq, durableSeq: stored, flushedThrough: stored, ring: new ReplayRing(stored), staged: [], refusing: false };
       this.#chats.set(chatId, chat);
     }
     return chat;
@@ -259,7 +262,10 @@ export class Hub {
     return true;
   }
 
+  /** Logs and tells the chat's clients, once per run of refusals (the next accepted event ends the run). */
   #refuse(chat: ChatStream, why: string, error: unknown, reason = "storage_error"): void {
+    if (chat.refusing) return;
+    chat.refusing = true;
     this.hooks.log("error", `event refused: ${why}`, { chat_id: chat.chatId, ...(error !== undefined && { error: String(error) }) });
     this.#tell(chat, reason);
   }
