@@ -315,7 +315,7 @@ export function appendLinesSync(path: string, lines: string[]): void {
   }
 }
 
-/** A transcript line checked: valid JSON with an integer seq, or a valid run. */
+/** A transcript line checked: a JSON object with an integer seq, or a valid run. */
 function parseLine(line: string): { seq: number; through: number; run?: DeltaRun } | undefined {
   let parsed: Record<string, unknown>;
   try {
@@ -324,8 +324,9 @@ function parseLine(line: string): { seq: number; through: number; run?: DeltaRun
     return undefined;
   }
   if (typeof parsed !== "object" || parsed === null || !Number.isSafeInteger(parsed.seq)) return undefined;
+  if (parsed.run === undefined) return { seq: parsed.seq as number, through: parsed.seq as number };
   const run = asRun(parsed);
-  return { seq: parsed.seq as number, through: run?.through ?? (parsed.seq as number), run };
+  return run && { seq: run.seq, through: run.through, run };
 }
 
 /**
