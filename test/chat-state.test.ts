@@ -43,7 +43,10 @@ test("idle chat streams beyond chat_streams_max are forgotten and read back from
     await client.closed;
   }
   const ids = [...turns.keys()];
-  expect(ids.filter((id) => gw.hub.view(id) !== undefined).length).toBeLessThanOrEqual(5);
+  const inMemory = () => ids.filter((id) => gw.hub.view(id) !== undefined).length;
+  // Eviction runs soon after chats turn idle; wait for it (bounded).
+  for (let i = 0; i < 100 && inMemory() > 4; i++) await Bun.sleep(50);
+  expect(inMemory()).toBeLessThanOrEqual(4);
   const first = ids[0]!;
   expect(gw.hub.view(first)).toBeUndefined();
   const { client } = await TestClient.ready(gw.wsUrl("tcp"));

@@ -33,6 +33,8 @@ export const STORAGE_ERROR = "storage_unavailable";
  * past anything a client may have seen (a gap, never a reuse).
  */
 const SEQ_BLOCK = 1024;
+/** Eviction passes run at most this often while over chat_streams_max. */
+const EVICTION_DELAY_MS = 100;
 /** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
 const MAX_UTF8_PER_UNIT = 3;
 
@@ -112,6 +114,7 @@ export class Hub {
   #ringBytes = 0;
   #commitScheduled = false;
   #retryTimer: Timer | undefined;
+  #evictionTimer: Timer | undefined;
   #failing = false;
 
   constructor(
@@ -187,7 +190,7 @@ export class Hub {
     this.#dirty.clear();
     for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
     if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
-    if (this.#chats.size > this.limits.maxChats) this.#evictIdle();
+    this.#scheduleEviction();
     return true;
   }
 
@@ -197,6 +200,7 @@ export class Hub {
     if (!chat) return;
     chat.flushedThrough = Math.max(chat.flushedThrough, seq);
     this.#ringBytes -= chat.ring.evict(chat.flushedThrough, this.limits.ring);
+    this.#scheduleEviction();
   }
 
   /**
@@ -222,6 +226,7 @@ export class Hub {
   /** Clean shutdown: record each chat's exact last seq, so numbering continues without a gap. */
   settle(): void {
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#evictionTimer);
     for (const chat of this.#chats.values()) this.#settleSeq(chat);
   }
 
@@ -305,6 +310,15 @@ export class Hub {
   #relieveMemory(): void {
     const share = { maxEvents: this.limits.ring.maxEvents, maxBytes: Math.min(this.limits.ring.maxBytes, this.limits.ringTotalBytes / this.#chats.size) };
     for (const chat of this.#chats.values()) this.#ringBytes -= chat.ring.evict(chat.flushedThrough, share);
+  }
+
+  /** Over the cap, one eviction pass soon (chats turn idle as their transcripts catch up), at most one pending. */
+  #scheduleEviction(): void {
+    if (this.#chats.size <= this.limits.maxChats || this.#evictionTimer !== undefined) return;
+    this.#evictionTimer = setTimeout(() => {
+      this.#evictionTimer = undefined;
+      this.#evictIdle();
+    }, EVICTION_DELAY_MS);
   }
 
   /**

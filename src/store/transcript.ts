@@ -21,7 +21,7 @@
  * events before they get a seq, so this is a last guard).
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
-import { type FileHandle, open, rm } from "node:fs/promises";
+import { appendFile, type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
@@ -33,6 +33,8 @@ export interface TranscriptOptions {
   maxOpenFiles: number;
   /** After a failed write, the batch is tried again this much later. */
   retryMs: number;
+  /** A sparse index entry (first seq of a batch → its byte offset) is kept about every this many bytes. */
+  indexEveryBytes?: number;
   log: Logger;
   /** Told after each write which seq of a chat is now in the file. */
   onFlushed?: (chatId: string, seq: number) => void;
@@ -42,6 +44,7 @@ export interface TranscriptOptions {
 interface Pending {
   bytes: Buffer;
   length: number;
+  firstSeq: number;
   lastSeq: number;
   run?: DeltaRun;
   runChars: number;
@@ -51,6 +54,8 @@ interface Pending {
 interface ChatFile {
   handle?: FileHandle;
   size: number;
+  /** Offset of the last index entry written for the file (or its size when opened). */
+  indexed: number;
   chain: Promise<boolean>;
   spare?: Buffer;
 }
@@ -63,9 +68,15 @@ const BATCH_BYTES = 16 * 1024;
 const SPARE_MAX_BYTES = 64 * 1024;
 /** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
 const MAX_UTF8_PER_UNIT = 3;
+const INDEX_EVERY_BYTES = 64 * 1024;
 
 export function transcriptPath(dir: string, chatId: string): string {
   return join(dir, `${chatId}.jsonl`);
+}
+
+/** The sparse seq → offset index beside a transcript: lines of `<seq> <offset>`, a hint checked on use. */
+export function indexPath(transcript: string): string {
+  return `${transcript}.idx`;
 }
 
 export class TranscriptWriter {
@@ -99,6 +110,7 @@ export class TranscriptWriter {
       } else this.#encode(chatId, pending, seq, line);
     }
     pending.lastSeq = seq;
+    pending.firstSeq ||= seq;
     this.#timer ??= setTimeout(() => void this.flush(), this.options.flushMs);
   }
 
@@ -115,6 +127,7 @@ export class TranscriptWriter {
     this.#pending.delete(chatId);
     await this.#close(chatId);
     await rm(transcriptPath(this.options.dir, chatId), { force: true });
+    await rm(indexPath(transcriptPath(this.options.dir, chatId)), { force: true });
   }
 
   /** Shutdown: write everything (fsynced when `sync`), close files. True when all landed. */
@@ -147,7 +160,13 @@ export class TranscriptWriter {
       this.#requeue(chatId, pending);
       throw e;
     }
+    const offset = file.size;
     file.size += pending.length;
+    if (offset >= file.indexed + (this.options.indexEveryBytes ?? INDEX_EVERY_BYTES)) {
+      file.indexed = offset;
+      // Only a hint (readers check it): a failure here loses nothing.
+      await appendFile(indexPath(transcriptPath(this.options.dir, chatId)), `${pending.firstSeq} ${offset}\n`, { mode: 0o600 }).catch(() => {});
+    }
     if (pending.bytes.length <= SPARE_MAX_BYTES) file.spare = pending.bytes;
   }
 
@@ -160,6 +179,7 @@ export class TranscriptWriter {
       newer.bytes.copy(bytes, failed.length, 0, newer.length);
       newer.bytes = bytes;
       newer.length += failed.length;
+      newer.firstSeq = failed.firstSeq;
     } else this.#pending.set(chatId, failed);
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => void this.flush(), this.options.retryMs);
@@ -171,7 +191,7 @@ export class TranscriptWriter {
       const file = this.#files.get(chatId);
       const buffer = file?.spare ?? Buffer.allocUnsafe(BATCH_BYTES);
       if (file) file.spare = undefined;
-      this.#pending.set(chatId, (pending = { bytes: buffer, length: 0, lastSeq: 0, runChars: 0 }));
+      this.#pending.set(chatId, (pending = { bytes: buffer, length: 0, firstSeq: 0, lastSeq: 0, runChars: 0 }));
     }
     return pending;
   }
@@ -222,7 +242,7 @@ export class TranscriptWriter {
     if (file) this.#files.delete(chatId);
     else {
       if (this.#files.size >= this.options.maxOpenFiles) void this.#close(this.#files.keys().next().value!);
-      file = { size: 0, chain: (this.#closing.get(chatId) ?? Promise.resolve(true)).then(() => true) };
+      file = { size: 0, indexed: 0, chain: (this.#closing.get(chatId) ?? Promise.resolve(true)).then(() => true) };
     }
     this.#files.set(chatId, file);
     return file;
@@ -245,6 +265,7 @@ export class TranscriptWriter {
     if (cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: cut });
     const handle = await open(path, "a+", 0o600);
     file.size = (await handle.stat()).size;
+    file.indexed = file.size;
     return handle;
   }
 }
@@ -330,29 +351,65 @@ function parseLine(line: string): { seq: number; through: number; run?: DeltaRun
 }
 
 /**
- * Streams the events of a transcript whose seq lies in [fromSeq, toSeq], in
- * order, each as the exact frame clients saw (runs expanded), in chunks so a long
- * file never blocks the event loop for long. Every line is validated: corrupt
- * lines, a torn last line and anything not past the previous seq are skipped.
+ * Where to start reading for `fromSeq`: the last index entry at or below it that
+ * lies inside the file, or the start. The caller checks the line found there.
  */
-export async function* readTranscript(path: string, fromSeq: number, toSeq = Number.POSITIVE_INFINITY): AsyncGenerator<{ seq: number; line: string }> {
-  const file = Bun.file(path);
-  if (!(await file.exists())) return;
+export async function indexedStart(path: string, fromSeq: number, size: number): Promise<{ seq: number; offset: number }> {
+  const index = Bun.file(indexPath(path));
+  let best = { seq: 0, offset: 0 };
+  if (fromSeq <= 1 || !(await index.exists())) return best;
+  for (const entry of (await index.text()).split("\n")) {
+    const [seq, offset] = entry.split(" ").map(Number);
+    if (Number.isSafeInteger(seq) && Number.isSafeInteger(offset) && seq! <= fromSeq && seq! > best.seq && offset! < size) best = { seq: seq!, offset: offset! };
+  }
+  return best;
+}
+
+/** The valid lines of a file from `offset` on, in order, read in chunks. */
+async function* linesFrom(file: ReturnType<typeof Bun.file>, offset: number): AsyncGenerator<{ seq: number; through: number; line: string; run?: DeltaRun } | undefined> {
   const decoder = new TextDecoder();
   let rest = "";
-  let last = 0;
-  for await (const chunk of file.stream()) {
+  for await (const chunk of file.slice(offset).stream()) {
     const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
     rest = lines.pop()!;
     for (const line of lines) {
       const parsed = parseLine(line);
-      if (!parsed || parsed.through < fromSeq || parsed.seq <= last) continue;
-      last = parsed.through;
-      const events = parsed.run ? expandRun(parsed.run) : [{ seq: parsed.seq, line }];
-      for (const event of events) {
-        if (event.seq > toSeq) return;
-        if (event.seq >= fromSeq) yield event;
+      yield parsed && { ...parsed, line };
+    }
+  }
+}
+
+/**
+ * Streams the events of a transcript whose seq lies in [fromSeq, toSeq], in
+ * order, each as the exact frame clients saw (runs expanded), in chunks so a long
+ * file never blocks the event loop for long. The sparse index lets a tail read
+ * skip what comes before (O(what is replayed)); an index entry that does not
+ * match its line is ignored. Every line is validated: corrupt lines, a torn last
+ * line and anything not past the previous seq are skipped.
+ */
+export async function* readTranscript(path: string, fromSeq: number, toSeq = Number.POSITIVE_INFINITY): AsyncGenerator<{ seq: number; line: string }> {
+  const file = Bun.file(path);
+  if (!(await file.exists())) return;
+  let start = await indexedStart(path, fromSeq, file.size);
+  let last = 0;
+  for (let lines = linesFrom(file, start.offset); ; ) {
+    const { value: parsed, done } = await lines.next();
+    if (done) return;
+    if (start.offset > 0) {
+      const matches = parsed?.seq === start.seq;
+      start = { seq: 0, offset: 0 };
+      if (!matches) {
+        await lines.return(undefined);
+        lines = linesFrom(file, 0);
+        continue;
       }
+    }
+    if (!parsed || parsed.through < fromSeq || parsed.seq <= last) continue;
+    last = parsed.through;
+    const events = parsed.run ? expandRun(parsed.run) : [{ seq: parsed.seq, line: parsed.line }];
+    for (const event of events) {
+      if (event.seq > toSeq) return;
+      if (event.seq >= fromSeq) yield event;
     }
   }
 }
