@@ -191,7 +191,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens });
   for (const l of listeners) hub.addListener(l.server);
 
-  const stop = async () => {
+  const stopOnce = async () => {
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     hub.commit();
@@ -209,6 +209,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     hub.settle();
     db.$client.close();
   };
+
+  // A second stop (a test's cleanup after the test stopped it) waits for the first.
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= stopOnce());
 
   return { config, listeners, hub, tokens, announceModel, stop };
 }
