@@ -172,10 +172,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const deleteChat = async (chatId: string) => {
     await runs.stopAndWait(chatId);
+    // Forgotten first: nothing of the chat is revealed or written behind once its files go.
+    hub.forget(chatId);
     await library.removeChat(chatId);
     await transcript.remove(chatId);
     store.delete(chatId);
-    hub.forget(chatId);
   };
   const app = createHttpApp({
     config,
