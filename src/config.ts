@@ -176,11 +176,15 @@ export const ConfigSchema = z
     media_unclaimed_upload_s: int(86_400, 60, 30 * 86400).describe("Uploads no message referenced are deleted after this long (checked at start)."),
 
     // ── storage and replay ───────────────────────────────────────────────────
-    transcript_flush_ms: int(20, 1, 5000).describe("Longest a published event waits before its transcript batch is written (turn ends flush at once)."),
+    transcript_flush_ms: int(20, 1, 5000).describe("Longest a committed event waits before it is written to its chat's transcript (it is already durable in the commit log)."),
     transcript_fsync: z
       .enum(["batch", "turn", "never"])
       .default("turn")
-      .describe("When transcripts are fsynced: every batch (safest), at every turn end, or never (the OS decides)."),
+      .describe("Machine-crash safety (a process crash loses nothing either way): fsync the commit log after every batch, when a turn ends, or never (the OS decides)."),
+    transcript_retry_ms: int(1000, 10, 60_000).describe("After a failed write (disk full, I/O error), how long before it is tried again; the events wait in memory, unseen."),
+    storage_max_held_bytes: int(64 * MiB, 1024 * 1024, 4096 * MiB).describe("While writes fail, events wait in memory up to this many bytes; beyond it new events are refused with an error event."),
+    commit_log_segment_bytes: int(64 * MiB, 64 * 1024, 4096 * MiB).describe("The commit log starts a new segment past this size; old segments are deleted once the transcripts hold them."),
+    chat_streams_max: int(10_000, 1, 10_000_000).describe("Chats whose stream state (seq, replay ring) stays in memory; beyond it idle ones (no subscriber, no turn, all written) are forgotten, oldest first."),
     transcript_max_line_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest event written to a transcript; a bigger one is refused whole and logged (nanobot's guard)."),
     transcript_max_open_files: int(1024, 1, 65536).describe("Transcript files kept open at once (one per active chat avoids reopening on every batch); the least recently written is closed first."),
     replay_ring_events: int(128, 0, 1_000_000).describe(

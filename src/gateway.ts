@@ -9,16 +9,18 @@ import type { AgentEvents } from "./agents/agent.ts";
 import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
+import { clientLine } from "./chat/client-line.ts";
+import { Hub } from "./chat/hub.ts";
+import { ChatReader } from "./chat/reader.ts";
+import { ChatStorage, recoverTranscripts } from "./chat/storage.ts";
 import { ClientSessions } from "./clients/session.ts";
 import type { Config } from "./config.ts";
-import { chatEvents, conversation } from "./history.ts";
+import { conversation } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
-import { clientLine } from "./media/client-line.ts";
 import { InboundMedia } from "./media/inbound.ts";
 import { MediaLibrary } from "./media/library.ts";
 import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
-import { Hub } from "./hub.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
@@ -26,6 +28,7 @@ import { closeInterruptedTurns } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
+import { CommitLog } from "./store/commit-log.ts";
 import { openDatabase } from "./store/db.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
@@ -48,31 +51,44 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
 
-  // Storage: chat and turn rows in SQLite; events in per-chat JSONL transcripts.
+  // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
-  const store = new ChatStore(db, config.agent);
+  const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }));
+  const logDir = join(config.data_dir, "commit-log");
+  mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
+  const recovered = recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
+  if (recovered > 0) log.info("recovered events from the commit log into transcripts", { events: recovered });
   const transcript = new TranscriptWriter({
     dir: transcriptsDir,
     flushMs: config.transcript_flush_ms,
-    fsync: config.transcript_fsync,
     maxLineBytes: config.transcript_max_line_bytes,
     maxOpenFiles: config.transcript_max_open_files,
+    retryMs: config.transcript_retry_ms,
     log,
     onFlushed: (chatId, seq) => hub.flushed(chatId, seq),
   });
+  const storage = new ChatStorage({
+    store,
+    log: new CommitLog({ dir: logDir, segmentBytes: config.commit_log_segment_bytes }),
+    transcript,
+    transcriptFile,
+    fsync: config.transcript_fsync,
+  });
 
-  // The hub: per-chat seq, one serialization, native fan-out, replay ring, transcript hand-off.
-  const hub = new Hub(
-    {
-      loadSeq: (chatId) => store.get(chatId)?.lastSeq ?? 0,
-      reserveSeq: (chatId, through) => store.reserveSeq(chatId, through),
-      append: (chatId, seq, frame) => transcript.append(chatId, seq, frame),
-    },
+  // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
+  const hub: Hub = new Hub(
+    storage,
     {
       ring: { maxEvents: config.replay_ring_events, maxBytes: config.replay_ring_bytes },
       ringTotalBytes: config.replay_ring_total_bytes,
+      maxEventBytes: config.transcript_max_line_bytes - 1,
+      maxStagedBytes: config.storage_max_held_bytes,
+      retryMs: config.transcript_retry_ms,
+      maxChats: config.chat_streams_max,
     },
+    { busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined, log: (level, msg, fields) => log[level](msg, fields) },
   );
+  const reader = new ChatReader(hub, transcriptFile);
   closeInterruptedTurns(store, hub, log);
 
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs.
@@ -114,7 +130,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     model: announceModel,
   };
-  const readHistory = (chatId: string, throughSeq: number) => conversation(hub, transcriptFile(chatId), chatId, throughSeq);
+  const readHistory = (chatId: string, throughSeq: number) => conversation(reader, chatId, throughSeq);
   const agents = new AgentRegistry(config, agentEvents, readHistory, log);
 
   // Runs: one active turn per chat, recorded in the store; device tool calls.
@@ -126,17 +142,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const turnLog: TurnLog = {
     started: (turnId, chatId, startedMs) => store.turnStarted(turnId, chatId, new Date(startedMs)),
-    ended: (turnId, chatId, result, latencyMs) => {
-      store.turnEnded(turnId, result.status, latencyMs, result.error);
-      void transcript.flushChat(chatId);
-    },
+    ended: (turnId, _chatId, result, latencyMs) => store.turnEnded(turnId, result.status, latencyMs, result.error),
   };
   const runs = new Runs({
     hub,
     turnLog,
     toolCalls,
     media: outbound,
-    readEvents: (chatId, fromSeq) => chatEvents(hub, transcriptFile(chatId), chatId, Number.POSITIVE_INFINITY, fromSeq),
+    readEvents: (chatId, fromSeq) => reader.read(chatId, { from: fromSeq }),
     agentFor: (chatId) => agents.get(store.agentOf(chatId) ?? config.agent) ?? agents.get(config.agent)!,
     streaming: config.streaming,
     maxQueuedTurns: config.max_queued_turns,
@@ -150,7 +163,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     hub,
     runs,
     chats: store,
-    replay: { hub, transcriptFile, bufferBytes: config.replay_buffer_bytes, toClient },
+    replay: { reader, bufferBytes: config.replay_buffer_bytes, toClient },
     toolCalls,
     inbound: new InboundMedia(library, mediaLimits),
     library,
@@ -160,10 +173,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const deleteChat = async (chatId: string) => {
     await runs.stopAndWait(chatId);
+    // Forgotten first: nothing of the chat is revealed or written behind once its files go.
+    hub.forget(chatId);
     await library.removeChat(chatId);
     await transcript.remove(chatId);
     store.delete(chatId);
-    hub.forget(chatId);
   };
   const trust = new TrustPolicy(config);
   const app = createHttpApp({
@@ -171,7 +185,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     trust,
     wsTokens: tokens,
     apiTokens,
-    sessions: { store, hub, runs, transcriptFile, toClient, deleteChat },
+    sessions: { store, hub, runs, reader, transcriptFile, toClient, deleteChat },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
@@ -181,9 +195,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust });
   for (const l of listeners) hub.addListener(l.server);
 
-  const stop = async () => {
+  const stopOnce = async () => {
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
+    hub.commit();
     clients.closeAll(CLOSE_GOING_AWAY, "server shutting down");
     await agents.closeAll();
     await Promise.race([Promise.all(stopped), Bun.sleep(1000)]);
@@ -192,11 +207,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       hub.removeListener(l.server);
       if (l.transport === "unix") rmSync(l.address, { force: true });
     }
+    hub.commit();
     store.flush();
-    await transcript.close();
+    await storage.close();
     hub.settle();
     db.$client.close();
   };
+
+  // A second stop (a test's cleanup after the test stopped it) waits for the first.
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= stopOnce());
 
   return { config, listeners, hub, tokens, announceModel, stop };
 }

@@ -11,6 +11,13 @@ const lines = (file: string) => readFileSync(file, "utf8").split("\n").filter(Bo
 const transcriptOf = (gw: TestGateway | string, chatId: string) =>
   join(typeof gw === "string" ? gw : gw.config.data_dir, "transcripts", `${chatId}.jsonl`);
 
+/** The transcript's events as clients saw them (runs expanded). */
+async function storedEvents(file: string): Promise<Frame[]> {
+  const out: Frame[] = [];
+  for await (const { line } of readTranscript(file, 0)) out.push(JSON.parse(line));
+  return out;
+}
+
 async function collect(path: string, from = 0, to?: number) {
   const out: number[] = [];
   for await (const { seq } of readTranscript(path, from, to)) out.push(seq);
@@ -19,7 +26,7 @@ async function collect(path: string, from = 0, to?: number) {
 
 describe("transcript writer", () => {
   const writer = (dir: string, extra: Partial<ConstructorParameters<typeof TranscriptWriter>[0]> = {}) =>
-    new TranscriptWriter({ dir, flushMs: 5, fsync: "never", maxLineBytes: 1024, maxOpenFiles: 2, log: quiet, ...extra });
+    new TranscriptWriter({ dir, flushMs: 5, retryMs: 50, maxLineBytes: 1024, maxOpenFiles: 2, log: quiet, ...extra });
 
   test("batches appends and writes them in order, one compact line per event", async () => {
     const dir = tempDir();
@@ -27,10 +34,10 @@ describe("transcript writer", () => {
     const w = writer(dir, { onFlushed: (c, s) => flushed.push([c, s]) });
     for (let seq = 1; seq <= 5; seq++) w.append("c1", seq, JSON.stringify({ event: "delta", text: `t${seq}`, seq }));
     expect(Bun.file(join(dir, "c1.jsonl")).size).toBe(0);
-    await w.flushChat("c1");
+    await w.flush();
     expect(lines(join(dir, "c1.jsonl")).map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3, 4, 5]);
     expect(flushed).toEqual([["c1", 5]]);
-    await w.close();
+    await w.close(false);
   });
 
   test("a flush happens by itself within flushMs, and more chats than open files still all land", async () => {
@@ -39,7 +46,7 @@ describe("transcript writer", () => {
     for (const chat of ["a", "b", "c", "d"]) w.append(chat, 1, `{"event":"user","seq":1}`);
     await Bun.sleep(50);
     for (const chat of ["a", "b", "c", "d"]) expect(lines(join(dir, `${chat}.jsonl`))).toHaveLength(1);
-    await w.close();
+    await w.close(false);
   });
 
   test("multi-byte text, batches that outgrow their buffer and reused buffers all land byte for byte", async () => {
@@ -47,18 +54,18 @@ describe("transcript writer", () => {
     const w = writer(dir, { maxLineBytes: 64 * 1024 });
     const sent: string[] = [];
     const pieces = ["héllo", "日本語", "🙂🚀", "x".repeat(900), "\u2028"];
-    const flushes: Promise<void>[] = [];
+    const flushes: Promise<boolean>[] = [];
     for (let seq = 1; seq <= 3000; seq++) {
       const line = JSON.stringify({ text: pieces[seq % pieces.length]!.repeat(1 + (seq % 7)), seq });
       sent.push(line);
       w.append("c", seq, line);
       // Flush while earlier writes may still be in flight, so a buffer is refilled while another is written.
-      if (seq % 250 === 0) flushes.push(w.flushChat("c", false));
+      if (seq % 250 === 0) flushes.push(w.flush());
     }
     await Promise.all(flushes);
-    await w.flushChat("c");
+    await w.flush();
     expect(readFileSync(join(dir, "c.jsonl"), "utf8")).toBe(sent.join("\n") + "\n");
-    await w.close();
+    await w.close(false);
   });
 
   test("a line over the size guard is refused whole; the stream goes on", async () => {
@@ -66,9 +73,9 @@ describe("transcript writer", () => {
     const w = writer(dir);
     w.append("c", 1, `{"text":"${"x".repeat(2000)}","seq":1}`);
     w.append("c", 2, `{"text":"ok","seq":2}`);
-    await w.flushChat("c");
+    await w.flush();
     expect(lines(join(dir, "c.jsonl"))).toEqual([`{"text":"ok","seq":2}`]);
-    await w.close();
+    await w.close(false);
   });
 
   test("a torn last line is cut before the next append and never read", async () => {
@@ -78,9 +85,9 @@ describe("transcript writer", () => {
     expect(await collect(file)).toEqual([1, 2]);
     const w = writer(dir);
     w.append("c", 3, `{"a":3,"seq":3}`);
-    await w.flushChat("c");
+    await w.flush();
     expect(readFileSync(file, "utf8")).toBe(`{"a":1,"seq":1}\n{"a":2,"seq":2}\n{"a":3,"seq":3}\n`);
-    await w.close();
+    await w.close(false);
   });
 
   test("the reader skips corrupt lines and honours the seq window", async () => {
@@ -112,7 +119,7 @@ describe("durable chats", () => {
     expect(replayed.map((f) => f.seq)).toEqual(replayed.map((_, i) => i + 1));
     expect(replayed.filter((f) => f.event === "delta").map((f) => f.text).join("")).toBe("abcdef");
     await Bun.sleep(gw.config.transcript_flush_ms * 3);
-    expect(lines(transcriptOf(gw, ready.chat_id)).map((l) => JSON.parse(l))).toEqual(replayed);
+    expect(await storedEvents(transcriptOf(gw, ready.chat_id))).toEqual(replayed);
     const db = new Database(join(gw.config.data_dir, "agentgate.db"), { readonly: true });
     expect(db.query("select status from turns").all()).toEqual([{ status: "done" }]);
     expect(db.query("select id, preview, agent from chats").all()).toEqual([{ id: ready.chat_id, preview: "abcdef", agent: "echo" }]);
@@ -176,7 +183,7 @@ describe("durable chats", () => {
     const text = (frames: Frame[]) => frames.filter((f) => f.event === "delta").map((f) => f.text).join("");
     await Bun.sleep(30);
     expect(text(seen)).toBe("z".repeat(5000));
-    expect(text(lines(transcriptOf(gw, chat_id)).map((l) => JSON.parse(l)))).toBe(text(seen));
+    expect(text(await storedEvents(transcriptOf(gw, chat_id)))).toBe(text(seen));
   }, 60_000);
 
   test("turns left running by a killed process are closed as interrupted at the next start", async () => {

@@ -10,16 +10,16 @@
 import { randomBytes } from "node:crypto";
 import type { ServerWebSocket, WebSocketHandler } from "bun";
 import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
-import { EVERYONE_TOPIC, Hub } from "../hub.ts";
+import { EVERYONE_TOPIC, Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
 import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope, type ToolResultEnvelope } from "../protocol/client.ts";
 import type { Reply } from "../protocol/events.ts";
-import type { Runs } from "../runs/runs.ts";
+import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
 import { RecentIds } from "./recent-ids.ts";
-import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
+import { type ReplayDeps, type ReplayTarget, replayThenSubscribe } from "./replay.ts";
 import { resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
 export interface ClientData {
@@ -70,6 +70,16 @@ export interface ClientSessionDeps {
 const STOP_COMMAND = "/stop";
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const send = (ws: ClientSocket, frame: Reply) => ws.send(JSON.stringify(frame));
+
+const SOCKET_OPEN = 1;
+
+/** What a replay may do with a socket. */
+const replayTarget = (ws: ClientSocket): ReplayTarget => ({
+  send: (frame) => ws.send(frame),
+  subscribe: (topic) => ws.subscribe(topic),
+  isOpen: () => ws.readyState === SOCKET_OPEN,
+  drained: (bytes) => (ws.getBufferedAmount() < bytes ? Promise.resolve() : new Promise((resolve) => ws.data.drainWaiters.push(resolve))),
+});
 
 const MAX_CAPABILITIES = 64;
 const parseCapabilities = (raw: string | null) =>
@@ -162,7 +172,7 @@ export class ClientSessions {
           case "set_workspace_scope":
             return this.#setWorkspaceScope(ws, env);
           case "stop":
-            return this.#stop(env.chat_id);
+            return this.#stop(ws, env.chat_id);
           case "tool_result":
             return this.#toolResult(ws, env);
           case "ping":
@@ -207,7 +217,7 @@ export class ClientSessions {
     ws.data.chats.add(chatId);
     ws.data.replaying.add(chatId);
     ws.unsubscribe(Hub.topicOf(chatId));
-    replayThenSubscribe(ws, chatId, env.since_seq, this.deps.replay)
+    replayThenSubscribe(replayTarget(ws), chatId, env.since_seq, this.deps.replay)
       .catch((e: unknown) => this.deps.log.error("replay failed", { chat_id: chatId, error: String(e) }))
       .finally(() => ws.data.replaying.delete(chatId));
   }
@@ -279,7 +289,7 @@ export class ClientSessions {
   }
 
   #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
-    if (content.trim() === STOP_COMMAND && !media) return this.#stop(chatId);
+    if (content.trim() === STOP_COMMAND && !media) return this.#stop(ws, chatId);
     if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
     const { hub, chats, runs, inbound, library } = this.deps;
     let refs: MediaRef[] = [];
@@ -304,8 +314,10 @@ export class ClientSessions {
   }
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
-  #stop(chatId: string): void {
-    this.deps.runs.stop(chatId);
+  /** A stop in a chat that does not exist is answered to this client only: it creates nothing. */
+  #stop(ws: ClientSocket, chatId: string): void {
+    if (this.deps.chats.metadata(chatId) !== undefined || this.deps.runs.activeTurn(chatId)) this.deps.runs.stop(chatId);
+    else send(ws, { event: "message", chat_id: chatId, text: NO_ACTIVE_TASK });
   }
 
   /** Subscribes the socket to a chat; false if it already was. */

@@ -4,7 +4,7 @@
  *   POST /api/chats/{id}/stop                     cancel the running turn and clear the queue
  */
 import { Hono } from "hono";
-import type { Hub } from "../hub.ts";
+import { type Hub, STORAGE_ERROR } from "../chat/hub.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
@@ -31,6 +31,7 @@ export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
     if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
     const seq = hub.publish({ event: "message", chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) });
+    if (seq === 0) return c.json({ error: STORAGE_ERROR, reason: "the message could not be stored; nothing was published" }, 503);
     return c.json({ chat_id, seq });
   });
 

@@ -10,18 +10,19 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../chat/hub.ts";
+import type { ChatReader } from "../chat/reader.ts";
+import { foldThread } from "../chat/thread.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import type { ChatRow, ChatStore } from "../store/chat-store.ts";
-import { readTranscript } from "../store/transcript.ts";
-import { foldThread } from "../store/thread.ts";
 import { refusal } from "./refusal.ts";
 
 export interface SessionsDeps {
   store: ChatStore;
   hub: Hub;
   runs: Runs;
+  reader: ChatReader;
   transcriptFile: (chatId: string) => string;
   /** A stored transcript line as clients may see it (no private part, fresh media URLs). */
   toClient: (line: string) => string;
@@ -46,9 +47,10 @@ function lookup(c: Context, store: ChatStore): Lookup {
   return chat ? { ok: true, chat } : { ok: false, response: refusal(404, "Not Found", "session not found") };
 }
 
-async function readEvents(file: string, toClient: (line: string) => string): Promise<Record<string, unknown>[]> {
+/** The chat's events as clients may see them. */
+async function readEvents(deps: SessionsDeps, chatId: string): Promise<Record<string, unknown>[]> {
   const events: Record<string, unknown>[] = [];
-  for await (const { line } of readTranscript(file, 0)) events.push(JSON.parse(toClient(line)));
+  for await (const line of deps.reader.read(chatId, { visible: true })) events.push(JSON.parse(deps.toClient(line)));
   return events;
 }
 
@@ -71,7 +73,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     const found = lookup(c, store);
     if (!found.ok) return found.response;
     const { chat } = found;
-    const thread = foldThread(await readEvents(deps.transcriptFile(chat.id), deps.toClient));
+    const thread = foldThread(await readEvents(deps, chat.id));
     const messages = thread.filter((m) => m.role !== "tool").map((m) => ({ role: m.role, content: m.content }));
     return c.json({ key: keyOf(chat.id), created_at: iso(chat.createdAt), updated_at: iso(chat.updatedAt), metadata: chat.metadata, messages });
   });
@@ -79,9 +81,8 @@ export function sessionsApp(deps: SessionsDeps): Hono {
   app.get("/:key/webui-thread", async (c) => {
     const found = lookup(c, store);
     if (!found.ok) return found.response;
-    const file = Bun.file(deps.transcriptFile(found.chat.id));
-    if (!(await file.exists())) return refusal(404, "Not Found", "webui thread not found");
-    const messages = foldThread(await readEvents(file.name!, deps.toClient));
+    if (!(await Bun.file(deps.transcriptFile(found.chat.id)).exists())) return refusal(404, "Not Found", "webui thread not found");
+    const messages = foldThread(await readEvents(deps, found.chat.id));
     return c.json({ schemaVersion: 3, sessionKey: keyOf(found.chat.id), messages, workspace_scope: found.chat.metadata.workspace_scope ?? null });
   });
 

@@ -3,7 +3,7 @@
  * was killed) are closed in their chats, so a client that attaches sees the turn
  * finished instead of a spinner that never stops (nanobot issue #4500).
  */
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
 import type { ChatStore } from "../store/chat-store.ts";
 

@@ -5,7 +5,7 @@
  * disconnecting never cancels anything: turns belong to chats, not sockets.
  */
 import type { Agent, AgentMedia, TurnResult } from "../agents/agent.ts";
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
 import type { OutboundMedia } from "../media/outbound.ts";
 import type { ToolCalls } from "./tool-calls.ts";
@@ -33,6 +33,9 @@ interface ChatRun {
 }
 
 export type SubmitOutcome = "started" | "queued" | "busy";
+
+/** nanobot's reply to a stop with nothing running. */
+export const NO_ACTIVE_TASK = "No active task to stop.";
 
 /** Where turn starts and ends are recorded (the store), and the transcript flushed at each end. */
 export interface TurnLog {
@@ -82,7 +85,7 @@ export class Runs {
    */
   stop(chatId: string): number {
     const stopped = this.#cancel(chatId);
-    const text = stopped > 0 ? `Stopped ${stopped} task(s).` : "No active task to stop.";
+    const text = stopped > 0 ? `Stopped ${stopped} task(s).` : NO_ACTIVE_TASK;
     this.options.hub.publish({ event: "message", chat_id: chatId, text });
     return stopped;
   }

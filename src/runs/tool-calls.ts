@@ -7,7 +7,7 @@
  * client has been gone for the grace, the agent gets `ok: false` with a reason.
  */
 import type { Agent } from "../agents/agent.ts";
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../chat/hub.ts";
 import type { AgentToolRequest, ToolResult } from "../protocol/agent.ts";
 
 export interface ToolCallOptions {

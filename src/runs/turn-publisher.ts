@@ -14,7 +14,7 @@
  * hold it all): each delta is checked for a possible "![", and only such a segment
  * is read back from the chat's stored events at stream_end to be rewritten.
  */
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../chat/hub.ts";
 import type { OutboundMedia } from "../media/outbound.ts";
 import type { AgentToolRequest, AgentTurnFrame } from "../protocol/agent.ts";
 

@@ -4,18 +4,20 @@
  * when a chat is created, a turn starts or ends, or a block of seqs is reserved.
  *
  * Seq reservations are written at once (numbering must never repeat after a
- * crash). Bookkeeping (turn rows, previews) is written behind: queued and
+ * crash, nor after a chat is deleted and its id comes back: deleted_chats). Bookkeeping (turn rows, previews) is written behind: queued and
  * committed in one transaction on the next event-loop turn, which is always
  * before the transcript's next flush, so no turn's events reach disk without its row.
  */
 import { desc, eq, type Placeholder, sql } from "drizzle-orm";
 import type { Db } from "./db.ts";
-import { chats, type TurnRowStatus, turns } from "./schema.ts";
+import { chats, deletedChats, type TurnRowStatus, turns } from "./schema.ts";
 
 export type ChatRow = typeof chats.$inferSelect;
 export type ChatMetadata = Record<string, unknown>;
 
 const PREVIEW_CHARS = 120;
+/** Queued bookkeeping that failed to commit is tried again this much later. */
+const BOOKKEEPING_RETRY_MS = 1000;
 
 export class ChatStore {
   readonly #getChat;
@@ -24,6 +26,7 @@ export class ChatStore {
   readonly #noteMessage;
   readonly #insertTurn;
   readonly #endTurn;
+  readonly #getDeleted;
   /** Chats known to have a row, so hot paths skip the insert-or-ignore. */
   readonly #known = new Set<string>();
   /** Bookkeeping writes waiting for the next transaction. */
@@ -33,7 +36,10 @@ export class ChatStore {
     private readonly db: Db,
     /** The agent recorded on chats created without one. */
     private readonly defaultAgent: string,
+    /** Told when queued bookkeeping could not be written (it is retried). */
+    private readonly onError: (error: unknown) => void,
   ) {
+    this.#getDeleted = db.select().from(deletedChats).where(eq(deletedChats.id, sql.placeholder("id"))).prepare();
     this.#getChat = db.select().from(chats).where(eq(chats.id, sql.placeholder("id"))).prepare();
     const newChat = (lastSeq: number | Placeholder) => ({
       id: sql.placeholder("id"),
@@ -98,18 +104,39 @@ export class ChatStore {
     this.#known.add(chatId);
   }
 
-  /** Commits queued bookkeeping now (the next event-loop turn does it anyway; shutdown calls this). */
-  flush(): void {
+  /**
+   * Commits queued bookkeeping now (the next event-loop turn does it anyway;
+   * shutdown calls this). A failure (disk full) is logged and the whole batch
+   * kept and retried later: it never escapes into the event loop.
+   */
+  flush(): boolean {
     const ops = this.#behind;
-    if (ops.length === 0) return;
+    if (ops.length === 0) return true;
+    try {
+      this.db.$client.transaction(() => {
+        for (const op of ops) op();
+      })();
+    } catch (e) {
+      this.onError(e);
+      setTimeout(() => this.flush(), BOOKKEEPING_RETRY_MS);
+      return false;
+    }
     this.#behind = [];
-    this.db.$client.transaction(() => {
-      for (const op of ops) op();
-    })();
+    return true;
   }
 
   #later(op: () => void): void {
     if (this.#behind.push(op) === 1) setImmediate(() => this.flush());
+  }
+
+  /** The highest seq the chat may have used, counting a deleted chat of the same id. */
+  seqFloor(chatId: string): number {
+    return Math.max(this.get(chatId)?.lastSeq ?? 0, this.deletedSeq(chatId));
+  }
+
+  /** The highest seq a deleted chat of this id used (0 if none was deleted). */
+  deletedSeq(chatId: string): number {
+    return this.#getDeleted.get({ id: chatId })?.lastSeq ?? 0;
   }
 
   metadata(chatId: string): ChatMetadata | undefined {
@@ -141,9 +168,14 @@ export class ChatStore {
     return this.db.select().from(chats).orderBy(desc(chats.updatedAt)).all();
   }
 
+  /** Deletes the chat's row (turns and media rows cascade), keeping its highest seq in deleted_chats. */
   delete(chatId: string): boolean {
     this.#known.delete(chatId);
-    return this.db.delete(chats).where(eq(chats.id, chatId)).returning({ id: chats.id }).all().length > 0;
+    return this.db.transaction((tx) => {
+      const floor = this.seqFloor(chatId);
+      tx.insert(deletedChats).values({ id: chatId, lastSeq: floor }).onConflictDoUpdate({ target: deletedChats.id, set: { lastSeq: floor } }).run();
+      return tx.delete(chats).where(eq(chats.id, chatId)).returning({ id: chats.id }).all().length > 0;
+    });
   }
 
   turnStarted(turnId: string, chatId: string, startedAt: Date): void {

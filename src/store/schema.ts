@@ -47,6 +47,16 @@ export const turns = sqliteTable(
 );
 
 /**
+ * What remains of a deleted chat: the highest seq it ever reserved, so the same
+ * id coming back continues past it and a client holding an old `since_seq` is
+ * never fed a different history as if it were the same one.
+ */
+export const deletedChats = sqliteTable("deleted_chats", {
+  id: text("id").primaryKey(),
+  lastSeq: integer("last_seq").notNull(),
+});
+
+/**
  * One row per stored file. `path` is relative to `<data_dir>/media`. `chatId` is
  * null for an upload no message has referenced yet.
  */

@@ -1,67 +1,82 @@
 /**
  * Per-chat JSONL transcripts: `<data_dir>/transcripts/<chat_id>.jsonl`, one
- * compact JSON event per line, each with its `seq`.
+ * compact JSON event per line, each with its `seq`; consecutive deltas of one
+ * stream share a line as a run (see delta-runs.ts).
  *
- * Writing is batched and off the event loop: `append` encodes the already
- * serialized frame straight into the chat's batch buffer (UTF-8, newline-ended);
- * a timer hands each chat's batch to a per-chat chain of asynchronous file
- * operations (open or create, write, fsync by policy, close) that run on the I/O
- * thread pool in order. A turn end flushes its chat at once. The event loop never
- * waits for the disk.
+ * They are derived behind the commit log (which already made each event
+ * durable before any client saw it): `append` encodes an event into the chat's
+ * batch (UTF-8, newline-ended); a timer hands each chat's batch to a per-chat
+ * chain of asynchronous file operations (open or create, write, fsync when asked,
+ * close) on the I/O thread pool, in order. The event loop never waits for disk.
  *
  * Why bytes and not a list of strings: under load a batch holds thousands of
- * frames per second per chat. Kept as strings they outlive the young generation
- * and had to be joined and converted again at write time; the 1 000-chat bench
- * spent more of the server's time on that than on the write itself. A chat's
- * batch buffer is reused once its write is done (two per busy chat, no garbage).
+ * frames per second per chat; kept as strings they outlive the young generation.
+ * A chat's batch buffer is reused once its write is done.
  *
- * Crash safety: a torn last line (no trailing newline) is cut the first time this
- * process opens the file, before anything is appended; readers ignore it anyway.
- * A line over the size guard is refused whole and logged.
+ * Faults: a write that fails (disk full, I/O error) is cut back to the file's
+ * size before it, and the batch goes back in front of the chat's queue to be
+ * retried; `onFlushed` only ever reports what is in the file, so the ring keeps
+ * everything else. A torn last line is cut the first time the file is opened.
+ * A line over the size guard is refused whole and logged (the hub refuses such
+ * events before they get a seq, so this is a last guard).
  */
-import { mkdirSync } from "node:fs";
-import { type FileHandle, open, rm } from "node:fs/promises";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { appendFile, type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
-
-export type FsyncPolicy = "batch" | "turn" | "never";
+import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
 
 export interface TranscriptOptions {
   dir: string;
   flushMs: number;
-  fsync: FsyncPolicy;
   maxLineBytes: number;
   maxOpenFiles: number;
+  /** After a failed write, the batch is tried again this much later. */
+  retryMs: number;
+  /** A sparse index entry (first seq of a batch → its byte offset) is kept about every this many bytes. */
+  indexEveryBytes?: number;
   log: Logger;
   /** Told after each write which seq of a chat is now in the file. */
   onFlushed?: (chatId: string, seq: number) => void;
 }
 
-/** A chat's lines waiting to be written: `length` bytes of `bytes`, the last with seq `lastSeq`. */
+/** A chat's lines waiting to be written: `length` bytes of `bytes`, then the open run; the last seq is `lastSeq`. */
 interface Pending {
   bytes: Buffer;
   length: number;
+  firstSeq: number;
   lastSeq: number;
+  run?: DeltaRun;
+  runChars: number;
 }
 
-/** One chat's file: its handle once open, the chain its operations run on, in order, and a batch buffer to reuse. */
+/** One chat's file: its handle once open (and its size), the chain its operations run on, a batch buffer to reuse. */
 interface ChatFile {
   handle?: FileHandle;
-  chain: Promise<void>;
+  size: number;
+  /** Offset of the last index entry written for the file (or its size when opened). */
+  indexed: number;
+  chain: Promise<boolean>;
   spare?: Buffer;
 }
 
 const NEWLINE = 0x0a;
 const TAIL_SCAN_BYTES = 64 * 1024;
-/** A new batch buffer: a chat streaming 1 000 deltas/s (~200-byte lines) fills about 4 KiB per 20 ms flush. */
+/** A new batch buffer: a chat streaming 1 000 deltas/s fills a few KiB per 20 ms flush (less with runs). */
 const BATCH_BYTES = 16 * 1024;
 /** Buffers up to this size are kept for the chat's next batch (at most one per open file); bigger ones are dropped. */
 const SPARE_MAX_BYTES = 64 * 1024;
 /** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
 const MAX_UTF8_PER_UNIT = 3;
+const INDEX_EVERY_BYTES = 64 * 1024;
 
 export function transcriptPath(dir: string, chatId: string): string {
   return join(dir, `${chatId}.jsonl`);
+}
+
+/** The sparse seq → offset index beside a transcript: lines of `<seq> <offset>`, a hint checked on use. */
+export function indexPath(transcript: string): string {
+  return `${transcript}.idx`;
 }
 
 export class TranscriptWriter {
@@ -69,47 +84,42 @@ export class TranscriptWriter {
   /** Chat files, least recently written first (Map keeps insertion order). */
   readonly #files = new Map<string, ChatFile>();
   /** Files being closed: a reopen queues behind the close so writes never reorder. */
-  readonly #closing = new Map<string, Promise<void>>();
+  readonly #closing = new Map<string, Promise<boolean>>();
   #timer: Timer | undefined;
 
   constructor(private readonly options: TranscriptOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   }
 
-  /** Hot path: encode one serialized event into the chat's batch. Never touches the disk. */
-  append(chatId: string, seq: number, frame: string): void {
-    const worstCase = frame.length * MAX_UTF8_PER_UNIT + 1;
-    // The exact size is only worked out when the cheap bound says the line might be over the guard.
-    if (worstCase > this.options.maxLineBytes && Buffer.byteLength(frame) + 1 > this.options.maxLineBytes) {
-      this.options.log.error("transcript line refused: over the size guard", { chat_id: chatId, seq, bytes: Buffer.byteLength(frame) });
-      return;
+  /**
+   * Hot path: adds one serialized event to the chat's batch; `event` (the same
+   * event as an object) lets a delta join the open run. Never touches the disk.
+   */
+  append(chatId: string, seq: number, line: string, event?: object): void {
+    const pending = this.#pendingOf(chatId);
+    const member = event && runMember(event);
+    if (member && pending.run && continues(pending.run, member) && pending.runChars * MAX_UTF8_PER_UNIT < this.options.maxLineBytes / 2) {
+      pending.run.texts.push(member.text);
+      pending.run.through = seq;
+      pending.runChars += member.text.length + 8;
+    } else {
+      this.#closeRun(chatId, pending);
+      if (member) {
+        pending.run = startRun(member);
+        pending.runChars = line.length;
+      } else this.#encode(chatId, pending, seq, line);
     }
-    const pending = this.#pendingWithRoom(chatId, worstCase);
-    pending.length += pending.bytes.write(frame, pending.length);
-    pending.bytes[pending.length++] = NEWLINE;
     pending.lastSeq = seq;
-    this.#timer ??= setTimeout(() => this.flush(), this.options.flushMs);
+    pending.firstSeq ||= seq;
+    this.#timer ??= setTimeout(() => void this.flush(), this.options.flushMs);
   }
 
-  /** Hands every queued batch to its chat's chain; resolves when all are written. */
-  flush(): Promise<void> {
+  /** Hands every queued batch to its chat's chain; resolves true when all are written (and fsynced when `sync`). */
+  flush(sync = false): Promise<boolean> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    return Promise.all([...this.#pending.keys()].map((chatId) => this.flushChat(chatId, false))).then(() => {});
-  }
-
-  /** Writes the chat's batch now; resolves once written (and fsynced, unless the policy is never). */
-  flushChat(chatId: string, turnEnded = true): Promise<void> {
-    const pending = this.#pending.get(chatId);
-    const sync = this.options.fsync === "batch" || (turnEnded && this.options.fsync === "turn");
-    if (!pending) return sync ? this.#enqueue(chatId, (h) => h.sync()) : (this.#files.get(chatId)?.chain ?? Promise.resolve());
-    this.#pending.delete(chatId);
-    return this.#enqueue(chatId, async (handle, file) => {
-      for (let written = 0; written < pending.length; ) written += (await handle.write(pending.bytes, written, pending.length - written)).bytesWritten;
-      if (sync) await handle.sync();
-      if (pending.bytes.length <= SPARE_MAX_BYTES) file.spare = pending.bytes;
-      this.options.onFlushed?.(chatId, pending.lastSeq);
-    });
+    const chats = new Set([...this.#pending.keys(), ...(sync ? this.#files.keys() : [])]);
+    return Promise.all([...chats].map((chatId) => this.#write(chatId, sync))).then((oks) => oks.every(Boolean));
   }
 
   /** Drops a chat's transcript entirely (the chat was deleted). */
@@ -117,41 +127,112 @@ export class TranscriptWriter {
     this.#pending.delete(chatId);
     await this.#close(chatId);
     await rm(transcriptPath(this.options.dir, chatId), { force: true });
+    await rm(indexPath(transcriptPath(this.options.dir, chatId)), { force: true });
   }
 
-  /** Shutdown: write everything, make it durable unless the policy says never, close files. */
-  async close(): Promise<void> {
-    clearTimeout(this.#timer);
-    await Promise.all([...this.#pending.keys()].map((chatId) => this.flushChat(chatId)));
+  /** Shutdown: write everything (fsynced when `sync`), close files. True when all landed. */
+  async close(sync: boolean): Promise<boolean> {
+    const ok = await this.flush(sync);
     await Promise.all([...this.#files.keys()].map((chatId) => this.#close(chatId)));
+    return ok;
   }
 
-  /** The chat's batch, with room for `bytes` more; its buffer is the chat's spare one when there is one. */
-  #pendingWithRoom(chatId: string, bytes: number): Pending {
+  #write(chatId: string, sync: boolean): Promise<boolean> {
+    const pending = this.#pending.get(chatId);
+    if (pending) {
+      this.#closeRun(chatId, pending);
+      this.#pending.delete(chatId);
+    }
+    if (!pending && !sync) return this.#files.get(chatId)?.chain ?? Promise.resolve(true);
+    return this.#enqueue(chatId, async (handle, file) => {
+      if (pending && pending.length > 0) await this.#writeBatch(chatId, handle, file, pending);
+      if (sync) await handle.sync();
+      if (pending) this.options.onFlushed?.(chatId, pending.lastSeq);
+    });
+  }
+
+  /** Writes one batch whole, or cuts the file back to its size before and requeues the batch. */
+  async #writeBatch(chatId: string, handle: FileHandle, file: ChatFile, pending: Pending): Promise<void> {
+    try {
+      for (let written = 0; written < pending.length; ) written += (await handle.write(pending.bytes, written, pending.length - written)).bytesWritten;
+    } catch (e) {
+      await handle.truncate(file.size).catch(() => {});
+      this.#requeue(chatId, pending);
+      throw e;
+    }
+    const offset = file.size;
+    file.size += pending.length;
+    if (offset >= file.indexed + (this.options.indexEveryBytes ?? INDEX_EVERY_BYTES)) {
+      file.indexed = offset;
+      // Only a hint (readers check it): a failure here loses nothing.
+      await appendFile(indexPath(transcriptPath(this.options.dir, chatId)), `${pending.firstSeq} ${offset}\n`, { mode: 0o600 }).catch(() => {});
+    }
+    if (pending.bytes.length <= SPARE_MAX_BYTES) file.spare = pending.bytes;
+  }
+
+  /** A failed batch goes back in front of whatever the chat queued since, and is retried later. */
+  #requeue(chatId: string, failed: Pending): void {
+    const newer = this.#pending.get(chatId);
+    if (newer) {
+      const bytes = Buffer.allocUnsafe(failed.length + newer.bytes.length);
+      failed.bytes.copy(bytes, 0, 0, failed.length);
+      newer.bytes.copy(bytes, failed.length, 0, newer.length);
+      newer.bytes = bytes;
+      newer.length += failed.length;
+      newer.firstSeq = failed.firstSeq;
+    } else this.#pending.set(chatId, failed);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.flush(), this.options.retryMs);
+  }
+
+  #pendingOf(chatId: string): Pending {
     let pending = this.#pending.get(chatId);
     if (!pending) {
       const file = this.#files.get(chatId);
-      const buffer = file?.spare ?? Buffer.allocUnsafe(Math.max(BATCH_BYTES, bytes));
+      const buffer = file?.spare ?? Buffer.allocUnsafe(BATCH_BYTES);
       if (file) file.spare = undefined;
-      this.#pending.set(chatId, (pending = { bytes: buffer, length: 0, lastSeq: 0 }));
-    }
-    if (pending.bytes.length - pending.length < bytes) {
-      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + bytes));
-      pending.bytes.copy(bigger, 0, 0, pending.length);
-      pending.bytes = bigger;
+      this.#pending.set(chatId, (pending = { bytes: buffer, length: 0, firstSeq: 0, lastSeq: 0, runChars: 0 }));
     }
     return pending;
   }
 
-  /** Runs `op` on the chat's open file after everything queued before it. Failures are logged, never thrown. */
-  #enqueue(chatId: string, op: (handle: FileHandle, file: ChatFile) => Promise<unknown>): Promise<void> {
+  #closeRun(chatId: string, pending: Pending): void {
+    const run = pending.run;
+    if (!run) return;
+    pending.run = undefined;
+    this.#encode(chatId, pending, run.through, encodeRun(run));
+  }
+
+  /** Encodes one line into the batch, unless it is over the size guard. */
+  #encode(chatId: string, pending: Pending, seq: number, line: string): void {
+    const worstCase = line.length * MAX_UTF8_PER_UNIT + 1;
+    // The exact size is only worked out when the cheap bound says the line might be over the guard.
+    if (worstCase > this.options.maxLineBytes && Buffer.byteLength(line) + 1 > this.options.maxLineBytes) {
+      this.options.log.error("transcript line refused: over the size guard", { chat_id: chatId, seq, bytes: Buffer.byteLength(line) });
+      return;
+    }
+    if (pending.bytes.length - pending.length < worstCase) {
+      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + worstCase));
+      pending.bytes.copy(bigger, 0, 0, pending.length);
+      pending.bytes = bigger;
+    }
+    pending.length += pending.bytes.write(line, pending.length);
+    pending.bytes[pending.length++] = NEWLINE;
+  }
+
+  /** Runs `op` on the chat's open file after everything queued before it. Failures are logged and resolve false. */
+  #enqueue(chatId: string, op: (handle: FileHandle, file: ChatFile) => Promise<unknown>): Promise<boolean> {
     const file = this.#touch(chatId);
     file.chain = file.chain
       .then(async () => {
-        file.handle ??= await this.#openRepaired(chatId);
+        file.handle ??= await this.#openRepaired(chatId, file);
         await op(file.handle, file);
+        return true;
       })
-      .catch((e: unknown) => this.options.log.error("transcript write failed", { chat_id: chatId, error: String(e) }));
+      .catch((e: unknown) => {
+        this.options.log.error("transcript write failed; will retry", { chat_id: chatId, error: String(e) });
+        return false;
+      });
     return file.chain;
   }
 
@@ -161,79 +242,174 @@ export class TranscriptWriter {
     if (file) this.#files.delete(chatId);
     else {
       if (this.#files.size >= this.options.maxOpenFiles) void this.#close(this.#files.keys().next().value!);
-      file = { chain: this.#closing.get(chatId) ?? Promise.resolve() };
+      file = { size: 0, indexed: 0, chain: (this.#closing.get(chatId) ?? Promise.resolve(true)).then(() => true) };
     }
     this.#files.set(chatId, file);
     return file;
   }
 
   /** Closes the chat's file after its queued work; a later write reopens it behind this close. */
-  #close(chatId: string): Promise<void> {
+  #close(chatId: string): Promise<boolean> {
     const file = this.#files.get(chatId);
-    if (!file) return this.#closing.get(chatId) ?? Promise.resolve();
+    if (!file) return this.#closing.get(chatId) ?? Promise.resolve(true);
     this.#files.delete(chatId);
-    const closed = file.chain.then(() => file.handle?.close()).catch(() => {});
+    const closed = file.chain.then((ok) => file.handle?.close().then(() => ok) ?? ok).catch(() => false);
     this.#closing.set(chatId, closed);
     void closed.then(() => this.#closing.get(chatId) === closed && this.#closing.delete(chatId));
     return closed;
   }
 
-  async #openRepaired(chatId: string): Promise<FileHandle> {
-    const handle = await open(transcriptPath(this.options.dir, chatId), "a+", 0o600);
-    await this.#repairTornTail(handle, chatId);
+  async #openRepaired(chatId: string, file: ChatFile): Promise<FileHandle> {
+    const path = transcriptPath(this.options.dir, chatId);
+    const cut = repairTail(path);
+    if (cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: cut });
+    const handle = await open(path, "a+", 0o600);
+    file.size = (await handle.stat()).size;
+    file.indexed = file.size;
     return handle;
-  }
-
-  /** Cuts a last line that has no newline (a write the previous process never finished). */
-  async #repairTornTail(handle: FileHandle, chatId: string): Promise<void> {
-    const { size } = await handle.stat();
-    if (size === 0) return;
-    const last = Buffer.alloc(1);
-    await handle.read(last, 0, 1, size - 1);
-    if (last[0] === NEWLINE) return;
-    let keep = 0;
-    for (let end = size; end > 0 && keep === 0; end -= TAIL_SCAN_BYTES) {
-      const start = Math.max(0, end - TAIL_SCAN_BYTES);
-      const chunk = Buffer.alloc(end - start);
-      await handle.read(chunk, 0, chunk.length, start);
-      const nl = chunk.lastIndexOf(NEWLINE);
-      if (nl !== -1) keep = start + nl + 1;
-    }
-    await handle.truncate(keep);
-    this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: size - keep });
-  }
-}
-
-/** The `seq` of a transcript line: the fast path reads the trailing field the hub always writes last. */
-export function seqOf(line: string): number | undefined {
-  const m = /"seq":(\d+)\}$/.exec(line);
-  if (m) return Number(m[1]);
-  try {
-    const seq = (JSON.parse(line) as { seq?: unknown }).seq;
-    return typeof seq === "number" ? seq : undefined;
-  } catch {
-    return undefined;
   }
 }
 
 /**
- * Streams the complete lines of a transcript whose seq lies in [fromSeq, toSeq],
- * in file order, in chunks so a long file never blocks the event loop for long.
- * Unparseable lines and a torn last line are skipped.
+ * The end of the last complete line of an open file (0 when it has none), and
+ * that line. Reads at most what it must from the end.
+ */
+function lastLine(fd: number): { keep: number; line: string } {
+  const size = fstatSync(fd).size;
+  let carry = Buffer.alloc(0);
+  for (let end = size; end > 0; ) {
+    const start = Math.max(0, end - TAIL_SCAN_BYTES);
+    const chunk = Buffer.alloc(end - start);
+    readSync(fd, chunk, 0, chunk.length, start);
+    const joined = Buffer.concat([chunk, carry]);
+    const nl = joined.lastIndexOf(NEWLINE);
+    const keep = nl === -1 ? -1 : start + nl + 1;
+    if (keep !== -1) {
+      const prev = joined.lastIndexOf(NEWLINE, nl - 1);
+      if (prev !== -1 || start === 0) return { keep, line: joined.subarray(prev + 1, nl).toString() };
+    }
+    carry = joined;
+    end = start;
+  }
+  return { keep: 0, line: "" };
+}
+
+/** Runs `use` on the file opened with `flags`; `missing` when it cannot be opened (it does not exist). */
+function withFile<T>(path: string, flags: string, missing: T, use: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = openSync(path, flags);
+  } catch {
+    return missing;
+  }
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Cuts a torn last line (a write the previous process never finished); returns the bytes cut. */
+export function repairTail(path: string): number {
+  return withFile(path, "r+", 0, (fd) => {
+    const size = fstatSync(fd).size;
+    const { keep } = lastLine(fd);
+    if (keep < size) ftruncateSync(fd, keep);
+    return size - keep;
+  });
+}
+
+/** The last seq of a transcript (a run's last), ignoring a torn tail; 0 when there is none. */
+export function lastSeqIn(path: string): number {
+  return withFile(path, "r", 0, (fd) => parseLine(lastLine(fd).line)?.through ?? 0);
+}
+
+/** Appends lines to a transcript synchronously and fsyncs it (start-up recovery from the commit log). */
+export function appendLinesSync(path: string, lines: string[]): void {
+  const fd = openSync(path, "a", 0o600);
+  try {
+    const bytes = Buffer.from(lines.join("\n") + "\n");
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A transcript line checked: a JSON object with an integer seq, or a valid run. */
+function parseLine(line: string): { seq: number; through: number; run?: DeltaRun } | undefined {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || !Number.isSafeInteger(parsed.seq)) return undefined;
+  if (parsed.run === undefined) return { seq: parsed.seq as number, through: parsed.seq as number };
+  const run = asRun(parsed);
+  return run && { seq: run.seq, through: run.through, run };
+}
+
+/**
+ * Where to start reading for `fromSeq`: the last index entry at or below it that
+ * lies inside the file, or the start. The caller checks the line found there.
+ */
+export async function indexedStart(path: string, fromSeq: number, size: number): Promise<{ seq: number; offset: number }> {
+  const index = Bun.file(indexPath(path));
+  let best = { seq: 0, offset: 0 };
+  if (fromSeq <= 1 || !(await index.exists())) return best;
+  for (const entry of (await index.text()).split("\n")) {
+    const [seq, offset] = entry.split(" ").map(Number);
+    if (Number.isSafeInteger(seq) && Number.isSafeInteger(offset) && seq! <= fromSeq && seq! > best.seq && offset! < size) best = { seq: seq!, offset: offset! };
+  }
+  return best;
+}
+
+/** The valid lines of a file from `offset` on, in order, read in chunks. */
+async function* linesFrom(file: ReturnType<typeof Bun.file>, offset: number): AsyncGenerator<{ seq: number; through: number; line: string; run?: DeltaRun } | undefined> {
+  const decoder = new TextDecoder();
+  let rest = "";
+  for await (const chunk of file.slice(offset).stream()) {
+    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) {
+      const parsed = parseLine(line);
+      yield parsed && { ...parsed, line };
+    }
+  }
+}
+
+/**
+ * Streams the events of a transcript whose seq lies in [fromSeq, toSeq], in
+ * order, each as the exact frame clients saw (runs expanded), in chunks so a long
+ * file never blocks the event loop for long. The sparse index lets a tail read
+ * skip what comes before (O(what is replayed)); an index entry that does not
+ * match its line is ignored. Every line is validated: corrupt lines, a torn last
+ * line and anything not past the previous seq are skipped.
  */
 export async function* readTranscript(path: string, fromSeq: number, toSeq = Number.POSITIVE_INFINITY): AsyncGenerator<{ seq: number; line: string }> {
   const file = Bun.file(path);
   if (!(await file.exists())) return;
-  const decoder = new TextDecoder();
-  let rest = "";
-  for await (const chunk of file.stream()) {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
-    rest = lines.pop()!;
-    for (const line of lines) {
-      const seq = seqOf(line);
-      if (seq === undefined || seq < fromSeq) continue;
-      if (seq > toSeq) return;
-      yield { seq, line };
+  let start = await indexedStart(path, fromSeq, file.size);
+  let last = 0;
+  for (let lines = linesFrom(file, start.offset); ; ) {
+    const { value: parsed, done } = await lines.next();
+    if (done) return;
+    if (start.offset > 0) {
+      const matches = parsed?.seq === start.seq;
+      start = { seq: 0, offset: 0 };
+      if (!matches) {
+        await lines.return(undefined);
+        lines = linesFrom(file, 0);
+        continue;
+      }
+    }
+    if (!parsed || parsed.through < fromSeq || parsed.seq <= last) continue;
+    last = parsed.through;
+    const events = parsed.run ? expandRun(parsed.run) : [{ seq: parsed.seq, line: parsed.line }];
+    for (const event of events) {
+      if (event.seq > toSeq) return;
+      if (event.seq >= fromSeq) yield event;
     }
   }
 }

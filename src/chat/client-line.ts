@@ -4,7 +4,7 @@
  * afresh, so replay and history never hand out expired links or raw paths.
  * Lines with neither are returned as they are (the common case costs two scans).
  */
-import { MEDIA_ROUTE, type MediaSigner } from "./signing.ts";
+import { MEDIA_ROUTE, type MediaSigner } from "../media/signing.ts";
 
 export function clientLine(signer: MediaSigner): (line: string) => string {
   return (line) => {

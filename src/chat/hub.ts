@@ -1,0 +1,359 @@
+/**
+ * The hub: one ordered event stream per chat, fanned out through native Bun
+ * pub/sub topics on every listener, durable before visible.
+ *
+ * `publish` is the hot path and never waits for the disk: it reserves and
+ * assigns the chat's next `seq`, serializes the event once and stages it in the
+ * commit log's batch. Once per event-loop turn (group commit) the batch is
+ * written with one synchronous `write`; only when that has returned are the
+ * batch's events pushed to the replay rings and published natively on every
+ * listener (uWS walks its topic tree; no JS loop per subscriber), in seq order,
+ * and handed to the per-chat transcripts behind. A kill -9 can therefore never
+ * lose an event a client saw.
+ *
+ * Faults: a failed reservation refuses the event (seq 0, an error event to the
+ * chat's clients) rather than use an unreserved seq; a failed commit keeps the
+ * batch, tells the clients of the chats concerned, and retries; nothing of it is
+ * visible until it is written. `latestSeq` and every client read only ever see
+ * committed events.
+ */
+import type { Server } from "bun";
+import type { ChatEvent } from "../protocol/events.ts";
+import { ReplayRing, type RingLimits } from "./replay-ring.ts";
+
+/** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
+export const EVERYONE_TOPIC = "everyone";
+
+/** The error detail clients get when the chat's events cannot be stored right now. */
+export const STORAGE_ERROR = "storage_unavailable";
+
+/**
+ * Seqs are reserved in the store this many at a time, ahead of use: one small
+ * write per block instead of per event, and after a crash numbering resumes
+ * past anything a client may have seen (a gap, never a reuse).
+ */
+const SEQ_BLOCK = 1024;
+/** Eviction passes run at most this often while over chat_streams_max. */
+const EVICTION_DELAY_MS = 100;
+/** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
+const MAX_UTF8_PER_UNIT = 3;
+
+/** Where the hub keeps what must outlive the process. */
+export interface HubStorage {
+  /** The highest seq ever reserved for the chat (deleted chats included); 0 for a chat never seen. */
+  loadSeq(chatId: string): number;
+  /** The last seq stored for a chat that is not in memory (its transcript's last). */
+  storedSeq(chatId: string): number;
+  /** Throws when the reservation could not be written. */
+  reserveSeq(chatId: string, through: number): void;
+  /** Adds one stored line to the commit batch (memory only). */
+  stage(chatId: string, line: string): void;
+  /** Writes the batch (one syscall); throws, keeping the batch, on failure. */
+  commit(): void;
+  /** Bytes staged and not yet committed. */
+  stagedBytes(): number;
+  /** A committed event, for the chat's transcript (behind). */
+  committed(chatId: string, seq: number, line: string, event: object): void;
+}
+
+export interface HubLimits {
+  ring: RingLimits;
+  /** Across all chats; beyond it the oldest chats' rings give up their flushed events. */
+  ringTotalBytes: number;
+  /** Largest stored event; a bigger one is refused before it gets a seq. */
+  maxEventBytes: number;
+  /** While commits fail, events wait in memory up to this many bytes; beyond, new events are refused. */
+  maxStagedBytes: number;
+  /** A failed commit is retried after this long. */
+  retryMs: number;
+  /** In-memory chat streams kept; beyond, idle ones (no subscriber, no turn, all written) are forgotten, oldest first. */
+  maxChats: number;
+}
+
+/** An event published but not yet committed. */
+interface Staged {
+  seq: number;
+  frame: string;
+  stored: string;
+  event: object;
+}
+
+export interface ChatStream {
+  readonly chatId: string;
+  readonly topic: string;
+  /** Last seq assigned (staged or committed). */
+  lastSeq: number;
+  reservedThrough: number;
+  /** Last seq committed: the newest any client may see. */
+  durableSeq: number;
+  /** Last seq in the chat's transcript file. */
+  flushedThrough: number;
+  readonly ring: ReplayRing;
+  staged: Staged[];
+  /** Events are being refused (told to clients once). */
+  refusing: boolean;
+}
+
+export interface HubHooks {
+  /** Whether the chat has a turn running (its stream state is then kept). */
+  busy(chatId: string): boolean;
+  log(level: "warn" | "error", msg: string, fields: Record<string, unknown>): void;
+}
+
+// The hub publishes through listeners whatever their per-connection data type.
+type AnyServer = Server<any>;
+
+export class Hub {
+  readonly #listeners = new Set<AnyServer>();
+  /** Chat streams, least recently loaded or kept first. */
+  readonly #chats = new Map<string, ChatStream>();
+  /** Chats with staged events, in the order they first staged one. */
+  readonly #dirty = new Set<ChatStream>();
+  /** Broadcasts waiting for the commit of the chat events published before them. */
+  #broadcasts: string[] = [];
+  #ringBytes = 0;
+  #commitScheduled = false;
+  #retryTimer: Timer | undefined;
+  #evictionTimer: Timer | undefined;
+  #failing = false;
+
+  constructor(
+    private readonly storage: HubStorage,
+    private readonly limits: HubLimits,
+    private readonly hooks: HubHooks,
+  ) {}
+
+  addListener(server: AnyServer): void {
+    this.#listeners.add(server);
+  }
+
+  removeListener(server: AnyServer): void {
+    this.#listeners.delete(server);
+  }
+
+  static topicOf(chatId: string): string {
+    return `chat:${chatId}`;
+  }
+
+  /** The chat's newest committed seq (what `attached` reports); creates no state. */
+  latestSeq(chatId: string): number {
+    return this.#chats.get(chatId)?.durableSeq ?? this.storage.storedSeq(chatId);
+  }
+
+  /** The chat's in-memory stream, if it has one (readers never create one). */
+  view(chatId: string): ChatStream | undefined {
+    return this.#chats.get(chatId);
+  }
+
+  /**
+   * Publishes a chat event; fills in and returns its `seq`, or 0 when the event
+   * was refused (storage failing, or too big) and nobody will ever see it. An
+   * event's `private` part (original text, server paths) goes to storage only.
+   */
+  publish(event: ChatEvent & { private?: object }): number {
+    const chat = this.#open(event.chat_id);
+    const seq = chat.lastSeq + 1;
+    if (!this.#reserve(chat, seq)) return 0;
+    event.seq = seq;
+    const stored = JSON.stringify(event);
+    if (!this.#admissible(chat, stored)) return 0;
+    chat.lastSeq = seq;
+    chat.refusing = false;
+    const frame = event.private === undefined ? stored : JSON.stringify({ ...event, private: undefined });
+    this.storage.stage(chat.chatId, stored);
+    chat.staged.push({ seq, frame, stored, event });
+    this.#dirty.add(chat);
+    if (!this.#commitScheduled && !this.#failing) {
+      this.#commitScheduled = true;
+      setImmediate(() => this.commit());
+    }
+    return seq;
+  }
+
+  /**
+   * Group commit: writes every staged event with one write, then makes them
+   * visible, chat by chat in seq order. Runs once per event-loop turn; shutdown
+   * calls it directly.
+   */
+  commit(): boolean {
+    this.#commitScheduled = false;
+    if (this.#dirty.size === 0) return true;
+    try {
+      this.storage.commit();
+    } catch (e) {
+      this.#commitFailed(e);
+      return false;
+    }
+    if (this.#failing) this.hooks.log("warn", "storage accepts writes again; held events published", {});
+    this.#failing = false;
+    for (const chat of this.#dirty) this.#reveal(chat);
+    this.#dirty.clear();
+    for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
+    if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
+    this.#scheduleEviction();
+    return true;
+  }
+
+  /** The transcript now holds the chat's events through `seq`: they may leave the ring. */
+  flushed(chatId: string, seq: number): void {
+    const chat = this.#chats.get(chatId);
+    if (!chat) return;
+    chat.flushedThrough = Math.max(chat.flushedThrough, seq);
+    this.#ringBytes -= chat.ring.evict(chat.flushedThrough, this.limits.ring);
+    this.#scheduleEviction();
+  }
+
+  /**
+   * Sends a frame to every open client connection on every listener (not part
+   * of any chat). It keeps its place after chat events published before it: it
+   * waits for their commit (unless commits are failing).
+   */
+  broadcast(frame: object): void {
+    const text = JSON.stringify(frame);
+    if (this.#dirty.size > 0 && !this.#failing) this.#broadcasts.push(text);
+    else for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
+  }
+
+  /** The chat was deleted: forget its stream. */
+  forget(chatId: string): void {
+    const chat = this.#chats.get(chatId);
+    if (!chat) return;
+    this.#ringBytes -= chat.ring.bytes;
+    this.#chats.delete(chatId);
+    this.#dirty.delete(chat);
+  }
+
+  /** Clean shutdown: record each chat's exact last seq, so numbering continues without a gap. */
+  settle(): void {
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#evictionTimer);
+    for (const chat of this.#chats.values()) this.#settleSeq(chat);
+  }
+
+  #open(chatId: string): ChatStream {
+    let chat = this.#chats.get(chatId);
+    if (!chat) {
+      const stored = this.storage.storedSeq(chatId);
+      const seq = Math.max(this.storage.loadSeq(chatId), stored);
+      chat = { chatId, topic: Hub.topicOf(chatId), lastSeq: seq, reservedThrough: seq, durableSeq: stored, flushedThrough: stored, ring: new ReplayRing(stored), staged: [], refusing: false };
+      this.#chats.set(chatId, chat);
+    }
+    return chat;
+  }
+
+  /** Makes sure `seq` is reserved in the store before it is used; refuses the event when it cannot be. */
+  #reserve(chat: ChatStream, seq: number): boolean {
+    if (seq <= chat.reservedThrough) return true;
+    try {
+      this.storage.reserveSeq(chat.chatId, seq + SEQ_BLOCK - 1);
+    } catch (e) {
+      this.#refuse(chat, "could not reserve a seq", e);
+      return false;
+    }
+    chat.reservedThrough = seq + SEQ_BLOCK - 1;
+    return true;
+  }
+
+  /** An event too big to store, or arriving while too much waits for a failing disk, is refused whole. */
+  #admissible(chat: ChatStream, stored: string): boolean {
+    if (stored.length * MAX_UTF8_PER_UNIT > this.limits.maxEventBytes && Buffer.byteLength(stored) > this.limits.maxEventBytes) {
+      this.#refuse(chat, "event over the size guard", undefined, "event_too_large");
+      return false;
+    }
+    if (this.#failing && this.storage.stagedBytes() > this.limits.maxStagedBytes) {
+      this.#refuse(chat, "too much is waiting for the disk", undefined);
+      return false;
+    }
+    return true;
+  }
+
+  /** Logs and tells the chat's clients, once per run of refusals (the next accepted event ends the run). */
+  #refuse(chat: ChatStream, why: string, error: unknown, reason = "storage_error"): void {
+    if (chat.refusing) return;
+    chat.refusing = true;
+    this.hooks.log("error", `event refused: ${why}`, { chat_id: chat.chatId, ...(error !== undefined && { error: String(error) }) });
+    this.#tell(chat, reason);
+  }
+
+  /** An error event to the chat's clients: not part of the stream (no seq), so not stored. */
+  #tell(chat: ChatStream, reason: string): void {
+    const text = JSON.stringify({ event: "error", detail: STORAGE_ERROR, reason, chat_id: chat.chatId });
+    for (const server of this.#listeners) server.publish(chat.topic, text);
+  }
+
+  #commitFailed(error: unknown): void {
+    if (!this.#failing) {
+      this.hooks.log("error", "commit failed; events held until storage accepts them", { error: String(error), chats: this.#dirty.size });
+      for (const chat of this.#dirty) this.#tell(chat, "storage_error");
+    }
+    this.#failing = true;
+    for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
+  }
+
+  #reveal(chat: ChatStream): void {
+    for (const { seq, frame, stored, event } of chat.staged) {
+      for (const server of this.#listeners) server.publish(chat.topic, frame);
+      chat.ring.push(seq, frame);
+      this.#ringBytes += frame.length;
+      this.storage.committed(chat.chatId, seq, stored, event);
+    }
+    chat.durableSeq = chat.staged.at(-1)!.seq;
+    chat.staged = [];
+  }
+
+  /**
+   * Over the global cap: each chat keeps at most an equal share of the cap,
+   * oldest events out first, events not yet in the transcript always kept.
+   */
+  #relieveMemory(): void {
+    const share = { maxEvents: this.limits.ring.maxEvents, maxBytes: Math.min(this.limits.ring.maxBytes, this.limits.ringTotalBytes / this.#chats.size) };
+    for (const chat of this.#chats.values()) this.#ringBytes -= chat.ring.evict(chat.flushedThrough, share);
+  }
+
+  /** Over the cap, one eviction pass soon (chats turn idle as their transcripts catch up), at most one pending. */
+  #scheduleEviction(): void {
+    if (this.#chats.size <= this.limits.maxChats || this.#evictionTimer !== undefined) return;
+    this.#evictionTimer = setTimeout(() => {
+      this.#evictionTimer = undefined;
+      this.#evictIdle();
+    }, EVICTION_DELAY_MS);
+  }
+
+  /**
+   * Forgets idle chat streams, oldest first, down to 90 % of the cap: no staged
+   * event, everything in the transcript, no subscriber on any listener, no turn.
+   * Busy ones move to the back. The exact last seq is recorded first, so a
+   * reload continues the numbering without a gap.
+   */
+  #evictIdle(): void {
+    const target = Math.floor(this.limits.maxChats * 0.9);
+    let visits = this.#chats.size;
+    for (const chat of this.#chats.values()) {
+      if (this.#chats.size <= target || visits-- === 0) return;
+      this.#chats.delete(chat.chatId);
+      if (this.#idle(chat) && this.#settleSeq(chat)) this.#ringBytes -= chat.ring.bytes;
+      else this.#chats.set(chat.chatId, chat);
+    }
+  }
+
+  #idle(chat: ChatStream): boolean {
+    if (chat.staged.length > 0 || chat.flushedThrough < chat.durableSeq || this.hooks.busy(chat.chatId)) return false;
+    for (const server of this.#listeners) if (server.subscriberCount(chat.topic) > 0) return false;
+    return true;
+  }
+
+  /** Records the chat's exact last seq when more was reserved; false when that write failed. */
+  #settleSeq(chat: ChatStream): boolean {
+    if (chat.reservedThrough <= chat.lastSeq) return true;
+    try {
+      this.storage.reserveSeq(chat.chatId, chat.lastSeq);
+      chat.reservedThrough = chat.lastSeq;
+      return true;
+    } catch (e) {
+      this.hooks.log("warn", "could not record a chat's last seq", { chat_id: chat.chatId, error: String(e) });
+      return false;
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * What the hub stores through: seq reservations in SQLite, the commit log
+ * (written once per event-loop turn, before anything is visible) and the
+ * per-chat transcripts derived from it behind.
+ *
+ * fsync policy (machine crashes; a process crash loses nothing either way):
+ * `batch` fsyncs the commit log after every commit, `turn` when a committed
+ * batch holds a turn_end, `never` leaves it to the OS. A log segment is deleted
+ * only once every transcript holds its events (fsynced unless `never`).
+ *
+ * At start, `recoverTranscripts` replays the segments a killed process left into
+ * the transcripts (events past each one's last seq), then deletes them.
+ */
+import type { ChatStore } from "../store/chat-store.ts";
+import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.ts";
+import { appendLinesSync, lastSeqIn, repairTail, type TranscriptWriter } from "../store/transcript.ts";
+import type { HubStorage } from "./hub.ts";
+
+export type FsyncPolicy = "batch" | "turn" | "never";
+
+export interface ChatStorageOptions {
+  store: ChatStore;
+  log: CommitLog;
+  transcript: TranscriptWriter;
+  transcriptFile: (chatId: string) => string;
+  fsync: FsyncPolicy;
+}
+
+export class ChatStorage implements HubStorage {
+  /** Segments below this may be deleted once the transcripts hold everything written so far. */
+  #retireBelow = 0;
+  #retiring = false;
+
+  constructor(private readonly o: ChatStorageOptions) {}
+
+  loadSeq(chatId: string): number {
+    return this.o.store.seqFloor(chatId);
+  }
+
+  storedSeq(chatId: string): number {
+    return lastSeqIn(this.o.transcriptFile(chatId));
+  }
+
+  reserveSeq(chatId: string, through: number): void {
+    this.o.store.reserveSeq(chatId, through);
+  }
+
+  stage(chatId: string, line: string): void {
+    this.o.log.append(chatId, line);
+  }
+
+  stagedBytes(): number {
+    return this.o.log.pendingBytes;
+  }
+
+  commit(): void {
+    const segment = this.o.log.commit();
+    if (this.o.fsync === "batch") this.o.log.sync();
+    // After the hub has handed this batch to the transcripts (later in this same task).
+    if (this.o.log.segment > segment) queueMicrotask(() => this.#retire(segment + 1));
+  }
+
+  committed(chatId: string, seq: number, line: string, event: object): void {
+    this.o.transcript.append(chatId, seq, line, event);
+    if (this.o.fsync === "turn" && (event as { event?: unknown }).event === "turn_end") this.o.log.sync();
+  }
+
+  /** Shutdown (after the hub's last commit): everything into the transcripts, then no segment is needed. */
+  async close(): Promise<void> {
+    const ok = await this.o.transcript.close(this.o.fsync !== "never");
+    this.o.log.close();
+    if (ok) this.o.log.retireBelow(Number.POSITIVE_INFINITY);
+  }
+
+  #retire(below: number): void {
+    this.#retireBelow = Math.max(this.#retireBelow, below);
+    if (this.#retiring) return;
+    this.#retiring = true;
+    const target = this.#retireBelow;
+    void this.o.transcript.flush(this.o.fsync !== "never").then((ok) => {
+      this.#retiring = false;
+      // A failed transcript write keeps the segment: it is tried again at the next rotation.
+      if (ok) this.o.log.retireBelow(target);
+    });
+  }
+}
+
+/**
+ * Start-up: every event the commit log holds past its transcript's last seq is
+ * appended to that transcript (events of a deleted chat at or below its seq floor
+ * are not resurrected); then the segments are removed. Returns events recovered.
+ */
+export function recoverTranscripts(logDir: string, transcriptFile: (chatId: string) => string, seqFloorOfDeleted: (chatId: string) => number): number {
+  const last = new Map<string, number>();
+  const lines = new Map<string, string[]>();
+  for (const { chatId, line } of leftoverRecords(logDir)) {
+    const seq = seqOfRecord(line);
+    if (seq === undefined) continue;
+    if (!last.has(chatId)) {
+      repairTail(transcriptFile(chatId));
+      last.set(chatId, Math.max(lastSeqIn(transcriptFile(chatId)), seqFloorOfDeleted(chatId)));
+    }
+    if (seq <= last.get(chatId)!) continue;
+    last.set(chatId, seq);
+    const list = lines.get(chatId) ?? [];
+    list.push(line);
+    lines.set(chatId, list);
+  }
+  let recovered = 0;
+  for (const [chatId, list] of lines) {
+    appendLinesSync(transcriptFile(chatId), list);
+    recovered += list.length;
+  }
+  removeSegments(logDir);
+  return recovered;
+}
+
+function seqOfRecord(line: string): number | undefined {
+  try {
+    const seq = (JSON.parse(line) as { seq?: unknown }).seq;
+    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}

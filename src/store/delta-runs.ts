@@ -1,0 +1,84 @@
+/**
+ * Delta runs: consecutive `delta` (or `reasoning_delta`) events of one stream,
+ * stored as one transcript line that carries the seq range and the texts:
+ *
+ *   {"run":"delta","chat_id":"c","stream_id":"7:0","turn_id":"t","seq":8,"through":11,"texts":["a","b","c","d"]}
+ *
+ * A streamed 4-character delta costs ~100 bytes as its own line and ~7 inside a
+ * run. Only events whose fields are exactly the live frame's shape join a run, so
+ * expanding one rebuilds each frame byte for byte as clients saw it live:
+ * `{"event", "chat_id", "text", "stream_id", ["turn_id",] "seq"}`, in that order.
+ */
+
+export type RunKind = "delta" | "reasoning_delta";
+
+export interface DeltaRun {
+  kind: RunKind;
+  chat_id: string;
+  stream_id: string;
+  turn_id: string | undefined;
+  seq: number;
+  through: number;
+  texts: string[];
+}
+
+interface DeltaFields {
+  event: string;
+  chat_id: string;
+  text: string;
+  stream_id: string;
+  turn_id?: string;
+  seq: number;
+}
+
+const WITH_TURN = "event,chat_id,text,stream_id,turn_id,seq";
+const WITHOUT_TURN = "event,chat_id,text,stream_id,seq";
+
+/** The event as a run member, when it may join one (exact live shape, string fields); undefined otherwise. */
+export function runMember(event: object): DeltaFields | undefined {
+  const e = event as Partial<DeltaFields>;
+  if (e.event !== "delta" && e.event !== "reasoning_delta") return undefined;
+  if (typeof e.text !== "string" || typeof e.stream_id !== "string" || typeof e.seq !== "number") return undefined;
+  const keys = Object.keys(event).join(",");
+  if (keys === WITH_TURN ? typeof e.turn_id !== "string" : keys !== WITHOUT_TURN) return undefined;
+  return e as DeltaFields;
+}
+
+/** Whether `e` continues `run`: same kind, stream and turn, next seq. */
+export function continues(run: DeltaRun, e: DeltaFields): boolean {
+  return e.seq === run.through + 1 && e.event === run.kind && e.stream_id === run.stream_id && e.turn_id === run.turn_id && e.chat_id === run.chat_id;
+}
+
+export function startRun(e: DeltaFields): DeltaRun {
+  return { kind: e.event as RunKind, chat_id: e.chat_id, stream_id: e.stream_id, turn_id: e.turn_id, seq: e.seq, through: e.seq, texts: [e.text] };
+}
+
+/** The run's transcript line (a run of one is stored as the plain event). */
+export function encodeRun(run: DeltaRun): string {
+  if (run.texts.length === 1) return JSON.stringify(frameAt(run, 0));
+  const { kind, chat_id, stream_id, turn_id, seq, through, texts } = run;
+  return JSON.stringify({ run: kind, chat_id, stream_id, turn_id, seq, through, texts });
+}
+
+/** A parsed transcript line that is a run, or undefined. */
+export function asRun(parsed: Record<string, unknown>): DeltaRun | undefined {
+  const { run, chat_id, stream_id, turn_id, seq, through, texts } = parsed;
+  if (run !== "delta" && run !== "reasoning_delta") return undefined;
+  if (typeof chat_id !== "string" || typeof stream_id !== "string" || typeof seq !== "number" || typeof through !== "number") return undefined;
+  if (!Array.isArray(texts) || texts.length !== through - seq + 1 || !texts.every((t) => typeof t === "string")) return undefined;
+  if (turn_id !== undefined && typeof turn_id !== "string") return undefined;
+  return { kind: run, chat_id, stream_id, turn_id, seq, through, texts };
+}
+
+/** The live frame of the run's i-th event, fields in the order the hub serialized them. */
+function frameAt(run: DeltaRun, i: number): DeltaFields {
+  const { kind: event, chat_id, stream_id, turn_id } = run;
+  const text = run.texts[i]!;
+  const seq = run.seq + i;
+  return turn_id === undefined ? { event, chat_id, text, stream_id, seq } : { event, chat_id, text, stream_id, turn_id, seq };
+}
+
+/** The frames of a run, each serialized exactly as it was published. */
+export function* expandRun(run: DeltaRun): Generator<{ seq: number; line: string }> {
+  for (let i = 0; i < run.texts.length; i++) yield { seq: run.seq + i, line: JSON.stringify(frameAt(run, i)) };
+}

@@ -1,0 +1,47 @@
+/**
+ * The sparse seq → offset index beside a transcript: a tail read starts near
+ * the end instead of at byte 0, and a wrong or stale index never changes what is
+ * read.
+ */
+import { expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLogger } from "../src/log.ts";
+import { indexedStart, indexPath, readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
+import { tempDir } from "./helpers.ts";
+
+async function seqsFrom(file: string, from: number): Promise<number[]> {
+  const out: number[] = [];
+  for await (const { seq } of readTranscript(file, from)) out.push(seq);
+  return out;
+}
+
+async function writeChat(dir: string, events: number): Promise<string> {
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 2, indexEveryBytes: 1024, log: createLogger("error") });
+  for (let seq = 1; seq <= events; seq++) {
+    const e = seq % 7 === 0 ? { event: "message", chat_id: "c", text: `m${seq}`, seq } : { event: "delta", chat_id: "c", text: `d${seq}`, stream_id: "s", seq };
+    w.append("c", seq, JSON.stringify(e), e);
+    if (seq % 25 === 0) await w.flush();
+  }
+  await w.close(false);
+  return join(dir, "c.jsonl");
+}
+
+test("a tail read starts at the index entry just below it and returns exactly the tail", async () => {
+  const file = await writeChat(tempDir(), 3000);
+  const size = Bun.file(file).size;
+  const start = await indexedStart(file, 2901, size);
+  expect(start.offset).toBeGreaterThan(size - 4096);
+  expect(start.seq).toBeLessThanOrEqual(2901);
+  expect(readFileSync(file).subarray(start.offset).toString().split("\n")[0]).toContain(`"seq":${start.seq}`);
+  expect(await seqsFrom(file, 2901)).toEqual(Array.from({ length: 100 }, (_, i) => 2901 + i));
+  expect(await seqsFrom(file, 1)).toHaveLength(3000);
+});
+
+test("an index entry that does not match its line, or lies past the end, is ignored", async () => {
+  const file = await writeChat(tempDir(), 400);
+  const size = Bun.file(file).size;
+  writeFileSync(indexPath(file), `390 ${size + 10}\n300 7\ngarbage\n`);
+  expect(await indexedStart(file, 395, size)).toEqual({ seq: 300, offset: 7 });
+  expect(await seqsFrom(file, 395)).toEqual([395, 396, 397, 398, 399, 400]);
+});
