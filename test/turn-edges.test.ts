@@ -4,7 +4,7 @@
  * capable attached device, and messages queued at shutdown.
  */
 import { describe, expect, test } from "bun:test";
-import { type Frame, isTurnEnd, startTestGateway, TestClient } from "./helpers.ts";
+import { type Frame, isTurnEnd, startTestGateway, stdioAgentConfig, TestClient } from "./helpers.ts";
 import { chatServedByRemote, remoteAgentConfig } from "./remote-agent.ts";
 
 describe("turn edges", () => {
@@ -18,5 +18,39 @@ describe("turn edges", () => {
     const frames = await client.until(isTurnEnd, 5000);
     expect(frames.find((f: Frame) => f.event === "turn_end")).toMatchObject({ status: "cancelled" });
     expect(frames.find((f: Frame) => f.event === "turn_end")).not.toHaveProperty("error");
+  });
+});
+
+describe("device tool calls at their edges", () => {
+  const agentSaw = (frames: Frame[]) => JSON.parse(frames.find((f) => f.event === "delta")!.text);
+
+  test("two chats whose agents both use call_1 at once each get their own answer", async () => {
+    const gw = await startTestGateway(stdioAgentConfig());
+    const devices = [await TestClient.ready(gw.wsUrl("tcp", { capabilities: "camera" })), await TestClient.ready(gw.wsUrl("unix", { capabilities: "camera" }))];
+    for (const { client, ready } of devices) client.send({ type: "message", chat_id: ready.chat_id, content: "tool camera 5000 call_1" });
+    for (const { client } of devices) expect((await client.until((f) => f.event === "tool_request")).at(-1)).toMatchObject({ call_id: "call_1" });
+    devices.forEach(({ client, ready }, i) => client.send({ type: "tool_result", chat_id: ready.chat_id, call_id: "call_1", ok: true, result: { device: i } }));
+    for (const [i, { client }] of devices.entries()) expect(agentSaw(await client.until(isTurnEnd))).toEqual({ ok: true, result: { device: i } });
+  });
+
+  test("only a connection attached to the chat that declared the tool may answer; others are refused and change nothing", async () => {
+    const gw = await startTestGateway(stdioAgentConfig());
+    const device = await TestClient.ready(gw.wsUrl("tcp", { capabilities: "camera" }));
+    const chat_id = device.ready.chat_id;
+    device.client.send({ type: "message", chat_id, content: "tool camera 5000 call_9" });
+    await device.client.until((f) => f.event === "tool_request");
+    const stranger = await TestClient.ready(gw.wsUrl("unix", { capabilities: "camera" }));
+    const watcher = await TestClient.ready(gw.wsUrl("unix"));
+    watcher.client.send({ type: "attach", chat_id });
+    await watcher.client.next();
+    const forged = { type: "tool_result", chat_id, call_id: "call_9", ok: true, result: "forged" };
+    for (const { client } of [stranger, watcher]) {
+      client.send(forged);
+      expect((await client.until((f) => f.event === "error")).at(-1)).toMatchObject({ detail: "tool_result_rejected", chat_id });
+    }
+    device.client.send({ ...forged, result: "real" });
+    const frames = await device.client.until(isTurnEnd);
+    expect(frames.filter((f) => f.event === "tool_result")).toHaveLength(1);
+    expect(agentSaw(frames)).toEqual({ ok: true, result: "real" });
   });
 });

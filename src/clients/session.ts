@@ -245,8 +245,10 @@ export class ClientSessions {
 
   #toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
     const { chat_id, call_id, ok, result, error } = env;
-    const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) });
+    const canRun = (tool: string) => ws.data.chats.has(chat_id) && ws.data.capabilities.has(tool);
+    const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) }, canRun);
     if (answer === "unknown_call") this.#fail(ws, { detail: "unknown call_id", reason: call_id }, chat_id);
+    else if (answer === "not_capable") this.#fail(ws, { detail: "tool_result_rejected", reason: "not attached to the chat or tool not declared" }, chat_id);
   }
 
   #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
