@@ -26,6 +26,7 @@ import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
 import { openDatabase } from "./store/db.ts";
+import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
@@ -154,7 +155,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     inbound: new InboundMedia(library, mediaLimits),
     library,
     agentExists: (name) => agents.has(name),
-    clientMsgIdMemory: config.client_msg_id_memory,
+    messageIds: new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 }),
     log,
   });
   const deleteChat = async (chatId: string) => {

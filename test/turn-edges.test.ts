@@ -54,3 +54,20 @@ describe("device tool calls at their edges", () => {
     expect(agentSaw(frames)).toEqual({ ok: true, result: "real" });
   });
 });
+
+test("a message refused with chat_busy is neither acknowledged nor remembered: its resend runs once the chat is free", async () => {
+  const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 5, max_queued_turns: 2 });
+  const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+  const chat_id = ready.chat_id;
+  for (const content of ["x".repeat(2000), "queued one", "queued two"]) client.send({ type: "message", chat_id, content });
+  client.send({ type: "message", chat_id, content: "refused", client_msg_id: "x" });
+  const upToRefusal = await client.until((f) => f.event === "error");
+  expect(upToRefusal.at(-1)).toEqual({ event: "error", detail: "chat_busy", chat_id });
+  expect(upToRefusal.filter((f) => f.event === "message_ack")).toEqual([]);
+  client.send({ type: "stop", chat_id });
+  await client.until(isTurnEnd);
+  client.send({ type: "message", chat_id, content: "refused", client_msg_id: "x" });
+  expect(await client.next()).toEqual({ event: "message_ack", chat_id, client_msg_id: "x", duplicate: false });
+  const resent = await client.until(isTurnEnd);
+  expect(resent[0]).toMatchObject({ event: "user", text: "refused", client_msg_id: "x" });
+});

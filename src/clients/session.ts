@@ -18,7 +18,6 @@ import type { Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
-import { RecentIds } from "./recent-ids.ts";
 import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
 import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
@@ -52,6 +51,12 @@ export interface ChatMetadataAccess {
   ensure(chatId: string): void;
 }
 
+/** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
+export interface MessageIdMemory {
+  has(chatId: string, clientMsgId: string): boolean;
+  accept(chatId: string, clientMsgId: string): void;
+}
+
 export interface ClientSessionDeps {
   hub: Hub;
   runs: Runs;
@@ -62,7 +67,8 @@ export interface ClientSessionDeps {
   library: MediaLibrary;
   /** Is this a configured agent a client may pick with new_chat? */
   agentExists: (name: string) => boolean;
-  clientMsgIdMemory: number;
+  /** client_msg_ids each chat accepted, kept durably. */
+  messageIds: MessageIdMemory;
   log: Logger;
 }
 
@@ -95,11 +101,8 @@ export function clientConnectionData(url: URL, remote: string, viaUnixSocket: bo
 
 export class ClientSessions {
   readonly #open = new Set<ClientSocket>();
-  readonly #recentMessageIds: RecentIds;
 
-  constructor(private readonly deps: ClientSessionDeps) {
-    this.#recentMessageIds = new RecentIds(deps.clientMsgIdMemory);
-  }
+  constructor(private readonly deps: ClientSessionDeps) {}
 
   readonly handler: Required<Pick<WebSocketHandler<ClientData>, "open" | "message" | "drain" | "close">> = {
     open: (ws) => this.#onOpen(ws),
@@ -223,10 +226,9 @@ export class ClientSessions {
     if (env.workspace_scope !== undefined && !this.#applyMessageScope(ws, chatId, env.workspace_scope)) return;
     if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
     const id = env.client_msg_id;
-    if (id !== undefined) {
-      const duplicate = this.#recentMessageIds.seen(`${chatId}\n${id}`);
-      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate });
-      if (duplicate) return;
+    if (id !== undefined && this.deps.messageIds.has(chatId, id)) {
+      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true });
+      return;
     }
     this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id, attachments > 0 ? media.media : undefined);
   }
@@ -280,13 +282,16 @@ export class ClientSessions {
 
   #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
     if (content.trim() === STOP_COMMAND && !media) return this.#stop(chatId);
+    // Refused before anything is remembered: a resend once the chat is free must run.
     if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
-    const { hub, chats, runs, inbound, library } = this.deps;
-    let refs: MediaRef[] = [];
-    if (media) {
-      chats.ensure(chatId);
-      refs = inbound.store(chatId, media);
+    const { hub, chats, runs, inbound, library, messageIds } = this.deps;
+    if (clientMsgId !== undefined || media) chats.ensure(chatId);
+    if (clientMsgId !== undefined) {
+      // Durable before visible: the id is on disk before the ack and the user event go out.
+      messageIds.accept(chatId, clientMsgId);
+      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
     }
+    const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
     const urls = refs.map((r) => library.url(r));
     const user = {
       event: "user" as const,
