@@ -71,3 +71,27 @@ test("a message refused with chat_busy is neither acknowledged nor remembered: i
   const resent = await client.until(isTurnEnd);
   expect(resent[0]).toMatchObject({ event: "user", text: "refused", client_msg_id: "x" });
 });
+
+test("a message queued behind a running turn at shutdown is closed with a visible turn_end error, live and after restart", async () => {
+  const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 5 });
+  const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+  const chat_id = ready.chat_id;
+  client.send({ type: "message", chat_id, content: "x".repeat(2000) });
+  client.send({ type: "message", chat_id, content: "queued at shutdown" });
+  const queuedUser = (await client.until((f) => f.event === "user" && f.text === "queued at shutdown")).at(-1)!;
+  const stopped = gw.stop();
+  const live = await client.until((f) => f.event === "turn_end" && f.error === "gateway_shutdown");
+  await stopped;
+  const closing = live.slice(live.findLastIndex((f) => f.event === "goal_status" && f.status === "idle") + 1);
+  expect(closing.map((f) => f.event)).toEqual(["message", "turn_end"]);
+  expect(closing[0]!.text).toContain(`seq ${queuedUser.seq}`);
+  expect(closing[1]).toMatchObject({ status: "error", error: "gateway_shutdown", goal_state: { active: false } });
+
+  const again = await startTestGateway({ data_dir: gw.config.data_dir });
+  const later = await TestClient.ready(again.wsUrl("unix"));
+  later.client.send({ type: "attach", chat_id, since_seq: queuedUser.seq });
+  const attached = await later.client.next();
+  const replayed = await later.client.until((f) => f.seq === attached.latest_seq);
+  expect(replayed.filter((f) => f.event === "turn_end").at(-1)).toMatchObject({ status: "error", error: "gateway_shutdown" });
+  await later.client.expectQuiet();
+});
