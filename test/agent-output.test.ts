@@ -5,11 +5,35 @@
  */
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isTurnEnd, startTestGateway, TestClient } from "./helpers.ts";
+import { isTurnEnd, startTestGateway, TestClient, tempDir } from "./helpers.ts";
 import { chatServedByRemote, RemoteAgent, remoteAgentConfig } from "./remote-agent.ts";
 
+const PNG = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex");
+
 describe("agent output", () => {
+  test("a proactive message's media and markdown images are staged and signed like in-turn ones; no server path reaches clients", async () => {
+    const workspace = tempDir();
+    const chart = join(workspace, "chart.png");
+    writeFileSync(chart, PNG);
+    const gw = await startTestGateway(remoteAgentConfig({ media_allowed_roots: [workspace] }));
+    const agent = await RemoteAgent.connect(gw);
+    const { client, chatId } = await chatServedByRemote(gw);
+    agent.send({ type: "message", chat_id: chatId, text: `unprompted ![chart](${chart}) and ![secret](/etc/hostname.png)`, media: [chart, "/etc/hostname"] });
+    agent.send({ type: "session_update", chat_id: chatId, title: "after the message" });
+    const message = await client.next();
+    // Read before asserting: bun's toMatchObject writes asymmetric matchers into the received object.
+    const url = message.media_urls?.[0]?.url as string;
+    expect(message).toMatchObject({ event: "message", chat_id: chatId, media_urls: [{ url: expect.stringMatching(/^\/api\/media\//), name: "chart.png" }] });
+    expect(message.text).toMatch(/^unprompted !\[chart\]\(\/api\/media\/[\w-]{22}\/[\w-]+\) and secret$/);
+    expect(JSON.stringify(message)).not.toContain(workspace);
+    expect(JSON.stringify(message)).not.toContain("/etc/hostname");
+    expect(message).not.toHaveProperty("private");
+    expect((await gw.http("tcp", url)).status).toBe(200);
+    expect(await client.next()).toMatchObject({ event: "session_updated", title: "after the message" });
+  });
+
   test("a store failure while handling an agent frame is answered with an error frame; agent and gateway stay up", async () => {
     const gw = await startTestGateway(remoteAgentConfig({ sqlite_busy_timeout_ms: 20 }));
     const agent = await RemoteAgent.connect(gw);

@@ -13,7 +13,7 @@
 import type { Agent, AgentMedia, TurnResult } from "../agents/agent.ts";
 import type { Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
-import type { OutboundMedia } from "../media/outbound.ts";
+import type { AgentOutput } from "./agent-output.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
 
@@ -51,9 +51,7 @@ export interface RunsOptions {
   turnLog: TurnLog;
   agentFor: (chatId: string) => Agent;
   toolCalls: ToolCalls;
-  media: OutboundMedia;
-  /** The chat's stored frames from a seq on (for rewriting a finished segment). */
-  readEvents: (chatId: string, fromSeq: number) => AsyncIterable<string>;
+  output: AgentOutput;
   streaming: boolean;
   maxQueuedTurns: number;
   log: Logger;
@@ -159,21 +157,21 @@ export class Runs {
   }
 
   async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {
-    const { hub, streaming, log, turnLog, toolCalls, media } = this.options;
+    const { hub, streaming, log, turnLog, toolCalls, output } = this.options;
     const turn_id = turn.turnId;
     const agent = this.options.agentFor(chatId);
     turnLog.started(turn_id, chatId, startedMs);
     const turnSeq = hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
     const publisher = new TurnPublisher({
       hub,
-      media,
+      output,
       chatId,
       turnId: turn_id,
       streaming,
       startedMs,
       turnSeq,
       onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
-      readEvents: this.options.readEvents,
+      log,
     });
     const request = { turn_id, chat_id: chatId, content: input.content, media: input.media, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;
