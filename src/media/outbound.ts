@@ -44,9 +44,9 @@ export class OutboundMedia {
     return rewriteImages(text, this.limits.holdChars, this.#urlFor(chatId, cache));
   }
 
-  /** Streamed text: complete images and plain runs, and the tail held back (see markdown.ts). */
-  split(text: string): { pieces: Piece[]; held: string } {
-    return splitImages(text, this.limits.holdChars);
+  /** Streamed text: complete images and plain runs, and the tail held back (none when `final`; see markdown.ts). */
+  split(text: string, final = false): { pieces: Piece[]; held: string } {
+    return splitImages(text, this.limits.holdChars, final);
   }
 
   render(chatId: string, pieces: Piece[], cache: ImageUrlCache): Promise<string> {

@@ -19,7 +19,7 @@
 import type { Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import type { ImageUrlCache } from "../media/outbound.ts";
-import { isImage } from "../media/markdown.ts";
+import { isImage, type Piece } from "../media/markdown.ts";
 import type { AgentToolRequest, AgentTurnFrame } from "../protocol/agent.ts";
 import { AgentOutput, hasImages } from "./agent-output.ts";
 
@@ -79,7 +79,7 @@ export class TurnPublisher {
       case "delta":
         return this.#turn.streaming && this.#mayHoldImage(frame.text) && this.#turn.output.media.split(this.#held + frame.text).pieces.some(isImage);
       case "stream_end":
-        return hasImages(frame.text ?? (this.#turn.streaming ? undefined : this.#buffer));
+        return hasImages(frame.text ?? (this.#turn.streaming ? undefined : this.#buffer)) || this.#tail().some(isImage);
       default:
         return false;
     }
@@ -157,21 +157,35 @@ export class TurnPublisher {
     return `${this.#turn.turnSeq}:${this.#segment}`;
   }
 
+  /** The held tail at the segment's end: nothing more will arrive, so it is split as final text. */
+  #tail(): Piece[] {
+    return this.#held === "" ? [] : this.#turn.output.media.split(this.#held, true).pieces;
+  }
+
   /**
-   * `text`, when the agent sends it, is the segment's final full text. Held text
-   * goes out first (it did not become an image). Synchronous unless images need publishing.
+   * `text`, when the agent sends it, is the segment's final full text. The held
+   * tail goes out first, its images rendered. Synchronous unless images need publishing.
    */
   #endSegment(text: string | undefined): Promise<void> | undefined {
     const full = text ?? (this.#turn.streaming ? undefined : this.#buffer);
-    if (!hasImages(full)) return void this.#closeSegment(full, full);
-    return this.#turn.output.media.rewrite(this.#turn.chatId, full!, this.#images).then((rewritten) => this.#closeSegment(rewritten, full));
+    const tail = this.#tail();
+    if (!hasImages(full) && !tail.some(isImage)) return void this.#closeSegment(full, full, this.#held);
+    return this.#rewriteAndClose(full, tail);
   }
 
-  #closeSegment(text: string | undefined, original: string | undefined): void {
+  async #rewriteAndClose(full: string | undefined, tail: Piece[]): Promise<void> {
+    const { chatId, output } = this.#turn;
+    const tailText = await output.media.render(chatId, tail, this.#images);
+    const rewritten = full !== undefined && hasImages(full) ? await output.media.rewrite(chatId, full, this.#images) : full;
+    this.#closeSegment(rewritten, full, tailText);
+  }
+
+  /** `tail`: the held text as it may be published. */
+  #closeSegment(text: string | undefined, original: string | undefined, tail: string): void {
     const { hub, chatId: chat_id, turnId: turn_id, streaming, startedMs } = this.#turn;
     const keep = text === original ? {} : { private: { text: original } };
     if (streaming) {
-      this.#publishDelta(this.#held, this.#held);
+      this.#publishDelta(tail, this.#held);
       const end = { event: "stream_end" as const, chat_id, stream_id: this.#streamId(), turn_id };
       hub.publish(text === undefined ? end : { ...end, text, ...keep });
     } else if (text) {
