@@ -19,6 +19,18 @@ describe("turn edges", () => {
     expect(frames.find((f: Frame) => f.event === "turn_end")).toMatchObject({ status: "cancelled" });
     expect(frames.find((f: Frame) => f.event === "turn_end")).not.toHaveProperty("error");
   });
+
+  test("stop while the turn waits for a stdio agent that is restarting ends it as cancelled at once", async () => {
+    const gw = await startTestGateway(stdioAgentConfig({ agent_restart_backoff_ms: 20_000, agent_start_timeout_ms: 60_000 }));
+    const { client, ready } = await TestClient.ready(gw.wsUrl("unix"));
+    const chat_id = ready.chat_id;
+    client.send({ type: "message", chat_id, content: "crash" });
+    expect((await client.until(isTurnEnd)).find((f: Frame) => f.event === "turn_end")).toMatchObject({ status: "error", error: "agent_exited" });
+    client.send({ type: "message", chat_id, content: "are you back?" });
+    await client.until((f) => f.event === "goal_status" && f.status === "running");
+    client.send({ type: "stop", chat_id });
+    expect((await client.until(isTurnEnd, 5000)).find((f: Frame) => f.event === "turn_end")).toMatchObject({ status: "cancelled" });
+  });
 });
 
 describe("device tool calls at their edges", () => {
