@@ -286,12 +286,12 @@ export class ClientSessions {
     if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
     const { hub, chats, runs, inbound, library, messageIds } = this.deps;
     if (clientMsgId !== undefined || media) chats.ensure(chatId);
+    const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
     if (clientMsgId !== undefined) {
       // Durable before visible: the id is on disk before the ack and the user event go out.
       messageIds.accept(chatId, clientMsgId);
       send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
     }
-    const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
     const urls = refs.map((r) => library.url(r));
     const user = {
       event: "user" as const,
