@@ -9,14 +9,14 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isTurnEnd, startTestGateway, TestClient, tempDir } from "./helpers.ts";
 import { chatServedByRemote, RemoteAgent, remoteAgentConfig } from "./remote-agent.ts";
+import { PNG_BYTES } from "./test-data.ts";
 
-const PNG = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex");
 
 describe("agent output", () => {
   test("a proactive message's media and markdown images are staged and signed like in-turn ones; no server path reaches clients", async () => {
     const workspace = tempDir();
     const chart = join(workspace, "chart.png");
-    writeFileSync(chart, PNG);
+    writeFileSync(chart, PNG_BYTES);
     const gw = await startTestGateway(remoteAgentConfig({ media_allowed_roots: [workspace] }));
     const agent = await RemoteAgent.connect(gw);
     const { client, chatId } = await chatServedByRemote(gw);

@@ -6,21 +6,12 @@
  */
 import { expect, test } from "bun:test";
 import { renderPieces, rewriteImages, splitImages } from "../src/media/markdown.ts";
+import { seededRandom } from "./test-data.ts";
 
 const TARGETS = ["/srv/w/a.png", "</srv/w/b b.png>", "/srv/x/c.png", "rel/d.jpg", "/srv/w/e.txt", "https://example.com/x.png", "#top"];
 const ALTS = ["chart", "fig (1)", "a)b", "", "![nested"];
 const TITLES = ["", ' "a title"', " 'its (title)'", ' "unclosed'];
 const WORDS = ["hello ", "wow! ", "[not an image] ", "!", "![", "](", "] (", "<", ">", ")", '"', "\n", "x"];
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Publishes what lies under /srv/w, as the gateway's allowed root would. */
 const urlFor = async (target: string) => (target.startsWith("/srv/w/") && target.endsWith(".png") ? `/api/media/sig/${target.length}` : undefined);
@@ -28,7 +19,7 @@ const urlFor = async (target: string) => (target.startsWith("/srv/w/") && target
 test("any cutting of a text and any hold bound: streamed rendering equals whole-text rendering", async () => {
   for (const maxHold of [16, 45, 8192]) {
     for (let seed = 1; seed <= 40; seed++) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const pick = <T>(list: T[]) => list[Math.floor(next() * list.length)]!;
       let text = "";
       while (text.length < 3000) text += next() < 0.2 ? `![${pick(ALTS)}](${pick(TARGETS)}${pick(TITLES)})` : pick(WORDS);

@@ -11,34 +11,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isTurnEnd, startTestGateway, tempDir } from "./helpers.ts";
 import { chatServedByRemote, RemoteAgent, remoteAgentConfig } from "./remote-agent.ts";
+import { PNG_BYTES, seededRandom } from "./test-data.ts";
 
-const PNG = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex");
 const DELTAS = 10_000;
 
-/** Small seeded PRNG (mulberry32), so a failure names a seed that reproduces it. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test("10 000 random deltas with images: no delta names a server path; assembled deltas equal the stream_end text", async () => {
   const root = tempDir("agentgate-images-");
   const inside = join(root, "workspace");
   const outside = join(root, "elsewhere");
   for (const dir of [inside, outside]) mkdirSync(dir);
-  for (const file of [join(inside, "a.png"), join(inside, "b.png"), join(outside, "c.png"), join(inside, "notes.txt")]) writeFileSync(file, PNG);
+  for (const file of [join(inside, "a.png"), join(inside, "b.png"), join(outside, "c.png"), join(inside, "notes.txt")]) writeFileSync(file, PNG_BYTES);
   const targets = [join(inside, "a.png"), `<${join(inside, "b.png")}>`, join(outside, "c.png"), join(inside, "missing.png"), join(inside, "notes.txt"), "https://example.com/x.png"];
   const alts = ["chart", "fig (1)", "a)b", ""];
   const titles = ["", ' "a title"', " 'its (title)'"];
   const words = ["hello ", "wow! ", "[not an image] ", "!", "![", "] (", "plain text ", "\n", "1) ", "x"];
 
   const seed = Date.now();
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(list: T[]) => list[Math.floor(next() * list.length)]!;
   let text = "";
   while (text.length < DELTAS * 4) text += next() < 0.15 ? `![${pick(alts)}](${pick(targets)}${pick(titles)})` : pick(words);
