@@ -7,6 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { type Frame, isTurnEnd, startTestGateway, stdioAgentConfig, TestClient } from "./helpers.ts";
 import { chatServedByRemote, remoteAgentConfig } from "./remote-agent.ts";
 
+/** Tests that start the Python agent get room for a slow machine (no timing is asserted). */
+const PYTHON_AGENT_TEST_MS = 30_000;
+
 describe("turn edges", () => {
   test("stop while the turn waits for a ws agent that is not connected ends it as cancelled at once", async () => {
     const gw = await startTestGateway(remoteAgentConfig({ agent_reconnect_grace_ms: 60_000, agent_cancel_grace_ms: 1500 }));
@@ -30,7 +33,7 @@ describe("turn edges", () => {
     await client.until((f) => f.event === "goal_status" && f.status === "running");
     client.send({ type: "stop", chat_id });
     expect((await client.until(isTurnEnd, 5000)).find((f: Frame) => f.event === "turn_end")).toMatchObject({ status: "cancelled" });
-  });
+  }, PYTHON_AGENT_TEST_MS);
 });
 
 describe("device tool calls at their edges", () => {
@@ -43,7 +46,7 @@ describe("device tool calls at their edges", () => {
     for (const { client } of devices) expect((await client.until((f) => f.event === "tool_request")).at(-1)).toMatchObject({ call_id: "call_1" });
     devices.forEach(({ client, ready }, i) => client.send({ type: "tool_result", chat_id: ready.chat_id, call_id: "call_1", ok: true, result: { device: i } }));
     for (const [i, { client }] of devices.entries()) expect(agentSaw(await client.until(isTurnEnd))).toEqual({ ok: true, result: { device: i } });
-  });
+  }, PYTHON_AGENT_TEST_MS);
 
   test("only a connection attached to the chat that declared the tool may answer; others are refused and change nothing", async () => {
     const gw = await startTestGateway(stdioAgentConfig());
@@ -64,7 +67,7 @@ describe("device tool calls at their edges", () => {
     const frames = await device.client.until(isTurnEnd);
     expect(frames.filter((f) => f.event === "tool_result")).toHaveLength(1);
     expect(agentSaw(frames)).toEqual({ ok: true, result: "real" });
-  });
+  }, PYTHON_AGENT_TEST_MS);
 });
 
 test("a message refused with chat_busy is neither acknowledged nor remembered: its resend runs once the chat is free", async () => {
