@@ -160,10 +160,14 @@ export const ConfigSchema = z
     max_agent_frame_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest frame (stdio line or WebSocket message) accepted from an agent."),
     tool_call_timeout_ms: int(60_000, 100, 3_600_000).describe("Default deadline of a device tool call when the agent names none."),
     tool_disconnect_grace_ms: int(10_000, 0, 600_000).describe("How long a tool call waits for a capable device to come back after the last one disconnected."),
-    client_msg_id_memory: int(10_000, 0, 1_000_000).describe("Recent (chat, client_msg_id) pairs remembered, across chats, to acknowledge resends instead of running them twice."),
     echo_chunk_size: int(16, 1, 65536).describe("Echo agent: characters per delta."),
     echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
     echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
+
+    // ── turns at their edges: resend memory, streamed images ─────────────────
+    client_msg_id_memory: int(10_000, 0, 1_000_000).describe("Accepted (chat, client_msg_id) pairs kept in the database, across chats, so a resend (also after a restart) is acknowledged instead of run twice; oldest forgotten first. 0: no resend protection."),
+    client_msg_id_max_age_s: int(7 * 86_400, 60, 365 * 86_400).describe("How long an accepted client_msg_id is remembered: longer than any client waits before resending."),
+    stream_image_hold_chars: int(8192, 16, 1_048_576).describe("Longest delta tail held back while it may still become a markdown image (its path is rewritten before anyone sees it); past it the text goes out as is. Above PATH_MAX so any local image path fits."),
 
     // ── media ────────────────────────────────────────────────────────────────
     media_max_images: int(4, 0, 64).describe("Images one message may carry (nanobot's limit)."),

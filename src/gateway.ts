@@ -5,7 +5,6 @@
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentEvents } from "./agents/agent.ts";
 import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
@@ -24,12 +23,14 @@ import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
+import { AgentOutput } from "./runs/agent-output.ts";
 import { closeInterruptedTurns } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
 import { CommitLog } from "./store/commit-log.ts";
 import { openDatabase } from "./store/db.ts";
+import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
@@ -106,7 +107,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const outbound = new OutboundMedia(
     library,
     (chatId) => [workspaceOf(chatId), ...config.media_allowed_roots].filter((r): r is string => Boolean(r)),
-    config.media_max_outbound_bytes,
+    { maxBytes: config.media_max_outbound_bytes, holdChars: config.stream_image_hold_chars },
     log,
   );
   const toClient = clientLine(signer);
@@ -119,19 +120,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     hub.broadcast(frame);
   };
 
-  // Agents: what they may do outside turns, and the history the LLM agent reads.
-  const agentEvents: AgentEvents = {
-    proactiveMessage: (chatId, fields) => void hub.publish({ event: "message", chat_id: chatId, ...fields }),
-    sessionUpdate: (chatId, title) => {
-      if (title === undefined) return;
-      store.ensure(chatId);
-      store.setTitle(chatId, title);
-      hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", title });
-    },
-    model: announceModel,
-  };
+  // Agents: their output (in turns and outside them) takes one path into chats; the history the LLM agent reads.
+  const agentOutput = new AgentOutput({ hub, media: outbound, titles: store, announceModel, log });
   const readHistory = (chatId: string, throughSeq: number) => conversation(reader, chatId, throughSeq);
-  const agents = new AgentRegistry(config, agentEvents, readHistory, log);
+  const agents = new AgentRegistry(config, agentOutput.events, readHistory, log);
 
   // Runs: one active turn per chat, recorded in the store; device tool calls.
   const toolCalls = new ToolCalls({
@@ -148,8 +140,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     hub,
     turnLog,
     toolCalls,
-    media: outbound,
-    readEvents: (chatId, fromSeq) => reader.read(chatId, { from: fromSeq }),
+    output: agentOutput,
     agentFor: (chatId) => agents.get(store.agentOf(chatId) ?? config.agent) ?? agents.get(config.agent)!,
     streaming: config.streaming,
     maxQueuedTurns: config.max_queued_turns,
@@ -168,7 +159,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     inbound: new InboundMedia(library, mediaLimits),
     library,
     agentExists: (name) => agents.has(name),
-    clientMsgIdMemory: config.client_msg_id_memory,
+    messageIds: new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 }),
     log,
   });
   const deleteChat = async (chatId: string) => {

@@ -237,15 +237,14 @@ describe("agent media and bookkeeping", () => {
     const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     client.send({ type: "message", chat_id: ready.chat_id, content: `media ${chart} /etc/hostname`, media: [png] });
     const frames = await client.until(isTurnEnd);
-    const end = frames.find((f) => f.event === "stream_end")!;
-    expect(end.text).toMatch(/^look: !\[chart\]\(\/api\/media\/[\w-]{22}\/[\w-]+\)$/);
+    const streamed = frames.filter((f) => f.event === "delta");
+    expect(streamed.map((f) => f.text).join("")).toMatch(/^look: !\[chart\]\(\/api\/media\/[\w-]{22}\/[\w-]+\)$/);
     const files = frames.find((f) => f.event === "message" && f.text === "files")!;
     expect(files.media_urls).toEqual([{ url: expect.stringMatching(/^\/api\/media\//), name: "chart.png" }]);
     const reported = JSON.parse(frames.find((f) => f.kind === "progress")!.text);
     expect(reported).toEqual([{ exists: true, mime: "image/png", name: "shot.png", url: expect.stringMatching(/^\/api\/media\//) }]);
-    // What the gateway produced names no server path (deltas carry the agent's raw text until stream_end rewrites it).
-    for (const produced of [end, files, frames[0]!]) expect(JSON.stringify(produced)).not.toMatch(new RegExp(`\\(${workspace}|${gw.config.data_dir}`));
-    expect(JSON.stringify(files)).not.toContain(workspace);
+    // What the gateway produced names no server path, not even in a delta (the user's own text may).
+    for (const produced of frames.slice(1)) expect(JSON.stringify(produced)).not.toMatch(new RegExp(`${workspace}|${gw.config.data_dir}`));
     expect(JSON.stringify(frames)).not.toContain("private");
     expect((await gw.http("tcp", files.media_urls[0].url)).status).toBe(200);
 
@@ -258,16 +257,18 @@ describe("agent media and bookkeeping", () => {
     await later.client.next();
     const replayed = await later.client.until(isTurnEnd);
     expect(JSON.stringify(replayed)).not.toContain("private");
-    expect(replayed.find((f) => f.event === "stream_end")!.text).toMatch(/^look: !\[chart\]\(\/api\/media\//);
+    expect(replayed.filter((f) => f.event === "delta").map((f) => f.text).join("")).toMatch(/^look: !\[chart\]\(\/api\/media\//);
   });
 
-  test("a markdown image split across deltas is still found and rewritten at stream_end", async () => {
+  test("a markdown image split across deltas is held back and published rewritten", async () => {
     const workspace = tempDir();
     writeFileSync(join(workspace, "pic.png"), PNG);
     const gw = await startTestGateway(stdioAgentConfig({ media_allowed_roots: [workspace] }));
     const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     const frames = await sendTurn(client, ready.chat_id, `split ${join(workspace, "pic.png")}`);
-    expect(frames.find((f) => f.event === "stream_end")!.text).toMatch(/^before !\[pic\]\(\/api\/media\/[\w-]{22}\/[\w-]+\) after$/);
+    const deltas = frames.filter((f) => f.event === "delta").map((f) => f.text as string);
+    expect(deltas.join("")).toMatch(/^before !\[pic\]\(\/api\/media\/[\w-]{22}\/[\w-]+\) after$/);
+    expect(deltas.some((d) => d.includes(workspace))).toBe(false);
   });
 
   test("deleting a chat deletes its files; stray files are swept at start", async () => {

@@ -1,61 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { type Frame, isTurnEnd, onCleanup, sendTurn, startTestGateway, TestClient, type TestGateway, upgradeRequest } from "./helpers.ts";
-
-const AGENT_TOKEN = "agent-secret";
-
-/** A minimal agent in the test process, connecting over the gateway's unix socket. */
-class RemoteAgent {
-  readonly received: Frame[] = [];
-  #wake: (() => void) | undefined;
-  private constructor(readonly ws: WebSocket) {
-    ws.addEventListener("message", (e) => {
-      this.received.push(JSON.parse(String(e.data)));
-      this.#wake?.();
-    });
-  }
-
-  static async connect(gw: TestGateway, name = "remote"): Promise<RemoteAgent> {
-    const ws = new WebSocket(`ws+unix://${join(gw.dir, "gw.sock")}:/agent?token=${AGENT_TOKEN}`);
-    onCleanup(() => ws.close());
-    await new Promise((resolve, reject) => {
-      ws.addEventListener("open", resolve);
-      ws.addEventListener("error", reject);
-    });
-    ws.send(JSON.stringify({ type: "hello", agent: name, protocol: 1 }));
-    return new RemoteAgent(ws);
-  }
-
-  send(frame: object) {
-    this.ws.send(JSON.stringify(frame));
-  }
-
-  async next(type: string): Promise<Frame> {
-    for (;;) {
-      const i = this.received.findIndex((f) => f.type === type);
-      if (i !== -1) return this.received.splice(i, 1)[0]!;
-      await new Promise<void>((r) => {
-        this.#wake = r;
-        setTimeout(r, 100);
-      });
-    }
-  }
-}
-
-const config = (extra = {}) => ({
-  agents: { remote: { type: "ws" as const } },
-  agent_token: AGENT_TOKEN,
-  agent_reconnect_grace_ms: 300,
-  ...extra,
-});
-
-async function chatServedByRemote(gw: TestGateway) {
-  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
-  client.send({ type: "new_chat", agent: "remote" });
-  const attached = await client.next();
-  await client.next();
-  return { client, chatId: attached.chat_id as string };
-}
+import { isTurnEnd, sendTurn, startTestGateway, TestClient, upgradeRequest } from "./helpers.ts";
+import { AGENT_TOKEN, chatServedByRemote, RemoteAgent, remoteAgentConfig as config } from "./remote-agent.ts";
 
 describe("agents connecting over WebSocket", () => {
   test("an agent on the unix socket serves the chats routed to it", async () => {

@@ -44,9 +44,12 @@ export interface Agent {
   close?(): Promise<void>;
 }
 
-/** What agents may do outside a turn; the gateway wires these to the hub and store. */
+/** A `message` an agent sends outside a turn, without its routing fields. */
+export type ProactiveMessage = Omit<Extract<AgentTurnFrame, { type: "message" }>, "type" | "turn_id" | "chat_id">;
+
+/** What agents may do outside a turn; runs/agent-output.ts publishes them like in-turn output. */
 export interface AgentEvents {
-  proactiveMessage(chatId: string, frame: { text: string; kind?: string; tool_events?: Record<string, unknown>[]; agent_ui?: unknown }): void;
+  proactiveMessage(chatId: string, frame: ProactiveMessage): void;
   sessionUpdate(chatId: string, title: string | undefined): void;
   model(modelName: string, modelPreset?: string): void;
 }

@@ -4,15 +4,16 @@
  * logged and answered with an error frame; it never reaches clients), routes turn
  * frames to their turn, and frames outside turns to the gateway's AgentEvents.
  * A cancelled turn the agent does not end within the grace is ended here as
- * cancelled, so an unresponsive agent cannot hold a chat.
+ * cancelled, so an unresponsive agent cannot hold a chat. A turn stopped while
+ * it still waits for the agent to become reachable ends as cancelled at once.
  */
 import type { Logger } from "../log.ts";
 import { type AgentFrame, type GatewayToAgent, parseAgentFrame, type ToolResult } from "../protocol/agent.ts";
 import type { Agent, AgentEvents, Emit, TurnRequest, TurnResult } from "./agent.ts";
 
 export interface FrameTransport {
-  /** Resolves once the agent can take frames (started, connected, said hello); rejects with a reason. */
-  ready(): Promise<void>;
+  /** Resolves once the agent can take frames (started, connected, said hello); rejects with a reason, or "cancelled" when `signal` aborts. */
+  ready(signal: AbortSignal): Promise<void>;
   /** Sends one frame; false when the agent is not reachable right now. */
   send(frame: GatewayToAgent): boolean;
 }
@@ -37,11 +38,10 @@ export class FramedAgent implements Agent {
 
   async runTurn(turn: TurnRequest, emit: Emit, signal: AbortSignal): Promise<TurnResult> {
     try {
-      await this.transport!.ready();
+      await this.transport!.ready(signal);
     } catch (e) {
-      return { status: "error", error: e instanceof Error ? e.message : String(e) };
+      return signal.aborted ? { status: "cancelled" } : { status: "error", error: e instanceof Error ? e.message : String(e) };
     }
-    if (signal.aborted) return { status: "cancelled" };
     const open: OpenTurn = { emit, resolve: () => {} };
     const ended = new Promise<TurnResult>((resolve) => (open.resolve = resolve));
     this.#turns.set(turn.turn_id, open);
@@ -70,8 +70,22 @@ export class FramedAgent implements Agent {
     return this.#turns.size;
   }
 
-  /** One frame from the agent, as text. `hello` is the transport's business and is returned to it. */
+  /**
+   * One frame from the agent, as text. `hello` is the transport's business and is
+   * returned to it. A failure while handling it (e.g. the store refusing a write)
+   * is logged and answered with an error frame; the agent and the gateway stay up.
+   */
   receive(text: string): AgentFrame | undefined {
+    try {
+      return this.#route(text);
+    } catch (e) {
+      this.log.error("handling an agent frame failed", { agent: this.name, error: e instanceof Error ? e.message : String(e) });
+      this.transport?.send({ type: "error", detail: "internal_error", reason: "the gateway could not handle this frame" });
+      return undefined;
+    }
+  }
+
+  #route(text: string): AgentFrame | undefined {
     const parsed = parseAgentFrame(text);
     if (!parsed.ok) return void this.#reject("invalid frame", parsed.reason);
     const frame = parsed.frame;

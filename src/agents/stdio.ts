@@ -10,6 +10,7 @@ import type { GatewayToAgent } from "../protocol/agent.ts";
 import type { AgentEvents } from "./agent.ts";
 import { FramedAgent } from "./framed.ts";
 import { readLines } from "./lines.ts";
+import { ReadyGate } from "./ready-gate.ts";
 
 export interface StdioSpec {
   command: string[];
@@ -31,7 +32,7 @@ const HEALTHY_AFTER_MS = 30_000;
 export class StdioAgent extends FramedAgent {
   #child: Subprocess<"pipe", "pipe", "pipe"> | undefined;
   #helloSeen = false;
-  #waiters: (() => void)[] = [];
+  readonly #gate = new ReadyGate();
   #closing = false;
   #backoffMs: number;
 
@@ -44,13 +45,13 @@ export class StdioAgent extends FramedAgent {
   ) {
     super(name, events, log, options.cancelGraceMs);
     this.#backoffMs = options.restartBackoffMs;
-    this.transport = { ready: () => this.#ready(), send: (frame) => this.#send(frame) };
+    this.transport = { ready: (signal) => this.#ready(signal), send: (frame) => this.#send(frame) };
     this.#start();
   }
 
   async close(): Promise<void> {
     this.#closing = true;
-    this.#waiters = [];
+    this.#gate.close("agent_unavailable");
     const child = this.#child;
     if (!child) return;
     child.kill("SIGTERM");
@@ -84,18 +85,16 @@ export class StdioAgent extends FramedAgent {
     });
   }
 
+  /** `receive` is the boundary for frame handling; this only notes the hello. */
   #onLine(line: string): void {
     if (this.receive(line)?.type !== "hello" || this.#helloSeen) return;
     this.#helloSeen = true;
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#gate.open();
   }
 
-  #ready(): Promise<void> {
+  #ready(signal: AbortSignal): Promise<void> {
     if (this.#child && this.#helloSeen) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#waiters.push(resolve);
-      setTimeout(() => reject(new Error("agent_unavailable")), this.options.startTimeoutMs);
-    });
+    return this.#gate.wait(this.options.startTimeoutMs, "agent_unavailable", signal);
   }
 
   #send(frame: GatewayToAgent): boolean {

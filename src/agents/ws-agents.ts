@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import type { GatewayToAgent } from "../protocol/agent.ts";
 import type { AgentEvents } from "./agent.ts";
 import { FramedAgent } from "./framed.ts";
+import { ReadyGate } from "./ready-gate.ts";
 
 export interface AgentConnData {
   role: "agent";
@@ -33,13 +34,13 @@ const SOCKET_OPEN = 1;
 
 class WsAgent extends FramedAgent {
   #socket: AgentSocket | undefined;
-  #waiters: (() => void)[] = [];
+  readonly #gate = new ReadyGate();
   #graceTimer: Timer | undefined;
 
   constructor(name: string, events: AgentEvents, log: Logger, private readonly options: WsAgentOptions) {
     super(name, events, log, options.cancelGraceMs);
     this.transport = {
-      ready: () => this.#ready(),
+      ready: (signal) => this.#ready(signal),
       send: (frame: GatewayToAgent) => {
         if (this.#socket?.readyState !== SOCKET_OPEN) return false;
         this.#socket.send(JSON.stringify(frame));
@@ -54,7 +55,7 @@ class WsAgent extends FramedAgent {
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
     if (previous && previous !== ws) previous.close(CLOSE_REPLACED, "replaced by a newer connection");
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#gate.open();
   }
 
   disconnected(ws: AgentSocket): void {
@@ -65,15 +66,13 @@ class WsAgent extends FramedAgent {
 
   async close(): Promise<void> {
     clearTimeout(this.#graceTimer);
+    this.#gate.close("agent_disconnected");
     this.#socket?.close(1001, "gateway shutting down");
   }
 
-  #ready(): Promise<void> {
+  #ready(signal: AbortSignal): Promise<void> {
     if (this.#socket) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#waiters.push(resolve);
-      setTimeout(() => reject(new Error("agent_disconnected")), this.options.reconnectGraceMs);
-    });
+    return this.#gate.wait(this.options.reconnectGraceMs, "agent_disconnected", signal);
   }
 }
 
@@ -92,21 +91,38 @@ export class WsAgents {
     return this.#agents.size > 0;
   }
 
+  /**
+   * Every callback runs inside a boundary: a failure is logged with the agent's
+   * name and, for a frame, answered with an error frame; the connection and the
+   * gateway stay up.
+   */
   readonly handler: Required<Pick<WebSocketHandler<AgentConnData>, "open" | "message" | "close">> = {
-    open: (ws) => {
-      ws.data.helloTimer = setTimeout(() => ws.close(CLOSE_POLICY, "no hello"), this.options.helloTimeoutMs);
-    },
-    message: (ws, raw) => {
-      const text = typeof raw === "string" ? raw : raw.toString("utf8");
-      const agent = ws.data.name === undefined ? undefined : this.#agents.get(ws.data.name);
-      if (agent) return void agent.receive(text);
-      this.#hello(ws, text);
-    },
-    close: (ws) => {
-      clearTimeout(ws.data.helloTimer);
-      if (ws.data.name) this.#agents.get(ws.data.name)?.disconnected(ws);
-    },
+    open: (ws) =>
+      this.#guard(ws, "open", () => {
+        ws.data.helloTimer = setTimeout(() => ws.close(CLOSE_POLICY, "no hello"), this.options.helloTimeoutMs);
+      }),
+    message: (ws, raw) =>
+      this.#guard(ws, "message", () => {
+        const text = typeof raw === "string" ? raw : raw.toString("utf8");
+        const agent = ws.data.name === undefined ? undefined : this.#agents.get(ws.data.name);
+        if (agent) return void agent.receive(text);
+        this.#hello(ws, text);
+      }),
+    close: (ws) =>
+      this.#guard(ws, "close", () => {
+        clearTimeout(ws.data.helloTimer);
+        if (ws.data.name) this.#agents.get(ws.data.name)?.disconnected(ws);
+      }),
   };
+
+  #guard(ws: AgentSocket, callback: string, run: () => void): void {
+    try {
+      run();
+    } catch (e) {
+      this.log.error("agent connection callback failed", { agent: ws.data.name, callback, error: e instanceof Error ? e.message : String(e) });
+      if (callback === "message" && ws.readyState === SOCKET_OPEN) ws.send(JSON.stringify({ type: "error", detail: "internal_error", reason: "the gateway could not handle this frame" }));
+    }
+  }
 
   /** The first frame must be hello naming a configured ws agent. */
   #hello(ws: AgentSocket, text: string): void {

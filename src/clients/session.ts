@@ -18,7 +18,6 @@ import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
-import { RecentIds } from "./recent-ids.ts";
 import { type ReplayDeps, type ReplayTarget, replayThenSubscribe } from "./replay.ts";
 import { resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
@@ -53,6 +52,12 @@ export interface ChatMetadataAccess {
   ensure(chatId: string): void;
 }
 
+/** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
+export interface MessageIdMemory {
+  has(chatId: string, clientMsgId: string): boolean;
+  accept(chatId: string, clientMsgId: string): void;
+}
+
 export interface ClientSessionDeps {
   hub: Hub;
   runs: Runs;
@@ -63,7 +68,8 @@ export interface ClientSessionDeps {
   library: MediaLibrary;
   /** Is this a configured agent a client may pick with new_chat? */
   agentExists: (name: string) => boolean;
-  clientMsgIdMemory: number;
+  /** client_msg_ids each chat accepted, kept durably. */
+  messageIds: MessageIdMemory;
   log: Logger;
 }
 
@@ -107,11 +113,8 @@ export function clientConnectionData(url: URL, peer: { remote: string; local: bo
 
 export class ClientSessions {
   readonly #open = new Set<ClientSocket>();
-  readonly #recentMessageIds: RecentIds;
 
-  constructor(private readonly deps: ClientSessionDeps) {
-    this.#recentMessageIds = new RecentIds(deps.clientMsgIdMemory);
-  }
+  constructor(private readonly deps: ClientSessionDeps) {}
 
   readonly handler: Required<Pick<WebSocketHandler<ClientData>, "open" | "message" | "drain" | "close">> = {
     open: (ws) => this.#onOpen(ws),
@@ -235,10 +238,9 @@ export class ClientSessions {
     if (env.workspace_scope !== undefined && !this.#applyMessageScope(ws, chatId, env.workspace_scope)) return;
     if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
     const id = env.client_msg_id;
-    if (id !== undefined) {
-      const duplicate = this.#recentMessageIds.seen(`${chatId}\n${id}`);
-      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate });
-      if (duplicate) return;
+    if (id !== undefined && this.deps.messageIds.has(chatId, id)) {
+      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true });
+      return;
     }
     this.#submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id, attachments > 0 ? media.media : undefined);
   }
@@ -257,8 +259,10 @@ export class ClientSessions {
 
   #toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
     const { chat_id, call_id, ok, result, error } = env;
-    const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) });
+    const canRun = (tool: string) => ws.data.chats.has(chat_id) && ws.data.capabilities.has(tool);
+    const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) }, canRun);
     if (answer === "unknown_call") this.#fail(ws, { detail: "unknown call_id", reason: call_id }, chat_id);
+    else if (answer === "not_capable") this.#fail(ws, { detail: "tool_result_rejected", reason: "not attached to the chat or tool not declared" }, chat_id);
   }
 
   #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
@@ -290,12 +294,15 @@ export class ClientSessions {
 
   #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
     if (content.trim() === STOP_COMMAND && !media) return this.#stop(ws, chatId);
+    // Refused before anything is remembered: a resend once the chat is free must run.
     if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
-    const { hub, chats, runs, inbound, library } = this.deps;
-    let refs: MediaRef[] = [];
-    if (media) {
-      chats.ensure(chatId);
-      refs = inbound.store(chatId, media);
+    const { hub, chats, runs, inbound, library, messageIds } = this.deps;
+    if (clientMsgId !== undefined || media) chats.ensure(chatId);
+    const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
+    if (clientMsgId !== undefined) {
+      // Durable before visible: the id is on disk before the ack and the user event go out.
+      messageIds.accept(chatId, clientMsgId);
+      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
     }
     const urls = refs.map((r) => library.url(r));
     const user = {

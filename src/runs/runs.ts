@@ -3,11 +3,17 @@
  * FIFO; beyond it the sender is told the chat is busy. Stopping cancels the
  * active turn (the agent sees its signal abort) and clears the queue. A client
  * disconnecting never cancels anything: turns belong to chats, not sockets.
+ *
+ * At shutdown no message is taken any more, running turns get the grace, and
+ * each message still queued behind one is closed in its chat once that turn has
+ * ended: a turn_end with status error and error "gateway_shutdown", after a
+ * message saying so, so its sender sees it was not run (live or on replay) and
+ * can send it again. Queued messages are not run after a restart.
  */
 import type { Agent, AgentMedia, TurnResult } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
-import type { OutboundMedia } from "../media/outbound.ts";
+import type { AgentOutput } from "./agent-output.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
 
@@ -48,26 +54,30 @@ export interface RunsOptions {
   turnLog: TurnLog;
   agentFor: (chatId: string) => Agent;
   toolCalls: ToolCalls;
-  media: OutboundMedia;
-  /** The chat's stored frames from a seq on (for rewriting a finished segment). */
-  readEvents: (chatId: string, fromSeq: number) => AsyncIterable<string>;
+  output: AgentOutput;
   streaming: boolean;
   maxQueuedTurns: number;
   log: Logger;
 }
 
+/** turn_end error of a queued message closed unrun at shutdown. */
+export const SHUTDOWN_ERROR = "gateway_shutdown";
+
 export class Runs {
   readonly #chats = new Map<string, ChatRun>();
+  #shuttingDown = false;
 
   constructor(private readonly options: RunsOptions) {}
 
   /** Would a message to this chat run or queue (rather than be refused as busy)? */
   hasRoom(chatId: string): boolean {
+    if (this.#shuttingDown) return false;
     const run = this.#chats.get(chatId);
     return !run?.active || run.queue.length < this.options.maxQueuedTurns;
   }
 
   submit(chatId: string, input: TurnInput): SubmitOutcome {
+    if (this.#shuttingDown) return "busy";
     const run = this.#chats.get(chatId) ?? { queue: [] };
     this.#chats.set(chatId, run);
     if (!run.active) {
@@ -110,9 +120,12 @@ export class Runs {
     return this.#chats.get(chatId)?.active;
   }
 
-  /** Shutdown: let running turns finish for up to `graceMs`, then cancel them and wait for their ends. */
+  /**
+   * Shutdown: take no more messages, let running turns finish for up to `graceMs`,
+   * then cancel them and wait for their ends; messages queued behind them are closed unrun.
+   */
   async settle(graceMs: number): Promise<void> {
-    for (const run of this.#chats.values()) run.queue.length = 0;
+    this.#shuttingDown = true;
     const running = () => [...this.#chats.values()].flatMap((r) => (r.active ? [r.active] : []));
     if (running().length === 0) return;
     await Promise.race([Promise.all(running().map((t) => t.done)), Bun.sleep(graceMs)]);
@@ -128,28 +141,40 @@ export class Runs {
     run.active = active;
     active.done = this.#execute(chatId, active, input, startedMs).finally(() => {
       run.active = undefined;
+      if (this.#shuttingDown) for (const queued of run.queue.splice(0)) this.#closeUnrun(chatId, queued);
       const next = run.queue.shift();
       if (next) this.#start(chatId, run, next);
       else this.#chats.delete(chatId);
     });
   }
 
+  /** A queued message the gateway will not run (shutdown): its turn ends at once, visibly, with an error. */
+  #closeUnrun(chatId: string, input: TurnInput): void {
+    const { hub, turnLog } = this.options;
+    const turn_id = crypto.randomUUID();
+    turnLog.started(turn_id, chatId, Date.now());
+    const text = `Error: the gateway shut down before your message (seq ${input.userSeq}) ran; send it again.`;
+    hub.publish({ event: "message", chat_id: chatId, text, turn_id });
+    hub.publish({ event: "turn_end", chat_id: chatId, latency_ms: 0, goal_state: { active: false }, status: "error", error: SHUTDOWN_ERROR, turn_id });
+    turnLog.ended(turn_id, chatId, { status: "error", error: SHUTDOWN_ERROR }, 0);
+  }
+
   async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {
-    const { hub, streaming, log, turnLog, toolCalls, media } = this.options;
+    const { hub, streaming, log, turnLog, toolCalls, output } = this.options;
     const turn_id = turn.turnId;
     const agent = this.options.agentFor(chatId);
     turnLog.started(turn_id, chatId, startedMs);
     const turnSeq = hub.publish({ event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id });
     const publisher = new TurnPublisher({
       hub,
-      media,
+      output,
       chatId,
       turnId: turn_id,
       streaming,
       startedMs,
       turnSeq,
       onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
-      readEvents: this.options.readEvents,
+      log,
     });
     const request = { turn_id, chat_id: chatId, content: input.content, media: input.media, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;

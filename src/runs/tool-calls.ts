@@ -1,9 +1,11 @@
 /**
  * Tools on the client device. An agent's `tool_request` becomes a chat event
  * (persisted and replayed, so a reconnecting device sees what is pending); the
- * chat's clients that declared the tool may answer with `tool_result`. The first
- * answer goes back to the agent and becomes a chat event too; later ones are
- * refused. With no capable client, past the deadline, or when the last capable
+ * chat's clients that declared the tool may answer with `tool_result` (a
+ * connection not attached to the chat, or that never declared the tool, is
+ * refused and changes nothing). The first answer goes back to the agent and
+ * becomes a chat event too; later ones are refused. Call ids are the agent's and
+ * scoped to their chat: two chats may both use "call_1" at once. With no capable client, past the deadline, or when the last capable
  * client has been gone for the grace, the agent gets `ok: false` with a reason.
  */
 import type { Agent } from "../agents/agent.ts";
@@ -20,6 +22,7 @@ export interface ToolCallOptions {
 
 interface PendingCall {
   chatId: string;
+  callId: string;
   turnId: string;
   tool: string;
   agent: Agent;
@@ -27,7 +30,10 @@ interface PendingCall {
   grace?: Timer;
 }
 
-export type ToolAnswer = "accepted" | "unknown_call";
+export type ToolAnswer = "accepted" | "unknown_call" | "not_capable";
+
+/** Pending calls are keyed by chat and call id together. */
+const callKey = (chatId: string, callId: string) => `${chatId}\n${callId}`;
 
 export class ToolCalls {
   readonly #pending = new Map<string, PendingCall>();
@@ -36,29 +42,35 @@ export class ToolCalls {
 
   request(chatId: string, turnId: string, agent: Agent, frame: AgentToolRequest): void {
     const { call_id, tool } = frame;
-    if (this.#pending.has(call_id)) return agent.toolResult?.(turnId, { call_id, ok: false, error: "duplicate call_id" });
+    const key = callKey(chatId, call_id);
+    if (this.#pending.has(key)) return agent.toolResult?.(turnId, { call_id, ok: false, error: "duplicate call_id" });
     const deadlineMs = frame.deadline_ms ?? this.options.defaultTimeoutMs;
     this.options.hub.publish({ event: "tool_request", chat_id: chatId, call_id, tool, args: frame.args ?? null, deadline_ms: deadlineMs, turn_id: turnId });
-    const deadline = setTimeout(() => this.#settle(call_id, { call_id, ok: false, error: "deadline_exceeded" }), deadlineMs);
-    this.#pending.set(call_id, { chatId, turnId, tool, agent, deadline });
-    if (this.options.capableClients(chatId, tool) === 0) this.#settle(call_id, { call_id, ok: false, error: "no_capable_client" });
+    const deadline = setTimeout(() => this.#settle(key, { call_id, ok: false, error: "deadline_exceeded" }), deadlineMs);
+    this.#pending.set(key, { chatId, callId: call_id, turnId, tool, agent, deadline });
+    if (this.options.capableClients(chatId, tool) === 0) this.#settle(key, { call_id, ok: false, error: "no_capable_client" });
   }
 
-  /** A client's answer. Only the first for a pending call in that chat counts. */
-  answer(chatId: string, result: ToolResult): ToolAnswer {
-    const call = this.#pending.get(result.call_id);
-    if (!call || call.chatId !== chatId) return "unknown_call";
-    this.#settle(result.call_id, result);
+  /**
+   * A client's answer. Only the first for a pending call in that chat counts, and
+   * only from a connection that `canRun` the call's tool (attached, declared it).
+   */
+  answer(chatId: string, result: ToolResult, canRun: (tool: string) => boolean): ToolAnswer {
+    const key = callKey(chatId, result.call_id);
+    const call = this.#pending.get(key);
+    if (!call) return "unknown_call";
+    if (!canRun(call.tool)) return "not_capable";
+    this.#settle(key, result);
     return "accepted";
   }
 
   /** A client left the chat: calls it could have answered wait the grace for another capable one. */
   clientLeft(chatIds: Iterable<string>): void {
     const chats = new Set(chatIds);
-    for (const [callId, call] of this.#pending) {
+    for (const [key, call] of this.#pending) {
       if (!chats.has(call.chatId) || call.grace || this.options.capableClients(call.chatId, call.tool) > 0) continue;
       call.grace = setTimeout(() => {
-        if (this.options.capableClients(call.chatId, call.tool) === 0) this.#settle(callId, { call_id: callId, ok: false, error: "device_disconnected" });
+        if (this.options.capableClients(call.chatId, call.tool) === 0) this.#settle(key, { call_id: call.callId, ok: false, error: "device_disconnected" });
         else call.grace = undefined;
       }, this.options.disconnectGraceMs);
     }
@@ -66,13 +78,13 @@ export class ToolCalls {
 
   /** The turn ended: its open calls have nobody left to answer. */
   turnEnded(turnId: string): void {
-    for (const [callId, call] of this.#pending) if (call.turnId === turnId) this.#settle(callId, { call_id: callId, ok: false, error: "turn_ended" }, false);
+    for (const [key, call] of this.#pending) if (call.turnId === turnId) this.#settle(key, { call_id: call.callId, ok: false, error: "turn_ended" }, false);
   }
 
-  #settle(callId: string, result: ToolResult, tellAgent = true): void {
-    const call = this.#pending.get(callId);
+  #settle(key: string, result: ToolResult, tellAgent = true): void {
+    const call = this.#pending.get(key);
     if (!call) return;
-    this.#pending.delete(callId);
+    this.#pending.delete(key);
     clearTimeout(call.deadline);
     clearTimeout(call.grace);
     this.options.hub.publish({ event: "tool_result", chat_id: call.chatId, ...result, turn_id: call.turnId });

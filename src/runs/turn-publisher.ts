@@ -4,23 +4,28 @@
  * segment into one `message`. Frames arriving after the turn closed are ignored,
  * so a late agent cannot write into a finished turn.
  *
- * Media: a `message` with media paths or local markdown images, and a segment
- * whose text has local markdown images, need file work (staging, signing). While
- * that runs, later frames wait in a queue, so the chat's order never changes. The
- * published event carries signed URLs; its `private` part keeps the agent's
- * original text and paths for the transcript.
+ * No server path reaches a client, not even for the length of a delta: a delta's
+ * tail that may still become a markdown image is held back (bounded, see
+ * media/markdown.ts) and joins the next delta; complete local images become
+ * signed URLs (or their alt text) before the delta is published, so the text a
+ * client assembles from deltas is final and stream_end needs no read-back. A
+ * stream_end with the agent's own text is rewritten the same way, with the same
+ * URLs (one cache per segment), so it equals the assembled deltas.
  *
- * A streamed segment's text is not kept in memory (1 000 concurrent streams would
- * hold it all): each delta is checked for a possible "![", and only such a segment
- * is read back from the chat's stored events at stream_end to be rewritten.
+ * Frames needing file work (staging, signing) wait in a queue with every later
+ * frame, so the chat's order never changes. Published events carry signed URLs;
+ * their `private` part keeps the agent's original text and paths for the transcript.
  */
 import type { Hub } from "../chat/hub.ts";
-import type { OutboundMedia } from "../media/outbound.ts";
+import type { Logger } from "../log.ts";
+import type { ImageUrlCache } from "../media/outbound.ts";
+import { isImage, type Piece } from "../media/markdown.ts";
 import type { AgentToolRequest, AgentTurnFrame } from "../protocol/agent.ts";
+import { AgentOutput, hasImages } from "./agent-output.ts";
 
 export interface TurnPublisherOptions {
   hub: Hub;
-  media: OutboundMedia;
+  output: AgentOutput;
   chatId: string;
   turnId: string;
   streaming: boolean;
@@ -28,30 +33,26 @@ export interface TurnPublisherOptions {
   /** Seq of the turn's first event: unique in the chat, so `${it}:${segment}` names streams compactly. */
   turnSeq: number;
   onToolRequest: (frame: AgentToolRequest) => void;
-  /** The chat's stored frames with seq ≥ fromSeq, oldest first. */
-  readEvents: (chatId: string, fromSeq: number) => AsyncIterable<string>;
+  log: Logger;
 }
-
-type MessageFrame = Extract<AgentTurnFrame, { type: "message" }>;
-const hasLocalImages = (text: string | undefined) => text?.includes("![") ?? false;
 
 export class TurnPublisher {
   #segment = 0;
   #segmentOpen = false;
   /** Text of the open segment, kept only with streaming off (it becomes one message). */
   #buffer = "";
-  /** Seq of the open segment's first delta, and whether its text may hold a markdown image. */
-  #segmentSeq = 0;
-  #maybeImage = false;
-  #endedWithBang = false;
+  /** Streaming: the tail of the segment's text that may still become an image, not yet published. */
+  #held = "";
+  /** The open segment's image URLs, so a path gets one URL in its deltas and its stream_end text. */
+  #images: ImageUrlCache = new Map();
   #closed = false;
   /** Frames waiting behind file work, in order; undefined when nothing is waiting. */
   #queue: AgentTurnFrame[] | undefined;
   #drained: Promise<void> = Promise.resolve();
-  readonly #o: TurnPublisherOptions;
+  readonly #turn: TurnPublisherOptions;
 
   constructor(options: TurnPublisherOptions) {
-    this.#o = options;
+    this.#turn = options;
   }
 
   /** Bound so agents can be handed `publisher.emit` directly. */
@@ -61,56 +62,53 @@ export class TurnPublisher {
     else if (this.#needsFiles(frame)) {
       this.#queue = [frame];
       this.#drained = this.#drain();
-    } else this.#publish(frame);
+    } else void this.#publish(frame);
   };
 
   /** Ends the turn once queued frames are out: a segment still open is closed so clients can settle the bubble. */
   async close(): Promise<void> {
     await this.#drained;
-    if (this.#segmentOpen) await this.#endSegment(undefined);
+    if (this.#segmentOpen || this.#held !== "") await this.#endSegment(undefined);
     this.#closed = true;
   }
 
   #needsFiles(frame: AgentTurnFrame): boolean {
-    if (frame.type === "message") return (frame.media?.length ?? 0) > 0 || hasLocalImages(frame.text);
-    if (frame.type !== "stream_end") return false;
-    return frame.text !== undefined ? hasLocalImages(frame.text) : this.#o.streaming ? this.#maybeImage : hasLocalImages(this.#buffer);
+    switch (frame.type) {
+      case "message":
+        return AgentOutput.needsFiles(frame);
+      case "delta":
+        return this.#turn.streaming && this.#mayHoldImage(frame.text) && this.#turn.output.media.split(this.#held + frame.text).pieces.some(isImage);
+      case "stream_end":
+        return hasImages(frame.text ?? (this.#turn.streaming ? undefined : this.#buffer)) || this.#tail().some(isImage);
+      default:
+        return false;
+    }
   }
 
-  /** Cheap per-delta check: "![" inside the chunk, or split across two chunks. */
-  #noteDelta(text: string): void {
-    if (!this.#maybeImage) this.#maybeImage = text.includes("![") || (this.#endedWithBang && text.startsWith("["));
-    this.#endedWithBang = text.endsWith("!");
+  /** Cheap check first: with nothing held and no "!" a delta cannot touch an image. */
+  #mayHoldImage(text: string): boolean {
+    return this.#held !== "" || text.includes("!");
   }
 
   async #drain(): Promise<void> {
     for (let frame = this.#queue!.shift(); frame; frame = this.#queue!.shift()) {
-      if (frame.type === "message" && this.#needsFiles(frame)) await this.#publishMessageWithMedia(frame);
-      else if (frame.type === "stream_end") await this.#endSegment(frame.text);
-      else this.#publish(frame);
+      try {
+        await this.#publish(frame);
+      } catch (e) {
+        this.#turn.log.error("publishing an agent frame failed", { chat_id: this.#turn.chatId, turn_id: this.#turn.turnId, type: frame.type, error: String(e) });
+      }
     }
     this.#queue = undefined;
   }
 
-  #publish(frame: AgentTurnFrame): void {
-    const { hub, chatId: chat_id, turnId: turn_id, streaming } = this.#o;
+  /** Synchronous unless the frame needs file work. */
+  #publish(frame: AgentTurnFrame): Promise<void> | undefined {
+    const { hub, chatId: chat_id, turnId: turn_id } = this.#turn;
     switch (frame.type) {
-      case "delta": {
-        if (frame.text === "") return;
-        if (!streaming) {
-          this.#segmentOpen = true;
-          this.#buffer += frame.text;
-          return;
-        }
-        const seq = hub.publish({ event: "delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
-        if (!this.#segmentOpen) this.#segmentSeq = seq;
-        this.#segmentOpen = true;
-        this.#noteDelta(frame.text);
-        return;
-      }
+      case "delta":
+        return this.#delta(frame.text);
       case "stream_end":
-        void this.#endSegment(frame.text);
-        return;
+        return this.#endSegment(frame.text);
       case "reasoning_delta":
         if (frame.text !== "") hub.publish({ event: "reasoning_delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
         return;
@@ -118,66 +116,85 @@ export class TurnPublisher {
         hub.publish({ event: "reasoning_end", chat_id, stream_id: this.#streamId(), turn_id });
         return;
       case "message": {
-        const { type: _type, turn_id: _agentTurnId, chat_id: _chat, media: _media, ...fields } = frame;
-        hub.publish({ event: "message", chat_id, ...fields, turn_id });
-        return;
+        const { type: _type, turn_id: _agentTurnId, chat_id: _chat, ...message } = frame;
+        return this.#turn.output.publishMessage(chat_id, message, turn_id);
       }
       case "file_edit":
         hub.publish({ event: "file_edit", chat_id, edits: frame.edits, turn_id });
         return;
       case "tool_request":
-        this.#o.onToolRequest(frame);
+        this.#turn.onToolRequest(frame);
         return;
     }
   }
 
-  async #publishMessageWithMedia(frame: MessageFrame): Promise<void> {
-    const { hub, media, chatId: chat_id, turnId: turn_id } = this.#o;
-    const { type: _type, turn_id: _agentTurnId, chat_id: _chat, media: paths = [], text, ...fields } = frame;
-    const media_urls = await media.urls(chat_id, paths);
-    const rewritten = await media.rewrite(chat_id, text);
-    hub.publish({
-      event: "message",
-      chat_id,
-      text: rewritten,
-      ...(media_urls.length > 0 && { media_urls }),
-      ...fields,
-      turn_id,
-      private: { text, media: paths },
-    });
+  #delta(text: string): Promise<void> | undefined {
+    if (text === "") return;
+    if (!this.#turn.streaming) {
+      this.#segmentOpen = true;
+      this.#buffer += text;
+      return;
+    }
+    if (!this.#mayHoldImage(text)) return void this.#publishDelta(text, text);
+    const input = this.#held + text;
+    const { pieces, held } = this.#turn.output.media.split(input);
+    this.#held = held;
+    const original = input.slice(0, input.length - held.length);
+    if (!pieces.some(isImage)) return void this.#publishDelta(original, original);
+    return this.#turn.output.media.render(this.#turn.chatId, pieces, this.#images).then((rendered) => this.#publishDelta(rendered, original));
+  }
+
+  #publishDelta(text: string, original: string): void {
+    if (original === "") return;
+    this.#segmentOpen = true;
+    if (text === "") return;
+    const { hub, chatId: chat_id, turnId: turn_id } = this.#turn;
+    const event = { event: "delta" as const, chat_id, text, stream_id: this.#streamId(), turn_id };
+    hub.publish(text === original ? event : { ...event, private: { text: original } });
   }
 
   #streamId(): string {
-    return `${this.#o.turnSeq}:${this.#segment}`;
+    return `${this.#turn.turnSeq}:${this.#segment}`;
   }
 
-  /** The open streamed segment's text, read back from the chat's stored events. */
-  async #segmentText(): Promise<string> {
-    const streamId = `"stream_id":"${this.#streamId()}"`;
-    let text = "";
-    for await (const line of this.#o.readEvents(this.#o.chatId, this.#segmentSeq)) {
-      if (line.includes('"event":"delta"') && line.includes(streamId)) text += (JSON.parse(line) as { text: string }).text;
-    }
-    return text;
+  /** The held tail at the segment's end: nothing more will arrive, so it is split as final text. */
+  #tail(): Piece[] {
+    return this.#held === "" ? [] : this.#turn.output.media.split(this.#held, true).pieces;
   }
 
-  /** `text`, when the agent sends it, is the segment's final full text. Local images in it are published. */
-  async #endSegment(text: string | undefined): Promise<void> {
-    const { hub, media, chatId: chat_id, turnId: turn_id, streaming, startedMs } = this.#o;
-    const full = text ?? (streaming ? (this.#maybeImage ? await this.#segmentText() : "") : this.#buffer);
-    const rewritten = hasLocalImages(full) ? await media.rewrite(chat_id, full) : full;
-    const changed = rewritten !== full;
-    const original = changed ? { private: { text: full } } : {};
+  /**
+   * `text`, when the agent sends it, is the segment's final full text. The held
+   * tail goes out first, its images rendered. Synchronous unless images need publishing.
+   */
+  #endSegment(text: string | undefined): Promise<void> | undefined {
+    const full = text ?? (this.#turn.streaming ? undefined : this.#buffer);
+    const tail = this.#tail();
+    if (!hasImages(full) && !tail.some(isImage)) return void this.#closeSegment(full, full, this.#held);
+    return this.#rewriteAndClose(full, tail);
+  }
+
+  async #rewriteAndClose(full: string | undefined, tail: Piece[]): Promise<void> {
+    const { chatId, output } = this.#turn;
+    const tailText = await output.media.render(chatId, tail, this.#images);
+    const rewritten = full !== undefined && hasImages(full) ? await output.media.rewrite(chatId, full, this.#images) : full;
+    this.#closeSegment(rewritten, full, tailText);
+  }
+
+  /** `tail`: the held text as it may be published. */
+  #closeSegment(text: string | undefined, original: string | undefined, tail: string): void {
+    const { hub, chatId: chat_id, turnId: turn_id, streaming, startedMs } = this.#turn;
+    const keep = text === original ? {} : { private: { text: original } };
     if (streaming) {
+      this.#publishDelta(tail, this.#held);
       const end = { event: "stream_end" as const, chat_id, stream_id: this.#streamId(), turn_id };
-      hub.publish(text === undefined && !changed ? end : { ...end, text: rewritten, ...original });
-    } else if (rewritten !== "") {
-      hub.publish({ event: "message", chat_id, text: rewritten, latency_ms: Date.now() - startedMs, turn_id, ...original });
+      hub.publish(text === undefined ? end : { ...end, text, ...keep });
+    } else if (text) {
+      hub.publish({ event: "message", chat_id, text, latency_ms: Date.now() - startedMs, turn_id, ...keep });
     }
     this.#buffer = "";
+    this.#held = "";
+    this.#images = new Map();
     this.#segmentOpen = false;
-    this.#maybeImage = false;
-    this.#endedWithBang = false;
     this.#segment++;
   }
 }

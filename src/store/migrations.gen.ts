@@ -3,6 +3,7 @@ import journal from "../../drizzle/meta/_journal.json";
 import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_media.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_equal_elektra.sql" with { type: "text" };
+import m3 from "../../drizzle/0003_client_msg_ids.sql" with { type: "text" };
 
 export { journal };
-export const migrationSql: string[] = [m0, m1, m2];
+export const migrationSql: string[] = [m0, m1, m2, m3];

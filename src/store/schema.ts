@@ -5,7 +5,7 @@
  * A chat's transcript path is derived from its id (transcripts/<id>.jsonl; the
  * chat_id alphabet has no "/" or "."), so it is not stored.
  */
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const TURN_STATUSES = ["running", "done", "error", "cancelled", "interrupted"] as const;
 export type TurnRowStatus = (typeof TURN_STATUSES)[number];
@@ -73,4 +73,22 @@ export const media = sqliteTable(
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
   },
   (t) => [index("media_chat_idx").on(t.chatId)],
+);
+
+/**
+ * client_msg_ids a chat accepted, so a resend (also after a restart or a crash)
+ * is acknowledged instead of run twice. `id` only grows, so the oldest rows are
+ * a range of it: the count bound is one range delete.
+ */
+export const clientMessageIds = sqliteTable(
+  "client_msg_ids",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    chatId: text("chat_id")
+      .notNull()
+      .references(() => chats.id, { onDelete: "cascade" }),
+    clientMsgId: text("client_msg_id").notNull(),
+    acceptedAt: integer("accepted_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [uniqueIndex("client_msg_ids_chat_msg_idx").on(t.chatId, t.clientMsgId), index("client_msg_ids_accepted_idx").on(t.acceptedAt)],
 );
