@@ -87,8 +87,8 @@ describe("slow consumers", () => {
         // About 11 MB of deltas: far more than the kernel's loopback socket buffers (~5 MB) hold for a paused reader.
         echo_chunk_size: 1000,
         echo_repeat: 10_000,
-        // Well above what the resume below queues at once (~95 KB measured: its ring tail plus a replay batch).
-        slow_consumer_bytes: 256 * 1024,
+        // Well above what the resume below queues at once (up to ~95 KB seen: its ring tail plus replay batches).
+        slow_consumer_bytes: 1024 * 1024,
         slow_consumer_check_ms: 10,
         replay_buffer_bytes: 16 * 1024,
         replay_ring_bytes: 32 * 1024,
