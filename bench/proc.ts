@@ -99,6 +99,14 @@ export function peakRssBytes(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+)/)![1]) * 1024;
 }
 
+/**
+ * Throughput scenarios drive the gateway faster than the load generators read (they
+ * are the bottleneck by design), so by default the bench lets a client lag by up to
+ * 256 MiB before the slow-consumer policy closes it; the slow scenario passes the defaults.
+ */
+const MiB = 2 ** 20;
+const LAGGING_CLIENTS_FLAGS = [`--slow-consumer-bytes=${256 * MiB}`, `--backpressure-limit-bytes=${512 * MiB}`];
+
 export async function startServer(side: Side, echoRepeat: number, dataDir: string, flags: string[] = [], core: Core = "any"): Promise<{ server: Running; url: string }> {
   if (side === "raw") {
     const server = spawn([BUN, "bench/raw-server.ts"], core);
@@ -107,7 +115,7 @@ export async function startServer(side: Side, echoRepeat: number, dataDir: strin
   }
   const server = spawn([
     BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
-    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...flags, ...EXTRA_FLAGS,
+    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...LAGGING_CLIENTS_FLAGS, ...flags, ...EXTRA_FLAGS,
   ], core);
   for (;;) {
     const { line } = await server.lines.next("agentgate banner");

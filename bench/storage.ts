@@ -14,6 +14,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
+import { resolveConfig } from "../src/config.ts";
 import { BUN, end, fmt, median, openClient, rssBytes, type Running, type Side, spawn, startServer, WAIT_MS, WS_AGENT_FLAGS, AGENT_TOKEN } from "./proc.ts";
 
 const knob = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -26,8 +27,9 @@ const TAIL_SIZES = (process.env.BENCH_TAIL_SIZES ?? "10000,100000,1000000").spli
 const TAIL = 100;
 const BYTES_DELTAS = 20_000;
 const MiB = 2 ** 20;
-/** Lets the (unmeasured) client that builds a big chat lag without being closed as a slow consumer. */
-const BUILDER_FLAGS = [`--slow-consumer-bytes=${256 * MiB}`, `--backpressure-limit-bytes=${512 * MiB}`];
+/** The slow scenario measures the gateway's default slow-consumer policy. */
+const DEFAULTS = resolveConfig({}).config;
+const POLICY_FLAGS = [`--slow-consumer-bytes=${DEFAULTS.slow_consumer_bytes}`, `--backpressure-limit-bytes=${DEFAULTS.backpressure_limit_bytes}`];
 
 interface LatencyLoad {
   subscribers: number;
@@ -48,8 +50,8 @@ interface LatencyResult {
   slowCloses: number;
 }
 
-async function latencyRun(side: Side, load: LatencyLoad, dataDir: string): Promise<LatencyResult> {
-  const { server, url } = await startServer(side, 1, dataDir, side === "agentgate" ? WS_AGENT_FLAGS : [], "server");
+async function latencyRun(side: Side, load: LatencyLoad, dataDir: string, flags: string[] = []): Promise<LatencyResult> {
+  const { server, url } = await startServer(side, 1, dataDir, side === "agentgate" ? [...WS_AGENT_FLAGS, ...flags] : [], "server");
   const options = { url, side, rate: LATENCY_RATE, agentToken: AGENT_TOKEN, ...load };
   const gen: Running = spawn([BUN, "bench/load-latency.ts", JSON.stringify(options)], "load");
   const rss = [rssBytes(server.proc.pid)];
@@ -87,8 +89,8 @@ async function latencyBench(dataDir: string) {
 
 async function slowBench(dataDir: string) {
   const base = { subscribers: 10, padBytes: 1024, seconds: SLOW_S };
-  const calm = await latencyRun("agentgate", { ...base, stallEveryMs: 0 }, join(dataDir, "slow-calm"));
-  const stalled = await latencyRun("agentgate", { ...base, stallEveryMs: SLOW_STALL_MS }, join(dataDir, "slow-stalled"));
+  const calm = await latencyRun("agentgate", { ...base, stallEveryMs: 0 }, join(dataDir, "slow-calm"), POLICY_FLAGS);
+  const stalled = await latencyRun("agentgate", { ...base, stallEveryMs: SLOW_STALL_MS }, join(dataDir, "slow-stalled"), POLICY_FLAGS);
   console.log(`\nslow consumer: 10 healthy subscribers, ${fmt(LATENCY_RATE)} deltas/s of 1 KiB for ${SLOW_S} s; a new client that stops reading every ${SLOW_STALL_MS / 1000} s`);
   for (const [label, r] of [["without stalled", calm], ["with stalled", stalled]] as const) {
     const mib = r.rss.map((b) => b / MiB);
@@ -140,7 +142,7 @@ async function tailResume(url: string, chatId: string, latest: number): Promise<
 async function tailBench(dataDir: string) {
   const chats: { size: number; chatId: string; latest: number; buildS: number }[] = [];
   for (const size of TAIL_SIZES) {
-    const { server, url } = await startServer("agentgate", size, dataDir, BUILDER_FLAGS, "server");
+    const { server, url } = await startServer("agentgate", size, dataDir, [], "server");
     const t0 = performance.now();
     try {
       chats.push({ size, ...(await buildChat(url)), buildS: (performance.now() - t0) / 1000 });
