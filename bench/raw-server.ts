@@ -4,7 +4,7 @@
  * (a uuid chat_id and turn_id, a short stream_id),
  * paced like the echo agent (a yield to the event loop every 64 frames), so the
  * ratio measures what agentgate's own code costs. A message that is itself a JSON
- * frame is relayed as is to every socket (the latency baseline: a publisher's
+ * frame is relayed as is to every other socket (the latency baseline: a publisher's
  * frame in, native publish out). Loopback only; exits by itself.
  */
 const YIELD_EVERY = 64;
@@ -26,7 +26,7 @@ const server = Bun.serve<{ own: string }>({
     },
     // "room N TEXT" streams N frames to every socket; "own N TEXT" to the sender's own topic.
     async message(ws, raw) {
-      if (typeof raw === "string" && raw.startsWith("{")) return void server.publish("room", raw);
+      if (typeof raw === "string" && raw.startsWith("{")) return void ws.publish("room", raw); // to every socket but the publisher
       const [target, count, text] = String(raw).split(" ");
       const topic = target === "room" ? "room" : ws.data.own;
       const chatId = target === "room" ? "bench" : uuid;
