@@ -3,7 +3,9 @@
  * It publishes frames of the same shape and size as agentgate's delta events
  * (a uuid chat_id and turn_id, a short stream_id),
  * paced like the echo agent (a yield to the event loop every 64 frames), so the
- * ratio measures what agentgate's own code costs. Loopback only; exits by itself.
+ * ratio measures what agentgate's own code costs. A message that is itself a JSON
+ * frame is relayed as is to every other socket (the latency baseline: a publisher's
+ * frame in, native publish out). Loopback only; exits by itself.
  */
 const YIELD_EVERY = 64;
 const MAX_LIFETIME_MS = 10 * 60_000;
@@ -24,6 +26,7 @@ const server = Bun.serve<{ own: string }>({
     },
     // "room N TEXT" streams N frames to every socket; "own N TEXT" to the sender's own topic.
     async message(ws, raw) {
+      if (typeof raw === "string" && raw.startsWith("{")) return void ws.publish("room", raw); // to every socket but the publisher
       const [target, count, text] = String(raw).split(" ");
       const topic = target === "room" ? "room" : ws.data.own;
       const chatId = target === "room" ? "bench" : uuid;

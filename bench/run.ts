@@ -3,137 +3,57 @@
  * agentgate, in one run, on 127.0.0.1 only. Prints delivered events/s for both
  * and the ratio, plus CPU seconds per side to show which side was the limit.
  *
- * Scenarios (issue #2):
- *   room   one chat × 100 subscribers, the echo agent streaming 20 000 deltas of 100 B
- *   chats  1 000 chats × 1 subscriber, all streaming at once
- *   idle   10 000 idle connections: server RSS per connection
- *   replay 100 000 events replayed to one client from a restarted gateway: time, peak RSS
- *   media  10 uploads of 20 MiB (MiB/s, server peak RSS) and 2 000 GETs of a 100 KiB image
- *          (signed URL vs raw Bun.file), each against a raw Bun handler (issue #4)
- *   agents 10 subscribers × 50 000 deltas from the echo agent, a stdio agent (the Python test
- *          fixture) and a WebSocket agent (bench/ws-agent.ts), in the same run (issue #5)
+ * Scenarios (BENCH_ONLY=a,b,… runs a subset; all by default):
+ *   room    one chat × 100 subscribers, the echo agent streaming 20 000 deltas of 100 B
+ *   chats   1 000 chats × 1 subscriber, all streaming at once (durable transcripts on)
+ *           Both report server CPU per delivered event and efficiency = raw CPU/event ÷
+ *           agentgate CPU/event (issue #11 targets: chats ≥ 0.6, room ≥ 0.9), plus throughput.
+ *   idle    10 000 idle connections: server RSS per connection
+ *   replay  100 000 events replayed to one client from a restarted gateway: time, peak RSS
+ *   media   10 uploads of 20 MiB (MiB/s, server peak RSS) and 2 000 GETs of a 100 KiB image
+ *           (signed URL vs raw Bun.file), each against a raw Bun handler (issue #4)
+ *   agents  10 subscribers × 50 000 deltas from the echo agent, a stdio agent (the Python test
+ *           fixture) and a WebSocket agent (bench/ws-agent.ts), in the same run (issue #5)
+ *   latency added latency per delta at 2 000 deltas/s, agentgate vs raw relay (issue #11;
+ *           method in bench/load-latency.ts: send stamp and arrival on one process's clock)
+ *   slow    gateway RSS and healthy clients' p50/p99 with and without clients that stop
+ *           reading, on a chat streaming 1 KiB deltas to 10 healthy subscribers (#11 item 5)
+ *   tail    resume of the last 100 events of chats of 10k/100k/1M events after a restart
+ *   bytes   transcript bytes per streamed 4-character delta
+ * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLAGS (extra
+ * gateway flags), BENCH_PROFILE (dir for CPU profiles), BENCH_PIN=0 (no taskset pinning),
+ * BENCH_LATENCY_RATE (2000 deltas/s, also the slow scenario's rate), BENCH_LATENCY_S (10),
+ * BENCH_SLOW_S (60; keep ≤ 100, a report must arrive within 120 s), BENCH_SLOW_STALL_MS
+ * (10 000: a new stalled client this often), BENCH_TAIL_SIZES (10000,100000,1000000).
+ * Pinning: the server runs on core 0 and load generators on core 1 (taskset), so CPU per
+ * event measures the server's own work; on a machine shared with other work the figures
+ * stay noisy, so compare sides within one run.
  * agentgate runs as configured by default: transcripts on, fsync at turn end.
  * Data directories live under os.tmpdir(): TMPDIR=/dev/shm takes the disk out of a
  * comparison (file creation cost on this VM's ext4 varies tenfold from run to run).
  * Each streaming scenario runs ROUNDS times, alternating sides; the median is reported.
  * Every process started here is ended here, by pid; every wait is bounded.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { AGENT_TOKEN, BUN, WAIT_MS, WS_AGENT_FLAGS, end, fmt, median, openClient, peakRssBytes, pinning, procUsage, type Running, rssBytes, type Side, spawn, startServer } from "./proc.ts";
+import { storageBench } from "./storage.ts";
 
-const BUN = process.execPath;
-const ROOT = join(import.meta.dir, "..");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-/** BENCH_ONLY=room,chats,idle,replay runs a subset; BENCH_FLAGS adds gateway flags (for bisecting a regression). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents,media").split(","));
-const EXTRA_FLAGS = (process.env.BENCH_FLAGS ?? "").split(" ").filter(Boolean);
+const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents,media,latency,slow,tail,bytes").split(","));
 const CLIENT_PROCS = 2;
 const TEXT = "x".repeat(100);
-const WAIT_MS = 120_000;
-const CLK_TCK = 100;
-
-type Side = "raw" | "agentgate";
-
-interface Running {
-  proc: Subprocess<"pipe", "pipe", "pipe">;
-  lines: LineReader;
-}
-
-class LineReader {
-  #buffered: object[] = [];
-  #wake: (() => void) | undefined;
-  constructor(stream: ReadableStream<Uint8Array>) {
-    void (async () => {
-      let rest = "";
-      for await (const chunk of stream) {
-        rest += new TextDecoder().decode(chunk);
-        const parts = rest.split("\n");
-        rest = parts.pop()!;
-        for (const p of parts) if (p.trim()) this.#buffered.push(p.startsWith("{") ? JSON.parse(p) : { line: p });
-        this.#wake?.();
-      }
-    })();
-  }
-  async next(what: string): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + WAIT_MS;
-    while (this.#buffered.length === 0) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        this.#wake = r;
-        setTimeout(r, 1000);
-      });
-    }
-    const value = this.#buffered.shift() as Record<string, unknown>;
-    if ("error" in value) throw new Error(`${what}: ${value.error}`);
-    return value;
-  }
-}
-
-function spawn(cmd: string[]): Running {
-  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-  return { proc, lines: new LineReader(proc.stdout) };
-}
-
-/** SIGTERM first (the gateway shuts down cleanly and can write a profile), SIGKILL if it lingers. */
-async function end(r: Running) {
-  if (r.proc.exitCode !== null) return;
-  r.proc.kill("SIGTERM");
-  await Promise.race([r.proc.exited, Bun.sleep(3000)]);
-  if (r.proc.exitCode === null) r.proc.kill("SIGKILL");
-}
-
-interface ProcUsage {
-  /** utime + stime, in seconds. */
-  cpu: number;
-  /** stime alone: socket sends, file writes, page faults. */
-  sys: number;
-  /** Minor page faults: high counts mean the allocator keeps handing memory back and touching it again. */
-  faults: number;
-}
-
-/** CPU time and page faults of a process we started, from /proc/<pid>/stat. */
-function procUsage(pid: number): ProcUsage {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  const sys = Number(fields[12]) / CLK_TCK;
-  return { cpu: Number(fields[11]) / CLK_TCK + sys, sys, faults: Number(fields[7]) };
-}
-
-function rssBytes(pid: number): number {
-  const kb = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1];
-  return Number(kb) * 1024;
-}
-
-function peakRssBytes(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+)/)![1]) * 1024;
-}
-
-async function startServer(side: Side, echoRepeat: number, dataDir: string, flags: string[] = []): Promise<{ server: Running; url: string }> {
-  if (side === "raw") {
-    const server = spawn([BUN, "bench/raw-server.ts"]);
-    const { line } = await server.lines.next("raw server port");
-    return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
-  }
-  const server = spawn([
-    BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
-    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...flags, ...EXTRA_FLAGS,
-  ]);
-  for (;;) {
-    const { line } = await server.lines.next("agentgate banner");
-    const m = String(line).match(/(ws:\/\/127\.0\.0\.1:\d+\/)/);
-    if (m) return { server, url: m[1]! };
-  }
-}
 
 async function startClients(url: string, total: number, mode: string, expected: number): Promise<Running[]> {
   const each = Math.ceil(total / CLIENT_PROCS);
-  const clients = Array.from({ length: CLIENT_PROCS }, () => spawn([BUN, "bench/client.ts", url, String(each), mode, String(expected), TEXT]));
+  const clients = Array.from({ length: CLIENT_PROCS }, () => spawn([BUN, "bench/client.ts", url, String(each), mode, String(expected), TEXT], "load"));
   for (const c of clients) await c.lines.next("clients ready");
   return clients;
 }
 
 interface StreamResult {
+  events: number;
   eventsPerSec: number;
   gaps: number;
   serverCpu: number;
@@ -161,7 +81,7 @@ const SCENARIOS = {
 /** Drives one streaming run and measures delivered events/s from trigger to the last client's last frame. */
 async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promise<StreamResult> {
   const { room, perSocket, subscribers } = setup;
-  const { server, url } = await startServer(side, perSocket, dataDir, setup.flags);
+  const { server, url } = await startServer(side, perSocket, dataDir, setup.flags, "server");
   const helper = setup.helper?.(url);
   if (helper) await helper.lines.next("helper ready");
   const clients = await startClients(url, subscribers, room ? "room" : "own", perSocket);
@@ -178,6 +98,7 @@ async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promi
     const cpu = after.map((u, i) => u.cpu - before[i]!.cpu);
     const frames = reports.reduce((n, r) => n + Number(r.frames), 0);
     return {
+      events: frames,
       eventsPerSec: frames / elapsed,
       gaps: reports.reduce((n, r) => n + Number(r.gaps), 0),
       serverCpu: cpu[0]!,
@@ -214,16 +135,6 @@ async function idleRun(side: Side, dataDir: string): Promise<number> {
   } finally {
     await Promise.all([server, ...clients].map(end));
   }
-}
-
-/** Opens one client on `url` and resolves with its first frame and the socket. */
-function openClient(url: string, onFrame: (data: string) => void): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  return new Promise((resolve, reject) => {
-    ws.addEventListener("error", () => reject(new Error("client failed")));
-    ws.addEventListener("message", (e) => onFrame(e.data as string));
-    ws.addEventListener("open", () => resolve(ws));
-  });
 }
 
 /** Streams `events` deltas into one chat, restarts the gateway, then times a full replay to one client. */
@@ -264,7 +175,6 @@ async function replayRun(dataDir: string, events: number) {
 }
 
 const AGENT_DELTAS = 50_000;
-const AGENT_TOKEN = "bench-agent-token";
 const AGENT_SETUPS: Record<string, StreamSetup> = {
   echo: { subscribers: 10, perSocket: AGENT_DELTAS, room: true, flags: ["--agent=echo"] },
   stdio: {
@@ -278,8 +188,8 @@ const AGENT_SETUPS: Record<string, StreamSetup> = {
     subscribers: 10,
     perSocket: AGENT_DELTAS,
     room: true,
-    flags: ["--agent=remote", `--agents=${JSON.stringify({ remote: { type: "ws" } })}`, `--agent-token=${AGENT_TOKEN}`],
-    helper: (url) => spawn([BUN, "bench/ws-agent.ts", `${url}agent?token=${AGENT_TOKEN}`, "remote", String(AGENT_DELTAS)]),
+    flags: WS_AGENT_FLAGS,
+    helper: (url) => spawn([BUN, "bench/ws-agent.ts", `${url}agent?token=${AGENT_TOKEN}`, "remote", String(AGENT_DELTAS)], "load"),
   },
 };
 
@@ -368,30 +278,32 @@ async function mediaBench(dataDir: string) {
   console.log(`  serving  raw Bun.file ${fmt(m("rawGets"))} req/s  agentgate signed URL ${fmt(m("gets"))} req/s  ratio ${(m("gets") / m("rawGets")).toFixed(2)}`);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), "agentgate-bench-"));
   try {
-    console.log(`agentgate bench: bun ${Bun.version}, ${ROUNDS} rounds, ${CLIENT_PROCS} client processes, 127.0.0.1`);
+    console.log(`agentgate bench: bun ${Bun.version}, ${ROUNDS} rounds, ${CLIENT_PROCS} client processes, 127.0.0.1, ${pinning}`);
     for (const scenario of (["room", "chats"] as const).filter((s) => ONLY.has(s))) {
       const results: Record<Side, StreamResult[]> = { raw: [], agentgate: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const side of ["raw", "agentgate"] as const) results[side].push(await streamRun(side, SCENARIOS[scenario], join(dataDir, `${scenario}-${round}`)));
       }
-      const label = scenario === "room" ? "1 chat × 100 subscribers, 20 000 deltas" : "1 000 chats × 1 subscriber, 1 000 deltas each";
+      const label = scenario === "room" ? "1 chat × 100 subscribers, 20 000 deltas" : "1 000 chats × 1 subscriber, 1 000 deltas each (durable transcripts on)";
       console.log(`\n${label}`);
+      const cpuPerEvent = (rs: StreamResult[]) => median(rs.map((r) => r.serverCpu / r.events));
       for (const side of ["raw", "agentgate"] as const) {
         const rs = results[side];
         console.log(
           `  ${side.padEnd(9)} ${fmt(median(rs.map((r) => r.eventsPerSec))).padStart(10)} events/s  (runs: ${rs.map((r) => fmt(r.eventsPerSec)).join(", ")})` +
+            `  server CPU ${(cpuPerEvent(rs) * 1e6).toFixed(2)} µs/event (runs: ${rs.map((r) => ((r.serverCpu / r.events) * 1e6).toFixed(2)).join(", ")})` +
             `  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}  cpu-s server ${median(rs.map((r) => r.serverCpu)).toFixed(2)} (sys ${median(rs.map((r) => r.serverSys)).toFixed(2)})` +
             ` clients ${median(rs.map((r) => r.clientCpu)).toFixed(2)}  server page faults ${fmt(median(rs.map((r) => r.serverFaults)))}`,
         );
       }
       const ratio = median(results.agentgate.map((r) => r.eventsPerSec)) / median(results.raw.map((r) => r.eventsPerSec));
-      console.log(`  ratio agentgate/raw: ${ratio.toFixed(2)}`);
+      const efficiency = cpuPerEvent(results.raw) / cpuPerEvent(results.agentgate);
+      const target = scenario === "room" ? 0.9 : 0.6;
+      console.log(`  throughput agentgate/raw ${ratio.toFixed(2)}; efficiency (raw CPU/event ÷ agentgate CPU/event) ${efficiency.toFixed(2)}, target ≥ ${target}`);
     }
     if (ONLY.has("idle")) console.log("\n10 000 idle connections");
     for (const side of (["raw", "agentgate"] as const).filter(() => ONLY.has("idle"))) {
@@ -400,12 +312,14 @@ async function main() {
     }
     if (ONLY.has("agents")) await agentsBench(join(dataDir, "agents"));
     if (ONLY.has("media")) await mediaBench(join(dataDir, "media"));
-    if (!ONLY.has("replay")) return;
-    const replay = await replayRun(join(dataDir, "replay"), 100_000);
-    console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);
-    console.log(
-      `  ${replay.seconds.toFixed(2)} s (${fmt(replay.events / replay.seconds)} events/s); server RSS ${(replay.rssBefore / 2 ** 20).toFixed(1)} MiB before, peak ${(replay.peakRss / 2 ** 20).toFixed(1)} MiB`,
-    );
+    if (ONLY.has("replay")) {
+      const replay = await replayRun(join(dataDir, "replay"), 100_000);
+      console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);
+      console.log(
+        `  ${replay.seconds.toFixed(2)} s (${fmt(replay.events / replay.seconds)} events/s); server RSS ${(replay.rssBefore / 2 ** 20).toFixed(1)} MiB before, peak ${(replay.peakRss / 2 ** 20).toFixed(1)} MiB`,
+      );
+    }
+    await storageBench(ONLY, join(dataDir, "storage"));
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

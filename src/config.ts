@@ -141,8 +141,13 @@ export const ConfigSchema = z
     max_message_bytes: int(36 * MiB, 1024, 40 * MiB).describe("Largest inbound frame; bigger frames close the socket with 1009 (nanobot's default and bound)."),
     ping_interval_s: int(20, 5, 300).describe("Protocol-level ping period for idle sockets."),
     ping_timeout_s: int(20, 5, 300).describe("How long a silent socket survives after a ping before it is closed."),
-    backpressure_limit_bytes: int(16 * MiB, 64 * 1024, 1024 * MiB).describe("Bytes buffered per socket before it counts as a slow consumer."),
-    close_on_backpressure_limit: bool(true).describe("Close a slow consumer at the limit (it reconnects and resumes) instead of silently dropping its events."),
+    slow_consumer_bytes: int(4 * MiB, 64 * 1024, 512 * MiB).describe(
+      "Bytes queued for one client (beyond the kernel's socket buffers) past which it is closed with 4001 and resumes with since_seq: bounds the memory a client that stops reading can hold.",
+    ),
+    slow_consumer_check_ms: int(100, 10, 10_000).describe("How often every client's queued bytes are checked against slow_consumer_bytes."),
+    backpressure_limit_bytes: int(16 * MiB, 64 * 1024, 1024 * MiB).describe(
+      "Backstop above slow_consumer_bytes: a socket that outgrows it between two checks is cut at once by Bun (no close frame, 1006); never a silent drop.",
+    ),
     max_queued_turns: int(8, 0, 1000).describe("Messages queued behind a chat's running turn; beyond it the client gets chat_busy."),
 
     // ── agents ───────────────────────────────────────────────────────────────
@@ -227,8 +232,11 @@ export const ConfigSchema = z
     if (!c.tcp_enabled && !c.unix_socket_path) {
       fail("tcp_enabled", "tcp_enabled is false and unix_socket_path is empty: nothing to listen on");
     }
-    if (c.replay_buffer_bytes >= c.backpressure_limit_bytes) {
-      fail("replay_buffer_bytes", "replay_buffer_bytes must be below backpressure_limit_bytes");
+    if (c.replay_buffer_bytes + c.replay_ring_bytes > c.slow_consumer_bytes) {
+      fail("replay_buffer_bytes", "replay_buffer_bytes + replay_ring_bytes must not exceed slow_consumer_bytes (a resume would close itself)");
+    }
+    if (c.slow_consumer_bytes >= c.backpressure_limit_bytes) {
+      fail("slow_consumer_bytes", "slow_consumer_bytes must be below backpressure_limit_bytes");
     }
     if (c.agent !== "echo" && !Object.hasOwn(c.agents, c.agent)) fail("agent", `agent "${c.agent}" is neither echo nor a name under agents`);
     if (Object.hasOwn(c.agents, "echo")) fail("agents", 'the name "echo" is the built-in agent');

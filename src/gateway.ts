@@ -183,7 +183,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
 
   const stopOnce = async () => {

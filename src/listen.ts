@@ -14,9 +14,11 @@ import type { IssuedTokens } from "./auth/issued-tokens.ts";
 import type { Peer, TrustPolicy } from "./auth/peer.ts";
 import { presentedToken, secretEquals } from "./auth/secret.ts";
 import { type ClientData, type ClientSessions, type ClientSocket, clientConnectionData } from "./clients/session.ts";
+import { SlowConsumers } from "./clients/slow-consumers.ts";
 import { type Config, normalizePath } from "./config.ts";
 import { refusal } from "./http/refusal.ts";
 import type { RequestEnv } from "./http/request-env.ts";
+import type { Logger } from "./log.ts";
 
 /** Per-connection state: a client, or an agent connecting in. */
 export type ConnData = ClientData | AgentConnData;
@@ -35,6 +37,7 @@ export interface ListenDeps {
   agents: WsAgents;
   tokens: IssuedTokens;
   trust: TrustPolicy;
+  log: Logger;
 }
 
 const BUN_MAX_IDLE_TIMEOUT_S = 960;
@@ -99,28 +102,40 @@ function fetchHandler(deps: ListenDeps, transport: Listener["transport"]) {
   };
 }
 
-/** One handler for every socket, dispatching on its role. */
-function connectionHandler(clients: ClientSessions, agents: WsAgents): WebSocketHandler<ConnData> {
+/** One handler for every socket, dispatching on its role; client sockets are watched for slow reading. */
+function connectionHandler(clients: ClientSessions, agents: WsAgents, slow: SlowConsumers): WebSocketHandler<ConnData> {
   const asClient = (ws: ServerWebSocket<ConnData>) => ws as ClientSocket;
   const asAgent = (ws: ServerWebSocket<ConnData>) => ws as AgentSocket;
   return {
-    open: (ws) => (ws.data.role === "agent" ? agents.handler.open(asAgent(ws)) : clients.handler.open(asClient(ws))),
+    open: (ws) => {
+      if (ws.data.role === "agent") return agents.handler.open(asAgent(ws));
+      slow.watch(asClient(ws));
+      clients.handler.open(asClient(ws));
+    },
     message: (ws, m) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
     drain: (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined),
-    close: (ws, code, reason) => (ws.data.role === "agent" ? agents.handler.close(asAgent(ws), code, reason) : clients.handler.close(asClient(ws), code, reason)),
+    close: (ws, code, reason) => {
+      if (ws.data.role === "agent") return agents.handler.close(asAgent(ws), code, reason);
+      slow.forget(asClient(ws));
+      clients.handler.close(asClient(ws), code, reason);
+    },
   };
 }
 
-/** Socket options derived from config: nanobot's ping interval + timeout become Bun's idle timeout. */
-function socketOptions(deps: ListenDeps): WebSocketHandler<ConnData> {
+/**
+ * Socket options derived from config: nanobot's ping interval + timeout become Bun's idle timeout.
+ * At Bun's backpressure limit the socket is always closed, never left to drop frames silently
+ * (see clients/slow-consumers.ts for the policy that normally acts first).
+ */
+function socketOptions(deps: ListenDeps, slow: SlowConsumers): WebSocketHandler<ConnData> {
   const { config } = deps;
   return {
-    ...connectionHandler(deps.clients, deps.agents),
+    ...connectionHandler(deps.clients, deps.agents, slow),
     maxPayloadLength: config.max_message_bytes,
     idleTimeout: Math.min(config.ping_interval_s + config.ping_timeout_s, BUN_MAX_IDLE_TIMEOUT_S),
     sendPings: true,
     backpressureLimit: config.backpressure_limit_bytes,
-    closeOnBackpressureLimit: config.close_on_backpressure_limit,
+    closeOnBackpressureLimit: true,
     perMessageDeflate: false,
     publishToSelf: false,
   };
@@ -149,19 +164,19 @@ async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-function serveUnix(path: string, deps: ListenDeps): Server<ConnData> {
+function serveUnix(path: string, deps: ListenDeps, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The socket is created under this umask, so it is 0600 from its first instant.
   const previous = process.umask(0o177);
   try {
-    return Bun.serve<ConnData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket: socketOptions(deps), maxRequestBodySize: Number.MAX_SAFE_INTEGER });
+    return Bun.serve<ConnData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
   } finally {
     process.umask(previous);
     chmodSync(path, 0o600);
   }
 }
 
-function serveTcp(deps: ListenDeps): Server<ConnData> {
+function serveTcp(deps: ListenDeps, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
   const { config } = deps;
   const tls = config.ssl_certfile ? { cert: Bun.file(config.ssl_certfile), key: Bun.file(config.ssl_keyfile) } : undefined;
   return Bun.serve<ConnData>({
@@ -170,7 +185,7 @@ function serveTcp(deps: ListenDeps): Server<ConnData> {
     tls,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: fetchHandler(deps, "tcp"),
-    websocket: socketOptions(deps),
+    websocket,
   });
 }
 
@@ -183,14 +198,16 @@ function tcpAddress(server: Server<ConnData>, config: Config): string {
 export async function startListeners(deps: ListenDeps): Promise<Listener[]> {
   const { config } = deps;
   const listeners: Listener[] = [];
+  const slow = new SlowConsumers({ maxBytes: config.slow_consumer_bytes, checkMs: config.slow_consumer_check_ms, log: deps.log });
+  const websocket = socketOptions(deps, slow);
   try {
     if (config.tcp_enabled) {
-      const server = serveTcp(deps);
+      const server = serveTcp(deps, websocket);
       listeners.push({ server, transport: "tcp", address: tcpAddress(server, config) });
     }
     if (config.unix_socket_path) {
       await clearStaleSocket(config.unix_socket_path);
-      listeners.push({ server: serveUnix(config.unix_socket_path, deps), transport: "unix", address: config.unix_socket_path });
+      listeners.push({ server: serveUnix(config.unix_socket_path, deps, websocket), transport: "unix", address: config.unix_socket_path });
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.server.stop(true)));

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConfigInput, resolveConfig } from "../src/config.ts";
 import { type Gateway, startGateway } from "../src/gateway.ts";
-import { createLogger } from "../src/log.ts";
+import { createLogger, type Logger } from "../src/log.ts";
 import { onCleanup } from "./cleanup.ts";
 
 export type Transport = "tcp" | "unix";
@@ -42,8 +42,8 @@ export interface TestGateway extends Gateway {
   http(transport: Transport, path: string, init?: RequestInit): Promise<Response>;
 }
 
-/** Starts a gateway on TCP port 0 and a unix socket, open to any client unless overridden. */
-export async function startTestGateway(overrides: Partial<ConfigInput> = {}): Promise<TestGateway> {
+/** Starts a gateway on TCP port 0 and a unix socket, open to any client unless overridden; `log` captures its log lines. */
+export async function startTestGateway(overrides: Partial<ConfigInput> = {}, log?: Logger): Promise<TestGateway> {
   const dir = tempDir();
   const { config } = resolveConfig({
     port: 0,
@@ -54,7 +54,7 @@ export async function startTestGateway(overrides: Partial<ConfigInput> = {}): Pr
     shutdown_grace_ms: 500,
     ...overrides,
   });
-  const gateway = await startGateway(config, createLogger(config.log_level));
+  const gateway = await startGateway(config, log ?? createLogger(config.log_level));
   onCleanup(() => gateway.stop());
   const tcp = gateway.listeners.find((l) => l.transport === "tcp");
   const base = (t: Transport) => (t === "tcp" ? `http://127.0.0.1:${tcp?.server.port}` : "http://localhost");

@@ -1,0 +1,143 @@
+/**
+ * Process plumbing shared by the bench scenarios: spawning servers and load
+ * generators (optionally pinned to a core with taskset), reading their JSON-line
+ * reports, CPU and RSS from /proc, and ending them by pid. Every wait is bounded.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export const BUN = process.execPath;
+export const ROOT = join(import.meta.dir, "..");
+export const EXTRA_FLAGS = (process.env.BENCH_FLAGS ?? "").split(" ").filter(Boolean);
+export const WAIT_MS = 120_000;
+const CLK_TCK = 100;
+
+export type Side = "raw" | "agentgate";
+
+export interface Running {
+  proc: Subprocess<"pipe", "pipe", "pipe">;
+  lines: LineReader;
+}
+
+export class LineReader {
+  #buffered: object[] = [];
+  #wake: (() => void) | undefined;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    void (async () => {
+      let rest = "";
+      for await (const chunk of stream) {
+        rest += new TextDecoder().decode(chunk);
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        for (const p of parts) if (p.trim()) this.#buffered.push(p.startsWith("{") ? JSON.parse(p) : { line: p });
+        this.#wake?.();
+      }
+    })();
+  }
+  async next(what: string): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + WAIT_MS;
+    while (this.#buffered.length === 0) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        setTimeout(r, 1000);
+      });
+    }
+    const value = this.#buffered.shift() as Record<string, unknown>;
+    if ("error" in value) throw new Error(`${what}: ${value.error}`);
+    return value;
+  }
+}
+
+/**
+ * Cores for the two sides of a measurement (BENCH_PIN=0 turns pinning off): the
+ * server on one, load generators on the other, so CPU per event measures the
+ * server's own work rather than the two sides competing for both cores.
+ */
+export type Core = "server" | "load" | "any";
+const PIN = process.env.BENCH_PIN !== "0" && Bun.which("taskset") !== null;
+const CORE: Record<Core, string | undefined> = { server: "0", load: "1", any: undefined };
+export const pinning = PIN ? "server on core 0, load generators on core 1 (taskset)" : "unpinned";
+
+export function spawn(cmd: string[], core: Core = "any"): Running {
+  const cpu = PIN ? CORE[core] : undefined;
+  const proc = Bun.spawn(cpu === undefined ? cmd : ["taskset", "-c", cpu, ...cmd], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  return { proc, lines: new LineReader(proc.stdout) };
+}
+
+/** SIGTERM first (the gateway shuts down cleanly and can write a profile), SIGKILL if it lingers. */
+export async function end(r: Running) {
+  if (r.proc.exitCode !== null) return;
+  r.proc.kill("SIGTERM");
+  await Promise.race([r.proc.exited, Bun.sleep(3000)]);
+  if (r.proc.exitCode === null) r.proc.kill("SIGKILL");
+}
+
+export interface ProcUsage {
+  /** utime + stime, in seconds. */
+  cpu: number;
+  /** stime alone: socket sends, file writes, page faults. */
+  sys: number;
+  /** Minor page faults: high counts mean the allocator keeps handing memory back and touching it again. */
+  faults: number;
+}
+
+/** CPU time and page faults of a process we started, from /proc/<pid>/stat. */
+export function procUsage(pid: number): ProcUsage {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const sys = Number(fields[12]) / CLK_TCK;
+  return { cpu: Number(fields[11]) / CLK_TCK + sys, sys, faults: Number(fields[7]) };
+}
+
+export function rssBytes(pid: number): number {
+  const kb = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1];
+  return Number(kb) * 1024;
+}
+
+export function peakRssBytes(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+)/)![1]) * 1024;
+}
+
+/**
+ * Throughput scenarios drive the gateway faster than the load generators read (they
+ * are the bottleneck by design), so by default the bench lets a client lag by up to
+ * 256 MiB before the slow-consumer policy closes it; the slow scenario passes the defaults.
+ */
+const MiB = 2 ** 20;
+const LAGGING_CLIENTS_FLAGS = [`--slow-consumer-bytes=${256 * MiB}`, `--backpressure-limit-bytes=${512 * MiB}`];
+
+export async function startServer(side: Side, echoRepeat: number, dataDir: string, flags: string[] = [], core: Core = "any"): Promise<{ server: Running; url: string }> {
+  if (side === "raw") {
+    const server = spawn([BUN, "bench/raw-server.ts"], core);
+    const { line } = await server.lines.next("raw server port");
+    return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
+  }
+  const server = spawn([
+    BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
+    `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...LAGGING_CLIENTS_FLAGS, ...flags, ...EXTRA_FLAGS,
+  ], core);
+  for (;;) {
+    const { line } = await server.lines.next("agentgate banner");
+    const m = String(line).match(/(ws:\/\/127\.0\.0\.1:\d+\/)/);
+    if (m) return { server, url: m[1]! };
+  }
+}
+
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+/** Opens one client on `url` and resolves with its first frame and the socket. */
+export function openClient(url: string, onFrame: (data: string) => void): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("error", () => reject(new Error("client failed")));
+    ws.addEventListener("message", (e) => onFrame(e.data as string));
+    ws.addEventListener("open", () => resolve(ws));
+  });
+}
+
+/** A gateway whose default agent is a WebSocket agent connecting in with AGENT_TOKEN. */
+export const AGENT_TOKEN = "bench-agent-token";
+export const WS_AGENT_FLAGS = ["--agent=remote", `--agents=${JSON.stringify({ remote: { type: "ws" } })}`, `--agent-token=${AGENT_TOKEN}`];
