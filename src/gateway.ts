@@ -175,7 +175,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, log });
   for (const l of listeners) hub.addListener(l.server);
 
   const stop = async () => {

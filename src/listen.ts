@@ -14,6 +14,8 @@ import type { IssuedTokens } from "./auth/issued-tokens.ts";
 import { presentedToken, secretEquals } from "./auth/secret.ts";
 import { type ClientData, type ClientSessions, type ClientSocket, clientConnectionData } from "./clients/session.ts";
 import { type Config, normalizePath } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { CLOSE_INTERNAL_ERROR, INTERNAL_ERROR } from "./protocol/errors.ts";
 
 /** Per-connection state: a client, or an agent connecting in. */
 export type ConnData = ClientData | AgentConnData;
@@ -31,6 +33,7 @@ export interface ListenDeps {
   clients: ClientSessions;
   agents: WsAgents;
   tokens: IssuedTokens;
+  log: Logger;
 }
 
 const BUN_MAX_IDLE_TIMEOUT_S = 960;
@@ -69,15 +72,50 @@ function fetchHandler({ config, app, tokens, agents }: ListenDeps, transport: Li
   };
 }
 
+/**
+ * Every socket callback runs inside a boundary: a throw (a storage error, a bug)
+ * is logged with the connection's context and never reaches Bun, where it would
+ * end the process. A failed frame is answered with an error event and the
+ * connection stays up; a failed open leaves the connection in an unknown state,
+ * so it is closed with 1011 and the client reconnects.
+ */
+function guarded<A extends unknown[]>(log: Logger, callback: string, run: (ws: ServerWebSocket<ConnData>, ...args: A) => void, recover?: (ws: ServerWebSocket<ConnData>) => void) {
+  return (ws: ServerWebSocket<ConnData>, ...args: A): void => {
+    try {
+      run(ws, ...args);
+    } catch (e) {
+      const who = ws.data.role === "client" ? { client_id: ws.data.clientId } : { agent: true };
+      log.error("socket handler failed", { callback, ...who, error: e instanceof Error ? e.message : String(e) });
+      try {
+        recover?.(ws);
+      } catch {
+        // The socket is already gone; nothing more to tell it.
+      }
+    }
+  };
+}
+
+const answerInternalError = (ws: ServerWebSocket<ConnData>) => {
+  if (ws.data.role === "client") ws.send(JSON.stringify({ event: "error", detail: INTERNAL_ERROR }));
+};
+const closeInternalError = (ws: ServerWebSocket<ConnData>) => ws.close(CLOSE_INTERNAL_ERROR, INTERNAL_ERROR);
+
 /** One handler for every socket, dispatching on its role. */
-function connectionHandler(clients: ClientSessions, agents: WsAgents): WebSocketHandler<ConnData> {
+function connectionHandler(clients: ClientSessions, agents: WsAgents, log: Logger): WebSocketHandler<ConnData> {
   const asClient = (ws: ServerWebSocket<ConnData>) => ws as ClientSocket;
   const asAgent = (ws: ServerWebSocket<ConnData>) => ws as AgentSocket;
   return {
-    open: (ws) => (ws.data.role === "agent" ? agents.handler.open(asAgent(ws)) : clients.handler.open(asClient(ws))),
-    message: (ws, m) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
-    drain: (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined),
-    close: (ws, code, reason) => (ws.data.role === "agent" ? agents.handler.close(asAgent(ws), code, reason) : clients.handler.close(asClient(ws), code, reason)),
+    open: guarded(log, "open", (ws) => (ws.data.role === "agent" ? agents.handler.open(asAgent(ws)) : clients.handler.open(asClient(ws))), closeInternalError),
+    message: guarded(
+      log,
+      "message",
+      (ws, m: string | Buffer<ArrayBuffer>) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
+      answerInternalError,
+    ),
+    drain: guarded(log, "drain", (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined)),
+    close: guarded(log, "close", (ws, code: number, reason: string) =>
+      ws.data.role === "agent" ? agents.handler.close(asAgent(ws), code, reason) : clients.handler.close(asClient(ws), code, reason),
+    ),
   };
 }
 
@@ -85,7 +123,7 @@ function connectionHandler(clients: ClientSessions, agents: WsAgents): WebSocket
 function socketOptions(deps: ListenDeps): WebSocketHandler<ConnData> {
   const { config } = deps;
   return {
-    ...connectionHandler(deps.clients, deps.agents),
+    ...connectionHandler(deps.clients, deps.agents, deps.log),
     maxPayloadLength: config.max_message_bytes,
     idleTimeout: Math.min(config.ping_interval_s + config.ping_timeout_s, BUN_MAX_IDLE_TIMEOUT_S),
     sendPings: true,
