@@ -139,12 +139,12 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-test("unknown /api routes answer JSON 404, other paths text 404", async () => {
+test("unknown /api routes answer JSON 404, other paths a JSON 404 with a reason", async () => {
   const gw = await startTestGateway();
   const api = await gw.http("tcp", "/api/nope");
   expect(api.status).toBe(404);
   expect(await api.json()).toEqual({ error: "API route not found" });
   const other = await gw.http("unix", "/nope");
   expect(other.status).toBe(404);
-  expect(await other.text()).toBe("Not Found");
+  expect(await other.json()).toEqual({ error: "not found", reason: "no web UI is configured (webui_dir)" });
 });

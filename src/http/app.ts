@@ -15,6 +15,7 @@ import { uploadRoute } from "../media/upload.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
+import { staticSite } from "./static-site.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
 
 export interface HttpDeps {
@@ -23,6 +24,8 @@ export interface HttpDeps {
   wsTokens: IssuedTokens;
   /** Reusable API tokens handed out by bootstrap. */
   apiTokens: IssuedTokens;
+  /** Bootstrap WebSocket tokens of local browsers, also accepted on the sessions and media routes. */
+  browserTokens: IssuedTokens;
   sessions: SessionsDeps;
   chats: ChatsDeps;
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
@@ -31,25 +34,27 @@ export interface HttpDeps {
 }
 
 export function createHttpApp(deps: HttpDeps): Hono {
-  const { config, wsTokens, apiTokens, log } = deps;
+  const { config, wsTokens, apiTokens, browserTokens, log } = deps;
   const app = new Hono();
   app.get("/health", (c) => c.json({ ok: true }));
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, tokenIssueRoute(config, wsTokens));
   }
-  app.get("/webui/bootstrap", bootstrapRoute({ config, wsTokens, apiTokens, modelName: deps.modelName }));
+  app.get("/webui/bootstrap", bootstrapRoute({ config, wsTokens, apiTokens, browserTokens, modelName: deps.modelName }));
 
   const apiCredential = requireApiCredential(config, apiTokens);
-  app.use("/api/sessions", apiCredential);
-  app.use("/api/sessions/*", apiCredential);
+  const browserCredential = requireApiCredential(config, apiTokens, browserTokens);
+  app.use("/api/sessions", browserCredential);
+  app.use("/api/sessions/*", browserCredential);
   app.use("/api/chats/*", apiCredential);
   app.route("/api/sessions", sessionsApp(deps.sessions));
   app.route("/api/chats", chatsApp(deps.chats));
-  app.post("/api/media", apiCredential, uploadRoute(deps.media.library, deps.media.limits));
+  app.post("/api/media", browserCredential, uploadRoute(deps.media.library, deps.media.limits));
   app.get("/api/media/:sig/:payload", mediaRoute(deps.media.signer, deps.media.library));
 
   // Clients detect HTML where they expected JSON, so API misses are always JSON.
   app.all("/api/*", (c) => c.json({ error: "API route not found" }, 404));
+  app.on(["GET", "HEAD"], "*", staticSite({ root: config.webui_dir, csp: config.webui_csp }));
   app.notFound((c) => c.text("Not Found", 404));
   app.onError((err, c) => {
     log.error("http handler failed", { path: c.req.path, error: err.message });

@@ -15,6 +15,8 @@ export interface BootstrapDeps {
   config: Config;
   wsTokens: IssuedTokens;
   apiTokens: IssuedTokens;
+  /** Where a local browser's WebSocket token is admitted for REST too (bootstrap_token_api_access). */
+  browserTokens: IssuedTokens;
   modelName: string;
 }
 
@@ -36,7 +38,7 @@ function peerOf(c: Context): { remote: string; viaUnixSocket: boolean } {
   return address === undefined ? { remote: "", viaUnixSocket: true } : { remote: address, viaUnixSocket: false };
 }
 
-export function bootstrapRoute({ config, wsTokens, apiTokens, modelName }: BootstrapDeps): Handler {
+export function bootstrapRoute({ config, wsTokens, apiTokens, browserTokens, modelName }: BootstrapDeps): Handler {
   const secret = config.token_issue_secret || config.token;
   return (c) => {
     if (secret && !requestProvesSecret(c.req.raw.headers, secret)) return c.text("Unauthorized", 401);
@@ -45,6 +47,8 @@ export function bootstrapRoute({ config, wsTokens, apiTokens, modelName }: Boots
     const token = wsTokens.issue();
     const apiToken = token && apiTokens.issue();
     if (!token || !apiToken) return c.json({ error: "too many outstanding tokens" }, 429);
+    // nanobot's WebUI sends `token` (not api_token) to the sessions API: honoured for a browser on this machine only.
+    if (config.bootstrap_token_api_access && peerIsLocal(peer.remote, peer.viaUnixSocket)) browserTokens.admit(token);
     c.header("Cache-Control", "no-store");
     return c.json({
       token,
