@@ -6,6 +6,7 @@
  * Option names are snake_case; a config file may also use the camelCase names of
  * nanobot's WebSocketConfig (so an existing `channels.websocket` block can be pasted).
  */
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
@@ -118,7 +119,7 @@ export const ConfigSchema = z
     token: z.string().default("").describe("Static client token accepted as ?token= (compared timing-safe). Empty: none."),
     token_issue_path: urlPath("", true).describe("HTTP route minting single-use client tokens (GET or POST). Empty: no route."),
     token_issue_secret: z.string().default("").describe("Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token."),
-    token_ttl_s: int(300, 30, 86400).describe("Lifetime of an issued token: short, because it is a bearer credential in a URL."),
+    token_ttl_s: int(300, 2, 86400).describe("Lifetime of an issued token: short, because it is a bearer credential in a URL (nanobot: 300 s)."),
     max_outstanding_tokens: int(10000, 1, 1_000_000).describe("Cap on live issued tokens; beyond it the issue route answers 429 so it cannot grow memory unbounded."),
     websocket_requires_token: bool(true).describe("Reject WebSocket upgrades without a valid token (static, issued or JWT)."),
     allow_from: stringList(["*"]).describe('client_id allowlist checked before auth (403). "*" allows all; [] denies all.'),
@@ -204,6 +205,22 @@ export const ConfigSchema = z
     replay_buffer_bytes: int(1 * MiB, 16 * 1024, 256 * MiB).describe("A replay pauses until the client drains once this much is queued for it, so resuming never trips the backpressure limit."),
     sqlite_busy_timeout_ms: int(5000, 0, 600_000).describe("How long a database write waits for a lock held by another process."),
     model_name: z.string().default("").describe("Model name reported to clients at bootstrap. Empty: the agent's own name."),
+
+    // ── web UI ───────────────────────────────────────────────────────────────
+    webui_dir: z
+      .string()
+      .default("")
+      .transform((p) => expandHome(p.trim()))
+      .refine((p) => p === "" || isAbsolute(p), "webui_dir must be an absolute path")
+      .refine((p) => p === "" || existsSync(join(p, "index.html")), "webui_dir must contain index.html (a built single-page app)")
+      .describe("Serve a built single-page app (e.g. nanobot's WebUI dist/) from this folder at /, with index.html for unknown page paths. Empty: / shows how to connect."),
+    webui_csp: z
+      .string()
+      .default("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+      .describe("Content-Security-Policy sent with the web UI: no inline or foreign script; inline styles allowed because common UI builds emit them."),
+    bootstrap_token_api_access: bool(true).describe(
+      "A token minted by /webui/bootstrap for a local browser also works as a Bearer on /api/sessions* and /api/media until it expires (nanobot's WebUI sends it there); still single-use on the WebSocket.",
+    ),
 
     // ── process ──────────────────────────────────────────────────────────────
     data_dir: z

@@ -150,6 +150,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   // Clients and HTTP.
   const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const clients = new ClientSessions({
     hub,
     runs,
@@ -176,6 +177,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     trust,
     wsTokens: tokens,
     apiTokens,
+    browserTokens,
     sessions: { store, hub, runs, reader, transcriptFile, toClient, deleteChat },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },

@@ -19,6 +19,7 @@ import { type Config, normalizePath } from "./config.ts";
 import { refusal } from "./http/refusal.ts";
 import type { RequestEnv } from "./http/request-env.ts";
 import type { Logger } from "./log.ts";
+import { CLOSE_INTERNAL_ERROR, INTERNAL_ERROR } from "./protocol/errors.ts";
 
 /** Per-connection state: a client, or an agent connecting in. */
 export type ConnData = ClientData | AgentConnData;
@@ -102,23 +103,61 @@ function fetchHandler(deps: ListenDeps, transport: Listener["transport"]) {
   };
 }
 
+/**
+ * Every socket callback runs inside a boundary: a throw (a storage error, a bug)
+ * is logged with the connection's context and never reaches Bun, where it would
+ * end the process. A failed frame is answered with an error event and the
+ * connection stays up; a failed open leaves the connection in an unknown state,
+ * so it is closed with 1011 and the client reconnects.
+ */
+function guarded<A extends unknown[]>(log: Logger, callback: string, run: (ws: ServerWebSocket<ConnData>, ...args: A) => void, recover?: (ws: ServerWebSocket<ConnData>) => void) {
+  return (ws: ServerWebSocket<ConnData>, ...args: A): void => {
+    try {
+      run(ws, ...args);
+    } catch (e) {
+      const who = ws.data.role === "client" ? { client_id: ws.data.clientId } : { agent: true };
+      log.error("socket handler failed", { callback, ...who, error: e instanceof Error ? e.message : String(e) });
+      try {
+        recover?.(ws);
+      } catch {
+        // The socket is already gone; nothing more to tell it.
+      }
+    }
+  };
+}
+
+const answerInternalError = (ws: ServerWebSocket<ConnData>) => {
+  if (ws.data.role === "client") ws.send(JSON.stringify({ event: "error", detail: INTERNAL_ERROR }));
+};
+const closeInternalError = (ws: ServerWebSocket<ConnData>) => ws.close(CLOSE_INTERNAL_ERROR, INTERNAL_ERROR);
+
 /** One handler for every socket, dispatching on its role; client sockets are watched for slow reading. */
-function connectionHandler(clients: ClientSessions, agents: WsAgents, slow: SlowConsumers): WebSocketHandler<ConnData> {
+function connectionHandler(clients: ClientSessions, agents: WsAgents, slow: SlowConsumers, log: Logger): WebSocketHandler<ConnData> {
   const asClient = (ws: ServerWebSocket<ConnData>) => ws as ClientSocket;
   const asAgent = (ws: ServerWebSocket<ConnData>) => ws as AgentSocket;
   return {
-    open: (ws) => {
-      if (ws.data.role === "agent") return agents.handler.open(asAgent(ws));
-      slow.watch(asClient(ws));
-      clients.handler.open(asClient(ws));
-    },
-    message: (ws, m) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
-    drain: (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined),
-    close: (ws, code, reason) => {
+    open: guarded(
+      log,
+      "open",
+      (ws) => {
+        if (ws.data.role === "agent") return agents.handler.open(asAgent(ws));
+        slow.watch(asClient(ws));
+        clients.handler.open(asClient(ws));
+      },
+      closeInternalError,
+    ),
+    message: guarded(
+      log,
+      "message",
+      (ws, m: string | Buffer<ArrayBuffer>) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
+      answerInternalError,
+    ),
+    drain: guarded(log, "drain", (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined)),
+    close: guarded(log, "close", (ws, code: number, reason: string) => {
       if (ws.data.role === "agent") return agents.handler.close(asAgent(ws), code, reason);
       slow.forget(asClient(ws));
       clients.handler.close(asClient(ws), code, reason);
-    },
+    }),
   };
 }
 
@@ -130,7 +169,7 @@ function connectionHandler(clients: ClientSessions, agents: WsAgents, slow: Slow
 function socketOptions(deps: ListenDeps, slow: SlowConsumers): WebSocketHandler<ConnData> {
   const { config } = deps;
   return {
-    ...connectionHandler(deps.clients, deps.agents, slow),
+    ...connectionHandler(deps.clients, deps.agents, slow, deps.log),
     maxPayloadLength: config.max_message_bytes,
     idleTimeout: Math.min(config.ping_interval_s + config.ping_timeout_s, BUN_MAX_IDLE_TIMEOUT_S),
     sendPings: true,

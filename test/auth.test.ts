@@ -139,12 +139,12 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-test("unknown routes answer JSON 404, /api ones with nanobot's error", async () => {
+test("unknown routes answer JSON 404: /api ones with nanobot's error, others with a reason", async () => {
   const gw = await startTestGateway();
   const api = await gw.http("tcp", "/api/nope");
   expect(api.status).toBe(404);
   expect(await api.json()).toMatchObject({ error: "API route not found" });
   const other = await gw.http("unix", "/nope");
   expect(other.status).toBe(404);
-  expect(await other.json()).toMatchObject({ error: "Not Found" });
+  expect(await other.json()).toEqual({ error: "Not Found", reason: "no web UI is configured (webui_dir)" });
 });

@@ -10,12 +10,17 @@ import { jwtSubject } from "./handshake.ts";
 import type { IssuedTokens } from "./issued-tokens.ts";
 import { presentedToken, secretEquals } from "./secret.ts";
 
-export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: IssuedTokens): MiddlewareHandler {
+/**
+ * `extraTokens`: further live tokens accepted on this route group (bootstrap
+ * tokens of a local browser, on the sessions and media routes only).
+ */
+export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: IssuedTokens, extraTokens?: IssuedTokens): MiddlewareHandler {
   return async (c, next) => {
     const token = presentedToken(c.req.raw, new URL(c.req.url));
     const ok =
       token !== "" &&
-      (apiTokens.isLive(token) || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
+      (apiTokens.isLive(token) ||
+        extraTokens?.isLive(token) === true || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
     if (!ok) return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");
     await next();
   };

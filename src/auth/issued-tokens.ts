@@ -28,6 +28,17 @@ export class IssuedTokens {
     return token;
   }
 
+  /**
+   * Accepts a token minted elsewhere (a bootstrap WebSocket token that may also
+   * serve REST) for this store's TTL; false at the cap, and the token then stays unknown here.
+   */
+  admit(token: string): boolean {
+    this.#purgeExpired();
+    if (this.#expiries.size >= this.maxOutstanding) return false;
+    this.#expiries.set(token, this.now() + this.ttlMs);
+    return true;
+  }
+
   /** True if the token was live; it is removed either way. */
   consume(token: string): boolean {
     const expiry = this.#expiries.get(token);

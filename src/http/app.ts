@@ -23,6 +23,7 @@ import { RateLimiter, rateLimit } from "./rate-limit.ts";
 import { refusal } from "./refusal.ts";
 import { peerOf } from "./request-env.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
+import { staticSite } from "./static-site.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
 
 export interface HttpDeps {
@@ -32,6 +33,8 @@ export interface HttpDeps {
   wsTokens: IssuedTokens;
   /** Reusable API tokens handed out by bootstrap. */
   apiTokens: IssuedTokens;
+  /** Bootstrap WebSocket tokens of local browsers, also accepted on the sessions and media routes. */
+  browserTokens: IssuedTokens;
   sessions: SessionsDeps;
   chats: ChatsDeps;
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
@@ -49,13 +52,15 @@ function originGuard(trust: TrustPolicy): MiddlewareHandler {
 }
 
 export function createHttpApp(deps: HttpDeps): Hono {
-  const { config, wsTokens, apiTokens, trust, log } = deps;
+  const { config, wsTokens, apiTokens, browserTokens, trust, log } = deps;
   const app = new Hono();
   const origin = originGuard(trust);
   const authLimit = rateLimit(new RateLimiter(config.rate_limit_auth_per_min), peerOf);
   const apiLimit = rateLimit(new RateLimiter(config.rate_limit_api_per_min), peerOf);
   const uploadLimit = rateLimit(new RateLimiter(config.rate_limit_upload_per_min), peerOf);
   const apiCredential = requireApiCredential(config, apiTokens);
+  // A local browser's bootstrap token also opens the sessions and media routes (bootstrap_token_api_access).
+  const browserCredential = requireApiCredential(config, apiTokens, browserTokens);
   const jsonBodyLimit = bodyLimit({
     maxSize: config.max_message_bytes,
     onError: () => refusal(413, "Payload Too Large", `request bodies on this route are limited to ${config.max_message_bytes} bytes`),
@@ -65,18 +70,20 @@ export function createHttpApp(deps: HttpDeps): Hono {
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, origin, authLimit, tokenIssueRoute(config, wsTokens, trust));
   }
-  app.get("/webui/bootstrap", origin, authLimit, bootstrapRoute({ config, trust, wsTokens, apiTokens, modelName: deps.modelName }));
+  app.get("/webui/bootstrap", origin, authLimit, bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName: deps.modelName }));
 
   // Hono's "/x/*" also matches "/x" itself: one registration per family, so each request counts once.
-  for (const path of ["/api/sessions/*", "/api/chats/*"]) app.use(path, origin, apiLimit, apiCredential, jsonBodyLimit);
+  app.use("/api/sessions/*", origin, apiLimit, browserCredential, jsonBodyLimit);
+  app.use("/api/chats/*", origin, apiLimit, apiCredential, jsonBodyLimit);
   app.route("/api/sessions", sessionsApp(deps.sessions));
   app.route("/api/chats", chatsApp(deps.chats));
-  app.post("/api/media", origin, uploadLimit, apiCredential, uploadRoute(deps.media.library, deps.media.limits));
+  app.post("/api/media", origin, uploadLimit, browserCredential, uploadRoute(deps.media.library, deps.media.limits));
   // The signature is the credential; <img> and <video> on any page may load it.
   app.get("/api/media/:sig/:payload", mediaRoute(deps.media.signer, deps.media.library));
 
   // Clients detect HTML where they expected JSON, so misses are JSON too.
   app.all("/api/*", () => refusal(404, "API route not found", "no API route has this method and path"));
+  app.on(["GET", "HEAD"], "*", staticSite({ root: config.webui_dir, csp: config.webui_csp }));
   app.notFound(() => refusal(404, "Not Found", "no such route"));
   app.onError((err, c) => {
     log.error("http handler failed", { path: c.req.path, error: err.message });

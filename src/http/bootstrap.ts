@@ -18,6 +18,8 @@ export interface BootstrapDeps {
   trust: TrustPolicy;
   wsTokens: IssuedTokens;
   apiTokens: IssuedTokens;
+  /** Where a local browser's WebSocket token is admitted for REST too (bootstrap_token_api_access). */
+  browserTokens: IssuedTokens;
   modelName: string;
 }
 
@@ -30,7 +32,7 @@ function wsUrl(c: Context, config: Config): string {
   return `${scheme}://${connectableHost(config)}:${env.port ?? config.port}${config.path}`;
 }
 
-export function bootstrapRoute({ config, trust, wsTokens, apiTokens, modelName }: BootstrapDeps): Handler {
+export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName }: BootstrapDeps): Handler {
   const secret = config.token_issue_secret || config.token;
   return (c) => {
     if (secret && !requestProvesSecret(c.req.raw.headers, secret)) return refusal(401, "Unauthorized", "the bootstrap secret is missing or wrong");
@@ -39,6 +41,9 @@ export function bootstrapRoute({ config, trust, wsTokens, apiTokens, modelName }
     const token = wsTokens.issue();
     const apiToken = token && apiTokens.issue();
     if (!token || !apiToken) return refusal(429, "too many outstanding tokens", "at most max_outstanding_tokens live tokens");
+    // nanobot's WebUI sends `token` (not api_token) to the sessions API: honoured for a browser on this machine only.
+    const localBrowser = trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer) === undefined;
+    if (config.bootstrap_token_api_access && localBrowser) browserTokens.admit(token);
     c.header("Cache-Control", "no-store");
     return c.json({
       token,
