@@ -21,6 +21,7 @@ import { Hub } from "./hub.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
+import { readinessChecks } from "./readiness.ts";
 import { closeInterruptedTurns } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
@@ -164,6 +165,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     store.delete(chatId);
     hub.forget(chatId);
   };
+  let serving = false;
   const app = createHttpApp({
     config,
     wsTokens: tokens,
@@ -172,13 +174,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
+    readiness: readinessChecks({ db, agents, serving: () => serving }),
     log,
   });
 
   const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens });
   for (const l of listeners) hub.addListener(l.server);
+  serving = true;
 
   const stop = async () => {
+    serving = false;
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     clients.closeAll(CLOSE_GOING_AWAY, "server shutting down");

@@ -57,6 +57,10 @@ class WsAgent extends FramedAgent {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
+  get connected(): boolean {
+    return this.#socket !== undefined;
+  }
+
   disconnected(ws: AgentSocket): void {
     if (this.#socket !== ws) return;
     this.#socket = undefined;
@@ -86,6 +90,11 @@ export class WsAgents {
 
   get(name: string): FramedAgent | undefined {
     return this.#agents.get(name);
+  }
+
+  /** Is the ws agent of this name connected right now? */
+  connected(name: string): boolean {
+    return this.#agents.get(name)?.connected ?? false;
   }
 
   get configured(): boolean {

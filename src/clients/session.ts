@@ -18,6 +18,7 @@ import type { Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
+import { logConnectionClose, logConnectionOpen } from "./connection-log.ts";
 import { RecentIds } from "./recent-ids.ts";
 import { type ReplayDeps, replayThenSubscribe } from "./replay.ts";
 import { peerIsLocal, resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
@@ -105,7 +106,8 @@ export class ClientSessions {
     open: (ws) => this.#onOpen(ws),
     message: (ws, raw) => this.#onFrame(ws, raw),
     drain: (ws) => this.#wakeReplays(ws),
-    close: (ws) => {
+    close: (ws, code) => {
+      logConnectionClose(this.deps.log, ws, code);
       this.#open.delete(ws);
       this.#wakeReplays(ws);
       this.deps.toolCalls.clientLeft(ws.data.chats);
@@ -126,6 +128,7 @@ export class ClientSessions {
 
   #onOpen(ws: ClientSocket): void {
     this.#open.add(ws);
+    logConnectionOpen(this.deps.log, ws);
     send(ws, { event: "ready", chat_id: ws.data.defaultChatId, client_id: ws.data.clientId });
     ws.subscribe(EVERYONE_TOPIC);
     this.#join(ws, ws.data.defaultChatId);

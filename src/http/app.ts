@@ -13,7 +13,9 @@ import { mediaRoute } from "../media/serve.ts";
 import type { MediaSigner } from "../media/signing.ts";
 import { uploadRoute } from "../media/upload.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
+import { healthRoutes, type ReadinessCheck } from "./health.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
+import { requestLog } from "./request-log.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
 
@@ -27,13 +29,18 @@ export interface HttpDeps {
   chats: ChatsDeps;
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
   modelName: string;
+  readiness: Record<string, ReadinessCheck>;
   log: Logger;
 }
+
+/** Signed media GETs: the hot media path, not logged per request. */
+const MEDIA_ROUTE = "/api/media/:sig/:payload";
 
 export function createHttpApp(deps: HttpDeps): Hono {
   const { config, wsTokens, apiTokens, log } = deps;
   const app = new Hono();
-  app.get("/health", (c) => c.json({ ok: true }));
+  app.use(requestLog(log, [MEDIA_ROUTE]));
+  app.route("/", healthRoutes(deps.readiness));
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, tokenIssueRoute(config, wsTokens));
   }
@@ -46,7 +53,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route("/api/sessions", sessionsApp(deps.sessions));
   app.route("/api/chats", chatsApp(deps.chats));
   app.post("/api/media", apiCredential, uploadRoute(deps.media.library, deps.media.limits));
-  app.get("/api/media/:sig/:payload", mediaRoute(deps.media.signer, deps.media.library));
+  app.get(MEDIA_ROUTE, mediaRoute(deps.media.signer, deps.media.library));
 
   // Clients detect HTML where they expected JSON, so API misses are always JSON.
   app.all("/api/*", (c) => c.json({ error: "API route not found" }, 404));
