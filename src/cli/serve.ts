@@ -2,6 +2,7 @@
  * `agentgate serve`: starts the gateway, prints where it listens with a
  * ready-to-paste URL, and shuts down in order on SIGINT/SIGTERM.
  */
+import { checkAgentCommands } from "../agents/spawnable.ts";
 import type { Config } from "../config.ts";
 import { type Gateway, startGateway } from "../gateway.ts";
 import { createLogger } from "../log.ts";
@@ -19,6 +20,7 @@ function connectHints(gateway: Gateway): string[] {
 }
 
 export async function serve(config: Config): Promise<void> {
+  checkAgentCommands(config);
   const log = createLogger(config.log_level, config.log_format);
   const gateway = await startGateway(config, log);
   const where = gateway.listeners.map((l) => `  ${l.address}  (${l.transport === "tcp" ? "TCP" : "unix socket, mode 0600"})`);

@@ -16,7 +16,7 @@ export function requestLog(log: Logger, unloggedRoutes: string[]): MiddlewareHan
   return async (c, next) => {
     const started = performance.now();
     await next();
-    const route = routePath(c, -1);
+    const route = routePath(c);
     if (quiet.has(route)) return;
     const fields = { method: c.req.method, route, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 };
     (PROBES.has(route) ? log.debug : log.info)("http request", fields);
