@@ -7,8 +7,12 @@
 import { statSync } from "node:fs";
 import type { Build } from "bun";
 
-/** What `agentgate version` reports: the commit built (with -dirty for uncommitted changes) and when. */
+/**
+ * What `agentgate version` reports: the commit built (with -dirty for uncommitted
+ * changes), or AGENTGATE_COMMIT when set (a Docker build has no .git), and when.
+ */
 function commit(): string {
+  if (process.env.AGENTGATE_COMMIT) return process.env.AGENTGATE_COMMIT;
   const git = (...args: string[]) => Bun.spawnSync(["git", ...args], { cwd: import.meta.dir, stderr: "ignore" });
   const head = git("rev-parse", "--short=12", "HEAD");
   if (head.exitCode !== 0) return "dev";
