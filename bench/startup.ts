@@ -4,14 +4,20 @@
  * so /health can be polled from the first millisecond (waiting for the banner
  * would add the pipe's latency). Each run gets a fresh data directory, so the
  * figure includes creating the database and applying migrations.
+ * CPU time (user + sys) of the process up to then is reported too: on a shared,
+ * loaded machine it varies far less than wall time.
  * Run alone: `BENCH_ONLY=startup npm run bench` (builds dist/agentgate first when missing).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
-const BINARY = join(ROOT, "dist/agentgate");
+/**
+ * STARTUP_BINARY=a,b measures other builds (e.g. an older commit's) for a before/after;
+ * runs alternate between them so they share the machine's load.
+ */
+const BINARIES = (process.env.STARTUP_BINARY ?? join(ROOT, "dist/agentgate")).split(",").map((b) => resolve(b));
 const RUNS = Number(process.env.STARTUP_RUNS ?? 10);
 const DEADLINE_MS = 10_000;
 
@@ -30,11 +36,16 @@ async function healthy(url: string): Promise<boolean> {
   }
 }
 
-/** Milliseconds from spawn to the first 200 on /health. */
-async function oneStart(dir: string): Promise<number> {
+interface Start {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Milliseconds from spawn to the first 200 on /health, and the CPU the process spent. */
+async function oneStart(binary: string, dir: string): Promise<Start> {
   const port = freePort();
   const started = performance.now();
-  const proc = Bun.spawn([BINARY, `--port=${port}`, `--data-dir=${join(dir, "data")}`, "--log-level=error"], {
+  const proc = Bun.spawn([binary, `--port=${port}`, `--data-dir=${join(dir, "data")}`, "--log-level=error"], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "", HOME: dir },
     stdout: "ignore",
@@ -46,26 +57,38 @@ async function oneStart(dir: string): Promise<number> {
       if (performance.now() - started > DEADLINE_MS || proc.exitCode !== null) throw new Error(`no 200 on ${url}`);
       await Bun.sleep(1);
     }
-    return performance.now() - started;
+    const wallMs = performance.now() - started;
+    proc.kill("SIGKILL");
+    await proc.exited;
+    return { wallMs, cpuMs: Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1000 };
   } finally {
     proc.kill("SIGKILL");
     await proc.exited;
   }
 }
 
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2;
+};
+
 export async function startupBench(): Promise<void> {
-  if (!existsSync(BINARY)) {
+  const host = join(ROOT, "dist/agentgate");
+  if (BINARIES.includes(host) && !existsSync(host)) {
     const build = Bun.spawnSync([process.execPath, "run", "build.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
     if (build.exitCode !== 0) throw new Error("build failed");
   }
   const dir = mkdtempSync(join(tmpdir(), "agentgate-startup-"));
   try {
-    const times: number[] = [];
-    for (let i = 0; i < RUNS; i++) times.push(await oneStart(mkdtempSync(join(dir, "run-"))));
-    const sorted = [...times].sort((a, b) => a - b);
-    const median = (sorted[(RUNS - 1) >> 1]! + sorted[RUNS >> 1]!) / 2;
-    console.log(`\nstartup: binary spawn → first 200 on /health, ${RUNS} runs`);
-    console.log(`  median ${median.toFixed(1)} ms  (min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)}; runs: ${times.map((t) => t.toFixed(0)).join(", ")})`);
+    const runs = new Map<string, Start[]>(BINARIES.map((b) => [b, []]));
+    for (let i = 0; i < RUNS; i++) for (const binary of BINARIES) runs.get(binary)!.push(await oneStart(binary, mkdtempSync(join(dir, "run-"))));
+    console.log(`\nstartup: binary spawn → first 200 on /health (fresh data dir), ${RUNS} runs each`);
+    for (const [binary, starts] of runs) {
+      const wall = starts.map((r) => r.wallMs);
+      console.log(`  ${binary}`);
+      console.log(`    wall median ${median(wall).toFixed(1)} ms  (min ${Math.min(...wall).toFixed(1)}; runs: ${wall.map((t) => t.toFixed(0)).join(", ")})`);
+      console.log(`    cpu  median ${median(starts.map((r) => r.cpuMs)).toFixed(1)} ms (user + sys of the gateway process)`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,6 +11,10 @@ import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseErrorLine } from "./config-file-line.ts";
 
+// The config is parsed once or twice per process: zod's eval-compiled fast path costs more to
+// build (and cannot come from the binary's bytecode cache) than it saves. Measured in bench/startup.ts.
+z.config({ jitless: true });
+
 const MiB = 1024 * 1024;
 
 /** Env vars and flags arrive as strings: "false" must mean false, not a truthy string. */
@@ -23,8 +27,9 @@ const bool = (fallback: boolean) =>
     return v;
   }, z.boolean().default(fallback));
 
+/** One `.check()` with all three rules: the same checks as `.int().min().max()`, one schema clone instead of three (start-up time). */
 const int = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z.coerce.number().check(z.int(), z.gte(min), z.lte(max)).default(fallback);
 
 /** Lists from env/flags: either JSON (`["a","b"]`) or comma-separated (`a,b`). */
 const stringList = (fallback: string[]) =>
