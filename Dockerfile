@@ -27,9 +27,10 @@ ENV AGENTGATE_HOST=0.0.0.0 \
 VOLUME ["/data"]
 EXPOSE 8765
 USER nonroot:nonroot
-# The binary probes itself: distroless has no curl or shell.
+# The binary probes itself (distroless has no curl or shell), at the address the AGENTGATE_* environment
+# configures; a config file for both serve and the probe goes in AGENTGATE_CONFIG.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-  CMD ["/usr/local/bin/agentgate", "health", "--url", "http://127.0.0.1:8765"]
+  CMD ["/usr/local/bin/agentgate", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/agentgate"]
 CMD ["serve"]

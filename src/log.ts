@@ -19,10 +19,13 @@ export interface Logger {
   error(msg: string, fields?: Fields): void;
 }
 
+/** A string value is written bare when that stays unambiguous, else quoted as JSON. */
+const BARE = /^[^\s"=]+$/;
+
 function text(level: LogLevel, msg: string, fields?: Fields): string {
   let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}`;
   if (fields) {
-    for (const [k, v] of Object.entries(fields)) line += ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`;
+    for (const [k, v] of Object.entries(fields)) line += ` ${k}=${typeof v === "string" && BARE.test(v) ? v : JSON.stringify(v)}`;
   }
   return line + "\n";
 }

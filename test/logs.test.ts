@@ -28,9 +28,9 @@ test("text lines read `time LEVEL msg key=value`; json lines are objects; below 
   const out: string[] = [];
   const text = createLogger("info", "text", (l) => out.push(l));
   text.debug("hidden", { a: 1 });
-  text.info("turn end", { status: "done", deltas: 3 });
+  text.info("turn end", { status: "done", deltas: 3, error: "agent said \"no\"" });
   expect(out).toHaveLength(1);
-  expect(out[0]).toMatch(/^\d{4}-\d\d-\d\dT\S+Z INFO  turn end status=done deltas=3\n$/);
+  expect(out[0]).toMatch(/^\d{4}-\d\d-\d\dT\S+Z INFO  turn end status=done deltas=3 error="agent said \\"no\\""\n$/);
   createLogger("warn", "json", (l) => out.push(l)).warn("slow", { ms: 2 });
   expect(JSON.parse(out[1]!)).toMatchObject({ level: "warn", msg: "slow", ms: 2 });
 });
