@@ -10,6 +10,8 @@ import { readConfigFile, resolveConfig } from "../src/config.ts";
 import { BUN, REPO_ROOT, startTestGateway, TestClient, tempDir } from "./helpers.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");
+/** These tests start several processes each; on a loaded machine one start can take seconds. */
+const SPAWNS_TIMEOUT_MS = 60_000;
 
 /** Runs `agentgate ARGS` from source without blocking this process (an in-process gateway may have to answer). */
 async function cli(args: string[], env: Record<string, string> = {}) {
@@ -30,13 +32,13 @@ describe("strict parsing", () => {
     expect(own.stderr).toContain("did you mean --sub?");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("--url needs a value");
-  });
+  }, SPAWNS_TIMEOUT_MS);
 
   test("boolean options stand alone or take true/false; values may follow with a space", async () => {
     const out = await cli(["check-config", "--streaming", "false", "--tcp-enabled", "--port", "7000", "--log_format=json"]);
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout.slice("config ok\n".length))).toMatchObject({ streaming: false, tcp_enabled: true, port: 7000, log_format: "json" });
-  });
+  }, SPAWNS_TIMEOUT_MS);
 });
 
 describe("genconfig", () => {
@@ -56,7 +58,7 @@ describe("genconfig", () => {
     }
     expect(config.token).toBe("");
     expect(config).toMatchObject({ ...resolveConfig({}).config, jwt_secret: config.jwt_secret, token_issue_secret: config.token_issue_secret, agent_token: config.agent_token });
-  });
+  }, SPAWNS_TIMEOUT_MS);
 
   test("JSON to a file: mode 0600, never overwriting", async () => {
     const dir = tempDir();
@@ -71,7 +73,7 @@ describe("genconfig", () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("cannot write");
     expect((await cli(["genconfig", "--format=yaml"])).code).toBe(2);
-  });
+  }, SPAWNS_TIMEOUT_MS);
 });
 
 test("gentoken mints a JWT offline that the gateway accepts as a client token", async () => {
@@ -87,7 +89,7 @@ test("gentoken mints a JWT offline that the gateway accepts as a client token", 
   expect(refused).toBe(401);
   expect((await cli(["gentoken", "--sub", "x"])).stderr).toContain("jwt_secret is not set");
   expect((await cli(["gentoken"], { AGENTGATE_JWT_SECRET: secret })).code).toBe(2);
-});
+}, SPAWNS_TIMEOUT_MS);
 
 async function upgradeStatus(wsUrl: string): Promise<number> {
   const url = wsUrl.replace(/^ws/, "http");
@@ -100,7 +102,7 @@ test("version from source prints the version, the git commit and says it was not
   const head = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: REPO_ROOT }).stdout.toString().trim();
   expect(out.stdout).toBe(`agentgate 0.1.0\ncommit ${head}\nbuilt (running from source)\nbun ${Bun.version}\n`);
   expect((await cli(["--version"])).stdout).toStartWith("agentgate 0.1.0\n");
-});
+}, SPAWNS_TIMEOUT_MS);
 
 test("check-config names the stdio agent whose program cannot be found", async () => {
   const dir = tempDir();
@@ -112,7 +114,7 @@ test("check-config names the stdio agent whose program cannot be found", async (
   expect(missing.stderr).toBe('agentgate: invalid config: agents.helper.command: "python-that-does-not-exist" is not on PATH\n');
   expect(notRunnable.stderr).toContain(`agents.helper.command: ${notExecutable} does not exist or is not executable`);
   expect(found.code).toBe(0);
-});
+}, SPAWNS_TIMEOUT_MS);
 
 describe("token and health against a TLS gateway", () => {
   test("the real TLS error is reported; --url with --ca mints a token and probes health", async () => {
@@ -133,5 +135,5 @@ describe("token and health against a TLS gateway", () => {
     const health = await cli(["health", "--ready", "--url", url, "--ca", cert]);
     expect(health.code).toBe(0);
     expect(JSON.parse(health.stdout).ready).toBe(true);
-  });
+  }, SPAWNS_TIMEOUT_MS);
 });

@@ -113,7 +113,7 @@ describe("CLI", () => {
     expect(cli(["check-config", "--config", join(dir, "bad.toml")]).stderr).toContain("at line 6:");
     writeFileSync(join(dir, "open.toml"), 'port = 1\nallow_from = [\n  "a",\n');
     expect(cli(["check-config", "--config", join(dir, "open.toml")]).stderr).toContain("at line 2:");
-  });
+  }, 60_000);
 
   test("--help lists the commands; serve --help lists every option by group with default and env name", () => {
     const help = cli(["--help"]);
@@ -125,11 +125,11 @@ describe("CLI", () => {
     }
     expect(cli(["token", "--help"]).stdout).toContain("usage: agentgate token");
     expect(cli(["help", "gentoken"]).stdout).toContain("agentgate gentoken --sub alice");
-  });
+  }, 60_000);
 
   test("token with no gateway running reports the connection error and where it looked", () => {
     const out = cli(["token", "--port=1"]);
     expect(out.code).toBe(1);
     expect(out.stderr).toContain("cannot reach the gateway at http://127.0.0.1:1: ECONNREFUSED");
-  });
+  }, 60_000);
 });
