@@ -312,6 +312,7 @@ async function main() {
     }
     if (ONLY.has("agents")) await agentsBench(join(dataDir, "agents"));
     if (ONLY.has("media")) await mediaBench(join(dataDir, "media"));
+    if (ONLY.has("startup")) await (await import("./startup.ts")).startupBench();
     if (ONLY.has("replay")) {
       const replay = await replayRun(join(dataDir, "replay"), 100_000);
       console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);

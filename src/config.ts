@@ -11,6 +11,11 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { AddressSet, isLoopback, isUnspecified } from "./auth/address.ts";
+import { parseErrorLine } from "./config-file-line.ts";
+
+// The config is parsed once or twice per process: zod's eval-compiled fast path costs more to
+// build (and cannot come from the binary's bytecode cache) than it saves. Measured in bench/startup.ts.
+z.config({ jitless: true });
 
 const MiB = 1024 * 1024;
 
@@ -24,8 +29,9 @@ const bool = (fallback: boolean) =>
     return v;
   }, z.boolean().default(fallback));
 
+/** One `.check()` with all three rules: the same checks as `.int().min().max()`, one schema clone instead of three (start-up time). */
 const int = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z.coerce.number().check(z.int(), z.gte(min), z.lte(max)).default(fallback);
 
 /** Lists from env/flags: either JSON (`["a","b"]`) or comma-separated (`a,b`). */
 const stringList = (fallback: string[]) =>
@@ -96,11 +102,22 @@ const AgentSpec = z.discriminatedUnion("type", [
 ]);
 export type AgentSpec = z.output<typeof AgentSpec>;
 
+/** The groups --help and genconfig show options in; each option's group is set where the option is defined. */
+export const OPTION_GROUPS = ["listen", "auth", "storage", "media", "agents", "limits", "web UI", "process"] as const;
+export type OptionGroup = (typeof OPTION_GROUPS)[number];
+const optionGroups = z.registry<{ group: OptionGroup }>();
+
+/** Tags every option of one section of the schema with its group. */
+function section<T extends z.ZodRawShape>(group: OptionGroup, shape: T): T {
+  for (const field of Object.values(shape)) optionGroups.add(field, { group });
+  return shape;
+}
+
 const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p);
 
 export const ConfigSchema = z
   .object({
-    // ── listeners ────────────────────────────────────────────────────────────
+    ...section("listen", {
     host: z.string().default("127.0.0.1").describe("TCP bind address. Loopback by default: nothing is exposed until asked."),
     port: int(8765, 0, 65535).describe("TCP port (nanobot's default). 0 picks a free port, which tests use."),
     tcp_enabled: bool(true).describe("Serve TCP. Turn off to serve only the unix socket (local IPC)."),
@@ -114,8 +131,9 @@ export const ConfigSchema = z
     path: urlPath("/", false).describe("WebSocket upgrade path. Upgrades elsewhere get 404."),
     ssl_certfile: z.string().default("").describe("TLS certificate (PEM) for wss://. Set together with ssl_keyfile."),
     ssl_keyfile: z.string().default("").describe("TLS private key (PEM) for wss://. Set together with ssl_certfile."),
+    }),
 
-    // ── auth ─────────────────────────────────────────────────────────────────
+    ...section("auth", {
     token: z.string().default("").describe("Static client token accepted as ?token= (compared timing-safe). Empty: none."),
     token_issue_path: urlPath("", true).describe("HTTP route minting single-use client tokens (GET or POST). Empty: no route."),
     token_issue_secret: z.string().default("").describe("Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token."),
@@ -136,8 +154,9 @@ export const ConfigSchema = z
     rate_limit_auth_per_min: int(60, 0, 1_000_000).describe("Token issue and bootstrap requests per client address per minute (a burst of this many, refilled evenly). 0: unlimited."),
     rate_limit_upload_per_min: int(120, 0, 1_000_000).describe("Media uploads per client address per minute. 0: unlimited."),
     rate_limit_api_per_min: int(1200, 0, 10_000_000).describe("Other /api requests per client address per minute. 0: unlimited."),
+    }),
 
-    // ── protocol and limits ──────────────────────────────────────────────────
+    ...section("limits", {
     streaming: bool(true).describe("Stream turns as delta/stream_end. Off: each streamed segment arrives as one message."),
     max_message_bytes: int(36 * MiB, 1024, 40 * MiB).describe("Largest inbound frame; bigger frames close the socket with 1009 (nanobot's default and bound)."),
     ping_interval_s: int(20, 5, 300).describe("Protocol-level ping period for idle sockets."),
@@ -150,8 +169,12 @@ export const ConfigSchema = z
       "Backstop above slow_consumer_bytes: a socket that outgrows it between two checks is cut at once by Bun (no close frame, 1006); never a silent drop.",
     ),
     max_queued_turns: int(8, 0, 1000).describe("Messages queued behind a chat's running turn; beyond it the client gets chat_busy."),
+    client_msg_id_memory: int(10_000, 0, 1_000_000).describe("Accepted (chat, client_msg_id) pairs kept in the database, across chats, so a resend (also after a restart) is acknowledged instead of run twice; oldest forgotten first. 0: no resend protection."),
+    client_msg_id_max_age_s: int(7 * 86_400, 60, 365 * 86_400).describe("How long an accepted client_msg_id is remembered: longer than any client waits before resending."),
+    stream_image_hold_chars: int(8192, 16, 1_048_576).describe("Longest delta tail held back while it may still become a markdown image (its path is rewritten before anyone sees it); past it the text goes out as is. Above PATH_MAX so any local image path fits."),
+    }),
 
-    // ── agents ───────────────────────────────────────────────────────────────
+    ...section("agents", {
     agent: z.string().default("echo").describe('Agent that serves chats by default: "echo" or a name under agents.'),
     agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), AgentSpec).default({})).describe(
       'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.',
@@ -169,13 +192,9 @@ export const ConfigSchema = z
     echo_chunk_size: int(16, 1, 65536).describe("Echo agent: characters per delta."),
     echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
     echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
+    }),
 
-    // ── turns at their edges: resend memory, streamed images ─────────────────
-    client_msg_id_memory: int(10_000, 0, 1_000_000).describe("Accepted (chat, client_msg_id) pairs kept in the database, across chats, so a resend (also after a restart) is acknowledged instead of run twice; oldest forgotten first. 0: no resend protection."),
-    client_msg_id_max_age_s: int(7 * 86_400, 60, 365 * 86_400).describe("How long an accepted client_msg_id is remembered: longer than any client waits before resending."),
-    stream_image_hold_chars: int(8192, 16, 1_048_576).describe("Longest delta tail held back while it may still become a markdown image (its path is rewritten before anyone sees it); past it the text goes out as is. Above PATH_MAX so any local image path fits."),
-
-    // ── media ────────────────────────────────────────────────────────────────
+    ...section("media", {
     media_max_images: int(4, 0, 64).describe("Images one message may carry (nanobot's limit)."),
     media_max_image_bytes: int(8 * MiB, 1024, 256 * MiB).describe("Largest image, inline or uploaded."),
     media_max_videos: int(1, 0, 16).describe("Videos one message may carry."),
@@ -184,8 +203,9 @@ export const ConfigSchema = z
     media_allowed_roots: stringList([]).describe("Folders (the agents' workspace) whose files agents may publish; files elsewhere are dropped with a warning."),
     media_max_outbound_bytes: int(100 * MiB, 1024, 4096 * MiB).describe("Largest file an agent may publish into a chat."),
     media_unclaimed_upload_s: int(86_400, 60, 30 * 86400).describe("Uploads no message referenced are deleted after this long (checked at start)."),
+    }),
 
-    // ── storage and replay ───────────────────────────────────────────────────
+    ...section("storage", {
     transcript_flush_ms: int(20, 1, 5000).describe("Longest a committed event waits before it is written to its chat's transcript (it is already durable in the commit log)."),
     transcript_fsync: z
       .enum(["batch", "turn", "never"])
@@ -205,8 +225,9 @@ export const ConfigSchema = z
     replay_buffer_bytes: int(1 * MiB, 16 * 1024, 256 * MiB).describe("A replay pauses until the client drains once this much is queued for it, so resuming never trips the backpressure limit."),
     sqlite_busy_timeout_ms: int(5000, 0, 600_000).describe("How long a database write waits for a lock held by another process."),
     model_name: z.string().default("").describe("Model name reported to clients at bootstrap. Empty: the agent's own name."),
+    }),
 
-    // ── web UI ───────────────────────────────────────────────────────────────
+    ...section("web UI", {
     webui_dir: z
       .string()
       .default("")
@@ -221,8 +242,9 @@ export const ConfigSchema = z
     bootstrap_token_api_access: bool(true).describe(
       "A token minted by /webui/bootstrap for a local browser also works as a Bearer on /api/sessions* and /api/media until it expires (nanobot's WebUI sends it there); still single-use on the WebSocket.",
     ),
+    }),
 
-    // ── process ──────────────────────────────────────────────────────────────
+    ...section("process", {
     data_dir: z
       .string()
       .default("~/.agentgate")
@@ -230,6 +252,11 @@ export const ConfigSchema = z
       .describe("Where the gateway keeps its state."),
     shutdown_grace_ms: int(5000, 0, 120_000).describe("On SIGINT/SIGTERM: how long running turns get to finish before clients are closed."),
     log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Least severe log level printed (stderr)."),
+    log_format: z
+      .enum(["text", "json"])
+      .default("text")
+      .describe("Log lines as text (key=value, for people) or JSON objects (one per line, for log collectors)."),
+    }),
   })
   .superRefine((c, ctx) => {
     const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
@@ -285,7 +312,8 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
   try {
     parsed = file.endsWith(".toml") ? Bun.TOML.parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`config: cannot parse ${file}: ${(e as Error).message}`);
+    const line = parseErrorLine(text, file.endsWith(".toml"));
+    throw new ConfigError(`config: cannot parse ${file}${line ? ` at line ${line}` : ""}: ${(e as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config: ${file} must hold an object`);
@@ -322,14 +350,28 @@ export function resolveConfig(...sources: Record<string, unknown>[]): LoadedConf
   return { config: result.data, unknownKeys };
 }
 
-/** The option table for --help, generated from the schema so it cannot drift. */
-export function describeOptions(): string {
-  const defaults = ConfigSchema.parse({ tcp_enabled: true });
+export interface OptionInfo {
+  name: keyof Config;
+  group: OptionGroup;
+  description: string;
+  /** The default as a user would write it (data_dir unexpanded). */
+  default: unknown;
+  env: string;
+}
+
+/** Every option with its group, default and env name, in schema order: --help and genconfig are generated from it. */
+export function optionTable(): OptionInfo[] {
+  const defaults = ConfigSchema.parse({});
   return OPTION_NAMES.map((name) => {
     const field = ConfigSchema.shape[name];
-    const shown = JSON.stringify(name === "data_dir" ? "~/.agentgate" : defaults[name]);
-    return `  --${name.replaceAll("_", "-")}  (default ${shown})\n      ${field.description ?? ""}`;
-  }).join("\n");
+    return {
+      name,
+      group: optionGroups.get(field)?.group ?? "process",
+      description: field.description ?? "",
+      default: name === "data_dir" ? "~/.agentgate" : defaults[name],
+      env: ENV_PREFIX + name.toUpperCase(),
+    };
+  });
 }
 
 /** The host a client on this machine connects to: wildcards (in any spelling) become loopback, IPv6 is bracketed. */
@@ -340,9 +382,10 @@ export function connectableHost(config: Pick<Config, "host">): string {
 }
 
 /** The config with secrets masked, for check-config and logs. */
+export const SECRET_OPTIONS: ReadonlySet<string> = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token"]);
+
 export function redactConfig(config: Config): Record<string, unknown> {
-  const secret = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token"]);
   return Object.fromEntries(
-    Object.entries(config).map(([k, v]) => [k, secret.has(k) && v ? "***" : v]),
+    Object.entries(config).map(([k, v]) => [k, SECRET_OPTIONS.has(k) && v ? "***" : v]),
   );
 }

@@ -24,6 +24,7 @@ import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
+import { readinessChecks } from "./readiness.ts";
 import { closeInterruptedTurns } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
@@ -172,6 +173,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     store.delete(chatId);
   };
   const trust = new TrustPolicy(config);
+  let serving = false;
   const app = createHttpApp({
     config,
     trust,
@@ -182,13 +184,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
+    readiness: readinessChecks({ db, agents, serving: () => serving }),
     log,
   });
 
   const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
+  serving = true;
 
   const stopOnce = async () => {
+    serving = false;
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     hub.commit();

@@ -79,7 +79,7 @@ async function upgradeClient(req: Request, url: URL, peer: Peer, server: Server<
   const localRefused = trust.localRefusal(req, peer);
   const outcome = await authorizeHandshake(url, config, tokens, localRefused);
   if (!outcome.ok) return refusal(outcome.status, outcome.error, outcome.reason);
-  const data = clientConnectionData(url, { remote: peer.address, local: localRefused === undefined }, outcome.identity);
+  const data = clientConnectionData(url, { remote: peer.address, local: localRefused === undefined, viaUnixSocket: peer.viaUnixSocket }, outcome.identity);
   return server.upgrade(req, { data }) ? undefined : upgradeFailed();
 }
 

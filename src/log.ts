@@ -1,9 +1,13 @@
 /**
  * A tiny leveled logger writing one line per record to stderr, so stdout stays
  * free for what a user asked for (URLs, tokens from `agentgate token`).
- * Never pass secrets as fields: nothing here redacts.
+ * `text` is for people (`time LEVEL msg key=value ...`); `json` is one object per
+ * line for log collectors (`{"time","level","msg",...fields}`).
+ * Never pass secrets or tokens as fields: nothing here redacts. Records below the
+ * level cost one call to an empty function.
  */
 export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type Fields = Record<string, unknown>;
@@ -15,16 +19,24 @@ export interface Logger {
   error(msg: string, fields?: Fields): void;
 }
 
-function format(level: LogLevel, msg: string, fields?: Fields): string {
+/** A string value is written bare when that stays unambiguous, else quoted as JSON. */
+const BARE = /^[^\s"=]+$/;
+
+function text(level: LogLevel, msg: string, fields?: Fields): string {
   let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}`;
   if (fields) {
-    for (const [k, v] of Object.entries(fields)) line += ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`;
+    for (const [k, v] of Object.entries(fields)) line += ` ${k}=${typeof v === "string" && BARE.test(v) ? v : JSON.stringify(v)}`;
   }
   return line + "\n";
 }
 
-export function createLogger(minLevel: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+function json(level: LogLevel, msg: string, fields?: Fields): string {
+  return `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`;
+}
+
+export function createLogger(minLevel: LogLevel, format: LogFormat = "text", write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const render = format === "json" ? json : text;
   const at = (level: LogLevel) =>
-    RANK[level] < RANK[minLevel] ? () => {} : (msg: string, fields?: Fields) => write(format(level, msg, fields));
+    RANK[level] < RANK[minLevel] ? () => {} : (msg: string, fields?: Fields) => write(render(level, msg, fields));
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

@@ -93,7 +93,7 @@ describe("slow consumers", () => {
         replay_buffer_bytes: 16 * 1024,
         replay_ring_bytes: 32 * 1024,
       },
-      createLogger("warn", (line) => logged.push(line)),
+      createLogger("warn", "text", (line) => logged.push(line)),
     );
     const port = gw.listeners.find((l) => l.transport === "tcp")!.server.port!;
 

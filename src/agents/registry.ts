@@ -7,14 +7,17 @@ import type { Logger } from "../log.ts";
 import type { Agent, AgentEvents } from "./agent.ts";
 import { createEchoAgent } from "./echo.ts";
 import { createOpenAIAgent, type HistoryReader } from "./openai.ts";
+import { stdioCommandProblem } from "./spawnable.ts";
 import { StdioAgent } from "./stdio.ts";
 import { WsAgents } from "./ws-agents.ts";
 
 export class AgentRegistry {
   readonly #agents = new Map<string, Agent>();
   readonly ws: WsAgents;
+  readonly specs: Config["agents"];
 
   constructor(config: Config, events: AgentEvents, readHistory: HistoryReader, log: Logger) {
+    this.specs = config.agents;
     this.#agents.set("echo", createEchoAgent({ chunkSize: config.echo_chunk_size, repeat: config.echo_repeat, delayMs: config.echo_delay_ms }));
     const wsNames = Object.entries(config.agents).flatMap(([name, spec]) => (spec.type === "ws" ? [name] : []));
     this.ws = new WsAgents(wsNames, events, log, {
@@ -43,6 +46,16 @@ export class AgentRegistry {
 
   get(name: string): Agent | undefined {
     return this.#agents.get(name);
+  }
+
+  /** Why some configured agent could not take a turn now (for /ready), or undefined. */
+  notReady(): string | undefined {
+    for (const [name, spec] of Object.entries(this.specs)) {
+      if (spec.type === "ws" && !this.ws.connected(name)) return `agent ${name} (ws) is not connected`;
+      const problem = spec.type === "stdio" ? stdioCommandProblem(spec) : undefined;
+      if (problem) return `agent ${name} (stdio): ${problem}`;
+    }
+    return undefined;
   }
 
   async closeAll(): Promise<void> {

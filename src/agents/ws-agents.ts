@@ -58,6 +58,10 @@ class WsAgent extends FramedAgent {
     this.#gate.open();
   }
 
+  get connected(): boolean {
+    return this.#socket !== undefined;
+  }
+
   disconnected(ws: AgentSocket): void {
     if (this.#socket !== ws) return;
     this.#socket = undefined;
@@ -85,6 +89,11 @@ export class WsAgents {
 
   get(name: string): FramedAgent | undefined {
     return this.#agents.get(name);
+  }
+
+  /** Is the ws agent of this name connected right now? */
+  connected(name: string): boolean {
+    return this.#agents.get(name)?.connected ?? false;
   }
 
   get configured(): boolean {

@@ -18,6 +18,7 @@ import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
+import { logConnectionClose, logConnectionOpen } from "./connection-log.ts";
 import { type ReplayDeps, type ReplayTarget, replayThenSubscribe } from "./replay.ts";
 import { resolveWorkspaceScope, scopePayload, type WorkspaceScope } from "./workspace-scope.ts";
 
@@ -28,6 +29,8 @@ export interface ClientData {
   remote: string;
   /** Has a local user's trust (auth/peer.ts): may set workspace controls. */
   local: boolean;
+  /** The listener the connection came in on. */
+  transport: "tcp" | "unix";
   /** The chat legacy (untyped) frames go to. */
   defaultChatId: string;
   chats: Set<string>;
@@ -96,7 +99,7 @@ const parseCapabilities = (raw: string | null) =>
     .slice(0, MAX_CAPABILITIES);
 
 /** `identity`: the credential's subject (a JWT's sub), which overrides the client_id the URL claims. */
-export function clientConnectionData(url: URL, peer: { remote: string; local: boolean }, identity?: string): ClientData {
+export function clientConnectionData(url: URL, peer: { remote: string; local: boolean; viaUnixSocket: boolean }, identity?: string): ClientData {
   const given = (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
   return {
     role: "client",
@@ -104,6 +107,7 @@ export function clientConnectionData(url: URL, peer: { remote: string; local: bo
     clientId: identity ?? (given || `anon-${randomBytes(6).toString("hex")}`),
     remote: peer.remote,
     local: peer.local,
+    transport: peer.viaUnixSocket ? "unix" : "tcp",
     defaultChatId: crypto.randomUUID(),
     chats: new Set(),
     replaying: new Set(),
@@ -120,7 +124,8 @@ export class ClientSessions {
     open: (ws) => this.#onOpen(ws),
     message: (ws, raw) => this.#onFrame(ws, raw),
     drain: (ws) => this.#wakeReplays(ws),
-    close: (ws) => {
+    close: (ws, code) => {
+      logConnectionClose(this.deps.log, ws, code);
       this.#open.delete(ws);
       this.#wakeReplays(ws);
       this.deps.toolCalls.clientLeft(ws.data.chats);
@@ -141,6 +146,7 @@ export class ClientSessions {
 
   #onOpen(ws: ClientSocket): void {
     this.#open.add(ws);
+    logConnectionOpen(this.deps.log, ws);
     send(ws, { event: "ready", chat_id: ws.data.defaultChatId, client_id: ws.data.clientId });
     ws.subscribe(EVERYONE_TOPIC);
     this.#join(ws, ws.data.defaultChatId);

@@ -18,10 +18,12 @@ import { mediaRoute } from "../media/serve.ts";
 import type { MediaSigner } from "../media/signing.ts";
 import { uploadRoute } from "../media/upload.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
+import { healthRoutes, type ReadinessCheck } from "./health.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { RateLimiter, rateLimit } from "./rate-limit.ts";
 import { refusal } from "./refusal.ts";
 import { peerOf } from "./request-env.ts";
+import { requestLog } from "./request-log.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
 import { staticSite } from "./static-site.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
@@ -39,8 +41,12 @@ export interface HttpDeps {
   chats: ChatsDeps;
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
   modelName: string;
+  readiness: Record<string, ReadinessCheck>;
   log: Logger;
 }
+
+/** Signed media GETs: the hot media path, not logged per request. */
+const MEDIA_ROUTE = "/api/media/:sig/:payload";
 
 /** A browser Origin that is neither the gateway's own nor allowed is refused before the route runs. */
 function originGuard(trust: TrustPolicy): MiddlewareHandler {
@@ -67,6 +73,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
   });
 
   app.get("/health", (c) => c.json({ ok: true }));
+  app.use(requestLog(log, [MEDIA_ROUTE]));
+  app.route("/", healthRoutes(deps.readiness));
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, origin, authLimit, tokenIssueRoute(config, wsTokens, trust));
   }
@@ -79,7 +87,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route("/api/chats", chatsApp(deps.chats));
   app.post("/api/media", origin, uploadLimit, browserCredential, uploadRoute(deps.media.library, deps.media.limits));
   // The signature is the credential; <img> and <video> on any page may load it.
-  app.get("/api/media/:sig/:payload", mediaRoute(deps.media.signer, deps.media.library));
+  app.get(MEDIA_ROUTE, mediaRoute(deps.media.signer, deps.media.library));
 
   // Clients detect HTML where they expected JSON, so misses are JSON too.
   app.all("/api/*", () => refusal(404, "API route not found", "no API route has this method and path"));

@@ -16,6 +16,7 @@ import type { Logger } from "../log.ts";
 import type { AgentOutput } from "./agent-output.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
+import { TurnStats } from "./turn-stats.ts";
 
 export interface TurnInput {
   content: string;
@@ -176,10 +177,11 @@ export class Runs {
       onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
       log,
     });
+    const stats = new TurnStats(startedMs, publisher.emit);
     const request = { turn_id, chat_id: chatId, content: input.content, media: input.media, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;
     try {
-      result = await agent.runTurn(request, publisher.emit, turn.controller.signal);
+      result = await agent.runTurn(request, stats.emit, turn.controller.signal);
     } catch (e) {
       result = { status: "error", error: e instanceof Error ? e.message : String(e) };
     }
@@ -194,5 +196,6 @@ export class Runs {
     hub.publish(result.error === undefined ? end : { ...end, error: result.error });
     hub.publish({ event: "goal_status", chat_id: chatId, status: "idle", turn_id });
     turnLog.ended(turn_id, chatId, result, latencyMs);
+    log.info("turn end", { chat_id: chatId, turn_id, agent: agent.name, status: result.status, duration_ms: latencyMs, ...stats.fields() });
   }
 }

@@ -1,0 +1,44 @@
+/**
+ * `agentgate serve`: starts the gateway, prints where it listens with a
+ * ready-to-paste URL, and shuts down in order on SIGINT/SIGTERM.
+ */
+import { checkAgentCommands } from "../agents/spawnable.ts";
+import type { Config } from "../config.ts";
+import { type Gateway, startGateway } from "../gateway.ts";
+import { createLogger } from "../log.ts";
+import { unixWsUrl } from "./gateway-address.ts";
+
+function connectHints(gateway: Gateway): string[] {
+  const { config, listeners } = gateway;
+  const urls = listeners.map((l) => (l.transport === "tcp" ? l.address : unixWsUrl(l.address, config.path)));
+  if (config.token) return urls.map((u) => `  ${u}?token=<your static token>`);
+  if (!config.websocket_requires_token) return urls.map((u) => `  ${u}`);
+  const lines = urls.map((u) => `  ${u}?token=${gateway.tokens.issue()}`);
+  lines.push(`  (each token is single-use and expires in ${config.token_ttl_s} s)`);
+  lines.push("  more tokens: agentgate token (same config)");
+  return lines;
+}
+
+export async function serve(config: Config): Promise<void> {
+  checkAgentCommands(config);
+  const log = createLogger(config.log_level, config.log_format);
+  const gateway = await startGateway(config, log);
+  const where = gateway.listeners.map((l) => `  ${l.address}  (${l.transport === "tcp" ? "TCP" : "unix socket, mode 0600"})`);
+  process.stdout.write(["agentgate listening on", ...where, "connect:", ...connectHints(gateway), ""].join("\n"));
+  if (!config.token_issue_secret && !config.token && config.token_issue_path) {
+    log.warn("token_issue_path has no secret: it mints client tokens for any local peer (loopback, allowed Host, no untrusted proxy)");
+  }
+  if (!config.websocket_requires_token && !config.token) {
+    log.warn("TOKEN-LESS MODE (websocket_requires_token=false): any local process, and any web page under an allowed origin, can open chats without a credential");
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    await gateway.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}

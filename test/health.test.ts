@@ -1,0 +1,64 @@
+/**
+ * Probes (issue #16): /health says the process serves HTTP; /ready checks the
+ * store and its migrations, the listeners and every configured agent, and
+ * names what is not ready with a 503.
+ */
+import { Database } from "bun:sqlite";
+import { expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { onCleanup, startTestGateway, type TestGateway, TRANSPORTS, tempDir } from "./helpers.ts";
+
+const ready = async (gw: TestGateway) => {
+  const res = await gw.http("unix", "/ready");
+  return { status: res.status, body: (await res.json()) as { ready: boolean; checks: Record<string, string> } };
+};
+
+test("/health and /ready answer 200 on every listener when all is well", async () => {
+  const gw = await startTestGateway();
+  for (const transport of TRANSPORTS) {
+    expect(await (await gw.http(transport, "/health")).json()).toEqual({ ok: true });
+    const res = await gw.http(transport, "/ready");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ready: true, checks: { store: "ok", migrations: "ok", listeners: "ok", agents: "ok" } });
+  }
+});
+
+test("/ready is 503 until a configured ws agent connects, then 200", async () => {
+  const gw = await startTestGateway({ agents: { remote: { type: "ws" } }, agent_token: "agent-secret" });
+  const before = await ready(gw);
+  expect(before.status).toBe(503);
+  expect(before.body).toMatchObject({ ready: false, checks: { agents: "agent remote (ws) is not connected", store: "ok" } });
+  const ws = new WebSocket(`ws+unix://${join(gw.dir, "gw.sock")}:/agent?token=agent-secret`);
+  onCleanup(() => ws.close());
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve);
+    ws.addEventListener("error", reject);
+  });
+  ws.send(JSON.stringify({ type: "hello", agent: "remote", protocol: 1 }));
+  for (let i = 0; i < 200 && (await ready(gw)).status !== 200; i++) await Bun.sleep(10);
+  expect((await ready(gw)).body).toMatchObject({ ready: true, checks: { agents: "ok" } });
+});
+
+test("/ready names a stdio agent whose program is no longer executable", async () => {
+  const dir = tempDir();
+  const program = join(dir, "agent.sh");
+  writeFileSync(program, "#!/bin/sh\nexec cat > /dev/null\n", { mode: 0o755 });
+  const gw = await startTestGateway({ agents: { helper: { type: "stdio", command: [program] } } });
+  expect((await ready(gw)).status).toBe(200);
+  // Not removed: the running shell may still be opening its script, and a restart must not find it gone.
+  chmodSync(program, 0o644);
+  const { status, body } = await ready(gw);
+  expect(status).toBe(503);
+  expect(body.checks.agents).toBe(`agent helper (stdio): ${program} does not exist or is not executable`);
+});
+
+test("/ready is 503 when the database lacks applied migrations", async () => {
+  const gw = await startTestGateway();
+  const db = new Database(join(gw.config.data_dir, "agentgate.db"));
+  db.exec("DELETE FROM __drizzle_migrations");
+  db.close();
+  const { status, body } = await ready(gw);
+  expect(status).toBe(503);
+  expect(body.checks.migrations).toMatch(/^0 of \d+ migrations applied$/);
+});
