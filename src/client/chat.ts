@@ -2,6 +2,8 @@
  * One chat as the SDK keeps it: the last seq seen (so a reconnect resumes with
  * `attach {since_seq}`), duplicate dropping (seq ≤ last seen), explicit gap
  * reports, and messages resent with their `client_msg_id` until acknowledged.
+ * Seqs only ever grow; they may skip (a restart after a crash continues past the
+ * block it had reserved), so a skip is not a gap: the gateway's replay has none.
  */
 import type { ChatEvent, ErrorEvent, MessageAck } from "../protocol/events.ts";
 import type { Message } from "../protocol/client.ts";
@@ -106,7 +108,6 @@ export class Chat extends Emitter<ChatStreamEvent> {
         this.duplicatesDropped++;
         return;
       }
-      if (seq > this.#lastSeq + 1) this.emit({ event: "gap", chat_id: this.id, reason: "missing", last_seen_seq: this.#lastSeq, seq });
       this.#lastSeq = seq;
     }
     this.emit(event);

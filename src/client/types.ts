@@ -16,10 +16,10 @@ export type EventOf<T extends { event: string }, N extends string> = Extract<T, 
 export interface GapEvent {
   event: "gap";
   chat_id: string;
-  /** "reset": the chat's history is shorter than what was seen (deleted and recreated); "missing": a seq was skipped. */
-  reason: "reset" | "missing";
+  /** "reset": the chat's history ends before what was seen (deleted and recreated, or storage lost). */
+  reason: "reset";
   last_seen_seq: number;
-  /** For "reset": the chat's latest seq now; for "missing": the seq that arrived. */
+  /** The chat's latest seq now; the client follows the chat from there (re-follow from 0 for its new history). */
   seq: number;
 }
 
