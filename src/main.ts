@@ -8,12 +8,14 @@ import pkg from "../package.json";
 import { type Config, ConfigError, connectableHost, describeOptions, readConfigFile, readEnv, redactConfig, resolveConfig } from "./config.ts";
 import { type Gateway, startGateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
+import { protocolDocuments } from "./protocol/documents.ts";
 
 const COMMANDS = {
   serve: "run the gateway (the default command)",
   token: "mint a single-use client token from the running gateway (token-issue route, else bootstrap)",
   "check-config": "validate the configuration and print it with secrets masked",
   version: "print the version",
+  schema: "write the protocol's JSON Schemas and AsyncAPI document (--out DIR, default docs/protocol)",
 } as const;
 type Command = keyof typeof COMMANDS;
 
@@ -131,10 +133,18 @@ async function mintToken(config: Config): Promise<void> {
   process.stderr.write(`single-use, expires in ${expires_in} s; connect: ${ws}?token=${token}\n`);
 }
 
+/** `schema --out DIR`: the protocol documents, generated from the TypeBox schemas. */
+async function writeSchemas(outDir: string): Promise<void> {
+  const docs = protocolDocuments();
+  for (const [path, text] of docs) await Bun.write(`${outDir}/${path}`, text);
+  process.stdout.write(`wrote ${docs.size} protocol documents to ${outDir}\n`);
+}
+
 async function run(argv: string[]): Promise<void> {
   const cli = parseArgs(argv);
   if (cli.help) return void process.stdout.write(usage(cli.command));
   if (cli.command === "version") return void process.stdout.write(`agentgate ${pkg.version} (bun ${Bun.version})\n`);
+  if (cli.command === "schema") return writeSchemas(cli.flags.out ?? "docs/protocol");
   const config = await loadConfig(cli);
   switch (cli.command) {
     case "check-config":
