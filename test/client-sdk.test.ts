@@ -35,6 +35,46 @@ describe("agentgate/client", () => {
     }
   });
 
+  test("events as an async iterator (client and chat) and as callbacks; ping answers pong", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 2 });
+    const client = open({ url: gw.wsUrl("tcp") });
+    const chat = await client.newChat();
+    const pong = client.once("pong");
+    expect(client.ping()).toBe(true);
+    expect(await pong).toEqual({ event: "pong" });
+    const fromClient: string[] = [];
+    const clientDone = (async () => {
+      for await (const e of client.events()) {
+        fromClient.push(e.event);
+        if (e.event === "turn_end") break;
+      }
+    })();
+    const texts: string[] = [];
+    chat.send("abcde");
+    for await (const e of chat.events()) {
+      if (e.event === "delta") texts.push(e.text);
+      if (e.event === "turn") break;
+    }
+    await clientDone;
+    expect(texts).toEqual(["ab", "cd", "e"]);
+    expect(fromClient).toEqual(["message_ack", "user", "goal_status", "delta", "delta", "delta", "stream_end", "turn_end"]);
+  });
+
+  test("a frame too big (1009) fails the pending send, is reported, and the client reconnects", async () => {
+    const gw = await startTestGateway({ max_message_bytes: 1024 });
+    const client = open({ url: gw.wsUrl("tcp") });
+    const chat = await client.newChat();
+    const refused = client.once("refused");
+    const reopened = client.once("open");
+    const big = chat.send("x".repeat(2000));
+    expect(await refused).toMatchObject({ code: 1009 });
+    await expect(big).rejects.toThrow("1009");
+    await reopened;
+    const turn = chat.nextTurn();
+    await chat.send("small");
+    expect((await turn).text).toBe("small");
+  });
+
   test("takes a fresh token from getToken before every connect", async () => {
     const gw = await startTestGateway({ websocket_requires_token: true });
     const tokens: string[] = [];

@@ -27,6 +27,7 @@ export interface SendOptions {
 interface PendingMessage {
   frame: Message;
   resolve: (ack: MessageAck) => void;
+  reject: (error: Error) => void;
 }
 
 /** getRandomValues, unlike randomUUID, exists outside secure contexts too (a page served over plain http from a LAN address). */
@@ -64,8 +65,8 @@ export class Chat extends Emitter<ChatStreamEvent> {
       ...(options.media && { media: options.media }),
       ...(options.mediaIds && { media_ids: options.mediaIds }),
     };
-    return new Promise((resolve) => {
-      this.#pending.set(id, { frame, resolve });
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { frame, resolve, reject });
       this.link.send(frame);
     });
   }
@@ -91,6 +92,12 @@ export class Chat extends Emitter<ChatStreamEvent> {
     if (latestSeq >= this.#lastSeq) return;
     this.emit({ event: "gap", chat_id: this.id, reason: "reset", last_seen_seq: this.#lastSeq, seq: latestSeq });
     this.#lastSeq = latestSeq;
+  }
+
+  /** The gateway refused a frame as too big (1009): resending would only repeat it, so unacknowledged sends fail. */
+  abandonPending(error: Error): void {
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
   }
 
   acknowledged(ack: MessageAck): void {

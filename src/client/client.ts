@@ -20,6 +20,7 @@ interface PendingNewChat {
   resolve: (chat: Chat) => void;
 }
 
+const FRAME_TOO_BIG = 1009;
 const REPLY_EVENTS = new Set(["ready", "attached", "error", "pong", "message_ack", "runtime_model_updated"]);
 
 export class Client extends Emitter<ClientEvent> {
@@ -37,7 +38,10 @@ export class Client extends Emitter<ClientEvent> {
       query: (): Record<string, string> => (this.tools.names().length > 0 ? { capabilities: this.tools.names().join(",") } : {}),
       opened: () => this.#resumeAll(),
       frame: (text) => this.#frame(text),
-      state: (event) => this.emit(event),
+      state: (event) => {
+        if (event.event === "refused" && event.code === FRAME_TOO_BIG) this.#abandonPending(new Error(`gateway closed with 1009: ${event.reason}`));
+        this.emit(event);
+      },
     });
   }
 
@@ -85,6 +89,10 @@ export class Client extends Emitter<ClientEvent> {
     if (!ws) return false;
     ws.send(JSON.stringify(frame));
     return true;
+  }
+
+  #abandonPending(error: Error): void {
+    for (const chat of this.#chats.values()) chat.abandonPending(error);
   }
 
   #resumeAll(): void {

@@ -101,7 +101,7 @@ export class Connection {
     const out = await this.#open(this.#url(token));
     if (!out.opened && isAuthRefusal(out.error)) return { ...AUTH_FAILED, opened: false, code: Number(/(401|403)/.exec(out.error)![1]), reason: out.error };
     const policy = policyFor(out.code);
-    if (policy.surface || out.code === 1009) this.hooks.state({ event: "close", code: out.code, reason: policy.why });
+    if (policy.surface) this.hooks.state({ event: "refused", code: out.code, reason: policy.why });
     return { ...policy, opened: out.opened, code: out.code, reason: out.reason };
   }
 

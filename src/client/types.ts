@@ -40,8 +40,12 @@ export interface TurnSummary {
 /** Events of one chat as the SDK delivers them: deduplicated chat events, gaps, folded turns, errors. */
 export type ChatStreamEvent = ChatEvent | GapEvent | TurnSummary | Extract<Reply, { event: "error" }>;
 
+/**
+ * open / close: each socket; reconnecting: the delay chosen; refused: the gateway closed for a
+ * reason the application must hear (e.g. 1009: a frame too big); auth_failed and closed: final.
+ */
 export interface ConnectionEvent {
-  event: "open" | "close" | "reconnecting" | "auth_failed" | "closed";
+  event: "open" | "close" | "reconnecting" | "refused" | "auth_failed" | "closed";
   code?: number;
   reason?: string;
   attempt?: number;
