@@ -75,6 +75,22 @@ describe("agentgate/client", () => {
     expect((await turn).text).toBe("small");
   });
 
+  test("client.chat(id) follows an existing chat from its whole history, then live", async () => {
+    const gw = await startTestGateway();
+    const writer = open({ url: gw.wsUrl("tcp") });
+    const chat = await writer.newChat();
+    const first = chat.nextTurn();
+    await chat.send("history");
+    await first;
+    const reader = open({ socketPath: gw.config.unix_socket_path });
+    const followed = reader.chat(chat.id);
+    expect((await followed.nextTurn()).text).toBe("history");
+    const live = followed.nextTurn();
+    await chat.send("live");
+    expect((await live).text).toBe("live");
+    expect(followed.duplicatesDropped).toBe(0);
+  });
+
   test("takes a fresh token from getToken before every connect", async () => {
     const gw = await startTestGateway({ websocket_requires_token: true });
     const tokens: string[] = [];

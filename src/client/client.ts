@@ -1,7 +1,9 @@
 /**
  * A client of one gateway: the connection, the chats it follows, its device
  * tools. Every frame is routed to its chat; after each reconnect every chat
- * resumes where it left off and unacknowledged messages are resent.
+ * resumes where it left off and unacknowledged messages are resent. A new_chat
+ * still unanswered when the socket dropped is sent again (the gateway may then
+ * have created one extra, empty chat).
  */
 import type { Attached, ChatEvent, ErrorEvent, MessageAck, Ready } from "../protocol/events.ts";
 import { Chat } from "./chat.ts";
