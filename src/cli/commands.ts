@@ -74,6 +74,13 @@ export const COMMANDS = {
     takesConfig: true,
     run: async ({ config }) => (await import("./check-config.ts")).checkConfig(await config()),
   },
+  schema: {
+    summary: "write the protocol's JSON Schemas and AsyncAPI document, generated from the TypeBox definitions",
+    flags: [{ name: "out", value: "DIR", help: "where to write (default docs/protocol)" }],
+    examples: ["agentgate schema", "agentgate schema --out /tmp/protocol"],
+    takesConfig: false,
+    run: async ({ flags }) => (await import("./schema.ts")).writeSchemas(flags.out ?? "docs/protocol"),
+  },
   health: {
     summary: "ask the running gateway for /health (or /ready); exit 0 when it answers 200 (for HEALTHCHECK)",
     flags: [urlFlag, caFlag, { name: "ready", help: "ask /ready (store, listeners, agents) instead of /health" }],
