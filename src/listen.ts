@@ -1,8 +1,10 @@
 /**
  * Listeners: one Bun.serve per transport (TCP ws/wss, unix socket), all sharing
  * one WebSocket handler and one HTTP app. The upgrade decision lives here: an
- * upgrade request on the configured path is authorized and upgraded; every
- * other request goes to the Hono app (so an upgrade to another path gets 404).
+ * upgrade request on the configured path is authorized (Origin, then identity
+ * and credential, with the peer's local trust from auth/peer.ts) and upgraded;
+ * every other request goes to the Hono app with its peer (so an upgrade to
+ * another path gets 404). Declared bodies over the derived limit stop here.
  */
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
