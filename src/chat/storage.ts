@@ -69,7 +69,7 @@ export class ChatStorage implements HubStorage {
   async close(): Promise<void> {
     const ok = await this.o.transcript.close(this.o.fsync !== "never");
     this.o.log.close();
-    if (ok) this.o.log.retireBelow(Number.POSITIVE_INFINITY);
+    if (ok) await this.o.log.retireBelow(Number.POSITIVE_INFINITY);
   }
 
   #retire(below: number): void {
@@ -80,7 +80,7 @@ export class ChatStorage implements HubStorage {
     void this.o.transcript.flush(this.o.fsync !== "never").then((ok) => {
       this.#retiring = false;
       // A failed transcript write keeps the segment: it is tried again at the next rotation.
-      if (ok) this.o.log.retireBelow(target);
+      if (ok) void this.o.log.retireBelow(target);
     });
   }
 }

@@ -16,6 +16,7 @@
  * its size before the write, and the caller keeps the batch to retry it.
  */
 import { closeSync, fsync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 
 const TAB = 0x09;
@@ -23,6 +24,9 @@ const NEWLINE = 0x0a;
 /** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
 const MAX_UTF8_PER_UNIT = 3;
 const SEGMENT = /^(\d{12})\.log$/;
+const INITIAL_BUFFER_BYTES = 64 * 1024;
+/** Bigger than any batch of a busy loop turn (1 000 chats streaming fill a few MiB): only a held backlog is given back. */
+const MAX_KEPT_BUFFER_BYTES = 32 * 1024 * 1024;
 
 export interface CommitLogOptions {
   dir: string;
@@ -37,7 +41,7 @@ export interface LogRecord {
 }
 
 export class CommitLog {
-  #buffer = Buffer.allocUnsafe(64 * 1024);
+  #buffer = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
   #length = 0;
   #fd: number;
   #segment: number;
@@ -86,6 +90,8 @@ export class CommitLog {
     }
     this.#size += this.#length;
     this.#length = 0;
+    // A batch that grew big (a burst, or events held through a disk fault) does not keep its buffer.
+    if (this.#buffer.length > MAX_KEPT_BUFFER_BYTES) this.#buffer = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
     const segment = this.#segment;
     if (this.#size >= this.options.segmentBytes) this.#rotate();
     return segment;
@@ -108,9 +114,10 @@ export class CommitLog {
     });
   }
 
-  /** Deletes every segment below `segment` (their records are all in the transcripts). */
-  retireBelow(segment: number): void {
-    for (const n of segmentsIn(this.options.dir)) if (n < segment) rmSync(join(this.options.dir, segmentName(n)), { force: true });
+  /** Deletes every segment below `segment` (their records are all in the transcripts), on the thread pool: freeing a big file's blocks is slow. */
+  retireBelow(segment: number): Promise<void> {
+    const old = segmentsIn(this.options.dir).filter((n) => n < segment);
+    return Promise.all(old.map((n) => rm(join(this.options.dir, segmentName(n)), { force: true }))).then(() => {});
   }
 
   close(): void {

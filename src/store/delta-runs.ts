@@ -20,6 +20,8 @@ export interface DeltaRun {
   seq: number;
   through: number;
   texts: string[];
+  /** The first member's stored line, written as it is when the run stays a run of one. */
+  firstLine?: string;
 }
 
 interface DeltaFields {
@@ -31,17 +33,19 @@ interface DeltaFields {
   seq: number;
 }
 
-const WITH_TURN = "event,chat_id,text,stream_id,turn_id,seq";
-const WITHOUT_TURN = "event,chat_id,text,stream_id,seq";
+const WITH_TURN = ["event", "chat_id", "text", "stream_id", "turn_id", "seq"];
+const WITHOUT_TURN = ["event", "chat_id", "text", "stream_id", "seq"];
 
 /** The event as a run member, when it may join one (exact live shape, string fields); undefined otherwise. */
 export function runMember(event: object): DeltaFields | undefined {
   const e = event as Partial<DeltaFields>;
   if (e.event !== "delta" && e.event !== "reasoning_delta") return undefined;
   if (typeof e.text !== "string" || typeof e.stream_id !== "string" || typeof e.seq !== "number") return undefined;
-  const keys = Object.keys(event).join(",");
-  if (keys === WITH_TURN ? typeof e.turn_id !== "string" : keys !== WITHOUT_TURN) return undefined;
-  return e as DeltaFields;
+  if (e.turn_id !== undefined && typeof e.turn_id !== "string") return undefined;
+  const order = e.turn_id === undefined ? WITHOUT_TURN : WITH_TURN;
+  let i = 0;
+  for (const key in event) if (key !== order[i++]) return undefined;
+  return i === order.length ? (e as DeltaFields) : undefined;
 }
 
 /** Whether `e` continues `run`: same kind, stream and turn, next seq. */
@@ -49,13 +53,13 @@ export function continues(run: DeltaRun, e: DeltaFields): boolean {
   return e.seq === run.through + 1 && e.event === run.kind && e.stream_id === run.stream_id && e.turn_id === run.turn_id && e.chat_id === run.chat_id;
 }
 
-export function startRun(e: DeltaFields): DeltaRun {
-  return { kind: e.event as RunKind, chat_id: e.chat_id, stream_id: e.stream_id, turn_id: e.turn_id, seq: e.seq, through: e.seq, texts: [e.text] };
+export function startRun(e: DeltaFields, line: string): DeltaRun {
+  return { kind: e.event as RunKind, chat_id: e.chat_id, stream_id: e.stream_id, turn_id: e.turn_id, seq: e.seq, through: e.seq, texts: [e.text], firstLine: line };
 }
 
 /** The run's transcript line (a run of one is stored as the plain event). */
 export function encodeRun(run: DeltaRun): string {
-  if (run.texts.length === 1) return JSON.stringify(frameAt(run, 0));
+  if (run.texts.length === 1) return run.firstLine ?? JSON.stringify(frameAt(run, 0));
   const { kind, chat_id, stream_id, turn_id, seq, through, texts } = run;
   return JSON.stringify({ run: kind, chat_id, stream_id, turn_id, seq, through, texts });
 }

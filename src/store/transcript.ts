@@ -105,7 +105,7 @@ export class TranscriptWriter {
     } else {
       this.#closeRun(chatId, pending);
       if (member) {
-        pending.run = startRun(member);
+        pending.run = startRun(member, line);
         pending.runChars = line.length;
       } else this.#encode(chatId, pending, seq, line);
     }
