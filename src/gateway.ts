@@ -180,7 +180,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     wsTokens: tokens,
     apiTokens,
     browserTokens,
-    sessions: { store, hub, runs, reader, transcriptFile, toClient, deleteChat },
+    sessions: { store, hub, runs, reader, toClient, deleteChat },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,

@@ -132,8 +132,12 @@ describe("sessions API", () => {
       ["assistant", "hello there"],
     ]);
     expect(thread.messages[1].latencyMs).toBe(frames.find((f) => f.event === "turn_end")!.latency_ms);
-    rmSync(join(gw.config.data_dir, "transcripts", `${chatId}.jsonl`));
-    const missing = await api(gw, `/api/sessions/${key}/webui-thread`, api_token);
+    // A chat with nothing said in it yet has no thread.
+    const { client } = await TestClient.ready(gw.wsUrl("tcp", gw.config.token ? { token: gw.config.token } : {}));
+    client.send({ type: "new_chat" });
+    const empty = (await client.until((f) => f.event === "attached")).at(-1)!.chat_id as string;
+    await client.until((f) => f.event === "session_updated");
+    const missing = await api(gw, `/api/sessions/websocket%3A${empty}/webui-thread`, api_token);
     expect([missing.status, ((await missing.json()) as { reason: string }).reason]).toEqual([404, "webui thread not found"]);
   });
 

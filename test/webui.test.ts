@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestGateway, TestClient, type TestGateway, tempDir } from "./helpers.ts";
+import { isTurnEnd, startTestGateway, TestClient, type TestGateway, tempDir } from "./helpers.ts";
 
 const INDEX = "<!doctype html><title>fixture spa</title><script type=module src=/assets/app-Dx3k9QaZ.js></script>";
 const ASSET = "console.log('fixture');";
@@ -91,7 +91,7 @@ describe("webui_dir", () => {
 
     // API misses stay JSON, never the SPA.
     const api = await gw.http("tcp", "/api/nope");
-    expect([api.status, await api.json()]).toEqual([404, { error: "API route not found" }]);
+    expect([api.status, await api.json()]).toEqual([404, { error: "API route not found", reason: "no API route has this method and path" }]);
   });
 
   test("without webui_dir, / says how to connect; the WebSocket still upgrades on /", async () => {
@@ -133,5 +133,37 @@ describe("the bootstrap token on the sessions API", () => {
     const boot = (await (await gw.http("tcp", "/webui/bootstrap", bearer("s3"))).json()) as { token: string; api_token: string };
     expect((await gw.http("tcp", "/api/sessions", bearer(boot.token))).status).toBe(401);
     expect((await gw.http("tcp", "/api/sessions", bearer(boot.api_token))).status).toBe(200);
+  });
+});
+
+describe("webui-thread while a turn runs", () => {
+  test("stops at the running turn's user message and marks the turn; the live stream carries the whole reply", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 4, echo_delay_ms: 5 });
+    const boot = (await (await gw.http("tcp", "/webui/bootstrap")).json()) as { token: string };
+    const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+    const content = "a reply that streams for a while ".repeat(4);
+    client.send({ type: "message", chat_id: ready.chat_id, content });
+    const early = await client.until((f) => f.event === "delta");
+    const user = early.find((f) => f.event === "user")!;
+
+    const thread = (await (await gw.http("tcp", `/api/sessions/websocket%3A${ready.chat_id}/webui-thread`, { headers: { authorization: `Bearer ${boot.token}` } })).json()) as {
+      messages: { role: string; content: string }[];
+      running?: { since_seq: number; turn_id: string };
+    };
+    expect(thread.messages.map((m) => m.role)).toEqual(["user"]);
+    expect(thread.messages[0]!.content).toBe(content);
+    expect(thread.running?.since_seq).toBe(user.seq);
+
+    const rest = await client.until(isTurnEnd, 20_000);
+    const streamed = [...early, ...rest].filter((f) => f.event === "delta").map((f) => f.text).join("");
+    expect(streamed).toBe(content);
+    expect(thread.running?.turn_id).toBe(rest.find((f) => f.event === "turn_end")!.turn_id);
+
+    const after = (await (await gw.http("tcp", `/api/sessions/websocket%3A${ready.chat_id}/webui-thread`, { headers: { authorization: `Bearer ${boot.token}` } })).json()) as {
+      messages: { role: string; content: string }[];
+      running?: unknown;
+    };
+    expect(after.running).toBeUndefined();
+    expect(after.messages.map((m) => [m.role, m.content])).toEqual([["user", content], ["assistant", content]]);
   });
 });

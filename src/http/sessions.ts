@@ -23,7 +23,6 @@ export interface SessionsDeps {
   hub: Hub;
   runs: Runs;
   reader: ChatReader;
-  transcriptFile: (chatId: string) => string;
   /** A stored transcript line as clients may see it (no private part, fresh media URLs). */
   toClient: (line: string) => string;
   /** Stops the chat's turn, then removes everything it owns on disk and in memory. */
@@ -47,10 +46,10 @@ function lookup(c: Context, store: ChatStore): Lookup {
   return chat ? { ok: true, chat } : { ok: false, response: refusal(404, "Not Found", "session not found") };
 }
 
-/** The chat's events as clients may see them. */
-async function readEvents(deps: SessionsDeps, chatId: string): Promise<Record<string, unknown>[]> {
+/** The chat's events as clients may see them, through a seq when given. */
+async function readEvents(deps: SessionsDeps, chatId: string, through?: number): Promise<Record<string, unknown>[]> {
   const events: Record<string, unknown>[] = [];
-  for await (const line of deps.reader.read(chatId, { visible: true })) events.push(JSON.parse(deps.toClient(line)));
+  for await (const line of deps.reader.read(chatId, { visible: true, through })) events.push(JSON.parse(deps.toClient(line)));
   return events;
 }
 
@@ -78,12 +77,23 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     return c.json({ key: keyOf(chat.id), created_at: iso(chat.createdAt), updated_at: iso(chat.updatedAt), metadata: chat.metadata, messages });
   });
 
+  /*
+   * While a turn runs, the thread stops at that turn's user message and says so in
+   * `running` (additive): the partial reply belongs to the live stream. A client that
+   * swapped its live view for a snapshot holding half a reply would lose the chunks
+   * arriving during the swap (nanobot answers with the partial text; we do not).
+   * `running.since_seq` is where `attach` resumes to get that reply from its start.
+   */
   app.get("/:key/webui-thread", async (c) => {
     const found = lookup(c, store);
     if (!found.ok) return found.response;
-    if (!(await Bun.file(deps.transcriptFile(found.chat.id)).exists())) return refusal(404, "Not Found", "webui thread not found");
-    const messages = foldThread(await readEvents(deps, found.chat.id));
-    return c.json({ schemaVersion: 3, sessionKey: keyOf(found.chat.id), messages, workspace_scope: found.chat.metadata.workspace_scope ?? null });
+    const chatId = found.chat.id;
+    const turn = runs.activeTurn(chatId);
+    const messages = foldThread(await readEvents(deps, chatId, turn?.userSeq));
+    // nanobot's WebUI shows a 404 as an empty thread.
+    if (messages.length === 0) return refusal(404, "Not Found", "webui thread not found");
+    const running = turn && { turn_id: turn.turnId, started_at: turn.startedAt, since_seq: turn.userSeq };
+    return c.json({ schemaVersion: 3, sessionKey: keyOf(chatId), messages, workspace_scope: found.chat.metadata.workspace_scope ?? null, ...(running && { running }) });
   });
 
   app.on(["GET", "POST", "DELETE"], "/:key/delete", async (c) => {

@@ -30,6 +30,8 @@ interface ActiveTurn {
   turnId: string;
   /** Unix seconds, as goal_status.started_at carries it. */
   startedAt: number;
+  /** Seq of the `user` event the turn answers: everything after it is the turn's own output. */
+  userSeq: number;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -117,7 +119,7 @@ export class Runs {
     return stopped;
   }
 
-  activeTurn(chatId: string): { turnId: string; startedAt: number } | undefined {
+  activeTurn(chatId: string): { turnId: string; startedAt: number; userSeq: number } | undefined {
     return this.#chats.get(chatId)?.active;
   }
 
@@ -138,7 +140,7 @@ export class Runs {
     const turnId = crypto.randomUUID();
     const startedMs = Date.now();
     const controller = new AbortController();
-    const active: ActiveTurn = { turnId, startedAt: startedMs / 1000, controller, done: Promise.resolve() };
+    const active: ActiveTurn = { turnId, startedAt: startedMs / 1000, userSeq: input.userSeq, controller, done: Promise.resolve() };
     run.active = active;
     active.done = this.#execute(chatId, active, input, startedMs).finally(() => {
       run.active = undefined;
