@@ -10,10 +10,10 @@ import { onCleanup, REPO_ROOT, startTestGateway } from "./helpers.ts";
 import { buildClient, CLIENT_MIN_JS } from "./sdk-build.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const FILES: Record<string, { path: string; type: string }> = {
-  "/examples/browser.html": { path: join(REPO_ROOT, "examples/browser.html"), type: "text/html" },
-  "/dist/client/index.min.js": { path: CLIENT_MIN_JS, type: "text/javascript" },
-};
+const FILES = new Map<string, { path: string; type: string }>([
+  ["/examples/browser.html", { path: join(REPO_ROOT, "examples/browser.html"), type: "text/html" }],
+  ["/dist/client/index.min.js", { path: CLIENT_MIN_JS, type: "text/javascript" }],
+]);
 
 /** Serves exactly the page and the bundle, nothing else. */
 function servePage() {
@@ -21,7 +21,7 @@ function servePage() {
     port: 0,
     hostname: "127.0.0.1",
     fetch(req) {
-      const file = FILES[new URL(req.url).pathname];
+      const file = FILES.get(new URL(req.url).pathname);
       return file ? new Response(Bun.file(file.path), { headers: { "content-type": file.type } }) : new Response("not found", { status: 404 });
     },
   });
@@ -31,8 +31,9 @@ function servePage() {
 
 test("examples/browser.html streams a turn in chromium, reconnects after a dropped socket and streams another", async () => {
   await buildClient();
-  const gw = await startTestGateway({ echo_chunk_size: 2 });
   const page$ = servePage();
+  // The page is served from another origin than the gateway's: it must be allowed (allowed_origins).
+  const gw = await startTestGateway({ echo_chunk_size: 2, allowed_origins: [`http://127.0.0.1:${page$.port}`] });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--headless=new"] });
   onCleanup(() => browser.close());
   const page = await browser.newPage();

@@ -56,7 +56,8 @@ const textOfTurn = (frames: Frame[], turnId: string) =>
 const increasing = (seqs: number[]) => seqs.every((s, i) => i === 0 || s > seqs[i - 1]!);
 
 test("100 forced disconnects mid-stream: the folded text is the stored text, no duplicate, a fresh token per connect", async () => {
-  const gw = await startTestGateway({ websocket_requires_token: true, echo_chunk_size: 1, echo_repeat: 100_000, echo_delay_ms: 1 });
+  // 101 bootstraps in a few seconds: far above the default per-address rate limit, which is not under test here.
+  const gw = await startTestGateway({ websocket_requires_token: true, echo_chunk_size: 1, echo_repeat: 100_000, echo_delay_ms: 1, rate_limit_auth_per_min: 0 });
   const tcp = gw.listeners.find((l) => l.transport === "tcp")!.server.port;
   const { client, tokens, opens } = trackedClient({ url: gw.wsUrl("tcp") }, { baseUrl: `http://127.0.0.1:${tcp}` });
   const chat = await client.newChat();

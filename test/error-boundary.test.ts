@@ -25,8 +25,11 @@ test("a failing store answers the frame with an error event; the gateway and oth
   const project = tempDir();
   victim.send({ type: "set_workspace_scope", chat_id: ready.chat_id, workspace_scope: { project_path: project } });
   victim.send({ type: "message", chat_id: crypto.randomUUID(), content: "into a chat the store cannot create" });
-  const errors = [(await victim.until((f) => f.event === "error")).at(-1)!, (await victim.until((f) => f.event === "error")).at(-1)!];
-  expect(errors.every((e) => typeof e.detail === "string" && e.detail.length > 0)).toBe(true);
+  const scopeError = (await victim.until((f) => f.event === "error")).at(-1)!;
+  expect(scopeError.detail).toBe("internal_error");
+  // The refused message: the sender is told to send it again (the chat's subscribers also hear that storage is failing).
+  const refused = await victim.until((f) => f.event === "error" && f.reason === "message not stored; send it again");
+  expect(refused.every((f) => f.event === "error" && f.detail === "storage_unavailable")).toBe(true);
   db.exec("ROLLBACK");
   db.close();
 

@@ -19,13 +19,11 @@
  */
 import type { Server } from "bun";
 import type { ChatEvent } from "../protocol/events.ts";
+import { STORAGE_ERROR } from "../protocol/errors.ts";
 import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
 /** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
 export const EVERYONE_TOPIC = "everyone";
-
-/** The error detail clients get when the chat's events cannot be stored right now. */
-export const STORAGE_ERROR = "storage_unavailable";
 
 /**
  * Seqs are reserved in the store this many at a time, ahead of use: one small

@@ -13,6 +13,7 @@ import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
 import { EVERYONE_TOPIC, Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
 import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope, type ToolResultEnvelope } from "../protocol/client.ts";
+import { STORAGE_ERROR } from "../protocol/errors.ts";
 import type { Reply } from "../protocol/events.ts";
 import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
@@ -59,6 +60,7 @@ export interface ChatMetadataAccess {
 export interface MessageIdMemory {
   has(chatId: string, clientMsgId: string): boolean;
   accept(chatId: string, clientMsgId: string): void;
+  forget(chatId: string, clientMsgId: string): void;
 }
 
 export interface ClientSessionDeps {
@@ -305,11 +307,8 @@ export class ClientSessions {
     const { hub, chats, runs, inbound, library, messageIds } = this.deps;
     if (clientMsgId !== undefined || media) chats.ensure(chatId);
     const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
-    if (clientMsgId !== undefined) {
-      // Durable before visible: the id is on disk before the ack and the user event go out.
-      messageIds.accept(chatId, clientMsgId);
-      send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
-    }
+    // Durable before visible: the id is on disk before the ack and the user event go out.
+    if (clientMsgId !== undefined) messageIds.accept(chatId, clientMsgId);
     const urls = refs.map((r) => library.url(r));
     const user = {
       event: "user" as const,
@@ -320,6 +319,12 @@ export class ClientSessions {
       ...(refs.length > 0 && { media_urls: refs.map((r, i) => ({ url: urls[i]!, name: r.name })), private: { media: refs.map((r) => r.relPath) } }),
     };
     const userSeq = hub.publish(user);
+    if (userSeq === 0) {
+      // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
+      if (clientMsgId !== undefined) messageIds.forget(chatId, clientMsgId);
+      return this.#fail(ws, { detail: STORAGE_ERROR, reason: "message not stored; send it again" }, chatId);
+    }
+    if (clientMsgId !== undefined) send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopeOf(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };

@@ -72,7 +72,6 @@ export function createHttpApp(deps: HttpDeps): Hono {
     onError: () => refusal(413, "Payload Too Large", `request bodies on this route are limited to ${config.max_message_bytes} bytes`),
   });
 
-  app.get("/health", (c) => c.json({ ok: true }));
   app.use(requestLog(log, [MEDIA_ROUTE]));
   app.route("/", healthRoutes(deps.readiness));
   if (config.token_issue_path) {

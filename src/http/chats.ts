@@ -4,7 +4,8 @@
  *   POST /api/chats/{id}/stop                     cancel the running turn and clear the queue
  */
 import { Hono } from "hono";
-import { type Hub, STORAGE_ERROR } from "../chat/hub.ts";
+import type { Hub } from "../chat/hub.ts";
+import { STORAGE_ERROR } from "../protocol/errors.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
