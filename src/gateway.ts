@@ -22,6 +22,7 @@ import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
+import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
 import { readinessChecks } from "./readiness.ts";
@@ -35,7 +36,6 @@ import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
-const CLOSE_GOING_AWAY = 1001;
 
 export interface Gateway {
   readonly config: Config;
@@ -197,7 +197,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     hub.commit();
-    clients.closeAll(CLOSE_GOING_AWAY, "server shutting down");
+    clients.closeAll(CLOSE_GOING_AWAY, GOING_AWAY_REASON);
     await agents.closeAll();
     await Promise.race([Promise.all(stopped), Bun.sleep(1000)]);
     for (const l of listeners) {

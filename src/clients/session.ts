@@ -13,7 +13,20 @@ import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
 import { EVERYONE_TOPIC, Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
 import { type Attach, type EnvelopeError, type Message, type NewChat, parseInbound, type SetWorkspaceScope, type ToolResultEnvelope } from "../protocol/client.ts";
-import { STORAGE_ERROR } from "../protocol/errors.ts";
+import {
+  CHAT_BUSY,
+  IMAGE_REJECTED,
+  MESSAGE_NOT_STORED,
+  MISSING_CONTENT,
+  NOT_CAPABLE,
+  REPLAY_IN_PROGRESS,
+  SCOPE_REJECT,
+  STORAGE_ERROR,
+  TOOL_RESULT_REJECTED,
+  UNKNOWN_AGENT,
+  UNKNOWN_CALL_ID,
+  WORKSPACE_SCOPE_REJECTED,
+} from "../protocol/errors.ts";
 import type { Reply } from "../protocol/events.ts";
 import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
@@ -195,7 +208,7 @@ export class ClientSessions {
   }
 
   #newChat(ws: ClientSocket, env: NewChat): void {
-    if (env.agent !== undefined && !this.deps.agentExists(env.agent)) return this.#fail(ws, { detail: "unknown agent", reason: env.agent });
+    if (env.agent !== undefined && !this.deps.agentExists(env.agent)) return this.#fail(ws, { detail: UNKNOWN_AGENT, reason: env.agent });
     const chatId = crypto.randomUUID();
     this.#declare(ws, env.capabilities);
     let scope: WorkspaceScope | undefined;
@@ -216,7 +229,7 @@ export class ClientSessions {
 
   #attach(ws: ClientSocket, env: Attach): void {
     const chatId = env.chat_id;
-    if (ws.data.replaying.has(chatId)) return this.#fail(ws, { detail: "replay_in_progress" }, chatId);
+    if (ws.data.replaying.has(chatId)) return this.#fail(ws, { detail: REPLAY_IN_PROGRESS }, chatId);
     this.#declare(ws, env.capabilities);
     send(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
     if (env.since_seq === undefined) {
@@ -240,9 +253,9 @@ export class ClientSessions {
   #message(ws: ClientSocket, env: Message): void {
     const chatId = env.chat_id;
     const media = this.deps.inbound.check(chatId, env.media, env.media_ids);
-    if (!media.ok) return this.#fail(ws, { detail: "image_rejected", reason: media.reason }, chatId);
+    if (!media.ok) return this.#fail(ws, { detail: IMAGE_REJECTED, reason: media.reason }, chatId);
     const attachments = media.media.decoded.length + media.media.uploads.length;
-    if (env.content.trim() === "" && attachments === 0) return this.#fail(ws, { detail: "missing content" }, chatId);
+    if (env.content.trim() === "" && attachments === 0) return this.#fail(ws, { detail: MISSING_CONTENT }, chatId);
     if (env.workspace_scope !== undefined && !this.#applyMessageScope(ws, chatId, env.workspace_scope)) return;
     if (this.#join(ws, chatId)) this.#hydrate(ws, chatId);
     const id = env.client_msg_id;
@@ -258,7 +271,7 @@ export class ClientSessions {
     const scope = this.#acceptScope(ws, raw, chatId);
     if (!scope) return false;
     if (this.deps.runs.activeTurn(chatId) && !sameScope(scope, this.#scopeOf(chatId))) {
-      this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
+      this.#fail(ws, { detail: WORKSPACE_SCOPE_REJECTED, reason: SCOPE_REJECT.chatRunning }, chatId);
       return false;
     }
     this.deps.chats.mergeMetadata(chatId, { workspace_scope: scope });
@@ -269,8 +282,8 @@ export class ClientSessions {
     const { chat_id, call_id, ok, result, error } = env;
     const canRun = (tool: string) => ws.data.chats.has(chat_id) && ws.data.capabilities.has(tool);
     const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) }, canRun);
-    if (answer === "unknown_call") this.#fail(ws, { detail: "unknown call_id", reason: call_id }, chat_id);
-    else if (answer === "not_capable") this.#fail(ws, { detail: "tool_result_rejected", reason: "not attached to the chat or tool not declared" }, chat_id);
+    if (answer === "unknown_call") this.#fail(ws, { detail: UNKNOWN_CALL_ID, reason: call_id }, chat_id);
+    else if (answer === "not_capable") this.#fail(ws, { detail: TOOL_RESULT_REJECTED, reason: NOT_CAPABLE }, chat_id);
   }
 
   #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
@@ -280,7 +293,7 @@ export class ClientSessions {
   #setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
     const chatId = env.chat_id;
     if (this.deps.runs.activeTurn(chatId)) {
-      return this.#fail(ws, { detail: "workspace_scope_rejected", reason: "chat_running" }, chatId);
+      return this.#fail(ws, { detail: WORKSPACE_SCOPE_REJECTED, reason: SCOPE_REJECT.chatRunning }, chatId);
     }
     const scope = this.#acceptScope(ws, env.workspace_scope, chatId);
     if (!scope) return;
@@ -292,7 +305,7 @@ export class ClientSessions {
   #acceptScope(ws: ClientSocket, raw: unknown, chatId: string): WorkspaceScope | undefined {
     const result = resolveWorkspaceScope(raw, ws.data.local);
     if (result.ok) return result.scope;
-    this.#fail(ws, { detail: "workspace_scope_rejected", reason: result.reason }, chatId);
+    this.#fail(ws, { detail: WORKSPACE_SCOPE_REJECTED, reason: result.reason }, chatId);
     return undefined;
   }
 
@@ -303,7 +316,7 @@ export class ClientSessions {
   #submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
     if (content.trim() === STOP_COMMAND && !media) return this.#stop(ws, chatId);
     // Refused before anything is remembered: a resend once the chat is free must run.
-    if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: "chat_busy" }, chatId);
+    if (!this.deps.runs.hasRoom(chatId)) return this.#fail(ws, { detail: CHAT_BUSY }, chatId);
     const { hub, chats, runs, inbound, library, messageIds } = this.deps;
     if (clientMsgId !== undefined || media) chats.ensure(chatId);
     const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
@@ -322,7 +335,7 @@ export class ClientSessions {
     if (userSeq === 0) {
       // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
       if (clientMsgId !== undefined) messageIds.forget(chatId, clientMsgId);
-      return this.#fail(ws, { detail: STORAGE_ERROR, reason: "message not stored; send it again" }, chatId);
+      return this.#fail(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
     }
     if (clientMsgId !== undefined) send(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
     chats.noteUserMessage(chatId, content);

@@ -14,7 +14,7 @@
  * Either way the client knows it was cut and resumes with `attach {since_seq}`.
  */
 import type { Logger } from "../log.ts";
-import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../protocol/close-codes.ts";
+import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../protocol/errors.ts";
 import type { ClientSocket } from "./session.ts";
 
 export interface SlowConsumerOptions {

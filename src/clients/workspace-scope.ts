@@ -6,13 +6,14 @@
 import { statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, isAbsolute, join, resolve } from "node:path";
+import { SCOPE_REJECT, type ScopeRejectReason } from "../protocol/errors.ts";
 
 export interface WorkspaceScope {
   project_path: string;
   access_mode: "restricted" | "full";
 }
 
-export type ScopeResult = { ok: true; scope: WorkspaceScope } | { ok: false; reason: string };
+export type ScopeResult = { ok: true; scope: WorkspaceScope } | { ok: false; reason: ScopeRejectReason };
 
 /** A Map: the key is client input, so `constructor` or `__proto__` must not resolve. */
 const ACCESS_MODES = new Map<string, WorkspaceScope["access_mode"]>([
@@ -30,25 +31,25 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function resolveProjectPath(raw: unknown): { ok: true; path: string } | { ok: false; reason: string } {
-  if (typeof raw !== "string") return { ok: false, reason: "project_path must be a string" };
-  if (raw.includes("\0") || /[\r\n]/.test(raw)) return { ok: false, reason: "project_path contains invalid characters" };
+function resolveProjectPath(raw: unknown): { ok: true; path: string } | { ok: false; reason: ScopeRejectReason } {
+  if (typeof raw !== "string") return { ok: false, reason: SCOPE_REJECT.pathNotString };
+  if (raw.includes("\0") || /[\r\n]/.test(raw)) return { ok: false, reason: SCOPE_REJECT.pathInvalidCharacters };
   const expanded = raw === "~" ? homedir() : raw.startsWith("~/") ? join(homedir(), raw.slice(2)) : raw;
-  if (!isAbsolute(expanded)) return { ok: false, reason: "project_path must be absolute" };
+  if (!isAbsolute(expanded)) return { ok: false, reason: SCOPE_REJECT.pathNotAbsolute };
   const path = resolve(expanded);
-  return isDirectory(path) ? { ok: true, path } : { ok: false, reason: "project_path must be an existing directory" };
+  return isDirectory(path) ? { ok: true, path } : { ok: false, reason: SCOPE_REJECT.pathNotDirectory };
 }
 
-function resolveAccessMode(raw: unknown): { ok: true; mode: WorkspaceScope["access_mode"] } | { ok: false; reason: string } {
+function resolveAccessMode(raw: unknown): { ok: true; mode: WorkspaceScope["access_mode"] } | { ok: false; reason: ScopeRejectReason } {
   if (raw === undefined) return { ok: true, mode: "restricted" };
-  if (typeof raw !== "string") return { ok: false, reason: "access_mode must be a string" };
+  if (typeof raw !== "string") return { ok: false, reason: SCOPE_REJECT.modeNotString };
   const mode = ACCESS_MODES.get(raw.trim().toLowerCase().replaceAll("_", "-"));
-  return mode ? { ok: true, mode } : { ok: false, reason: "access_mode must be restricted or full" };
+  return mode ? { ok: true, mode } : { ok: false, reason: SCOPE_REJECT.modeUnknown };
 }
 
 export function resolveWorkspaceScope(raw: unknown, local: boolean): ScopeResult {
-  if (!local) return { ok: false, reason: "workspace controls are localhost-only" };
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false, reason: "workspace_scope must be an object" };
+  if (!local) return { ok: false, reason: SCOPE_REJECT.notLocal };
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false, reason: SCOPE_REJECT.notObject };
   const fields = raw as Record<string, unknown>;
   const path = resolveProjectPath(fields.project_path);
   if (!path.ok) return path;
