@@ -1,7 +1,8 @@
 /**
  * `workspace_scope` on new_chat / set_workspace_scope / message: validated with
- * nanobot's reasons and stored as chat metadata. The gateway itself does not
- * sandbox anything; it records the scope for the agent and echoes it to clients.
+ * nanobot's reasons and stored as chat metadata, and the policy of when a chat's
+ * scope may change (not while a turn runs with another one). The gateway itself
+ * does not sandbox anything; it records the scope for the agent and echoes it to clients.
  */
 import { statSync } from "node:fs";
 import { homedir } from "node:os";
@@ -61,4 +62,41 @@ export function resolveWorkspaceScope(raw: unknown, local: boolean): ScopeResult
 /** The scope as clients are shown it. */
 export function scopePayload(scope: WorkspaceScope): Record<string, unknown> {
   return { ...scope, project_name: basename(scope.project_path), restrict_to_workspace: scope.access_mode === "restricted" };
+}
+
+/** Where a chat's scope is kept (chat metadata) and whether a turn runs in it. */
+export interface ScopeStore {
+  metadata(chatId: string): Record<string, unknown> | undefined;
+  mergeMetadata(chatId: string, patch: Record<string, unknown>): void;
+  running(chatId: string): boolean;
+}
+
+const sameScope = (a: WorkspaceScope, b: WorkspaceScope | undefined) => b !== undefined && a.project_path === b.project_path && a.access_mode === b.access_mode;
+
+/** When a chat's scope may be set, and its stored value. `local`: the asking peer has a local user's trust. */
+export class WorkspaceScopes {
+  constructor(private readonly store: ScopeStore) {}
+
+  /** The chat's stored scope, if any. */
+  of(chatId: string): WorkspaceScope | undefined {
+    return this.store.metadata(chatId)?.workspace_scope as WorkspaceScope | undefined;
+  }
+
+  /** set_workspace_scope: refused while a turn runs, then validated and stored. */
+  set(chatId: string, raw: unknown, local: boolean): ScopeResult {
+    if (this.store.running(chatId)) return { ok: false, reason: SCOPE_REJECT.chatRunning };
+    return this.#store(chatId, resolveWorkspaceScope(raw, local));
+  }
+
+  /** A message's own scope: validated, refused while a turn runs with another scope, stored. */
+  applyToMessage(chatId: string, raw: unknown, local: boolean): ScopeResult {
+    const result = resolveWorkspaceScope(raw, local);
+    if (result.ok && this.store.running(chatId) && !sameScope(result.scope, this.of(chatId))) return { ok: false, reason: SCOPE_REJECT.chatRunning };
+    return this.#store(chatId, result);
+  }
+
+  #store(chatId: string, result: ScopeResult): ScopeResult {
+    if (result.ok) this.store.mergeMetadata(chatId, { workspace_scope: result.scope });
+    return result;
+  }
 }
