@@ -41,7 +41,8 @@ export interface Gateway {
   readonly config: Config;
   readonly listeners: Listener[];
   readonly hub: Hub;
-  readonly tokens: IssuedTokens;
+  /** Single-use WebSocket tokens: minted here, consumed by the handshake. */
+  readonly wsTokens: IssuedTokens;
   /** Tells every open connection the runtime model changed (blank names are ignored). */
   announceModel(modelName: string, modelPreset?: string): void;
   /** Orderly shutdown: stop accepting, let turns settle, close clients with 1001, flush, remove the socket. */
@@ -149,7 +150,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
 
   // Clients and HTTP.
-  const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const wsTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const clients = new ClientSessions({
@@ -177,7 +178,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const app = createHttpApp({
     config,
     trust,
-    wsTokens: tokens,
+    wsTokens,
     apiTokens,
     browserTokens,
     sessions: { store, hub, runs, reader, toClient, deleteChat },
@@ -188,7 +189,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust, log });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
   serving = true;
 
@@ -216,5 +217,5 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= stopOnce());
 
-  return { config, listeners, hub, tokens, announceModel, stop };
+  return { config, listeners, hub, wsTokens, announceModel, stop };
 }
