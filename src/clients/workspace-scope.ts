@@ -5,8 +5,8 @@
  * does not sandbox anything; it records the scope for the agent and echoes it to clients.
  */
 import { statSync } from "node:fs";
-import { homedir } from "node:os";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
+import { expandHome } from "../expand-home.ts";
 import { SCOPE_REJECT, type ScopeRejectReason } from "../protocol/errors.ts";
 
 export interface WorkspaceScope {
@@ -35,7 +35,7 @@ function isDirectory(path: string): boolean {
 function resolveProjectPath(raw: unknown): { ok: true; path: string } | { ok: false; reason: ScopeRejectReason } {
   if (typeof raw !== "string") return { ok: false, reason: SCOPE_REJECT.pathNotString };
   if (raw.includes("\0") || /[\r\n]/.test(raw)) return { ok: false, reason: SCOPE_REJECT.pathInvalidCharacters };
-  const expanded = raw === "~" ? homedir() : raw.startsWith("~/") ? join(homedir(), raw.slice(2)) : raw;
+  const expanded = expandHome(raw);
   if (!isAbsolute(expanded)) return { ok: false, reason: SCOPE_REJECT.pathNotAbsolute };
   const path = resolve(expanded);
   return isDirectory(path) ? { ok: true, path } : { ok: false, reason: SCOPE_REJECT.pathNotDirectory };
