@@ -27,7 +27,7 @@ import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import { reply, replyError } from "./replies.ts";
 import { type ReplayDeps, type ReplayTarget, replayThenSubscribe } from "./replay.ts";
-import type { ClientSocket } from "./session.ts";
+import type { ClientSocket } from "./client-socket.ts";
 import { resolveWorkspaceScope, type ScopeResult, scopePayload, type WorkspaceScope, WorkspaceScopes } from "./workspace-scope.ts";
 
 /** The chat metadata a connection reads and writes (workspace scope, goal state, preview). */

@@ -7,35 +7,14 @@
  * never close the socket.
  */
 import { randomBytes } from "node:crypto";
-import type { ServerWebSocket, WebSocketHandler } from "bun";
+import type { WebSocketHandler } from "bun";
 import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
 import { EVERYONE_TOPIC } from "../chat/hub.ts";
 import { parseInbound } from "../protocol/client.ts";
 import { type ChatActionDeps, ChatActions, MAX_CAPABILITIES } from "./chat-actions.ts";
+import type { ClientData, ClientSocket } from "./client-socket.ts";
 import { logConnectionClose, logConnectionOpen } from "./connection-log.ts";
 import { reply, replyError } from "./replies.ts";
-
-export interface ClientData {
-  role: "client";
-  clientId: string;
-  /** Peer IP for TCP (a trusted proxy's client); "" for unix-socket peers. */
-  remote: string;
-  /** Has a local user's trust (auth/peer.ts): may set workspace controls. */
-  local: boolean;
-  /** The listener the connection came in on. */
-  transport: "tcp" | "unix";
-  /** The chat legacy (untyped) frames go to. */
-  defaultChatId: string;
-  chats: Set<string>;
-  /** Chats being replayed to this socket (attach with since_seq) and not yet live. */
-  replaying: Set<string>;
-  /** Replays waiting for the socket to drain. */
-  drainWaiters: (() => void)[];
-  /** Tools this device can run for agents (from the URL, attach or new_chat). */
-  capabilities: Set<string>;
-}
-
-export type ClientSocket = ServerWebSocket<ClientData>;
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
