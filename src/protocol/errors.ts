@@ -72,6 +72,17 @@ export const INVALID_FRAME = "invalid frame";
 export const UNKNOWN_TURN_ID = "unknown turn_id";
 export const HELLO_REQUIRED = "hello required";
 export const HELLO_REQUIRED_REASON = "first frame must be hello naming a configured ws agent";
+/** invalid frame reasons (a schema failure names the field instead). */
+export const FRAME_NOT_JSON = "not JSON";
+export const FRAME_NOT_OBJECT = "not a JSON object";
+/** tool_result.error the gateway answers an agent's tool call with when no client does. */
+export const TOOL_CALL_FAILED = {
+  duplicate: "duplicate call_id",
+  deadline: "deadline_exceeded",
+  noCapableClient: "no_capable_client",
+  deviceDisconnected: "device_disconnected",
+  turnEnded: "turn_ended",
+} as const;
 
 // ── turn_end.error when the agent side failed ───────────────────────────────
 /** The agent could not be started or reached in time. */
