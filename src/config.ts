@@ -7,11 +7,11 @@
  * nanobot's WebSocketConfig (so an existing `channels.websocket` block can be pasted).
  */
 import { existsSync } from "node:fs";
-import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { AddressSet, isLoopback, isUnspecified } from "./auth/address.ts";
 import { parseErrorLine } from "./config-file-line.ts";
+import { expandHome } from "./expand-home.ts";
 
 // The config is parsed once or twice per process: zod's eval-compiled fast path costs more to
 // build (and cannot come from the binary's bytecode cache) than it saves. Measured in bench/startup.ts.
@@ -113,7 +113,6 @@ function section<T extends z.ZodRawShape>(group: OptionGroup, shape: T): T {
   return shape;
 }
 
-const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p);
 
 export const ConfigSchema = z
   .object({

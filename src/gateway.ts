@@ -22,6 +22,7 @@ import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
+import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
 import { readinessChecks } from "./readiness.ts";
@@ -35,13 +36,13 @@ import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
-const CLOSE_GOING_AWAY = 1001;
 
 export interface Gateway {
   readonly config: Config;
   readonly listeners: Listener[];
   readonly hub: Hub;
-  readonly tokens: IssuedTokens;
+  /** Single-use WebSocket tokens: minted here, consumed by the handshake. */
+  readonly wsTokens: IssuedTokens;
   /** Tells every open connection the runtime model changed (blank names are ignored). */
   announceModel(modelName: string, modelPreset?: string): void;
   /** Orderly shutdown: stop accepting, let turns settle, close clients with 1001, flush, remove the socket. */
@@ -149,7 +150,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
 
   // Clients and HTTP.
-  const tokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const wsTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const clients = new ClientSessions({
@@ -177,7 +178,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const app = createHttpApp({
     config,
     trust,
-    wsTokens: tokens,
+    wsTokens,
     apiTokens,
     browserTokens,
     sessions: { store, hub, runs, reader, toClient, deleteChat },
@@ -188,7 +189,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, tokens, trust, log });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
   serving = true;
 
@@ -197,7 +198,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     hub.commit();
-    clients.closeAll(CLOSE_GOING_AWAY, "server shutting down");
+    clients.closeAll(CLOSE_GOING_AWAY, GOING_AWAY_REASON);
     await agents.closeAll();
     await Promise.race([Promise.all(stopped), Bun.sleep(1000)]);
     for (const l of listeners) {
@@ -216,5 +217,5 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= stopOnce());
 
-  return { config, listeners, hub, tokens, announceModel, stop };
+  return { config, listeners, hub, wsTokens, announceModel, stop };
 }

@@ -11,11 +11,12 @@ import { dirname } from "node:path";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { Hono } from "hono";
 import type { AgentConnData, AgentSocket, WsAgents } from "./agents/ws-agents.ts";
+import { agentAuthorized } from "./auth/agent-credential.ts";
 import { authorizeHandshake } from "./auth/handshake.ts";
 import type { IssuedTokens } from "./auth/issued-tokens.ts";
 import type { Peer, TrustPolicy } from "./auth/peer.ts";
-import { presentedToken, secretEquals } from "./auth/secret.ts";
-import { type ClientData, type ClientSessions, type ClientSocket, clientConnectionData } from "./clients/session.ts";
+import type { ClientData, ClientSocket } from "./clients/client-socket.ts";
+import { type ClientSessions, clientConnectionData } from "./clients/session.ts";
 import { SlowConsumers } from "./clients/slow-consumers.ts";
 import { type Config, normalizePath } from "./config.ts";
 import { refusal } from "./http/refusal.ts";
@@ -38,7 +39,7 @@ export interface ListenDeps {
   app: Hono;
   clients: ClientSessions;
   agents: WsAgents;
-  tokens: IssuedTokens;
+  wsTokens: IssuedTokens;
   trust: TrustPolicy;
   log: Logger;
 }
@@ -50,12 +51,6 @@ function isWebSocketUpgrade(req: Request): boolean {
     (req.headers.get("upgrade") ?? "").toLowerCase().includes("websocket") &&
     (req.headers.get("connection") ?? "").toLowerCase().includes("upgrade")
   );
-}
-
-/** An agent proves the agent credential as a Bearer header or ?token=. */
-function agentAuthorized(req: Request, url: URL, agentToken: string): boolean {
-  const token = presentedToken(req, url);
-  return agentToken !== "" && token !== "" && secretEquals(token, agentToken);
 }
 
 /** Multipart framing around the largest accepted file (boundaries, part headers, a few small fields). */
@@ -75,11 +70,11 @@ export function requestBodyLimit(config: Config): number {
 const upgradeFailed = () => refusal(400, "Bad Request", "WebSocket upgrade failed");
 
 /** A client upgrade: Origin, then identity and credential (auth/handshake.ts), then the connection's state. */
-async function upgradeClient(req: Request, url: URL, peer: Peer, server: Server<ConnData>, { config, tokens, trust }: ListenDeps): Promise<Response | undefined> {
+async function upgradeClient(req: Request, url: URL, peer: Peer, server: Server<ConnData>, { config, wsTokens, trust }: ListenDeps): Promise<Response | undefined> {
   const originRefused = trust.originRefusal(req);
   if (originRefused !== undefined) return refusal(403, "Forbidden", originRefused);
   const localRefused = trust.localRefusal(req, peer);
-  const outcome = await authorizeHandshake(url, config, tokens, localRefused);
+  const outcome = await authorizeHandshake(url, config, wsTokens, localRefused);
   if (!outcome.ok) return refusal(outcome.status, outcome.error, outcome.reason);
   const data = clientConnectionData(url, { remote: peer.address, local: localRefused === undefined, viaUnixSocket: peer.viaUnixSocket }, outcome.identity);
   return server.upgrade(req, { data }) ? undefined : upgradeFailed();

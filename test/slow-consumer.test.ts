@@ -10,7 +10,7 @@ import { describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { resolveConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
-import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../src/protocol/close-codes.ts";
+import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../src/protocol/errors.ts";
 import { type Frame, isTurnEnd, onCleanup, startTestGateway, TestClient } from "./helpers.ts";
 
 const OPCODE_TEXT = 1;

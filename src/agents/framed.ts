@@ -9,6 +9,7 @@
  */
 import type { Logger } from "../log.ts";
 import { type AgentFrame, type GatewayToAgent, parseAgentFrame, type ToolResult } from "../protocol/agent.ts";
+import { AGENT_UNAVAILABLE, FRAME_NOT_HANDLED, INTERNAL_ERROR, INVALID_FRAME, UNKNOWN_TURN_ID } from "../protocol/errors.ts";
 import type { Agent, AgentEvents, Emit, TurnRequest, TurnResult } from "./agent.ts";
 
 export interface FrameTransport {
@@ -52,7 +53,7 @@ export class FramedAgent implements Agent {
     signal.addEventListener("abort", onAbort, { once: true });
     const { turn_id, chat_id, content, media, metadata } = turn;
     if (!this.transport!.send({ type: "turn", turn_id, chat_id, content, media, metadata })) {
-      this.#end(turn_id, { status: "error", error: "agent_unavailable" });
+      this.#end(turn_id, { status: "error", error: AGENT_UNAVAILABLE });
     }
     return ended;
   }
@@ -80,20 +81,20 @@ export class FramedAgent implements Agent {
       return this.#route(text);
     } catch (e) {
       this.log.error("handling an agent frame failed", { agent: this.name, error: e instanceof Error ? e.message : String(e) });
-      this.transport?.send({ type: "error", detail: "internal_error", reason: "the gateway could not handle this frame" });
+      this.transport?.send({ type: "error", detail: INTERNAL_ERROR, reason: FRAME_NOT_HANDLED });
       return undefined;
     }
   }
 
   #route(text: string): AgentFrame | undefined {
     const parsed = parseAgentFrame(text);
-    if (!parsed.ok) return void this.#reject("invalid frame", parsed.reason);
+    if (!parsed.ok) return void this.#reject(INVALID_FRAME, parsed.reason);
     const frame = parsed.frame;
     switch (frame.type) {
       case "hello":
         return frame;
       case "turn_end":
-        if (!this.#turns.has(frame.turn_id)) return void this.#reject("unknown turn_id", frame.turn_id);
+        if (!this.#turns.has(frame.turn_id)) return void this.#reject(UNKNOWN_TURN_ID, frame.turn_id);
         this.#end(frame.turn_id, frame.error === undefined ? { status: frame.status } : { status: frame.status, error: frame.error });
         return;
       case "session_update":
@@ -104,15 +105,15 @@ export class FramedAgent implements Agent {
         return;
       case "message":
         if (frame.turn_id === undefined) {
-          if (frame.chat_id === undefined) return void this.#reject("invalid frame", "message needs turn_id or chat_id");
+          if (frame.chat_id === undefined) return void this.#reject(INVALID_FRAME, "message needs turn_id or chat_id");
           const { type: _t, chat_id, turn_id: _u, ...fields } = frame;
           this.events.proactiveMessage(chat_id, fields);
           return;
         }
     }
-    if (frame.turn_id === undefined) return void this.#reject("invalid frame", `${frame.type} needs turn_id`);
+    if (frame.turn_id === undefined) return void this.#reject(INVALID_FRAME, `${frame.type} needs turn_id`);
     const turn = this.#turns.get(frame.turn_id);
-    if (!turn) return void this.#reject("unknown turn_id", frame.turn_id);
+    if (!turn) return void this.#reject(UNKNOWN_TURN_ID, frame.turn_id);
     turn.emit(frame);
   }
 

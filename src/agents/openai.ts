@@ -18,13 +18,13 @@ export interface OpenAISpec {
   timeout_ms: number;
 }
 
-export interface ChatMessage {
+export interface LlmMessage {
   role: "system" | "user" | "assistant";
   content: string;
 }
 
 /** The conversation up to and including the turn's own user message. */
-export type HistoryReader = (chatId: string, throughSeq: number) => Promise<ChatMessage[]>;
+export type HistoryReader = (chatId: string, throughSeq: number) => Promise<LlmMessage[]>;
 
 interface ToolCallDraft {
   id: string;

@@ -7,6 +7,7 @@
 import type { Subprocess } from "bun";
 import type { Logger } from "../log.ts";
 import type { GatewayToAgent } from "../protocol/agent.ts";
+import { AGENT_UNAVAILABLE } from "../protocol/errors.ts";
 import type { AgentEvents } from "./agent.ts";
 import { FramedAgent } from "./framed.ts";
 import { readLines } from "./lines.ts";
@@ -51,7 +52,7 @@ export class StdioAgent extends FramedAgent {
 
   async close(): Promise<void> {
     this.#closing = true;
-    this.#gate.close("agent_unavailable");
+    this.#gate.close(AGENT_UNAVAILABLE);
     const child = this.#child;
     if (!child) return;
     child.kill("SIGTERM");
@@ -94,7 +95,7 @@ export class StdioAgent extends FramedAgent {
 
   #ready(signal: AbortSignal): Promise<void> {
     if (this.#child && this.#helloSeen) return Promise.resolve();
-    return this.#gate.wait(this.options.startTimeoutMs, "agent_unavailable", signal);
+    return this.#gate.wait(this.options.startTimeoutMs, AGENT_UNAVAILABLE, signal);
   }
 
   #send(frame: GatewayToAgent): boolean {

@@ -9,6 +9,20 @@
 import type { ServerWebSocket, WebSocketHandler } from "bun";
 import type { Logger } from "../log.ts";
 import type { GatewayToAgent } from "../protocol/agent.ts";
+import {
+  AGENT_DISCONNECTED,
+  AGENT_GOING_AWAY_REASON,
+  BAD_HELLO_REASON,
+  CLOSE_GOING_AWAY,
+  CLOSE_POLICY,
+  CLOSE_REPLACED,
+  FRAME_NOT_HANDLED,
+  HELLO_REQUIRED,
+  HELLO_REQUIRED_REASON,
+  INTERNAL_ERROR,
+  NO_HELLO_REASON,
+  REPLACED_REASON,
+} from "../protocol/errors.ts";
 import type { AgentEvents } from "./agent.ts";
 import { FramedAgent } from "./framed.ts";
 import { ReadyGate } from "./ready-gate.ts";
@@ -28,8 +42,6 @@ export interface WsAgentOptions {
 }
 
 /** WebSocket close codes: policy violation (no or bad hello) and normal replacement. */
-const CLOSE_POLICY = 1008;
-const CLOSE_REPLACED = 4000;
 const SOCKET_OPEN = 1;
 
 class WsAgent extends FramedAgent {
@@ -54,7 +66,7 @@ class WsAgent extends FramedAgent {
     this.#socket = ws;
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
-    if (previous && previous !== ws) previous.close(CLOSE_REPLACED, "replaced by a newer connection");
+    if (previous && previous !== ws) previous.close(CLOSE_REPLACED, REPLACED_REASON);
     this.#gate.open();
   }
 
@@ -65,18 +77,18 @@ class WsAgent extends FramedAgent {
   disconnected(ws: AgentSocket): void {
     if (this.#socket !== ws) return;
     this.#socket = undefined;
-    if (this.openTurns > 0) this.#graceTimer = setTimeout(() => this.failOpenTurns("agent_disconnected"), this.options.reconnectGraceMs);
+    if (this.openTurns > 0) this.#graceTimer = setTimeout(() => this.failOpenTurns(AGENT_DISCONNECTED), this.options.reconnectGraceMs);
   }
 
   async close(): Promise<void> {
     clearTimeout(this.#graceTimer);
-    this.#gate.close("agent_disconnected");
-    this.#socket?.close(1001, "gateway shutting down");
+    this.#gate.close(AGENT_DISCONNECTED);
+    this.#socket?.close(CLOSE_GOING_AWAY, AGENT_GOING_AWAY_REASON);
   }
 
   #ready(signal: AbortSignal): Promise<void> {
     if (this.#socket) return Promise.resolve();
-    return this.#gate.wait(this.options.reconnectGraceMs, "agent_disconnected", signal);
+    return this.#gate.wait(this.options.reconnectGraceMs, AGENT_DISCONNECTED, signal);
   }
 }
 
@@ -108,7 +120,7 @@ export class WsAgents {
   readonly handler: Required<Pick<WebSocketHandler<AgentConnData>, "open" | "message" | "close">> = {
     open: (ws) =>
       this.#guard(ws, "open", () => {
-        ws.data.helloTimer = setTimeout(() => ws.close(CLOSE_POLICY, "no hello"), this.options.helloTimeoutMs);
+        ws.data.helloTimer = setTimeout(() => ws.close(CLOSE_POLICY, NO_HELLO_REASON), this.options.helloTimeoutMs);
       }),
     message: (ws, raw) =>
       this.#guard(ws, "message", () => {
@@ -129,7 +141,7 @@ export class WsAgents {
       run();
     } catch (e) {
       this.log.error("agent connection callback failed", { agent: ws.data.name, callback, error: e instanceof Error ? e.message : String(e) });
-      if (callback === "message" && ws.readyState === SOCKET_OPEN) ws.send(JSON.stringify({ type: "error", detail: "internal_error", reason: "the gateway could not handle this frame" }));
+      if (callback === "message" && ws.readyState === SOCKET_OPEN) ws.send(JSON.stringify({ type: "error", detail: INTERNAL_ERROR, reason: FRAME_NOT_HANDLED }));
     }
   }
 
@@ -142,8 +154,8 @@ export class WsAgents {
     } catch {}
     const agent = typeof name === "string" ? this.#agents.get(name) : undefined;
     if (!agent) {
-      ws.send(JSON.stringify({ type: "error", detail: "hello required", reason: "first frame must be hello naming a configured ws agent" }));
-      ws.close(CLOSE_POLICY, "bad hello");
+      ws.send(JSON.stringify({ type: "error", detail: HELLO_REQUIRED, reason: HELLO_REQUIRED_REASON }));
+      ws.close(CLOSE_POLICY, BAD_HELLO_REASON);
       return;
     }
     clearTimeout(ws.data.helloTimer);

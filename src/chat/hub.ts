@@ -19,7 +19,7 @@
  */
 import type { Server } from "bun";
 import type { ChatEvent } from "../protocol/events.ts";
-import { STORAGE_ERROR } from "../protocol/errors.ts";
+import { EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
 import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
 /** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
@@ -255,7 +255,7 @@ export class Hub {
   /** An event too big to store, or arriving while too much waits for a failing disk, is refused whole. */
   #admissible(chat: ChatStream, stored: string): boolean {
     if (stored.length * MAX_UTF8_PER_UNIT > this.limits.maxEventBytes && Buffer.byteLength(stored) > this.limits.maxEventBytes) {
-      this.#refuse(chat, "event over the size guard", undefined, "event_too_large");
+      this.#refuse(chat, "event over the size guard", undefined, EVENT_TOO_LARGE);
       return false;
     }
     if (this.#failing && this.storage.stagedBytes() > this.limits.maxStagedBytes) {
@@ -266,7 +266,7 @@ export class Hub {
   }
 
   /** Logs and tells the chat's clients, once per run of refusals (the next accepted event ends the run). */
-  #refuse(chat: ChatStream, why: string, error: unknown, reason = "storage_error"): void {
+  #refuse(chat: ChatStream, why: string, error: unknown, reason = STORE_FAILED): void {
     if (chat.refusing) return;
     chat.refusing = true;
     this.hooks.log("error", `event refused: ${why}`, { chat_id: chat.chatId, ...(error !== undefined && { error: String(error) }) });
@@ -282,7 +282,7 @@ export class Hub {
   #commitFailed(error: unknown): void {
     if (!this.#failing) {
       this.hooks.log("error", "commit failed; events held until storage accepts them", { error: String(error), chats: this.#dirty.size });
-      for (const chat of this.#dirty) this.#tell(chat, "storage_error");
+      for (const chat of this.#dirty) this.#tell(chat, STORE_FAILED);
     }
     this.#failing = true;
     for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);

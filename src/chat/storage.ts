@@ -31,45 +31,45 @@ export class ChatStorage implements HubStorage {
   #retireBelow = 0;
   #retiring = false;
 
-  constructor(private readonly o: ChatStorageOptions) {}
+  constructor(private readonly options: ChatStorageOptions) {}
 
   loadSeq(chatId: string): number {
-    return this.o.store.seqFloor(chatId);
+    return this.options.store.seqFloor(chatId);
   }
 
   storedSeq(chatId: string): number {
-    return lastSeqIn(this.o.transcriptFile(chatId));
+    return lastSeqIn(this.options.transcriptFile(chatId));
   }
 
   reserveSeq(chatId: string, through: number): void {
-    this.o.store.reserveSeq(chatId, through);
+    this.options.store.reserveSeq(chatId, through);
   }
 
   stage(chatId: string, line: string): void {
-    this.o.log.append(chatId, line);
+    this.options.log.append(chatId, line);
   }
 
   stagedBytes(): number {
-    return this.o.log.pendingBytes;
+    return this.options.log.pendingBytes;
   }
 
   commit(): void {
-    const segment = this.o.log.commit();
-    if (this.o.fsync === "batch") this.o.log.sync();
+    const segment = this.options.log.commit();
+    if (this.options.fsync === "batch") this.options.log.sync();
     // After the hub has handed this batch to the transcripts (later in this same task).
-    if (this.o.log.segment > segment) queueMicrotask(() => this.#retire(segment + 1));
+    if (this.options.log.segment > segment) queueMicrotask(() => this.#retire(segment + 1));
   }
 
   committed(chatId: string, seq: number, line: string, event: object): void {
-    this.o.transcript.append(chatId, seq, line, event);
-    if (this.o.fsync === "turn" && (event as { event?: unknown }).event === "turn_end") this.o.log.sync();
+    this.options.transcript.append(chatId, seq, line, event);
+    if (this.options.fsync === "turn" && (event as { event?: unknown }).event === "turn_end") this.options.log.sync();
   }
 
   /** Shutdown (after the hub's last commit): everything into the transcripts, then no segment is needed. */
   async close(): Promise<void> {
-    const ok = await this.o.transcript.close(this.o.fsync !== "never");
-    this.o.log.close();
-    if (ok) await this.o.log.retireBelow(Number.POSITIVE_INFINITY);
+    const ok = await this.options.transcript.close(this.options.fsync !== "never");
+    this.options.log.close();
+    if (ok) await this.options.log.retireBelow(Number.POSITIVE_INFINITY);
   }
 
   #retire(below: number): void {
@@ -77,10 +77,10 @@ export class ChatStorage implements HubStorage {
     if (this.#retiring) return;
     this.#retiring = true;
     const target = this.#retireBelow;
-    void this.o.transcript.flush(this.o.fsync !== "never").then((ok) => {
+    void this.options.transcript.flush(this.options.fsync !== "never").then((ok) => {
       this.#retiring = false;
       // A failed transcript write keeps the segment: it is tried again at the next rotation.
-      if (ok) void this.o.log.retireBelow(target);
+      if (ok) void this.options.log.retireBelow(target);
     });
   }
 }

@@ -13,7 +13,7 @@ function connectHints(gateway: Gateway): string[] {
   const urls = listeners.map((l) => (l.transport === "tcp" ? l.address : unixWsUrl(l.address, config.path)));
   if (config.token) return urls.map((u) => `  ${u}?token=<your static token>`);
   if (!config.websocket_requires_token) return urls.map((u) => `  ${u}`);
-  const lines = urls.map((u) => `  ${u}?token=${gateway.tokens.issue()}`);
+  const lines = urls.map((u) => `  ${u}?token=${gateway.wsTokens.issue()}`);
   lines.push(`  (each token is single-use and expires in ${config.token_ttl_s} s)`);
   lines.push("  more tokens: agentgate token (same config)");
   return lines;

@@ -4,7 +4,7 @@
  * beside the socket, not in it, so the connection's data shape stays as it is.
  */
 import type { Logger } from "../log.ts";
-import type { ClientSocket } from "./session.ts";
+import type { ClientSocket } from "./client-socket.ts";
 
 const openedAt = new WeakMap<ClientSocket, number>();
 

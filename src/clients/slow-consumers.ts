@@ -14,8 +14,8 @@
  * Either way the client knows it was cut and resumes with `attach {since_seq}`.
  */
 import type { Logger } from "../log.ts";
-import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../protocol/close-codes.ts";
-import type { ClientSocket } from "./session.ts";
+import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../protocol/errors.ts";
+import type { ClientSocket } from "./client-socket.ts";
 
 export interface SlowConsumerOptions {
   /** Bytes queued in user space for one socket (beyond the kernel's buffers) before it is closed. */

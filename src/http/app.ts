@@ -22,6 +22,7 @@ import { healthRoutes, type ReadinessCheck } from "./health.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { RateLimiter, rateLimit } from "./rate-limit.ts";
 import { refusal } from "./refusal.ts";
+import { HTTP_INTERNAL, HTTP_INTERNAL_REASON } from "../protocol/errors.ts";
 import { peerOf } from "./request-env.ts";
 import { requestLog } from "./request-log.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
@@ -94,7 +95,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.notFound(() => refusal(404, "Not Found", "no such route"));
   app.onError((err, c) => {
     log.error("http handler failed", { path: c.req.path, error: err.message });
-    return Response.json({ error: "internal", reason: "internal server error" }, { status: 500 });
+    return refusal(500, HTTP_INTERNAL, HTTP_INTERNAL_REASON);
   });
   return app;
 }

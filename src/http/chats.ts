@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import type { Hub } from "../chat/hub.ts";
-import { STORAGE_ERROR } from "../protocol/errors.ts";
+import { HTTP_NOT_STORED_REASON, STORAGE_ERROR } from "../protocol/errors.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
@@ -32,7 +32,7 @@ export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
     if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
     const seq = hub.publish({ event: "message", chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) });
-    if (seq === 0) return c.json({ error: STORAGE_ERROR, reason: "the message could not be stored; nothing was published" }, 503);
+    if (seq === 0) return refusal(503, STORAGE_ERROR, HTTP_NOT_STORED_REASON);
     return c.json({ chat_id, seq });
   });
 

@@ -47,7 +47,7 @@ function lookup(c: Context, store: ChatStore): Lookup {
 }
 
 /** The chat's events as clients may see them, through a seq when given. */
-async function readEvents(deps: SessionsDeps, chatId: string, through?: number): Promise<Record<string, unknown>[]> {
+async function visibleEvents(deps: SessionsDeps, chatId: string, through?: number): Promise<Record<string, unknown>[]> {
   const events: Record<string, unknown>[] = [];
   for await (const line of deps.reader.read(chatId, { visible: true, through })) events.push(JSON.parse(deps.toClient(line)));
   return events;
@@ -72,7 +72,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     const found = lookup(c, store);
     if (!found.ok) return found.response;
     const { chat } = found;
-    const thread = foldThread(await readEvents(deps, chat.id));
+    const thread = foldThread(await visibleEvents(deps, chat.id));
     const messages = thread.filter((m) => m.role !== "tool").map((m) => ({ role: m.role, content: m.content }));
     return c.json({ key: keyOf(chat.id), created_at: iso(chat.createdAt), updated_at: iso(chat.updatedAt), metadata: chat.metadata, messages });
   });
@@ -89,7 +89,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     if (!found.ok) return found.response;
     const chatId = found.chat.id;
     const turn = runs.activeTurn(chatId);
-    const messages = foldThread(await readEvents(deps, chatId, turn?.userSeq));
+    const messages = foldThread(await visibleEvents(deps, chatId, turn?.userSeq));
     // nanobot's WebUI shows a 404 as an empty thread.
     if (messages.length === 0) return refusal(404, "Not Found", "webui thread not found");
     const running = turn && { turn_id: turn.turnId, started_at: turn.startedAt, since_seq: turn.userSeq };

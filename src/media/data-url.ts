@@ -4,9 +4,11 @@
  * length before anything is decoded, so a huge payload costs no memory; the
  * declared type must be accepted and must match the decoded bytes.
  */
+import { IMAGE_REJECT, type ImageRejectReason } from "../protocol/errors.ts";
 import { contentMatches, mediaType } from "./mime.ts";
 
-export type RejectReason = "too_many_images" | "too_many_videos" | "malformed" | "decode" | "mime" | "size";
+/** Why a batch of data URLs is refused (every image_rejected reason but unknown_media). */
+export type RejectReason = Exclude<ImageRejectReason, typeof IMAGE_REJECT.unknownMedia>;
 
 export interface MediaLimits {
   maxImages: number;
@@ -32,20 +34,20 @@ const declaredMime = (item: unknown) => {
 export const maxBytesFor = (mime: string, limits: MediaLimits) => (mediaType(mime)?.kind === "video" ? limits.maxVideoBytes : limits.maxImageBytes);
 
 function decodeOne(item: unknown, limits: MediaLimits): DecodedMedia | RejectReason {
-  if (typeof item !== "object" || item === null || Array.isArray(item)) return "malformed";
+  if (typeof item !== "object" || item === null || Array.isArray(item)) return IMAGE_REJECT.malformed;
   const { data_url: url, name } = item as { data_url?: unknown; name?: unknown };
-  if (typeof url !== "string" || url === "") return "malformed";
+  if (typeof url !== "string" || url === "") return IMAGE_REJECT.malformed;
   const match = PREFIX.exec(url);
-  if (!match) return "decode";
+  if (!match) return IMAGE_REJECT.decode;
   const mime = match[1]!.toLowerCase();
   const type = mediaType(mime);
-  if (!type) return "mime";
+  if (!type) return IMAGE_REJECT.mime;
   const b64 = url.slice(match[0].length);
-  if (b64.length % 4 !== 0 || !STRICT_BASE64.test(b64)) return "decode";
+  if (b64.length % 4 !== 0 || !STRICT_BASE64.test(b64)) return IMAGE_REJECT.decode;
   const padding = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
-  if ((b64.length / 4) * 3 - padding > maxBytesFor(mime, limits)) return "size";
+  if ((b64.length / 4) * 3 - padding > maxBytesFor(mime, limits)) return IMAGE_REJECT.size;
   const bytes = Buffer.from(b64, "base64");
-  if (!contentMatches(mime, bytes)) return "mime";
+  if (!contentMatches(mime, bytes)) return IMAGE_REJECT.mime;
   const safeName = typeof name === "string" && name.trim() !== "" ? name.trim().slice(0, 200) : `attachment${type.ext}`;
   return { mime, name: safeName, bytes };
 }
@@ -53,8 +55,8 @@ function decodeOne(item: unknown, limits: MediaLimits): DecodedMedia | RejectRea
 /** Decodes a whole batch or rejects it with the first reason (counts first, as nanobot does). */
 export function decodeMediaBatch(items: unknown[], limits: MediaLimits): { ok: true; media: DecodedMedia[] } | { ok: false; reason: RejectReason } {
   const kinds = items.map((item) => mediaType(declaredMime(item) ?? "")?.kind);
-  if (kinds.filter((k) => k === "image").length > limits.maxImages) return { ok: false, reason: "too_many_images" };
-  if (kinds.filter((k) => k === "video").length > limits.maxVideos) return { ok: false, reason: "too_many_videos" };
+  if (kinds.filter((k) => k === "image").length > limits.maxImages) return { ok: false, reason: IMAGE_REJECT.tooManyImages };
+  if (kinds.filter((k) => k === "video").length > limits.maxVideos) return { ok: false, reason: IMAGE_REJECT.tooManyVideos };
   const media: DecodedMedia[] = [];
   for (const item of items) {
     const decoded = decodeOne(item, limits);

@@ -4,7 +4,8 @@
  * over both, types, sizes, content); then the batch is written all or nothing
  * and the uploads are tied to the chat.
  */
-import { type DecodedMedia, decodeMediaBatch, type MediaLimits, type RejectReason } from "./data-url.ts";
+import { IMAGE_REJECT, type ImageRejectReason } from "../protocol/errors.ts";
+import { type DecodedMedia, decodeMediaBatch, type MediaLimits } from "./data-url.ts";
 import type { MediaLibrary, MediaRef } from "./library.ts";
 import { mediaType } from "./mime.ts";
 
@@ -19,13 +20,13 @@ export class InboundMedia {
     private readonly limits: MediaLimits,
   ) {}
 
-  check(chatId: string, items: unknown[] = [], ids: string[] = []): { ok: true; media: CheckedMedia } | { ok: false; reason: RejectReason | "unknown_media" } {
+  check(chatId: string, items: unknown[] = [], ids: string[] = []): { ok: true; media: CheckedMedia } | { ok: false; reason: ImageRejectReason } {
     const uploads = this.library.uploads(ids, chatId);
-    if (!uploads) return { ok: false, reason: "unknown_media" };
+    if (!uploads) return { ok: false, reason: IMAGE_REJECT.unknownMedia };
     const count = (kind: string) => uploads.filter((u) => mediaType(u.mime)?.kind === kind).length;
     const limits = { ...this.limits, maxImages: this.limits.maxImages - count("image"), maxVideos: this.limits.maxVideos - count("video") };
-    if (limits.maxImages < 0) return { ok: false, reason: "too_many_images" };
-    if (limits.maxVideos < 0) return { ok: false, reason: "too_many_videos" };
+    if (limits.maxImages < 0) return { ok: false, reason: IMAGE_REJECT.tooManyImages };
+    if (limits.maxVideos < 0) return { ok: false, reason: IMAGE_REJECT.tooManyVideos };
     const decoded = decodeMediaBatch(items, limits);
     return decoded.ok ? { ok: true, media: { decoded: decoded.media, uploads } } : decoded;
   }

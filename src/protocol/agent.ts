@@ -7,6 +7,7 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ChatId } from "./client.ts";
+import { FRAME_NOT_JSON, FRAME_NOT_OBJECT, UNKNOWN_TYPE_PREFIX } from "./errors.ts";
 
 const Opt = Type.Optional;
 const TurnId = Type.String({ minLength: 1, maxLength: 128 });
@@ -112,12 +113,12 @@ export function parseAgentFrame(text: string): ParsedAgentFrame {
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, reason: "not JSON" };
+    return { ok: false, reason: FRAME_NOT_JSON };
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, reason: "not a JSON object" };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, reason: FRAME_NOT_OBJECT };
   const type = (value as { type?: unknown }).type;
   const checker = typeof type === "string" && Object.hasOwn(CHECKERS, type) ? CHECKERS[type]! : undefined;
-  if (!checker) return { ok: false, reason: `unknown type: ${JSON.stringify(type ?? null)}` };
+  if (!checker) return { ok: false, reason: UNKNOWN_TYPE_PREFIX + JSON.stringify(type ?? null) };
   if (checker.Check(value)) return { ok: true, frame: value as AgentFrame };
   const first = checker.Errors(value).First();
   return { ok: false, reason: `${type}${first?.path ?? ""}: ${first?.message ?? "invalid"}` };

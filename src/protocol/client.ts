@@ -8,6 +8,20 @@
  */
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import {
+  IMAGE_REJECT,
+  IMAGE_REJECTED,
+  INVALID_CALL_ID,
+  INVALID_CAPABILITIES,
+  INVALID_CHAT_ID,
+  INVALID_CLIENT_MSG_ID,
+  INVALID_SINCE_SEQ,
+  INVALID_TOOL_RESULT,
+  invalidEnvelope,
+  MISSING_CONTENT,
+  UNKNOWN_AGENT,
+  UNKNOWN_TYPE_PREFIX,
+} from "./errors.ts";
 
 /** nanobot's chat_id rule, as a full match (JS `$` does not match before a trailing newline). */
 export const CHAT_ID_PATTERN = "^[A-Za-z0-9_:-]{1,64}$";
@@ -80,8 +94,10 @@ export type Envelope = NewChat | Attach | Message | SetWorkspaceScope | Stop | P
 export type EnvelopeError = { detail: string; reason?: string };
 type FieldErrors = [field: string, error: EnvelopeError][];
 
-const INVALID_CHAT_ID: EnvelopeError = { detail: "invalid chat_id" };
-const CAPABILITIES: EnvelopeError = { detail: "invalid capabilities" };
+const BAD_CHAT_ID: EnvelopeError = { detail: INVALID_CHAT_ID };
+const CAPABILITIES: EnvelopeError = { detail: INVALID_CAPABILITIES };
+const MEDIA: EnvelopeError = { detail: IMAGE_REJECTED, reason: IMAGE_REJECT.malformed };
+const TOOL_RESULT: EnvelopeError = { detail: INVALID_TOOL_RESULT };
 
 interface EnvelopeSpec {
   schema: TSchema;
@@ -89,35 +105,35 @@ interface EnvelopeSpec {
 }
 
 const SPECS: Record<Envelope["type"], EnvelopeSpec> = {
-  new_chat: { schema: NewChat, fieldErrors: [["capabilities", CAPABILITIES], ["agent", { detail: "unknown agent" }]] },
+  new_chat: { schema: NewChat, fieldErrors: [["capabilities", CAPABILITIES], ["agent", { detail: UNKNOWN_AGENT }]] },
   attach: {
     schema: Attach,
     fieldErrors: [
-      ["chat_id", INVALID_CHAT_ID],
-      ["since_seq", { detail: "invalid since_seq" }],
+      ["chat_id", BAD_CHAT_ID],
+      ["since_seq", { detail: INVALID_SINCE_SEQ }],
       ["capabilities", CAPABILITIES],
     ],
   },
   message: {
     schema: Message,
     fieldErrors: [
-      ["chat_id", INVALID_CHAT_ID],
-      ["content", { detail: "missing content" }],
-      ["media", { detail: "image_rejected", reason: "malformed" }],
-      ["media_ids", { detail: "image_rejected", reason: "malformed" }],
-      ["client_msg_id", { detail: "invalid client_msg_id" }],
+      ["chat_id", BAD_CHAT_ID],
+      ["content", { detail: MISSING_CONTENT }],
+      ["media", MEDIA],
+      ["media_ids", MEDIA],
+      ["client_msg_id", { detail: INVALID_CLIENT_MSG_ID }],
     ],
   },
-  set_workspace_scope: { schema: SetWorkspaceScope, fieldErrors: [["chat_id", INVALID_CHAT_ID]] },
-  stop: { schema: Stop, fieldErrors: [["chat_id", INVALID_CHAT_ID]] },
+  set_workspace_scope: { schema: SetWorkspaceScope, fieldErrors: [["chat_id", BAD_CHAT_ID]] },
+  stop: { schema: Stop, fieldErrors: [["chat_id", BAD_CHAT_ID]] },
   ping: { schema: Ping, fieldErrors: [] },
   tool_result: {
     schema: ToolResultEnvelope,
     fieldErrors: [
-      ["chat_id", INVALID_CHAT_ID],
-      ["call_id", { detail: "invalid call_id" }],
-      ["ok", { detail: "invalid tool_result" }],
-      ["error", { detail: "invalid tool_result" }],
+      ["chat_id", BAD_CHAT_ID],
+      ["call_id", { detail: INVALID_CALL_ID }],
+      ["ok", TOOL_RESULT],
+      ["error", TOOL_RESULT],
     ],
   },
 };
@@ -143,11 +159,11 @@ function firstFieldError(type: Envelope["type"], value: Record<string, unknown>)
   const failing = new Set<string>();
   for (const e of check.Errors(value)) failing.add(e.path.split("/")[1] ?? "");
   for (const [field, error] of fieldErrors) if (failing.has(field)) return error;
-  return { detail: `invalid ${type}` };
+  return { detail: invalidEnvelope(type) };
 }
 
 function readEnvelope(value: Record<string, unknown>, type: string): Inbound {
-  if (!Object.hasOwn(CHECKERS, type)) return { kind: "invalid", error: { detail: `unknown type: ${pyRepr(type)}` } };
+  if (!Object.hasOwn(CHECKERS, type)) return { kind: "invalid", error: { detail: UNKNOWN_TYPE_PREFIX + pyRepr(type) } };
   const known = type as Envelope["type"];
   const chatId = value.chat_id;
   if (CHECKERS[known].check.Check(value)) return { kind: "envelope", envelope: value as unknown as Envelope };

@@ -13,6 +13,7 @@
 import type { Agent, AgentMedia, TurnResult } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
+import { GATEWAY_SHUTDOWN } from "../protocol/errors.ts";
 import type { AgentOutput } from "./agent-output.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
@@ -62,9 +63,6 @@ export interface RunsOptions {
   maxQueuedTurns: number;
   log: Logger;
 }
-
-/** turn_end error of a queued message closed unrun at shutdown. */
-export const SHUTDOWN_ERROR = "gateway_shutdown";
 
 export class Runs {
   readonly #chats = new Map<string, ChatRun>();
@@ -158,8 +156,8 @@ export class Runs {
     turnLog.started(turn_id, chatId, Date.now());
     const text = `Error: the gateway shut down before your message (seq ${input.userSeq}) ran; send it again.`;
     hub.publish({ event: "message", chat_id: chatId, text, turn_id });
-    hub.publish({ event: "turn_end", chat_id: chatId, latency_ms: 0, goal_state: { active: false }, status: "error", error: SHUTDOWN_ERROR, turn_id });
-    turnLog.ended(turn_id, chatId, { status: "error", error: SHUTDOWN_ERROR }, 0);
+    hub.publish({ event: "turn_end", chat_id: chatId, latency_ms: 0, goal_state: { active: false }, status: "error", error: GATEWAY_SHUTDOWN, turn_id });
+    turnLog.ended(turn_id, chatId, { status: "error", error: GATEWAY_SHUTDOWN }, 0);
   }
 
   async #execute(chatId: string, turn: ActiveTurn, input: TurnInput, startedMs: number): Promise<void> {

@@ -11,6 +11,7 @@
 import type { Agent } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
 import type { AgentToolRequest, ToolResult } from "../protocol/agent.ts";
+import { TOOL_CALL_FAILED } from "../protocol/errors.ts";
 
 export interface ToolCallOptions {
   hub: Hub;
@@ -43,12 +44,12 @@ export class ToolCalls {
   request(chatId: string, turnId: string, agent: Agent, frame: AgentToolRequest): void {
     const { call_id, tool } = frame;
     const key = callKey(chatId, call_id);
-    if (this.#pending.has(key)) return agent.toolResult?.(turnId, { call_id, ok: false, error: "duplicate call_id" });
+    if (this.#pending.has(key)) return agent.toolResult?.(turnId, { call_id, ok: false, error: TOOL_CALL_FAILED.duplicate });
     const deadlineMs = frame.deadline_ms ?? this.options.defaultTimeoutMs;
     this.options.hub.publish({ event: "tool_request", chat_id: chatId, call_id, tool, args: frame.args ?? null, deadline_ms: deadlineMs, turn_id: turnId });
-    const deadline = setTimeout(() => this.#settle(key, { call_id, ok: false, error: "deadline_exceeded" }), deadlineMs);
+    const deadline = setTimeout(() => this.#settle(key, { call_id, ok: false, error: TOOL_CALL_FAILED.deadline }), deadlineMs);
     this.#pending.set(key, { chatId, callId: call_id, turnId, tool, agent, deadline });
-    if (this.options.capableClients(chatId, tool) === 0) this.#settle(key, { call_id, ok: false, error: "no_capable_client" });
+    if (this.options.capableClients(chatId, tool) === 0) this.#settle(key, { call_id, ok: false, error: TOOL_CALL_FAILED.noCapableClient });
   }
 
   /**
@@ -70,7 +71,7 @@ export class ToolCalls {
     for (const [key, call] of this.#pending) {
       if (!chats.has(call.chatId) || call.grace || this.options.capableClients(call.chatId, call.tool) > 0) continue;
       call.grace = setTimeout(() => {
-        if (this.options.capableClients(call.chatId, call.tool) === 0) this.#settle(key, { call_id: call.callId, ok: false, error: "device_disconnected" });
+        if (this.options.capableClients(call.chatId, call.tool) === 0) this.#settle(key, { call_id: call.callId, ok: false, error: TOOL_CALL_FAILED.deviceDisconnected });
         else call.grace = undefined;
       }, this.options.disconnectGraceMs);
     }
@@ -78,7 +79,7 @@ export class ToolCalls {
 
   /** The turn ended: its open calls have nobody left to answer. */
   turnEnded(turnId: string): void {
-    for (const [key, call] of this.#pending) if (call.turnId === turnId) this.#settle(key, { call_id: call.callId, ok: false, error: "turn_ended" }, false);
+    for (const [key, call] of this.#pending) if (call.turnId === turnId) this.#settle(key, { call_id: call.callId, ok: false, error: TOOL_CALL_FAILED.turnEnded }, false);
   }
 
   #settle(key: string, result: ToolResult, tellAgent = true): void {

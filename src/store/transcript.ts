@@ -23,6 +23,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { appendFile, type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { LineSplitter } from "../line-splitter.ts";
 import type { Logger } from "../log.ts";
 import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
 
@@ -367,12 +368,9 @@ export async function indexedStart(path: string, fromSeq: number, size: number):
 
 /** The valid lines of a file from `offset` on, in order, read in chunks. */
 async function* linesFrom(file: ReturnType<typeof Bun.file>, offset: number): AsyncGenerator<{ seq: number; through: number; line: string; run?: DeltaRun } | undefined> {
-  const decoder = new TextDecoder();
-  let rest = "";
+  const splitter = new LineSplitter();
   for await (const chunk of file.slice(offset).stream()) {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
-    rest = lines.pop()!;
-    for (const line of lines) {
+    for (const line of splitter.push(chunk)) {
       const parsed = parseLine(line);
       yield parsed && { ...parsed, line };
     }

@@ -1,0 +1,226 @@
+/**
+ * What a client asks of a chat: new_chat, attach (live or resuming with since_seq),
+ * message (and legacy frames), stop, set_workspace_scope and tool_result. Replies to
+ * the asking socket go straight to it; everything that belongs to a chat goes through
+ * the hub so every subscriber, on every listener, sees one ordered stream. Refusals
+ * are `error` frames to the asker; the socket stays open.
+ */
+import { Hub } from "../chat/hub.ts";
+import type { Logger } from "../log.ts";
+import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
+import type { MediaLibrary, MediaRef } from "../media/library.ts";
+import type { Attach, Message, NewChat, SetWorkspaceScope, ToolResultEnvelope } from "../protocol/client.ts";
+import {
+  CHAT_BUSY,
+  IMAGE_REJECTED,
+  MESSAGE_NOT_STORED,
+  MISSING_CONTENT,
+  NOT_CAPABLE,
+  REPLAY_IN_PROGRESS,
+  STORAGE_ERROR,
+  TOOL_RESULT_REJECTED,
+  UNKNOWN_AGENT,
+  UNKNOWN_CALL_ID,
+  WORKSPACE_SCOPE_REJECTED,
+} from "../protocol/errors.ts";
+import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
+import type { ToolCalls } from "../runs/tool-calls.ts";
+import { reply, replyError } from "./replies.ts";
+import { type ReplayDeps, type ReplayTarget, replayThenSubscribe } from "./replay.ts";
+import type { ClientSocket } from "./client-socket.ts";
+import { resolveWorkspaceScope, type ScopeResult, scopePayload, type WorkspaceScope, WorkspaceScopes } from "./workspace-scope.ts";
+
+/** The chat metadata a connection reads and writes (workspace scope, goal state, preview). */
+export interface ChatMetadataAccess {
+  metadata(chatId: string): Record<string, unknown> | undefined;
+  mergeMetadata(chatId: string, patch: Record<string, unknown>): void;
+  noteUserMessage(chatId: string, text: string): void;
+  /** Records which agent serves a new chat. */
+  createChat(chatId: string, agent: string): void;
+  /** Makes sure the chat has a row (media rows point to it). */
+  ensure(chatId: string): void;
+}
+
+/** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
+export interface MessageIdMemory {
+  has(chatId: string, clientMsgId: string): boolean;
+  accept(chatId: string, clientMsgId: string): void;
+  forget(chatId: string, clientMsgId: string): void;
+}
+
+export interface ChatActionDeps {
+  hub: Hub;
+  runs: Runs;
+  chats: ChatMetadataAccess;
+  replay: ReplayDeps;
+  toolCalls: ToolCalls;
+  inbound: InboundMedia;
+  library: MediaLibrary;
+  /** Is this a configured agent a client may pick with new_chat? */
+  agentExists: (name: string) => boolean;
+  /** client_msg_ids each chat accepted, kept durably. */
+  messageIds: MessageIdMemory;
+  log: Logger;
+}
+
+const STOP_COMMAND = "/stop";
+const SOCKET_OPEN = 1;
+/** Tools one connection may declare. */
+export const MAX_CAPABILITIES = 64;
+
+/** What a replay may do with a socket. */
+const replayTarget = (ws: ClientSocket): ReplayTarget => ({
+  send: (frame) => ws.send(frame),
+  subscribe: (topic) => ws.subscribe(topic),
+  isOpen: () => ws.readyState === SOCKET_OPEN,
+  drained: (bytes) => (ws.getBufferedAmount() < bytes ? Promise.resolve() : new Promise((resolve) => ws.data.drainWaiters.push(resolve))),
+});
+
+/** A refused workspace_scope, told to the asker; true when the scope was accepted. */
+const scopeAccepted = (ws: ClientSocket, result: ScopeResult, chatId: string): result is { ok: true; scope: WorkspaceScope } => {
+  if (!result.ok) replyError(ws, { detail: WORKSPACE_SCOPE_REJECTED, reason: result.reason }, chatId);
+  return result.ok;
+};
+
+export class ChatActions {
+  readonly #scopes: WorkspaceScopes;
+
+  constructor(private readonly deps: ChatActionDeps) {
+    const { chats, runs } = deps;
+    this.#scopes = new WorkspaceScopes({
+      metadata: (chatId) => chats.metadata(chatId),
+      mergeMetadata: (chatId, patch) => chats.mergeMetadata(chatId, patch),
+      running: (chatId) => runs.activeTurn(chatId) !== undefined,
+    });
+  }
+
+  newChat(ws: ClientSocket, env: NewChat): void {
+    if (env.agent !== undefined && !this.deps.agentExists(env.agent)) return replyError(ws, { detail: UNKNOWN_AGENT, reason: env.agent });
+    const chatId = crypto.randomUUID();
+    this.#declare(ws, env.capabilities);
+    let scope: WorkspaceScope | undefined;
+    if (env.workspace_scope !== undefined) {
+      const result = resolveWorkspaceScope(env.workspace_scope, ws.data.local);
+      if (!scopeAccepted(ws, result, chatId)) return;
+      scope = result.scope;
+    }
+    if (env.agent !== undefined) this.deps.chats.createChat(chatId, env.agent);
+    this.join(ws, chatId);
+    reply(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
+    this.deps.hub.publish({
+      event: "session_updated",
+      chat_id: chatId,
+      scope: "metadata",
+      ...(scope && { workspace_scope: scopePayload(scope) }),
+    });
+  }
+
+  attach(ws: ClientSocket, env: Attach): void {
+    const chatId = env.chat_id;
+    if (ws.data.replaying.has(chatId)) return replyError(ws, { detail: REPLAY_IN_PROGRESS }, chatId);
+    this.#declare(ws, env.capabilities);
+    reply(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
+    if (env.since_seq === undefined) {
+      this.join(ws, chatId);
+      this.hydrate(ws, chatId);
+      return;
+    }
+    // Resume: off the live topic while replaying, so nothing can arrive out of order.
+    ws.data.chats.add(chatId);
+    ws.data.replaying.add(chatId);
+    ws.unsubscribe(Hub.topicOf(chatId));
+    replayThenSubscribe(replayTarget(ws), chatId, env.since_seq, this.deps.replay)
+      .catch((e: unknown) => this.deps.log.error("replay failed", { chat_id: chatId, error: String(e) }))
+      .finally(() => ws.data.replaying.delete(chatId));
+  }
+
+  message(ws: ClientSocket, env: Message): void {
+    const chatId = env.chat_id;
+    const media = this.deps.inbound.check(chatId, env.media, env.media_ids);
+    if (!media.ok) return replyError(ws, { detail: IMAGE_REJECTED, reason: media.reason }, chatId);
+    const attachments = media.media.decoded.length + media.media.uploads.length;
+    if (env.content.trim() === "" && attachments === 0) return replyError(ws, { detail: MISSING_CONTENT }, chatId);
+    if (env.workspace_scope !== undefined && !scopeAccepted(ws, this.#scopes.applyToMessage(chatId, env.workspace_scope, ws.data.local), chatId)) return;
+    if (this.join(ws, chatId)) this.hydrate(ws, chatId);
+    const id = env.client_msg_id;
+    if (id !== undefined && this.deps.messageIds.has(chatId, id)) {
+      reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true });
+      return;
+    }
+    this.submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id, attachments > 0 ? media.media : undefined);
+  }
+
+  setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
+    const chatId = env.chat_id;
+    const result = this.#scopes.set(chatId, env.workspace_scope, ws.data.local);
+    if (!scopeAccepted(ws, result, chatId)) return;
+    this.deps.hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", workspace_scope: scopePayload(result.scope) });
+  }
+
+  toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
+    const { chat_id, call_id, ok, result, error } = env;
+    const canRun = (tool: string) => ws.data.chats.has(chat_id) && ws.data.capabilities.has(tool);
+    const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) }, canRun);
+    if (answer === "unknown_call") replyError(ws, { detail: UNKNOWN_CALL_ID, reason: call_id }, chat_id);
+    else if (answer === "not_capable") replyError(ws, { detail: TOOL_RESULT_REJECTED, reason: NOT_CAPABLE }, chat_id);
+  }
+
+  /** A user message (typed or legacy) into the chat: acked, published, then run. */
+  submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
+    if (content.trim() === STOP_COMMAND && !media) return this.stop(ws, chatId);
+    // Refused before anything is remembered: a resend once the chat is free must run.
+    if (!this.deps.runs.hasRoom(chatId)) return replyError(ws, { detail: CHAT_BUSY }, chatId);
+    const { hub, chats, runs, inbound, library, messageIds } = this.deps;
+    if (clientMsgId !== undefined || media) chats.ensure(chatId);
+    const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
+    // Durable before visible: the id is on disk before the ack and the user event go out.
+    if (clientMsgId !== undefined) messageIds.accept(chatId, clientMsgId);
+    const urls = refs.map((r) => library.url(r));
+    const user = {
+      event: "user" as const,
+      chat_id: chatId,
+      text: content,
+      client_id: ws.data.clientId,
+      ...(clientMsgId !== undefined && { client_msg_id: clientMsgId }),
+      ...(refs.length > 0 && { media_urls: refs.map((r, i) => ({ url: urls[i]!, name: r.name })), private: { media: refs.map((r) => r.relPath) } }),
+    };
+    const userSeq = hub.publish(user);
+    if (userSeq === 0) {
+      // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
+      if (clientMsgId !== undefined) messageIds.forget(chatId, clientMsgId);
+      return replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
+    }
+    if (clientMsgId !== undefined) reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
+    chats.noteUserMessage(chatId, content);
+    const scope = this.#scopes.of(chatId);
+    const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
+    runs.submit(chatId, { content, media: refs.map((r, i) => library.forAgent(r, urls[i]!)), metadata, userSeq });
+  }
+
+  /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
+  /** A stop in a chat that does not exist is answered to this client only: it creates nothing. */
+  stop(ws: ClientSocket, chatId: string): void {
+    if (this.deps.chats.metadata(chatId) !== undefined || this.deps.runs.activeTurn(chatId)) this.deps.runs.stop(chatId);
+    else reply(ws, { event: "message", chat_id: chatId, text: NO_ACTIVE_TASK });
+  }
+
+  /** Subscribes the socket to a chat; false if it already was. */
+  join(ws: ClientSocket, chatId: string): boolean {
+    if (ws.data.chats.has(chatId)) return false;
+    ws.data.chats.add(chatId);
+    ws.subscribe(Hub.topicOf(chatId));
+    return true;
+  }
+
+  /** What a newly subscribed client must know to render the chat's state now (reference §3.4). */
+  hydrate(ws: ClientSocket, chatId: string): void {
+    const goal = this.deps.chats.metadata(chatId)?.goal_state as { active?: boolean } | undefined;
+    if (goal?.active) reply(ws, { event: "goal_state", chat_id: chatId, goal_state: { ...goal, active: true } });
+    const turn = this.deps.runs.activeTurn(chatId);
+    if (turn) reply(ws, { event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id: turn.turnId });
+  }
+
+  #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
+    for (const c of capabilities ?? []) if (ws.data.capabilities.size < MAX_CAPABILITIES) ws.data.capabilities.add(c);
+  }
+}
