@@ -29,3 +29,21 @@ test("while a turn runs: set_workspace_scope and a message with another scope ar
   const rest = await client.until((f) => f.event === "goal_status" && f.status === "idle");
   expect(rest.find((f) => f.event === "turn_end")?.status).toBe("cancelled");
 });
+
+test("a scope given with new_chat is the chat's scope: stored, listed and handed to the agent", async () => {
+  const gw = await startTestGateway(stdioAgentConfig());
+  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
+  client.send({ type: "new_chat", workspace_scope: { project_path: gw.dir, access_mode: "full" } });
+  const chat_id = (await client.until((f) => f.event === "attached")).at(-1)!.chat_id as string;
+  await client.until((f) => f.event === "session_updated");
+  const boot = (await (await gw.http("tcp", "/webui/bootstrap")).json()) as { api_token: string };
+  const { sessions } = (await (await gw.http("tcp", "/api/sessions", { headers: { authorization: `Bearer ${boot.api_token}` } })).json()) as { sessions: Frame[] };
+  expect(sessions.find((s) => s.key === `websocket:${chat_id}`)?.workspace_scope).toEqual({ project_path: gw.dir, access_mode: "full" });
+  // A later message with the same scope while a turn runs is accepted: the chat already has it.
+  client.send({ type: "message", chat_id, content: "slow" });
+  await client.until((f) => f.event === "delta");
+  client.send({ type: "message", chat_id, content: "same", workspace_scope: { project_path: gw.dir, access_mode: "full" } });
+  expect((await client.until((f) => f.event === "user" || isError(f))).at(-1)).toMatchObject({ event: "user", text: "same" });
+  client.send({ type: "stop", chat_id });
+  await client.until((f) => f.event === "goal_status" && f.status === "idle");
+});

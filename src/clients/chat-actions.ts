@@ -105,6 +105,7 @@ export class ChatActions {
       scope = result.scope;
     }
     if (env.agent !== undefined) this.deps.chats.createChat(chatId, env.agent);
+    if (scope) this.#scopes.adopt(chatId, scope);
     this.join(ws, chatId);
     reply(ws, { event: "attached", chat_id: chatId, latest_seq: this.deps.hub.latestSeq(chatId) });
     this.deps.hub.publish({

@@ -82,6 +82,11 @@ export class WorkspaceScopes {
     return this.store.metadata(chatId)?.workspace_scope as WorkspaceScope | undefined;
   }
 
+  /** new_chat's scope, already validated: stored with the new chat. */
+  adopt(chatId: string, scope: WorkspaceScope): void {
+    this.store.mergeMetadata(chatId, { workspace_scope: scope });
+  }
+
   /** set_workspace_scope: refused while a turn runs, then validated and stored. */
   set(chatId: string, raw: unknown, local: boolean): ScopeResult {
     if (this.store.running(chatId)) return { ok: false, reason: SCOPE_REJECT.chatRunning };
