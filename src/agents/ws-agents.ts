@@ -7,6 +7,7 @@
  * with error "agent_disconnected"; new turns wait as long for it to appear.
  */
 import type { ServerWebSocket, WebSocketHandler } from "bun";
+import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayToAgent } from "../protocol/agent.ts";
 import type { AgentEvents } from "./agent.ts";
@@ -65,6 +66,7 @@ class WsAgent extends FramedAgent {
   disconnected(ws: AgentSocket): void {
     if (this.#socket !== ws) return;
     this.#socket = undefined;
+    metrics.agentDisconnected(this.name);
     if (this.openTurns > 0) this.#graceTimer = setTimeout(() => this.failOpenTurns("agent_disconnected"), this.options.reconnectGraceMs);
   }
 
