@@ -186,7 +186,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
     readiness: readinessChecks({ db, agents, serving: () => serving }),
-    gauges: gatewayGauges({ connections: () => listeners.map((l) => ({ listener: l.address, transport: l.transport, open: l.server.pendingWebSockets })), chatsActive: () => runs.activeCount(), chatStreams: () => hub.streamCount }),
+    gauges: gatewayGauges({
+      connections: () => listeners.map((l) => ({ listener: l.address, transport: l.transport, open: l.server.pendingWebSockets })),
+      chatsActive: () => runs.activeCount(),
+      chatStreams: () => hub.streamCount,
+    }),
     log,
   });
 

@@ -8,11 +8,12 @@ import { expect, test } from "bun:test";
 import { Hono } from "hono";
 import { requireApiCredential } from "../src/auth/api-credential.ts";
 import { IssuedTokens } from "../src/auth/issued-tokens.ts";
+import { TrustPolicy } from "../src/auth/peer.ts";
 import { resolveConfig } from "../src/config.ts";
 import { metricsAccess, metricsRoute } from "../src/http/metrics.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../src/metrics/exposition.ts";
 import { metricNames } from "../src/metrics/metrics.ts";
-import { sendTurn, startTestGateway, type TestGateway, TestClient, TRANSPORTS, type Transport } from "./helpers.ts";
+import { type Frame, sendTurn, startTestGateway, type TestGateway, TestClient, TRANSPORTS, type Transport } from "./helpers.ts";
 
 /** Samples by their series text (`name{labels}`); comments skipped. */
 function samples(text: string): Map<string, number> {
@@ -74,6 +75,24 @@ test("a streamed turn moves the turn, delta, event, delivery and connection seri
   expect((await scrape(gw)).get(connections)).toBe(0);
 });
 
+test("an attach with since_seq counts one replay request and the events it replayed", async () => {
+  const gw = await startTestGateway();
+  const { client, ready } = await TestClient.ready(gw.wsUrl("unix"));
+  const frames = await sendTurn(client, ready.chat_id, "alpha beta gamma");
+  const before = await scrape(gw, "unix");
+  const { client: second } = await TestClient.ready(gw.wsUrl("unix"));
+  second.send({ type: "attach", chat_id: ready.chat_id, since_seq: 0 });
+  const attached = await second.next();
+  const replayed: Frame[] = [];
+  while (replayed.at(-1)?.seq !== attached.latest_seq) replayed.push(await second.next());
+  const after = await scrape(gw, "unix");
+  expect(replayed.length).toBe(frames.filter((f) => typeof f.seq === "number").length);
+  expect(moved(before, after, "agentgate_replay_requests_total")).toBe(1);
+  const ring = moved(before, after, 'agentgate_replayed_events_total{source="ring"}');
+  const disk = moved(before, after, 'agentgate_replayed_events_total{source="disk"}');
+  expect(ring + disk).toBe(replayed.length);
+});
+
 test("exposure policy: open on loopback and the unix socket, absent or behind the API credential elsewhere", () => {
   const loopback = resolveConfig({}).config;
   const publicBind = (metrics_enabled: string) => resolveConfig({ host: "0.0.0.0", token: "s3cret-static", metrics_enabled }).config;
@@ -91,7 +110,7 @@ test("exposure policy: open on loopback and the unix socket, absent or behind th
 test("on a public bind with metrics_enabled=on, /metrics needs the API credential; with auto it is 404", async () => {
   const app = (metrics_enabled: string) => {
     const config = resolveConfig({ host: "0.0.0.0", token: "s3cret-static", metrics_enabled }).config;
-    const route = metricsRoute(config, requireApiCredential(config, new IssuedTokens(60_000, 10)), { render: () => "" });
+    const route = metricsRoute(config, new TrustPolicy(config), requireApiCredential(config, new IssuedTokens(60_000, 10)), { render: () => "" });
     return new Hono().get("/metrics", route);
   };
   const env = { port: 8765 };
@@ -102,6 +121,15 @@ test("on a public bind with metrics_enabled=on, /metrics needs the API credentia
   expect(ok.status).toBe(200);
   expect(await ok.text()).toContain("# TYPE agentgate_turns_total counter");
   expect((await app("auto").request("/metrics", { headers: { Authorization: "Bearer s3cret-static" } }, env)).status).toBe(404);
+});
+
+test("on a loopback bind, a request that is not from a local peer (foreign Host, proxied) needs the API credential", async () => {
+  const gw = await startTestGateway({ token: "static-TOKEN-for-metrics" });
+  expect((await gw.http("tcp", "/metrics", { headers: { Host: "rebound.example" } })).status).toBe(401);
+  expect((await gw.http("tcp", "/metrics", { headers: { "X-Forwarded-For": "203.0.113.9" } })).status).toBe(401);
+  const withCredential = await gw.http("tcp", "/metrics", { headers: { Host: "rebound.example", Authorization: "Bearer static-TOKEN-for-metrics" } });
+  expect(withCredential.status).toBe(200);
+  expect(withCredential.headers.get("content-type")).toBe(EXPOSITION_CONTENT_TYPE);
 });
 
 test("metrics_enabled=off: /metrics is 404 on every listener", async () => {

@@ -22,8 +22,10 @@ export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret"
       token !== "" &&
       (apiTokens.isLive(token) ||
         extraTokens?.isLive(token) === true || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
-    if (!ok) metrics.authFailed(token === "" ? "api_missing" : "api_invalid");
-    if (!ok) return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");
+    if (!ok) {
+      metrics.authFailed(token === "" ? "api_missing" : "api_invalid");
+      return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");
+    }
     await next();
   };
 }

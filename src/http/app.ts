@@ -77,7 +77,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.use(requestLog(log, [MEDIA_ROUTE]));
   app.route("/", healthRoutes(deps.readiness));
-  app.get("/metrics", metricsRoute(config, apiCredential, deps.gauges));
+  app.get("/metrics", metricsRoute(config, trust, apiCredential, deps.gauges));
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, origin, authLimit, tokenIssueRoute(config, wsTokens, trust));
   }

@@ -87,8 +87,10 @@ export function uploadRoute(library: MediaLibrary, limits: MediaLimits) {
     } catch (e) {
       part?.release();
       await unlink(temp).catch(() => {});
-      if (e instanceof UploadError) metrics.uploadRefused(e.status);
-      if (e instanceof UploadError) return refusal(e.status, "image_rejected", e.message);
+      if (e instanceof UploadError) {
+        metrics.uploadRefused(e.status);
+        return refusal(e.status, "image_rejected", e.message);
+      }
       throw e;
     }
   };
