@@ -93,6 +93,19 @@ test("an attach with since_seq counts one replay request and the events it repla
   expect(ring + disk).toBe(replayed.length);
 });
 
+test("uploads count their bytes when accepted and their reason when refused", async () => {
+  const gw = await startTestGateway({ token: "t" });
+  const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
+  const upload = (body: Uint8Array, type: string) => gw.http("tcp", "/api/media?name=p.png", { method: "POST", body, headers: { authorization: "Bearer t", "content-type": type } });
+  const before = await scrape(gw);
+  expect((await upload(png, "image/png")).status).toBe(200);
+  expect((await upload(Buffer.from("not a png at all"), "image/png")).status).toBe(415);
+  const after = await scrape(gw);
+  expect(moved(before, after, "agentgate_upload_bytes_total")).toBe(png.length);
+  expect(moved(before, after, 'agentgate_upload_refusals_total{reason="wrong_type"}')).toBe(1);
+  expect(moved(before, after, 'agentgate_upload_refusals_total{reason="too_large"}')).toBe(0);
+});
+
 test("exposure policy: open on loopback and the unix socket, absent or behind the API credential elsewhere", () => {
   const loopback = resolveConfig({}).config;
   const publicBind = (metrics_enabled: string) => resolveConfig({ host: "0.0.0.0", token: "s3cret-static", metrics_enabled }).config;
