@@ -255,6 +255,10 @@ export const ConfigSchema = z
       .enum(["text", "json"])
       .default("text")
       .describe("Log lines as text (key=value, for people) or JSON objects (one per line, for log collectors)."),
+    metrics_enabled: z
+      .enum(["auto", "on", "off"])
+      .default("auto")
+      .describe("GET /metrics (Prometheus). auto: open on a loopback bind and the unix socket, absent on other binds; on: also on other binds, behind the API credential; off: never."),
     }),
   })
   .superRefine((c, ctx) => {

@@ -22,6 +22,7 @@ import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type Listener, startListeners } from "./listen.ts";
 import type { Logger } from "./log.ts";
+import { gatewayGauges } from "./metrics/metrics.ts";
 import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
@@ -186,6 +187,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
     readiness: readinessChecks({ db, agents, serving: () => serving }),
+    gauges: gatewayGauges({
+      connections: () => listeners.map((l) => ({ listener: l.address, transport: l.transport, open: l.server.pendingWebSockets })),
+      chatsActive: () => runs.activeCount(),
+      chatStreams: () => hub.streamCount,
+    }),
     log,
   });
 

@@ -20,6 +20,7 @@ import { type ClientSessions, clientConnectionData } from "./clients/session.ts"
 import { SlowConsumers } from "./clients/slow-consumers.ts";
 import { type Config, normalizePath } from "./config.ts";
 import { refusal } from "./http/refusal.ts";
+import { metrics } from "./metrics/metrics.ts";
 import type { RequestEnv } from "./http/request-env.ts";
 import type { Logger } from "./log.ts";
 import { CLOSE_INTERNAL_ERROR, INTERNAL_ERROR } from "./protocol/errors.ts";
@@ -72,7 +73,10 @@ const upgradeFailed = () => refusal(400, "Bad Request", "WebSocket upgrade faile
 /** A client upgrade: Origin, then identity and credential (auth/handshake.ts), then the connection's state. */
 async function upgradeClient(req: Request, url: URL, peer: Peer, server: Server<ConnData>, { config, wsTokens, trust }: ListenDeps): Promise<Response | undefined> {
   const originRefused = trust.originRefusal(req);
-  if (originRefused !== undefined) return refusal(403, "Forbidden", originRefused);
+  if (originRefused !== undefined) {
+    metrics.authFailed("origin");
+    return refusal(403, "Forbidden", originRefused);
+  }
   const localRefused = trust.localRefusal(req, peer);
   const outcome = await authorizeHandshake(url, config, wsTokens, localRefused);
   if (!outcome.ok) return refusal(outcome.status, outcome.error, outcome.reason);
@@ -90,7 +94,10 @@ function fetchHandler(deps: ListenDeps, transport: Listener["transport"]) {
     const peer = trust.peer(req, transport === "unix" ? undefined : (server.requestIP(req)?.address ?? ""));
     const path = isWebSocketUpgrade(req) ? normalizePath(url.pathname) : undefined;
     if (path === config.agent_path && agents.configured) {
-      if (!agentAuthorized(req, url, config.agent_token)) return refusal(401, "Unauthorized", "the agent credential is missing or wrong");
+      if (!agentAuthorized(req, url, config.agent_token)) {
+        metrics.authFailed("agent_token");
+        return refusal(401, "Unauthorized", "the agent credential is missing or wrong");
+      }
       const data: AgentConnData = { role: "agent" };
       return server.upgrade(req, { data }) ? undefined : upgradeFailed();
     }

@@ -5,6 +5,7 @@
  * after a backoff that doubles per quick failure (up to 30 s).
  */
 import type { Subprocess } from "bun";
+import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayToAgent } from "../protocol/agent.ts";
 import { AGENT_UNAVAILABLE } from "../protocol/errors.ts";
@@ -81,6 +82,7 @@ export class StdioAgent extends FramedAgent {
       this.failOpenTurns("agent_exited");
       if (this.#closing) return;
       this.#backoffMs = Date.now() - startedAt > HEALTHY_AFTER_MS ? this.options.restartBackoffMs : Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
+      metrics.agentRestarted(this.name);
       log.warn("agent exited; restarting", { agent: this.name, code, in_ms: this.#backoffMs });
       setTimeout(() => this.#closing || this.#start(), this.#backoffMs);
     });

@@ -7,6 +7,7 @@
  * with error "agent_disconnected"; new turns wait as long for it to appear.
  */
 import type { ServerWebSocket, WebSocketHandler } from "bun";
+import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayToAgent } from "../protocol/agent.ts";
 import {
@@ -77,6 +78,7 @@ class WsAgent extends FramedAgent {
   disconnected(ws: AgentSocket): void {
     if (this.#socket !== ws) return;
     this.#socket = undefined;
+    metrics.agentDisconnected(this.name);
     if (this.openTurns > 0) this.#graceTimer = setTimeout(() => this.failOpenTurns(AGENT_DISCONNECTED), this.options.reconnectGraceMs);
   }
 

@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
 import { refusal } from "../http/refusal.ts";
+import { metrics } from "../metrics/metrics.ts";
 import { jwtSubject } from "./handshake.ts";
 import type { IssuedTokens } from "./issued-tokens.ts";
 import { presentedToken, secretEquals } from "./secret.ts";
@@ -21,7 +22,10 @@ export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret"
       token !== "" &&
       (apiTokens.isLive(token) ||
         extraTokens?.isLive(token) === true || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
-    if (!ok) return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");
+    if (!ok) {
+      metrics.authFailed(token === "" ? "api_missing" : "api_invalid");
+      return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");
+    }
     await next();
   };
 }

@@ -13,6 +13,7 @@
  */
 import { verify } from "hono/jwt";
 import type { Config } from "../config.ts";
+import { metrics } from "../metrics/metrics.ts";
 import type { IssuedTokens } from "./issued-tokens.ts";
 import { secretEquals } from "./secret.ts";
 
@@ -49,10 +50,14 @@ export async function authorizeHandshake(url: URL, config: HandshakeConfig, issu
   const token = url.searchParams.get("token") ?? "";
   const subject = await jwtSubject(token, config.jwt_secret);
   const identity = subject ?? (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
-  if (!clientAllowed(identity, config.allow_from)) return { ok: false, status: 403, error: "Forbidden", reason: "client_id is not in allow_from" };
+  if (!clientAllowed(identity, config.allow_from)) {
+    metrics.authFailed("not_allowed");
+    return { ok: false, status: 403, error: "Forbidden", reason: "client_id is not in allow_from" };
+  }
   const valid = subject !== undefined || tokenValid(token, config, issued);
   const credentialRequired = config.token !== "" || config.websocket_requires_token;
   if (valid || (!credentialRequired && localRefusal === undefined)) return { ok: true, ...(subject !== undefined && { identity: subject }) };
+  metrics.authFailed(!credentialRequired ? "not_local" : token === "" ? "missing_token" : "invalid_token");
   if (!credentialRequired) return { ok: false, status: 403, error: "Forbidden", reason: `a connection without a token must be local: ${localRefusal}` };
   return { ok: false, status: 401, error: "Unauthorized", reason: token === "" ? "a token is required" : "the token is invalid, expired or already used" };
 }

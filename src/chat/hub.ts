@@ -19,6 +19,7 @@
  */
 import type { Server } from "bun";
 import type { ChatEvent } from "../protocol/events.ts";
+import { metrics } from "../metrics/metrics.ts";
 import { EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
 import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
@@ -133,6 +134,11 @@ export class Hub {
     return `chat:${chatId}`;
   }
 
+  /** Chat streams held in memory (a gauge on /metrics). */
+  get streamCount(): number {
+    return this.#chats.size;
+  }
+
   /** The chat's newest committed seq (what `attached` reports); creates no state. */
   latestSeq(chatId: string): number {
     return this.#chats.get(chatId)?.durableSeq ?? this.storage.storedSeq(chatId);
@@ -245,6 +251,7 @@ export class Hub {
     try {
       this.storage.reserveSeq(chat.chatId, seq + SEQ_BLOCK - 1);
     } catch (e) {
+      metrics.storageFault("seq_reserve");
       this.#refuse(chat, "could not reserve a seq", e);
       return false;
     }
@@ -255,6 +262,7 @@ export class Hub {
   /** An event too big to store, or arriving while too much waits for a failing disk, is refused whole. */
   #admissible(chat: ChatStream, stored: string): boolean {
     if (stored.length * MAX_UTF8_PER_UNIT > this.limits.maxEventBytes && Buffer.byteLength(stored) > this.limits.maxEventBytes) {
+      metrics.storageFault("event_too_large");
       this.#refuse(chat, "event over the size guard", undefined, EVENT_TOO_LARGE);
       return false;
     }
@@ -280,6 +288,7 @@ export class Hub {
   }
 
   #commitFailed(error: unknown): void {
+    metrics.storageFault("commit");
     if (!this.#failing) {
       this.hooks.log("error", "commit failed; events held until storage accepts them", { error: String(error), chats: this.#dirty.size });
       for (const chat of this.#dirty) this.#tell(chat, STORE_FAILED);
@@ -291,7 +300,11 @@ export class Hub {
   }
 
   #reveal(chat: ChatStream): void {
+    let subscribers = 0;
+    for (const server of this.#listeners) subscribers += server.subscriberCount(chat.topic);
+    metrics.delivered(subscribers * chat.staged.length);
     for (const { seq, frame, stored, event } of chat.staged) {
+      metrics.eventPublished((event as { event: string }).event);
       for (const server of this.#listeners) server.publish(chat.topic, frame);
       chat.ring.push(seq, frame);
       this.#ringBytes += frame.length;

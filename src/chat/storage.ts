@@ -11,6 +11,7 @@
  * At start, `recoverTranscripts` replays the segments a killed process left into
  * the transcripts (events past each one's last seq), then deletes them.
  */
+import { metrics } from "../metrics/metrics.ts";
 import type { ChatStore } from "../store/chat-store.ts";
 import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.ts";
 import { appendLinesSync, lastSeqIn, repairTail, type TranscriptWriter } from "../store/transcript.ts";
@@ -54,8 +55,11 @@ export class ChatStorage implements HubStorage {
   }
 
   commit(): void {
+    const started = performance.now();
+    const bytes = this.options.log.pendingBytes;
     const segment = this.options.log.commit();
     if (this.options.fsync === "batch") this.options.log.sync();
+    metrics.commitWritten((performance.now() - started) / 1000, bytes);
     // After the hub has handed this batch to the transcripts (later in this same task).
     if (this.options.log.segment > segment) queueMicrotask(() => this.#retire(segment + 1));
   }

@@ -11,6 +11,7 @@
  */
 import type { ChatReader } from "../chat/reader.ts";
 import { Hub } from "../chat/hub.ts";
+import { metrics } from "../metrics/metrics.ts";
 
 /** The little of a client socket a replay needs. */
 export interface ReplayTarget {
@@ -31,10 +32,12 @@ export interface ReplayDeps {
 
 export async function replayThenSubscribe(target: ReplayTarget, chatId: string, sinceSeq: number, deps: ReplayDeps): Promise<void> {
   const { reader } = deps;
+  metrics.replayRequested();
   for (let next = sinceSeq + 1; ; ) {
     const tail = reader.tail(chatId, next);
     if (tail) {
       for (const frame of tail) target.send(frame);
+      metrics.replayed("ring", tail.length);
       target.subscribe(Hub.topicOf(chatId));
       return;
     }
@@ -42,6 +45,7 @@ export async function replayThenSubscribe(target: ReplayTarget, chatId: string, 
     for await (const line of reader.read(chatId, { from: next, through, visible: true })) {
       if (!target.isOpen()) return;
       target.send(deps.toClient(line));
+      metrics.replayed("disk", 1);
       await target.drained(deps.bufferBytes);
     }
     next = through + 1;

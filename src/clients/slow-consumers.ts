@@ -14,6 +14,7 @@
  * Either way the client knows it was cut and resumes with `attach {since_seq}`.
  */
 import type { Logger } from "../log.ts";
+import { metrics } from "../metrics/metrics.ts";
 import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../protocol/errors.ts";
 import type { ClientSocket } from "./client-socket.ts";
 
@@ -60,6 +61,7 @@ export class SlowConsumers {
       code: CLOSE_SLOW_CONSUMER,
     });
     this.forget(ws);
+    metrics.slowConsumerClosed();
     ws.close(CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON);
   }
 }

@@ -19,6 +19,7 @@ import type { MediaSigner } from "../media/signing.ts";
 import { uploadRoute } from "../media/upload.ts";
 import { bootstrapRoute } from "./bootstrap.ts";
 import { healthRoutes, type ReadinessCheck } from "./health.ts";
+import { metricsRoute } from "./metrics.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { RateLimiter, rateLimit } from "./rate-limit.ts";
 import { refusal } from "./refusal.ts";
@@ -43,6 +44,8 @@ export interface HttpDeps {
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
   modelName: string;
   readiness: Record<string, ReadinessCheck>;
+  /** The gateway's scrape-time gauges (metrics/metrics.ts). */
+  gauges: { render(): string };
   log: Logger;
 }
 
@@ -75,6 +78,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.use(requestLog(log, [MEDIA_ROUTE]));
   app.route("/", healthRoutes(deps.readiness));
+  app.get("/metrics", metricsRoute(config, trust, apiCredential, deps.gauges));
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, origin, authLimit, tokenIssueRoute(config, wsTokens, trust));
   }

@@ -10,6 +10,7 @@ import type { IssuedTokens } from "../auth/issued-tokens.ts";
 import { hostName, type TrustPolicy } from "../auth/peer.ts";
 import { requestProvesSecret } from "../auth/secret.ts";
 import { type Config, connectableHost } from "../config.ts";
+import { metrics } from "../metrics/metrics.ts";
 import { refusal } from "./refusal.ts";
 import type { RequestEnv } from "./request-env.ts";
 
@@ -35,7 +36,10 @@ function wsUrl(c: Context, config: Config): string {
 export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName }: BootstrapDeps): Handler {
   const secret = config.token_issue_secret || config.token;
   return (c) => {
-    if (secret && !requestProvesSecret(c.req.raw.headers, secret)) return refusal(401, "Unauthorized", "the bootstrap secret is missing or wrong");
+    if (secret && !requestProvesSecret(c.req.raw.headers, secret)) {
+      metrics.authFailed("issue_secret");
+      return refusal(401, "Unauthorized", "the bootstrap secret is missing or wrong");
+    }
     const notLocal = secret ? undefined : trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer);
     if (notLocal !== undefined) return refusal(403, "Forbidden", `bootstrap is localhost-only: ${notLocal}`);
     const token = wsTokens.issue();
@@ -44,6 +48,7 @@ export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserToke
     // nanobot's WebUI sends `token` (not api_token) to the sessions API: honoured for a browser on this machine only.
     const localBrowser = trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer) === undefined;
     if (config.bootstrap_token_api_access && localBrowser) browserTokens.admit(token);
+    metrics.tokenIssued("bootstrap");
     c.header("Cache-Control", "no-store");
     return c.json({
       token,

@@ -12,6 +12,7 @@ import { type MediaLimits, maxBytesFor } from "./data-url.ts";
 import type { MediaLibrary } from "./library.ts";
 import { contentMatches, MAGIC_BYTES, mediaType } from "./mime.ts";
 import { refusal } from "../http/refusal.ts";
+import { metrics } from "../metrics/metrics.ts";
 import { type FilePart, firstFilePart } from "./multipart.ts";
 
 class UploadError extends Error {
@@ -81,11 +82,15 @@ export function uploadRoute(library: MediaLibrary, limits: MediaLimits) {
       if (!contentMatches(part.mime, head)) throw new UploadError(415, "mime");
       const name = part.name.trim().slice(0, 200) || `upload${type.ext}`;
       const ref = await library.adoptUpload(temp, part.mime, name, size, sha256);
+      metrics.uploaded(size);
       return c.json({ media_id: ref.id, url: library.url(ref), mime: ref.mime, size: ref.size });
     } catch (e) {
       part?.release();
       await unlink(temp).catch(() => {});
-      if (e instanceof UploadError) return refusal(e.status, "image_rejected", e.message);
+      if (e instanceof UploadError) {
+        metrics.uploadRefused(e.status);
+        return refusal(e.status, "image_rejected", e.message);
+      }
       throw e;
     }
   };

@@ -18,6 +18,7 @@ import type { AgentOutput } from "./agent-output.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
 import { TurnStats } from "./turn-stats.ts";
+import { metrics } from "../metrics/metrics.ts";
 
 export interface TurnInput {
   content: string;
@@ -117,6 +118,13 @@ export class Runs {
     return stopped;
   }
 
+  /** Chats with a turn running (a gauge on /metrics; counted at scrape time). */
+  activeCount(): number {
+    let n = 0;
+    for (const run of this.#chats.values()) if (run.active) n++;
+    return n;
+  }
+
   activeTurn(chatId: string): { turnId: string; startedAt: number; userSeq: number } | undefined {
     return this.#chats.get(chatId)?.active;
   }
@@ -196,6 +204,7 @@ export class Runs {
     hub.publish(result.error === undefined ? end : { ...end, error: result.error });
     hub.publish({ event: "goal_status", chat_id: chatId, status: "idle", turn_id });
     turnLog.ended(turn_id, chatId, result, latencyMs);
+    metrics.turnEnded(agent.name, result.status, latencyMs, stats.fields());
     log.info("turn end", { chat_id: chatId, turn_id, agent: agent.name, status: result.status, duration_ms: latencyMs, ...stats.fields() });
   }
 }

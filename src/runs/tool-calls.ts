@@ -10,6 +10,7 @@
  */
 import type { Agent } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
+import { metrics } from "../metrics/metrics.ts";
 import type { AgentToolRequest, ToolResult } from "../protocol/agent.ts";
 import { TOOL_CALL_FAILED } from "../protocol/errors.ts";
 
@@ -86,6 +87,7 @@ export class ToolCalls {
     const call = this.#pending.get(key);
     if (!call) return;
     this.#pending.delete(key);
+    metrics.toolCallSettled(result.ok, result.error);
     clearTimeout(call.deadline);
     clearTimeout(call.grace);
     this.options.hub.publish({ event: "tool_result", chat_id: call.chatId, ...result, turn_id: call.turnId });

@@ -24,6 +24,7 @@ import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, re
 import { appendFile, type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
+import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
 
@@ -154,13 +155,16 @@ export class TranscriptWriter {
 
   /** Writes one batch whole, or cuts the file back to its size before and requeues the batch. */
   async #writeBatch(chatId: string, handle: FileHandle, file: ChatFile, pending: Pending): Promise<void> {
+    const started = performance.now();
     try {
       for (let written = 0; written < pending.length; ) written += (await handle.write(pending.bytes, written, pending.length - written)).bytesWritten;
     } catch (e) {
+      metrics.storageFault("transcript");
       await handle.truncate(file.size).catch(() => {});
       this.#requeue(chatId, pending);
       throw e;
     }
+    metrics.transcriptWritten((performance.now() - started) / 1000, pending.length);
     const offset = file.size;
     file.size += pending.length;
     if (offset >= file.indexed + (this.options.indexEveryBytes ?? INDEX_EVERY_BYTES)) {
