@@ -69,8 +69,10 @@ function show(open: OpenChat | undefined): void {
   input.focus();
 }
 
+const openChat = (id: string) => show(chats.get(id) ?? follow(client.chat(id, 0)));
+
 const sidebar = new Sidebar(byId("sessions"), () => api, {
-  open: (id) => show(chats.get(id) ?? follow(client.chat(id, 0))),
+  open: openChat,
   deleted: (id) => {
     chats.delete(id);
     if (current?.chat.id === id) show(undefined);
@@ -123,8 +125,9 @@ async function start(): Promise<void> {
   client.on("reconnecting", (e) => setConnection("offline", `reconnecting in ${Math.ceil(((e as ConnectionEvent).delay_ms ?? 0) / 1000)} s…`));
   client.on("auth_failed", () => setConnection("refused", "not authorized"));
   client.on("closed", () => setConnection("refused", "disconnected"));
-  const id = location.hash.slice(1);
-  if (id) show(follow(client.chat(id, 0)));
+  const fromHash = () => location.hash.length > 1 && location.hash.slice(1) !== current?.chat.id && openChat(location.hash.slice(1));
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
   await sidebar.refresh();
 }
 
