@@ -46,3 +46,18 @@ test("interactive chat through a pipe: replies in order, /new starts another cha
   expect(ids.find((r) => r.current)?.title).toBe("second line");
   expect(ids.find((r) => !r.current)?.title).toBe("first line");
 }, 30_000);
+
+test("in a terminal, Ctrl-C stops the running turn and a second Ctrl-C exits", async () => {
+  const gw = await startTestGateway({ websocket_requires_token: true, echo_chunk_size: 1, echo_delay_ms: 100 });
+  const dir = tempDir();
+  const driver = join(REPO_ROOT, "test/fixtures/pty_chat.py");
+  const proc = Bun.spawn(["python3", driver, BUN, MAIN, "chat", `--url=${tcpUrl(gw)}`], { cwd: dir, env: { PATH: process.env.PATH ?? "", HOME: dir }, stdout: "pipe", stderr: "pipe" });
+  onCleanup(() => {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+  expect(stdout).toContain("[cancelled]");
+  expect(stdout).not.toContain("streamed slowly\r\n[cancelled]");
+  expect(stdout).toEndWith("EXIT 0\n");
+}, 40_000);
