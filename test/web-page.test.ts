@@ -15,7 +15,7 @@ const CHROMIUM = "/usr/bin/chromium";
 const WAIT = { timeout: 15_000 };
 const LAST_TURN = ".msg.agent[data-turn]";
 
-async function openPage(overrides: Partial<ConfigInput> = {}, viewport = { width: 1000, height: 700 }): Promise<{ page: Page; browser: Browser; errors: string[] }> {
+async function openPage(overrides: Partial<ConfigInput> = {}, viewport = { width: 1000, height: 700 }, online = true): Promise<{ page: Page; browser: Browser; errors: string[] }> {
   const gw = await startTestGateway({ websocket_requires_token: true, ...overrides });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--headless=new"] });
   onCleanup(() => browser.close());
@@ -25,7 +25,7 @@ async function openPage(overrides: Partial<ConfigInput> = {}, viewport = { width
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   const port = gw.listeners.find((l) => l.transport === "tcp")?.server.port;
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForSelector('#conn[data-state="online"]', WAIT);
+  if (online) await page.waitForSelector('#conn[data-state="online"]', WAIT);
   return { page, browser, errors };
 }
 
@@ -161,4 +161,19 @@ test("an attached image is uploaded through the media API and shown from its sig
   expect(await img.getAttribute("src")).toContain("/api/media/");
   await page.waitForFunction(() => (globalThis as any).document.querySelector(".msg.user img.attached")?.naturalWidth === 8, undefined, WAIT);
   expect(await page.$$("#attachments img")).toHaveLength(0);
+}, 60_000);
+
+test("when bootstrap asks for a secret, the page asks for it, asks again after a wrong one, then connects and chats", async () => {
+  const { page } = await openPage({ token_issue_secret: "the-bootstrap-secret" }, undefined, false);
+  await page.waitForSelector("#token-dialog[open]", WAIT);
+  expect(await page.textContent("#token-why")).toContain("needs a token");
+  await page.fill("#token-input", "a wrong guess");
+  await page.press("#token-input", "Enter");
+  await page.waitForFunction(() => (globalThis as any).document.getElementById("token-why").textContent.includes("refused"), undefined, WAIT);
+  await page.fill("#token-input", "the-bootstrap-secret");
+  await page.press("#token-input", "Enter");
+  await page.waitForSelector('#conn[data-state="online"]', WAIT);
+  await say(page, "with a secret");
+  await turnStatus(page, "done");
+  expect(await page.textContent(`${LAST_TURN} .md`)).toBe("with a secret");
 }, 60_000);
