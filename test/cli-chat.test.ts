@@ -45,6 +45,14 @@ test("interactive chat through a pipe: replies in order, /new starts another cha
   expect(ids).toHaveLength(2);
   expect(ids.find((r) => r.current)?.title).toBe("second line");
   expect(ids.find((r) => !r.current)?.title).toBe("first line");
+  expect(stdout).not.toContain("you> ");
+
+  // /open replays a chat's history, the lines typed elsewhere included.
+  const reopened = await chat([`--url=${tcpUrl(gw)}`], `/open ${ids.find((r) => !r.current)?.id}\nand more\n`);
+  expect(reopened.code).toBe(0);
+  expect(reopened.stdout).toContain("you> first line\nfirst line\n");
+  expect(reopened.stdout).toContain("and more\n");
+  expect(reopened.stdout).not.toContain("you> and more");
 }, 30_000);
 
 test("in a terminal, Ctrl-C stops the running turn and a second Ctrl-C exits", async () => {

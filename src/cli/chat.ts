@@ -61,11 +61,15 @@ class Terminal {
   running = false;
   closed = false;
   readonly #followed = new Set<Chat>();
+  /** This terminal's client ids (one per connection): its own lines are on screen already. */
+  readonly #mine = new Set<string>();
 
   constructor(
     readonly session: Session,
     readonly rl: Interface,
-  ) {}
+  ) {
+    session.client.on("ready", (e) => this.#mine.add((e as { client_id: string }).client_id));
+  }
 
   follow(chat: Chat): void {
     this.chat = chat;
@@ -74,6 +78,7 @@ class Terminal {
     chat.on("*", (e) => {
       if (chat !== this.chat) return;
       if (e.event === "user") this.running = true;
+      if (e.event === "user" && !this.#mine.has(e.client_id ?? "")) process.stdout.write(`you> ${e.text}\n`);
       if (e.event === "delta") process.stdout.write(e.text);
       if (e.event === "message" && !e.turn_id) process.stdout.write(`[${e.text}]\n`);
       if (e.event === "turn_end") {
@@ -92,10 +97,31 @@ class Terminal {
     const [name, arg] = line.trim().split(/\s+/, 2);
     if (name === "/new") this.follow(await this.session.client.newChat());
     else if (name === "/stop") this.chat?.stop();
-    else if (name === "/open" && arg) this.follow(this.session.client.chat(arg, 0));
+    else if (name === "/open" && arg) await this.open(arg);
     else if (name === "/sessions") await this.sessions();
     else process.stdout.write("commands: /new, /stop, /sessions, /open ID\n");
-    if (name !== "/open") this.prompt();
+    this.prompt();
+  }
+
+  /** Follows chat `id` from its start; resolves once its history is replayed (so the next line comes after it). */
+  async open(id: string): Promise<void> {
+    const { client } = this.session;
+    const attached = new Promise<number>((resolve) => {
+      const off = client.on("attached", (e) => {
+        const frame = e as { chat_id: string; latest_seq: number };
+        if (frame.chat_id !== id) return;
+        off();
+        resolve(frame.latest_seq);
+      });
+    });
+    const chat = client.chat(id, 0);
+    this.follow(chat);
+    const latest = await unlessRefused(client, attached);
+    await new Promise<void>((resolve) => {
+      const check = () => chat.lastSeq >= latest && (off(), resolve());
+      const off = chat.on("*", check);
+      check();
+    });
   }
 
   async sessions(): Promise<void> {
