@@ -161,6 +161,14 @@ test("an attached image is uploaded through the media API and shown from its sig
   expect(await img.getAttribute("src")).toContain("/api/media/");
   await page.waitForFunction(() => (globalThis as any).document.querySelector(".msg.user img.attached")?.naturalWidth === 8, undefined, WAIT);
   expect(await page.$$("#attachments img")).toHaveLength(0);
+
+  // A file that only claims to be an image is refused by the gateway; the page says so and keeps what was typed.
+  await page.setInputFiles("#file", { name: "fake.png", mimeType: "image/png", buffer: Buffer.from("not an image at all") });
+  await say(page, "and this one");
+  const refusal = await page.waitForSelector(".note.error", WAIT);
+  expect(await refusal.textContent()).toStartWith("Not sent: ");
+  expect(await page.inputValue("#input")).toBe("and this one");
+  expect(await page.$$(".msg.user")).toHaveLength(1);
 }, 60_000);
 
 test("when bootstrap asks for a secret, the page asks for it, asks again after a wrong one, then connects and chats", async () => {

@@ -80,7 +80,12 @@ const sidebar = new Sidebar(byId("sessions"), () => api, {
 });
 const attachments = new Attachments(byId("attachments"), () => api);
 
-async function send(): Promise<void> {
+/** Sends what is typed and attached; a refusal (an upload too big, a message the gateway did not take) is shown in the chat. */
+function send(): void {
+  sendNow().catch((err: unknown) => view.error(`Not sent: ${err instanceof Error ? err.message : String(err)}`));
+}
+
+async function sendNow(): Promise<void> {
   const text = input.value.trim();
   if ((text === "" && attachments.empty) || current?.running) return;
   const mediaIds = await attachments.upload();
@@ -94,11 +99,11 @@ function setupComposer(): void {
   input.addEventListener("keydown", (e) => {
     if (e.key !== "Enter" || e.shiftKey || e.isComposing) return;
     e.preventDefault();
-    void send();
+    send();
   });
   byId("composer").addEventListener("submit", (e) => {
     e.preventDefault();
-    void send();
+    send();
   });
   byId("stop").addEventListener("click", () => current?.chat.stop());
   byId("new-chat").addEventListener("click", () => show(undefined));

@@ -55,7 +55,14 @@ export class ThreadView {
         return this.#ended(event.turn_id, event.status, event.error);
       case "gap":
         return this.#append(h("div", { class: "note" }, "This chat's history was reset."));
+      case "error":
+        return this.error(event.reason ? `${event.detail} (${event.reason})` : event.detail);
     }
+  }
+
+  /** A refusal the person must see (a message or an upload the gateway did not take). */
+  error(text: string): void {
+    this.#append(h("div", { class: "note error", role: "alert" }, text));
   }
 
   /** The turn's element, created at its first event. */
