@@ -6,6 +6,7 @@
  */
 import { statSync } from "node:fs";
 import type { Build } from "bun";
+import { bundleWebUi } from "./src/web/bundle.ts";
 
 /**
  * What `agentgate version` reports: the commit built (with -dirty for uncommitted
@@ -38,6 +39,8 @@ export async function buildBinary({ outfile, target, bytecode }: BuildTarget): P
       "process.env.NODE_ENV": '"production"',
       AGENTGATE_COMMIT: JSON.stringify(commit()),
       AGENTGATE_BUILD_DATE: JSON.stringify(new Date().toISOString()),
+      // The chat page at / (web/), embedded so the executable needs no files next to it.
+      AGENTGATE_WEB_BUNDLE: JSON.stringify(await bundleWebUi()),
     },
   });
   if (!result.success) throw new AggregateError(result.logs, `build of ${outfile} failed`);

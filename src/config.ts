@@ -233,7 +233,7 @@ export const ConfigSchema = z
       .transform((p) => expandHome(p.trim()))
       .refine((p) => p === "" || isAbsolute(p), "webui_dir must be an absolute path")
       .refine((p) => p === "" || existsSync(join(p, "index.html")), "webui_dir must contain index.html (a built single-page app)")
-      .describe("Serve a built single-page app (e.g. nanobot's WebUI dist/) from this folder at /, with index.html for unknown page paths. Empty: / shows how to connect."),
+      .describe("Serve a built single-page app (e.g. nanobot's WebUI dist/) from this folder at /, with index.html for unknown page paths. Empty: / serves the built-in chat page."),
     webui_csp: z
       .string()
       .default("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")

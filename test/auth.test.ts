@@ -146,5 +146,5 @@ test("unknown routes answer JSON 404: /api ones with nanobot's error, others wit
   expect(await api.json()).toMatchObject({ error: "API route not found" });
   const other = await gw.http("unix", "/nope");
   expect(other.status).toBe(404);
-  expect(await other.json()).toEqual({ error: "Not Found", reason: "no web UI is configured (webui_dir)" });
+  expect(await other.json()).toEqual({ error: "Not Found", reason: "no such page" });
 });

@@ -22,6 +22,16 @@ test("the compiled binary serves a streamed turn over its unix socket from an em
   expect(frames.filter((f) => f.event === "delta").map((f) => f.text)).toEqual(["from ", "the b", "inary"]);
   expect(frames.find((f) => f.event === "turn_end")?.status).toBe("done");
 
+  // The chat page at / comes out of the executable itself: nothing next to it in this empty directory.
+  const page = await fetch("http://localhost/", { unix: sock } as RequestInit);
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain("<title>agentgate</title>");
+  const script = html.match(/src="(\/_ui\/app\.[a-z0-9]+\.js)"/)?.[1];
+  const js = await fetch(`http://localhost${script}`, { unix: sock } as RequestInit);
+  expect(js.status).toBe(200);
+  expect(await js.text()).toContain("webui/bootstrap");
+
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
   expect(existsSync(sock)).toBe(false);

@@ -20,7 +20,7 @@ export const BINARY = join(REPO_ROOT, "dist/agentgate");
 export function ensureBinary(): void {
   const newest = (dir: string): number =>
     Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  const sources = Math.max(newest(join(REPO_ROOT, "src")), newest(join(REPO_ROOT, "drizzle")), statSync(join(REPO_ROOT, "build.ts")).mtimeMs);
+  const sources = Math.max(newest(join(REPO_ROOT, "src")), newest(join(REPO_ROOT, "drizzle")), newest(join(REPO_ROOT, "web")), statSync(join(REPO_ROOT, "build.ts")).mtimeMs);
   if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
   const build = Bun.spawnSync([BUN, "run", "build.ts"], { cwd: REPO_ROOT });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);

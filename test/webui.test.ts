@@ -94,12 +94,26 @@ describe("webui_dir", () => {
     expect([api.status, await api.json()]).toEqual([404, { error: "API route not found", reason: "no API route has this method and path" }]);
   });
 
-  test("without webui_dir, / says how to connect; the WebSocket still upgrades on /", async () => {
+  test("without webui_dir, / serves the built-in chat page under a strict CSP, its assets hashed and gzipped; the WebSocket still upgrades on /", async () => {
     const gw = await startTestGateway();
     const page = await gw.http("tcp", "/");
     expect(page.status).toBe(200);
-    expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
-    expect(await page.text()).toContain("agentgate token");
+    expect(page.headers.get("cache-control")).toBe("no-cache");
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("default-src 'none'; script-src 'self'; style-src 'self';");
+    expect(csp).not.toContain("unsafe");
+    const html = await page.text();
+    const assets = [...html.matchAll(/(?:src|href)="(\/_ui\/app\.[a-z0-9]+\.(?:js|css))"/g)].map((m) => m[1] ?? "");
+    expect(assets).toHaveLength(2);
+    for (const path of assets) {
+      const res = await gw.http("tcp", path, { headers: { "accept-encoding": "gzip" }, decompress: false } as RequestInit);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-encoding")).toBe("gzip");
+      expect(res.headers.get("cache-control")).toContain("immutable");
+      expect(res.headers.get("content-type")).toContain(path.endsWith(".js") ? "text/javascript" : "text/css");
+    }
+    expect((await gw.http("tcp", "/_ui/app.0.js")).status).toBe(404);
+    expect((await gw.http("unix", "/")).status).toBe(200);
     expect((await TestClient.ready(gw.wsUrl("tcp"))).ready.event).toBe("ready");
   });
 

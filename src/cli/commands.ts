@@ -46,6 +46,19 @@ export const COMMANDS = {
     reads: [...GATEWAY_ADDRESS, "token_issue_path", "token_issue_secret", "token"],
     run: async ({ flags, config }) => (await import("./token.ts")).mintToken(await config(), flags),
   },
+  chat: {
+    summary: "talk to the running gateway from the terminal (/new, /stop, /sessions, /open ID); --once: stdin in, reply out",
+    flags: [
+      urlFlag,
+      caFlag,
+      { name: "token", value: "TOKEN", help: "a client token to use (default: a fresh one from the gateway per connect)" },
+      { name: "once", help: "send stdin as one message, print the reply text only, exit" },
+    ],
+    examples: ['echo "hi" | agentgate chat --once', "agentgate chat", "agentgate chat --url http://127.0.0.1:8765 --token $TOKEN"],
+    takesConfig: true,
+    reads: [...GATEWAY_ADDRESS, "token_issue_path", "token_issue_secret", "token"],
+    run: async ({ flags, config }) => (await import("./chat.ts")).chatCommand(await config(), flags),
+  },
   gentoken: {
     summary: "mint a JWT (HS256) offline from jwt_secret, for a client or an API caller",
     flags: [

@@ -29,6 +29,7 @@ import { requestLog } from "./request-log.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
 import { staticSite } from "./static-site.ts";
 import { tokenIssueRoute } from "./token-issue.ts";
+import { webPage } from "../web/page.ts";
 
 export interface HttpDeps {
   config: Config;
@@ -95,7 +96,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   // Clients detect HTML where they expected JSON, so misses are JSON too.
   app.all("/api/*", () => refusal(404, "API route not found", "no API route has this method and path"));
-  app.on(["GET", "HEAD"], "*", staticSite({ root: config.webui_dir, csp: config.webui_csp }));
+  app.on(["GET", "HEAD"], "*", config.webui_dir ? staticSite({ root: config.webui_dir, csp: config.webui_csp }) : webPage());
   app.notFound(() => refusal(404, "Not Found", "no such route"));
   app.onError((err, c) => {
     log.error("http handler failed", { path: c.req.path, error: err.message });

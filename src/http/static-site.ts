@@ -2,7 +2,7 @@
  * The web UI at `/`. With `webui_dir` set, a built single-page app is served from
  * that folder (nanobot's static SPA, reference §4.6): a file by its path, and
  * `index.html` for any other page path so client-side routes survive a reload.
- * Without it, `/` answers a short page saying how to connect.
+ * Without it, the built-in chat page (src/web/page.ts) is served instead.
  *
  * Only GET and HEAD. A path with a `..` segment, a NUL or a backslash is refused
  * (403), and the resolved file must stay inside the folder after symlinks are
@@ -23,7 +23,7 @@ const HASHED_NAME = /[.-][A-Za-z0-9_-]{8,}\.[a-z0-9]+$/;
 const INDEX = "index.html";
 
 export interface StaticSiteOptions {
-  /** The built app's folder; "" serves the connect page instead. */
+  /** The built app's folder. */
   root: string;
   /** Content-Security-Policy for every page and asset. */
   csp: string;
@@ -50,21 +50,10 @@ function serveFile(method: string, path: string, csp: string): Response {
   return new Response(method === "HEAD" ? null : file, { headers });
 }
 
-function connectPage(): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>agentgate</title></head><body>
-<h1>agentgate is running</h1>
-<p>This gateway speaks the nanobot WebSocket protocol. Connect a client to this address with a token:
-run <code>agentgate token</code> on this machine, or use the URL the gateway printed at start.</p>
-<p>To serve a web UI here, set <code>webui_dir</code> to a built single-page app.</p>
-</body></html>`;
-}
-
 export function staticSite({ root, csp }: StaticSiteOptions): Handler {
-  const realRoot = root === "" ? "" : realpathSync(root);
+  const realRoot = realpathSync(root);
   return (c) => {
     for (const [name, value] of Object.entries(securityHeaders(csp))) c.header(name, value);
-    if (realRoot === "") return new URL(c.req.url).pathname === "/" ? c.html(connectPage()) : refuse(404, "no web UI is configured (webui_dir)");
     let relPath: string;
     try {
       relPath = decodeURIComponent(new URL(c.req.url).pathname);
