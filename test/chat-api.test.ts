@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isTurnEnd, startTestGateway, stdioAgentConfig, TestClient } from "./helpers.ts";
+import { ackAndTurnEnd, isTurnEnd, startTestGateway, stdioAgentConfig, TestClient } from "./helpers.ts";
 
 describe("client_msg_id", () => {
   test("a resend with the same id is acknowledged and not run twice; ids are per chat", async () => {
@@ -7,9 +7,11 @@ describe("client_msg_id", () => {
     const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     const chat_id = ready.chat_id;
     client.send({ type: "message", chat_id, content: "once", client_msg_id: "m-1" });
-    expect(await client.next()).toEqual({ event: "message_ack", chat_id, client_msg_id: "m-1", duplicate: false });
-    const turn = await client.until(isTurnEnd);
+    // The ack follows the user event: it is sent once that event is durable.
+    const turn = await ackAndTurnEnd(client);
+    expect(turn.find((f) => f.event === "message_ack")).toEqual({ event: "message_ack", chat_id, client_msg_id: "m-1", duplicate: false });
     expect(turn[0]).toMatchObject({ event: "user", client_msg_id: "m-1" });
+    expect(turn.findIndex((f) => f.event === "message_ack")).toBeGreaterThan(0);
     client.send({ type: "message", chat_id, content: "once", client_msg_id: "m-1" });
     expect(await client.next()).toEqual({ event: "message_ack", chat_id, client_msg_id: "m-1", duplicate: true });
     await client.expectQuiet();
@@ -17,7 +19,7 @@ describe("client_msg_id", () => {
     const other = (await client.next()).chat_id;
     await client.next();
     client.send({ type: "message", chat_id: other, content: "once", client_msg_id: "m-1" });
-    expect(await client.next()).toEqual({ event: "message_ack", chat_id: other, client_msg_id: "m-1", duplicate: false });
+    expect((await client.until((f) => f.event === "message_ack")).at(-1)).toEqual({ event: "message_ack", chat_id: other, client_msg_id: "m-1", duplicate: false });
   });
 });
 

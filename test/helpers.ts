@@ -144,6 +144,17 @@ export class TestClient {
 
 export const isTurnEnd = (f: Frame) => f.event === "goal_status" && f.status === "idle";
 
+/**
+ * Frames until both the message's ack and the end of its turn arrived. The ack is
+ * sent once the user event is durable (after the group commit that holds it), so a
+ * fast turn may end in that same commit, before the ack.
+ */
+export async function ackAndTurnEnd(client: TestClient, timeoutMs = 10_000): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  while (!frames.some((f) => f.event === "message_ack") || !frames.some(isTurnEnd)) frames.push(await client.next(timeoutMs));
+  return frames;
+}
+
 /** Performs a WebSocket upgrade as plain HTTP, to read the status of a refused handshake. */
 export function upgradeRequest(gw: TestGateway, transport: Transport, path: string): Promise<Response> {
   return gw.http(transport, path, {

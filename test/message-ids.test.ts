@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { ChatStore } from "../src/store/chat-store.ts";
 import { openDatabase } from "../src/store/db.ts";
 import { AcceptedMessageIds } from "../src/store/message-ids.ts";
-import { BINARY, ensureBinary, isTurnEnd, spawnServe, TestClient, tempDir } from "./helpers.ts";
+import { ackAndTurnEnd, BINARY, ensureBinary, isTurnEnd, spawnServe, TestClient, tempDir } from "./helpers.ts";
 
 test("after kill -9 and a restart, a resent client_msg_id is acknowledged as a duplicate and not run again", async () => {
   ensureBinary();
@@ -19,8 +19,7 @@ test("after kill -9 and a restart, a resent client_msg_id is acknowledged as a d
   const chat_id = ready.chat_id;
   const message = { type: "message", chat_id, content: "exactly once", client_msg_id: "resend-1" };
   client.send(message);
-  expect(await client.next()).toEqual({ event: "message_ack", chat_id, client_msg_id: "resend-1", duplicate: false });
-  await client.until(isTurnEnd);
+  expect((await ackAndTurnEnd(client)).find((f) => f.event === "message_ack")).toEqual({ event: "message_ack", chat_id, client_msg_id: "resend-1", duplicate: false });
   first.proc.kill("SIGKILL");
   await first.proc.exited;
 

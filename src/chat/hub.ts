@@ -112,6 +112,8 @@ export class Hub {
   #broadcasts: string[] = [];
   #ringBytes = 0;
   #commitScheduled = false;
+  /** Work waiting for the next commit (afterCommit). */
+  readonly #afterCommit: (() => void)[] = [];
   #retryTimer: Timer | undefined;
   #evictionTimer: Timer | undefined;
   #failing = false;
@@ -193,6 +195,7 @@ export class Hub {
     for (const chat of this.#dirty) this.#reveal(chat);
     this.#dirty.clear();
     for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
+    for (const fn of this.#afterCommit.splice(0)) this.#runAfterCommit(fn);
     if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
     this.#scheduleEviction();
     return true;
@@ -216,6 +219,25 @@ export class Hub {
     const text = JSON.stringify(frame);
     if (this.#dirty.size > 0 && !this.#failing) this.#broadcasts.push(text);
     else for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
+  }
+
+  /**
+   * Runs `fn` once everything published so far is written and visible: at once
+   * when nothing waits, else after the next successful commit. Replies that
+   * promise something about published events (message_ack) go out this way, so
+   * no client is told of an event a kill -9 could still lose.
+   */
+  afterCommit(fn: () => void): void {
+    if (this.#dirty.size === 0) this.#runAfterCommit(fn);
+    else this.#afterCommit.push(fn);
+  }
+
+  #runAfterCommit(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.hooks.log("error", "after-commit work failed", { error: String(e) });
+    }
   }
 
   /** The chat was deleted: forget its stream. */

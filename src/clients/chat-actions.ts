@@ -45,7 +45,6 @@ export interface ChatMetadataAccess {
 export interface MessageIdMemory {
   has(chatId: string, clientMsgId: string): boolean;
   accept(chatId: string, clientMsgId: string): void;
-  forget(chatId: string, clientMsgId: string): void;
 }
 
 export interface ChatActionDeps {
@@ -82,8 +81,12 @@ const scopeAccepted = (ws: ClientSocket, result: ScopeResult, chatId: string): r
   return result.ok;
 };
 
+const idKey = (chatId: string, clientMsgId: string) => `${chatId}\n${clientMsgId}`;
+
 export class ChatActions {
   readonly #scopes: WorkspaceScopes;
+  /** client_msg_ids whose user event waits for its commit (chat + "\n" + id). */
+  readonly #acceptingIds = new Set<string>();
 
   constructor(private readonly deps: ChatActionDeps) {
     const { chats, runs } = deps;
@@ -144,8 +147,9 @@ export class ChatActions {
     if (env.workspace_scope !== undefined && !scopeAccepted(ws, this.#scopes.applyToMessage(chatId, env.workspace_scope, ws.data.local), chatId)) return;
     if (this.join(ws, chatId)) this.hydrate(ws, chatId);
     const id = env.client_msg_id;
-    if (id !== undefined && this.deps.messageIds.has(chatId, id)) {
-      reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true });
+    if (id !== undefined && (this.#acceptingIds.has(idKey(chatId, id)) || this.deps.messageIds.has(chatId, id))) {
+      // Acked only once the first copy's user event is durable.
+      this.deps.hub.afterCommit(() => reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true }));
       return;
     }
     this.submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id, attachments > 0 ? media.media : undefined);
@@ -166,16 +170,35 @@ export class ChatActions {
     else if (answer === "not_capable") replyError(ws, { detail: TOOL_RESULT_REJECTED, reason: NOT_CAPABLE }, chat_id);
   }
 
-  /** A user message (typed or legacy) into the chat: acked, published, then run. */
+  /**
+   * Durable before visible, for resend protection too: the id is remembered and
+   * acked only once the user event is written. A crash before that loses the ack
+   * and the id together, so the client's resend runs; a crash between the event's
+   * write and the id's can at worst run a resend of an interrupted message again.
+   */
+  #acceptOnceDurable(ws: ClientSocket, chatId: string, clientMsgId: string): void {
+    const key = idKey(chatId, clientMsgId);
+    this.#acceptingIds.add(key);
+    this.deps.hub.afterCommit(() => {
+      this.#acceptingIds.delete(key);
+      try {
+        this.deps.messageIds.accept(chatId, clientMsgId);
+      } catch (e) {
+        // The message is stored and runs; only its resend protection across a restart is lost.
+        this.deps.log.error("could not record a client_msg_id", { chat_id: chatId, error: String(e) });
+      }
+      reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
+    });
+  }
+
+  /** A user message (typed or legacy) into the chat: published, then run; acked once durable. */
   submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
     if (content.trim() === STOP_COMMAND && !media) return this.stop(ws, chatId);
     // Refused before anything is remembered: a resend once the chat is free must run.
     if (!this.deps.runs.hasRoom(chatId)) return replyError(ws, { detail: CHAT_BUSY }, chatId);
-    const { hub, chats, runs, inbound, library, messageIds } = this.deps;
+    const { hub, chats, runs, inbound, library } = this.deps;
     if (clientMsgId !== undefined || media) chats.ensure(chatId);
     const refs: MediaRef[] = media ? inbound.store(chatId, media) : [];
-    // Durable before visible: the id is on disk before the ack and the user event go out.
-    if (clientMsgId !== undefined) messageIds.accept(chatId, clientMsgId);
     const urls = refs.map((r) => library.url(r));
     const user = {
       event: "user" as const,
@@ -186,12 +209,9 @@ export class ChatActions {
       ...(refs.length > 0 && { media_urls: refs.map((r, i) => ({ url: urls[i]!, name: r.name })), private: { media: refs.map((r) => r.relPath) } }),
     };
     const userSeq = hub.publish(user);
-    if (userSeq === 0) {
-      // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
-      if (clientMsgId !== undefined) messageIds.forget(chatId, clientMsgId);
-      return replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
-    }
-    if (clientMsgId !== undefined) reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
+    // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
+    if (userSeq === 0) return replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
+    if (clientMsgId !== undefined) this.#acceptOnceDurable(ws, chatId, clientMsgId);
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopes.of(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };

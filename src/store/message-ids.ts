@@ -59,11 +59,6 @@ export class AcceptedMessageIds {
     return this.#find.get({ chat: chatId, id: clientMsgId, since: this.now() - this.limits.maxAgeMs }) !== undefined;
   }
 
-  /** Takes back an id whose message could not be stored after all: a resend must run. */
-  forget(chatId: string, clientMsgId: string): void {
-    this.#forget.run({ chat: chatId, id: clientMsgId });
-  }
-
   /** Records an accepted id, written before this returns. The chat's row must exist. */
   accept(chatId: string, clientMsgId: string): void {
     if (this.limits.maxIds === 0) return;
