@@ -237,8 +237,12 @@ export class ChatActions {
   hydrate(ws: ClientSocket, chatId: string): void {
     const goal = this.deps.chats.metadata(chatId)?.goal_state as { active?: boolean } | undefined;
     if (goal?.active) reply(ws, { event: "goal_state", chat_id: chatId, goal_state: { ...goal, active: true } });
-    const turn = this.deps.runs.activeTurn(chatId);
-    if (turn) reply(ws, { event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id: turn.turnId });
+    // Told only once the turn's start is durable (a turn started in this loop turn is still
+    // staged), and only if it is still running then: a fast turn may have ended in that commit.
+    this.deps.hub.afterCommit(() => {
+      const turn = this.deps.runs.activeTurn(chatId);
+      if (turn) reply(ws, { event: "goal_status", chat_id: chatId, status: "running", started_at: turn.startedAt, turn_id: turn.turnId });
+    });
   }
 
   #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
