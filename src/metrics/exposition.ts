@@ -69,6 +69,13 @@ abstract class Labelled<C> implements Family {
   }
 }
 
+/** A family whose children each hold one number: one sample line per child. */
+abstract class SingleValued<C extends { value: number }> extends Labelled<C> {
+  protected samples(values: LabelValues, child: C): string[] {
+    return [`${this.name}${labelText(this.labelNames, values)} ${num(child.value)}`];
+  }
+}
+
 /** A monotonically growing count: `value` is a plain number the hot path adds to. */
 export class CounterChild {
   value = 0;
@@ -77,15 +84,12 @@ export class CounterChild {
   }
 }
 
-export class Counter extends Labelled<CounterChild> {
+export class Counter extends SingleValued<CounterChild> {
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     super(name, help, "counter", labelNames);
   }
   protected create(): CounterChild {
     return new CounterChild();
-  }
-  protected samples(values: LabelValues, child: CounterChild): string[] {
-    return [`${this.name}${labelText(this.labelNames, values)} ${num(child.value)}`];
   }
 }
 
@@ -97,15 +101,12 @@ export class GaugeChild {
   }
 }
 
-export class Gauge extends Labelled<GaugeChild> {
+export class Gauge extends SingleValued<GaugeChild> {
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     super(name, help, "gauge", labelNames);
   }
   protected create(): GaugeChild {
     return new GaugeChild();
-  }
-  protected samples(values: LabelValues, child: GaugeChild): string[] {
-    return [`${this.name}${labelText(this.labelNames, values)} ${num(child.value)}`];
   }
 }
 
