@@ -77,3 +77,13 @@ test("older transcripts (one event per line) read unchanged; malformed runs and 
   writeFileSync(file, [...old, ...bad, `{"event":"delta","chat_id":"c","text":"c","seq":3}`, ""].join("\n"));
   expect(await readBack(file)).toEqual([...old, `{"event":"delta","chat_id":"c","text":"c","seq":3}`]);
 });
+
+test("a delta that would push its run over the line guard starts a new line instead: nothing is dropped", async () => {
+  const dir = tempDir();
+  const w = writer(dir);
+  // Each event fits the 64 KiB guard alone; joined into one run they would not.
+  const events = [10_000, 60_000].map((n, i) => ({ event: "delta", chat_id: "c", text: "ab"[i]!.repeat(n), stream_id: "1:0", turn_id: "t", seq: i + 1 }));
+  for (const e of events) w.append("c", e.seq, JSON.stringify(e), e);
+  await w.flush();
+  expect(await readBack(join(dir, "c.jsonl"))).toEqual(events.map((e) => JSON.stringify(e)));
+});

@@ -64,6 +64,8 @@ interface ChatFile {
 
 const NEWLINE = 0x0a;
 const TAIL_SCAN_BYTES = 64 * 1024;
+/** What a run line adds per member besides its text: the quotes and comma around it, and its share of the seq range. */
+const RUN_MEMBER_OVERHEAD = 8;
 /** A new batch buffer: a chat streaming 1 000 deltas/s fills a few KiB per 20 ms flush (less with runs). */
 const BATCH_BYTES = 16 * 1024;
 /** Buffers up to this size are kept for the chat's next batch (at most one per open file); bigger ones are dropped. */
@@ -100,10 +102,12 @@ export class TranscriptWriter {
   append(chatId: string, seq: number, line: string, event?: object): void {
     const pending = this.#pendingOf(chatId);
     const member = event && runMember(event);
-    if (member && pending.run && continues(pending.run, member) && pending.runChars * MAX_UTF8_PER_UNIT < this.options.maxLineBytes / 2) {
+    // The run must stay under the line guard with the newcomer in it (text counted at 6 bytes per unit: a JSON escape's worst).
+    const joined = member ? pending.runChars + member.text.length + RUN_MEMBER_OVERHEAD : 0;
+    if (member && pending.run && continues(pending.run, member) && joined * MAX_UTF8_PER_UNIT < this.options.maxLineBytes / 2) {
       pending.run.texts.push(member.text);
       pending.run.through = seq;
-      pending.runChars += member.text.length + 8;
+      pending.runChars = joined;
     } else {
       this.#closeRun(chatId, pending);
       if (member) {
