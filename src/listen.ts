@@ -17,6 +17,7 @@ import type { IssuedTokens } from "./auth/issued-tokens.ts";
 import type { Peer, TrustPolicy } from "./auth/peer.ts";
 import type { ClientData, ClientSocket } from "./clients/client-socket.ts";
 import { type ClientSessions, clientConnectionData } from "./clients/session.ts";
+import { replyError } from "./clients/replies.ts";
 import { SlowConsumers } from "./clients/slow-consumers.ts";
 import { type Config, normalizePath } from "./config.ts";
 import { refusal } from "./http/refusal.ts";
@@ -131,7 +132,7 @@ function guarded<A extends unknown[]>(log: Logger, callback: string, run: (ws: S
 }
 
 const answerInternalError = (ws: ServerWebSocket<ConnData>) => {
-  if (ws.data.role === "client") ws.send(JSON.stringify({ event: "error", detail: INTERNAL_ERROR }));
+  if (ws.data.role === "client") replyError(ws as ClientSocket, { detail: INTERNAL_ERROR });
 };
 const closeInternalError = (ws: ServerWebSocket<ConnData>) => ws.close(CLOSE_INTERNAL_ERROR, INTERNAL_ERROR);
 

@@ -31,7 +31,10 @@ export interface StaticSiteOptions {
 
 const refuse = (status: 403 | 404, reason: string) => refusal(status, status === 403 ? "Forbidden" : "Not Found", reason);
 
-const securityHeaders = (csp: string) => ({ "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer" });
+/** Headers every page and asset of a web UI carries. */
+export const securityHeaders = (csp: string) => ({ "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer" });
+/** Cache-Control of a file whose name carries its content hash. */
+export const IMMUTABLE = "public, max-age=31536000, immutable";
 
 /** The regular file at `relPath` under `root` (symlinks resolved, still inside), or undefined. */
 function fileInside(root: string, relPath: string): string | undefined {
@@ -45,7 +48,7 @@ function fileInside(root: string, relPath: string): string | undefined {
 
 function serveFile(method: string, path: string, csp: string): Response {
   const file = Bun.file(path);
-  const cache = !path.endsWith(sep + INDEX) && HASHED_NAME.test(path) ? "public, max-age=31536000, immutable" : "no-cache";
+  const cache = !path.endsWith(sep + INDEX) && HASHED_NAME.test(path) ? IMMUTABLE : "no-cache";
   const headers = { ...securityHeaders(csp), "Content-Type": file.type, "Content-Length": String(file.size), "Cache-Control": cache };
   return new Response(method === "HEAD" ? null : file, { headers });
 }

@@ -12,10 +12,6 @@ import type { AgentEvents, ProactiveMessage } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
 import type { OutboundMedia } from "../media/outbound.ts";
-import type { AgentTurnFrame } from "../protocol/agent.ts";
-
-export type AgentMessageFrame = Extract<AgentTurnFrame, { type: "message" }>;
-
 /** Where an agent's chat titles go (the store). */
 export interface ChatTitles {
   ensure(chatId: string): void;

@@ -7,6 +7,7 @@
 import { gzipSync } from "node:zlib";
 import type { Handler } from "hono";
 import { refusal } from "../http/refusal.ts";
+import { IMMUTABLE, securityHeaders } from "../http/static-site.ts";
 import { bundleWebUi, type WebBundle } from "./bundle.ts";
 
 /** Set by build.ts in the compiled executable; absent when run from source. */
@@ -21,8 +22,6 @@ interface Asset {
   gzip: Uint8Array;
   cache: string;
 }
-
-const IMMUTABLE = "public, max-age=31536000, immutable";
 
 function asset(type: string, text: string, cache: string): Asset {
   const body = new TextEncoder().encode(text);
@@ -53,9 +52,7 @@ export function webPage(): Handler {
     const headers: Record<string, string> = {
       "Content-Type": found.type,
       "Cache-Control": found.cache,
-      "Content-Security-Policy": WEB_PAGE_CSP,
-      "X-Content-Type-Options": "nosniff",
-      "Referrer-Policy": "no-referrer",
+      ...securityHeaders(WEB_PAGE_CSP),
       Vary: "Accept-Encoding",
       ...(gzip && { "Content-Encoding": "gzip" }),
     };
