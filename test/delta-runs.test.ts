@@ -7,9 +7,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../src/log.ts";
 import { readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
-import { tempDir } from "./helpers.ts";
+import { onCleanup, tempDir } from "./helpers.ts";
 
-const writer = (dir: string) => new TranscriptWriter({ dir, flushMs: 5, retryMs: 50, maxLineBytes: 64 * 1024, maxOpenFiles: 4, log: createLogger("error") });
+/** A writer closed after the test: an open FileHandle left to the garbage collector is an error in Bun. */
+function writer(dir: string): TranscriptWriter {
+  const w = new TranscriptWriter({ dir, flushMs: 5, retryMs: 50, maxLineBytes: 64 * 1024, maxOpenFiles: 4, log: createLogger("error") });
+  onCleanup(async () => void (await w.close(false)));
+  return w;
+}
 
 async function readBack(file: string, from = 0, to?: number): Promise<string[]> {
   const out: string[] = [];
