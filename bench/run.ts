@@ -20,6 +20,9 @@
  *           reading, on a chat streaming 1 KiB deltas to 10 healthy subscribers (#11 item 5)
  *   tail    resume of the last 100 events of chats of 10k/100k/1M events after a restart
  *   bytes   transcript bytes per streamed 4-character delta
+ *   startup binary spawn → first 200 on /health (bench/startup.ts; only when named)
+ *   page    first paint of the chat page from the binary in chromium vs a bare Bun.serve
+ *           of the same shell (bench/page.ts; only when named)
  * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLAGS (extra
  * gateway flags), BENCH_PROFILE (dir for CPU profiles), BENCH_PIN=0 (no taskset pinning),
  * BENCH_LATENCY_RATE (2000 deltas/s, also the slow scenario's rate), BENCH_LATENCY_S (10),
@@ -313,6 +316,7 @@ async function main() {
     if (ONLY.has("agents")) await agentsBench(join(dataDir, "agents"));
     if (ONLY.has("media")) await mediaBench(join(dataDir, "media"));
     if (ONLY.has("startup")) await (await import("./startup.ts")).startupBench();
+    if (ONLY.has("page")) await (await import("./page.ts")).pageBench();
     if (ONLY.has("replay")) {
       const replay = await replayRun(join(dataDir, "replay"), 100_000);
       console.log(`\nreplay of ${fmt(replay.events)} events to one client (from the transcript, after a restart)`);

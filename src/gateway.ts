@@ -186,6 +186,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
+    agentNames: agents.names(),
     readiness: readinessChecks({ db, agents, serving: () => serving }),
     gauges: gatewayGauges({
       connections: () => listeners.map((l) => ({ listener: l.address, transport: l.transport, open: l.server.pendingWebSockets })),

@@ -13,6 +13,8 @@ interface Bootstrap {
   model_name: string | null;
   runtime_surface: string;
   runtime_capabilities: Record<string, boolean>;
+  agents: string[];
+  default_agent: string;
 }
 
 async function bootstrap(gw: TestGateway, transport: Transport = "tcp", headers: Record<string, string> = {}): Promise<Bootstrap> {
@@ -38,7 +40,7 @@ describe("bootstrap", () => {
     test(`without a secret, local peers get a WebSocket token and an API token (${transport})`, async () => {
       const gw = await startTestGateway({ websocket_requires_token: true, path: "/ws" });
       const boot = await bootstrap(gw, transport);
-      expect(boot).toMatchObject({ ws_path: "/ws", expires_in: 300, model_name: "echo", runtime_surface: "browser" });
+      expect(boot).toMatchObject({ ws_path: "/ws", expires_in: 300, model_name: "echo", runtime_surface: "browser", agents: ["echo"], default_agent: "echo" });
       expect(boot.runtime_capabilities).toEqual({ can_restart_engine: false, can_pick_folder: false, can_open_logs: false, can_export_diagnostics: false });
       expect(boot.token).not.toBe(boot.api_token);
       expect((await TestClient.ready(gw.wsUrl(transport, { token: boot.token }))).ready.event).toBe("ready");
@@ -49,6 +51,12 @@ describe("bootstrap", () => {
       expect((await api(gw, "/api/chats/c1/messages", boot.token, { method: "POST", body: JSON.stringify({ text: "x" }) })).status).toBe(401);
     });
   }
+
+  test("lists every configured agent and the default one (additive fields), for a page to choose from", async () => {
+    const gw = await startTestGateway({ agent: "b", agents: { b: { type: "ws" }, a: { type: "ws" } }, agent_token: "agent-secret" });
+    const boot = await bootstrap(gw);
+    expect({ agents: boot.agents, default_agent: boot.default_agent }).toEqual({ agents: ["echo", "b", "a"], default_agent: "b" });
+  });
 
   test("a configured secret is required even from loopback", async () => {
     const gw = await startTestGateway({ token_issue_secret: "s3" });

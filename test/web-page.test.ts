@@ -9,7 +9,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import type { ConfigInput } from "../src/config.ts";
-import { onCleanup, startTestGateway, tempDir } from "./helpers.ts";
+import { onCleanup, PY_AGENT, startTestGateway, tempDir } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const WAIT = { timeout: 15_000 };
@@ -127,6 +127,8 @@ test("the sidebar opens, renames and deletes chats; New chat starts another", as
   await turnStatus(page, "done");
   await page.click("#new-chat");
   expect(await page.$$(".msg")).toHaveLength(0);
+  // One agent (echo): nothing to choose.
+  expect(await page.isHidden("#agent")).toBe(true);
   await say(page, "second chat");
   await turnStatus(page, "done");
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll("#sessions li").length === 2, undefined, WAIT);
@@ -184,4 +186,27 @@ test("when bootstrap asks for a secret, the page asks for it, asks again after a
   await say(page, "with a secret");
   await turnStatus(page, "done");
   expect(await page.textContent(`${LAST_TURN} .md`)).toBe("with a secret");
+}, 60_000);
+
+test("with two agents, New chat offers a choice: the chosen one (the Python stdio fixture) answers, an open chat hides the choice", async () => {
+  const { page, errors } = await openPage({ agents: { py: { type: "stdio", command: ["python3", PY_AGENT, "py"] } } });
+  await page.waitForSelector("#agent:not([hidden])", WAIT);
+  expect(await page.$$eval("#agent option", (options) => options.map((o) => o.textContent))).toEqual(["echo", "py"]);
+  expect(await page.inputValue("#agent")).toBe("echo");
+  await page.selectOption("#agent", "py");
+  await say(page, "which agent");
+  await turnStatus(page, "done");
+  // The fixture reasons before it answers and reports a file edit; echo does neither.
+  expect(await page.textContent(`${LAST_TURN} .reasoning pre`)).toBe("thinking about which agent");
+  expect(await page.textContent(`${LAST_TURN} .hint.edit`)).toBe("edited a.txt");
+  expect(await page.isHidden("#agent")).toBe(true);
+
+  await page.click("#new-chat");
+  await page.waitForSelector("#agent:not([hidden])", WAIT);
+  await page.selectOption("#agent", "echo");
+  await say(page, "and now echo");
+  await turnStatus(page, "done");
+  expect(await page.textContent(`${LAST_TURN} .md`)).toBe("and now echo");
+  expect(await page.$(`${LAST_TURN} .reasoning`)).toBeNull();
+  expect(errors).toEqual([]);
 }, 60_000);

@@ -103,6 +103,14 @@ describe("webui_dir", () => {
     expect(csp).toContain("default-src 'none'; script-src 'self'; style-src 'self';");
     expect(csp).not.toContain("unsafe");
     const html = await page.text();
+    // The shell paints on its own: nothing in <head> waits for a script, which comes last in <body> as a (deferred) module.
+    expect(html.slice(0, html.indexOf("</head>"))).not.toContain("<script");
+    expect(html).toMatch(/<script type="module" src="\/_ui\/app\.[a-z0-9]+\.js"><\/script>\n<\/body>/);
+    // Revalidated on each load: a matching ETag answers 304 with no body.
+    const etag = page.headers.get("etag") ?? "";
+    expect(etag).toStartWith('W/"');
+    const revalidated = await gw.http("tcp", "/", { headers: { "if-none-match": etag } });
+    expect([revalidated.status, await revalidated.text()]).toEqual([304, ""]);
     const assets = [...html.matchAll(/(?:src|href)="(\/_ui\/app\.[a-z0-9]+\.(?:js|css))"/g)].map((m) => m[1] ?? "");
     expect(assets).toHaveLength(2);
     for (const path of assets) {

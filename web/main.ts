@@ -6,6 +6,7 @@
  */
 import "./style.css";
 import { type Chat, type ChatStreamEvent, type Client, type ConnectionEvent, connect, GatewayApi } from "../src/client/index.ts";
+import { AgentPicker } from "./agent-picker.ts";
 import { Attachments } from "./attachments.ts";
 import { freshBootstrap } from "./auth.ts";
 import { byId } from "./dom.ts";
@@ -65,6 +66,7 @@ function show(open: OpenChat | undefined): void {
   history.replaceState(null, "", open ? `#${open.chat.id}` : location.pathname);
   sidebar.select(open?.chat.id);
   setRunning();
+  agentPicker.offer(!open);
   document.body.classList.remove("menu-open");
   input.focus();
 }
@@ -79,6 +81,7 @@ const sidebar = new Sidebar(byId("sessions"), () => api, {
   },
 });
 const attachments = new Attachments(byId("attachments"), () => api);
+const agentPicker = new AgentPicker(byId("agent"));
 
 /** Sends what is typed and attached; a refusal (an upload too big, a message the gateway did not take) is shown in the chat. */
 function send(): void {
@@ -90,7 +93,7 @@ async function sendNow(): Promise<void> {
   if ((text === "" && attachments.empty) || current?.running) return;
   const mediaIds = await attachments.upload();
   input.value = "";
-  if (!current) show(follow(await client.newChat()));
+  if (!current) show(follow(await client.newChat(agentPicker.chosen())));
   await current?.chat.send(text, mediaIds.length > 0 ? { mediaIds } : {});
   void sidebar.refresh();
 }
@@ -110,10 +113,11 @@ function setupComposer(): void {
   byId("menu").addEventListener("click", () => document.body.classList.toggle("menu-open"));
 }
 
+/** Connects: the bootstrap request and the WebSocket, started once the shell has painted. */
 async function start(): Promise<void> {
-  setupTheme(byId("theme"));
-  setupComposer();
   const first = await freshBootstrap();
+  agentPicker.fill(first.agents, first.default_agent);
+  agentPicker.offer(!current);
   let firstToken: string | undefined = first.token;
   const useApi = (apiToken: string) => (api = new GatewayApi({ baseUrl: location.origin, apiToken }));
   useApi(first.api_token);
@@ -136,4 +140,16 @@ async function start(): Promise<void> {
   await sidebar.refresh();
 }
 
-start().catch((err: unknown) => setConnection("refused", `cannot connect: ${err instanceof Error ? err.message : String(err)}`));
+/**
+ * The shell (sidebar, composer, connection state) is static HTML and paints
+ * without this script; the network waits for the frame after that paint, so
+ * nothing the page fetches competes with it. A hidden tab paints nothing and starts at once.
+ */
+function afterFirstPaint(run: () => void): void {
+  if (document.visibilityState === "hidden") return run();
+  requestAnimationFrame(() => setTimeout(run, 0));
+}
+
+setupTheme(byId("theme"));
+setupComposer();
+afterFirstPaint(() => start().catch((err: unknown) => setConnection("refused", `cannot connect: ${err instanceof Error ? err.message : String(err)}`)));

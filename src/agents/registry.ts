@@ -44,6 +44,11 @@ export class AgentRegistry {
     return this.#agents.has(name);
   }
 
+  /** Every agent a chat may be routed to: echo, then the configured ones. */
+  names(): string[] {
+    return [...this.#agents.keys()];
+  }
+
   get(name: string): Agent | undefined {
     return this.#agents.get(name);
   }

@@ -36,6 +36,10 @@ export interface Bootstrap {
   ws_url: string;
   ws_path: string;
   expires_in: number;
+  /** The agents a new chat may name (agentgate; absent from other gateways). */
+  agents?: string[];
+  /** The agent that serves a chat created without naming one. */
+  default_agent?: string;
 }
 
 /** fetch() against the gateway; non-2xx becomes AuthError (401/403) or HttpError. */

@@ -44,6 +44,8 @@ export interface HttpDeps {
   chats: ChatsDeps;
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };
   modelName: string;
+  /** The configured agents' names, the built-in echo among them. */
+  agentNames: string[];
   readiness: Record<string, ReadinessCheck>;
   /** The gateway's scrape-time gauges (metrics/metrics.ts). */
   gauges: { render(): string };
@@ -83,7 +85,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   if (config.token_issue_path) {
     app.on(["GET", "POST"], config.token_issue_path, origin, authLimit, tokenIssueRoute(config, wsTokens, trust));
   }
-  app.get("/webui/bootstrap", origin, authLimit, bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName: deps.modelName }));
+  app.get("/webui/bootstrap", origin, authLimit, bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName: deps.modelName, agentNames: deps.agentNames }));
 
   // Hono's "/x/*" also matches "/x" itself: one registration per family, so each request counts once.
   app.use("/api/sessions/*", origin, apiLimit, browserCredential, jsonBodyLimit);

@@ -22,6 +22,8 @@ export interface BootstrapDeps {
   /** Where a local browser's WebSocket token is admitted for REST too (bootstrap_token_api_access). */
   browserTokens: IssuedTokens;
   modelName: string;
+  /** Every agent a client may name in new_chat (additive to nanobot's answer, as is default_agent). */
+  agentNames: string[];
 }
 
 /** ws_url: the Host the browser used when it is well-formed, else the listener that answered. */
@@ -33,7 +35,7 @@ function wsUrl(c: Context, config: Config): string {
   return `${scheme}://${connectableHost(config)}:${env.port ?? config.port}${config.path}`;
 }
 
-export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName }: BootstrapDeps): Handler {
+export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName, agentNames }: BootstrapDeps): Handler {
   const secret = config.token_issue_secret || config.token;
   return (c) => {
     if (secret && !requestProvesSecret(c.req.raw.headers, secret)) {
@@ -57,6 +59,8 @@ export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserToke
       ws_url: wsUrl(c, config),
       expires_in: config.token_ttl_s,
       model_name: modelName || null,
+      agents: agentNames,
+      default_agent: config.agent,
       runtime_surface: "browser",
       runtime_capabilities: { can_restart_engine: false, can_pick_folder: false, can_open_logs: false, can_export_diagnostics: false },
     });

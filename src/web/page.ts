@@ -21,11 +21,13 @@ interface Asset {
   body: Uint8Array;
   gzip: Uint8Array;
   cache: string;
+  /** The shell is revalidated on every load (no-cache): a matching ETag answers 304 with no body. */
+  etag: string;
 }
 
 function asset(type: string, text: string, cache: string): Asset {
   const body = new TextEncoder().encode(text);
-  return { type, body, gzip: gzipSync(body, { level: 9 }), cache };
+  return { type, body, gzip: gzipSync(body, { level: 9 }), cache, etag: `W/"${Bun.hash(text).toString(36)}"` };
 }
 
 async function loadAssets(): Promise<Map<string, Asset>> {
@@ -47,12 +49,14 @@ export function webPage(): Handler {
     assets ??= loadAssets();
     const found = (await assets).get(c.req.path);
     if (!found) return refusal(404, "Not Found", "no such page");
+    if (c.req.header("if-none-match") === found.etag) return new Response(null, { status: 304, headers: { ETag: found.etag, "Cache-Control": found.cache } });
     const gzip = /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
     const body = gzip ? found.gzip : found.body;
     const headers: Record<string, string> = {
       "Content-Type": found.type,
       "Cache-Control": found.cache,
       ...securityHeaders(WEB_PAGE_CSP),
+      ETag: found.etag,
       Vary: "Accept-Encoding",
       ...(gzip && { "Content-Encoding": "gzip" }),
     };
