@@ -2,20 +2,31 @@
  * The built-in chat page at / in Debian's chromium (playwright-core), against a
  * real gateway run from source (the page is bundled on the first request) with
  * the echo agent: streaming, Stop, a reload mid-stream, the sessions sidebar, an
- * image upload, and agent text that tries to run script. Screenshots of both
- * themes at 375 px are saved under a temp dir (their paths are printed).
+ * image upload, agent text that tries to run script, choosing the agent of a new
+ * chat, and resuming after a dropped network or a sleep (through a real TCP proxy,
+ * test/tcp-proxy.ts). Screenshots of both themes at 375 px are saved under a temp
+ * dir (their paths are printed).
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import type { ConfigInput } from "../src/config.ts";
 import { onCleanup, PY_AGENT, startTestGateway, tempDir } from "./helpers.ts";
+import { TcpProxy } from "./tcp-proxy.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const WAIT = { timeout: 15_000 };
 const LAST_TURN = ".msg.agent[data-turn]";
 
-async function openPage(overrides: Partial<ConfigInput> = {}, viewport = { width: 1000, height: 700 }, online = true): Promise<{ page: Page; browser: Browser; errors: string[] }> {
+interface OpenPage {
+  page: Page;
+  browser: Browser;
+  errors: string[];
+  /** The proxy the page talks to the gateway through, when asked for. */
+  proxy?: TcpProxy;
+}
+
+async function openPage(overrides: Partial<ConfigInput> = {}, viewport = { width: 1000, height: 700 }, online = true, proxied = false): Promise<OpenPage> {
   const gw = await startTestGateway({ websocket_requires_token: true, ...overrides });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--headless=new"] });
   onCleanup(() => browser.close());
@@ -23,10 +34,11 @@ async function openPage(overrides: Partial<ConfigInput> = {}, viewport = { width
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  const port = gw.listeners.find((l) => l.transport === "tcp")?.server.port;
-  await page.goto(`http://127.0.0.1:${port}/`);
+  const gatewayPort = gw.listeners.find((l) => l.transport === "tcp")?.server.port ?? 0;
+  const proxy = proxied ? new TcpProxy(gatewayPort) : undefined;
+  await page.goto(`http://127.0.0.1:${proxy?.port ?? gatewayPort}/`);
   if (online) await page.waitForSelector('#conn[data-state="online"]', WAIT);
-  return { page, browser, errors };
+  return { page, browser, errors, ...(proxy && { proxy }) };
 }
 
 async function say(page: Page, text: string): Promise<void> {
@@ -209,4 +221,56 @@ test("with two agents, New chat offers a choice: the chosen one (the Python stdi
   expect(await page.textContent(`${LAST_TURN} .md`)).toBe("and now echo");
   expect(await page.$(`${LAST_TURN} .reasoning`)).toBeNull();
   expect(errors).toEqual([]);
+}, 60_000);
+
+const REPEAT = 100;
+/** A turn of REPEAT × "tick-" in deltas of 5 characters every 30 ms: about 3 s of streaming. */
+const LONG_TURN: Partial<ConfigInput> = { echo_repeat: REPEAT, echo_chunk_size: 5, echo_delay_ms: 30 };
+const agentText = (page: Page) => page.evaluate<string>(`document.querySelector("${LAST_TURN} .md")?.textContent ?? ""`);
+
+/** Starts the long turn and resolves once the page shows part of it (not all). */
+async function midStream(page: Page): Promise<void> {
+  await say(page, "tick-");
+  await page.waitForFunction((selector) => ((globalThis as any).document.querySelector(selector)?.textContent ?? "").length >= 50, `${LAST_TURN} .md`, WAIT);
+  expect((await agentText(page)).length).toBeLessThan(5 * REPEAT);
+}
+
+/** The turn finished on the page with the whole echo, once, in one agent message. */
+async function wholeReplyOnce(page: Page): Promise<void> {
+  await turnStatus(page, "done");
+  expect(await agentText(page)).toBe("tick-".repeat(REPEAT));
+  expect(await page.$$eval(".msg.user", (m) => m.length)).toBe(1);
+  expect(await page.$$eval(".msg.agent", (m) => m.length)).toBe(1);
+}
+
+test("a dropped network mid-stream (connections cut, new ones refused for 1.5 s): the page shows it, reconnects by itself, the reply arrives whole and once", async () => {
+  const { page, proxy } = await openPage(LONG_TURN, undefined, true, true);
+  await midStream(page);
+  proxy!.refuse = true;
+  proxy!.cut();
+  await page.waitForSelector('#conn[data-state="offline"]', WAIT);
+  await Bun.sleep(1500);
+  proxy!.refuse = false;
+  expect(proxy!.refused).toBeGreaterThan(0); // the page tried while the network was down
+  await page.waitForSelector('#conn[data-state="online"]', WAIT);
+  await wholeReplyOnce(page);
+}, 60_000);
+
+test("asleep mid-stream (page frozen, its connection silent until the gateway drops it), then awake: the page reconnects and the reply arrives whole and once", async () => {
+  // The gateway closes a socket that has been silent for ping_interval_s + ping_timeout_s (the minimum: 10 s).
+  const { page, proxy } = await openPage({ ...LONG_TURN, ping_interval_s: 5, ping_timeout_s: 5 }, undefined, true, true);
+  const cdp = await page.context().newCDPSession(page);
+  await midStream(page);
+  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+  const closedBefore = proxy!.targetClosed;
+  proxy!.blackhole();
+  for (let waited = 0; proxy!.targetClosed === closedBefore && waited < 20_000; waited += 100) await Bun.sleep(100);
+  expect(proxy!.targetClosed).toBeGreaterThan(closedBefore);
+  // Awake: the dead connection is reset by the network, the page runs again and connects anew.
+  const acceptedAsleep = proxy!.accepted;
+  proxy!.cut();
+  await cdp.send("Page.setWebLifecycleState", { state: "active" });
+  await page.waitForSelector('#conn[data-state="online"]', WAIT);
+  await wholeReplyOnce(page);
+  expect(proxy!.accepted).toBeGreaterThan(acceptedAsleep);
 }, 60_000);
