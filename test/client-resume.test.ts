@@ -9,7 +9,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { bootstrapToken, type Chat, type ChatEvent, type Client, connect, type HttpTarget } from "agentgate/client";
-import { BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, TestClient, tempDir } from "./helpers.ts";
+import { BUN, onCleanup, REPO_ROOT, spawnServe, startTestGateway, storedEvents, tempDir, textOfTurn } from "./helpers.ts";
 
 const FAST = { initialMs: 5, maxMs: 100 };
 
@@ -34,23 +34,6 @@ function record(chat: Chat) {
   });
   return { seqs, gaps };
 }
-
-/** The chat's events as stored, read by a plain WebSocket client with attach since_seq 0. */
-async function storedEvents(url: string, chatId: string): Promise<Frame[]> {
-  const { client } = await TestClient.ready(url);
-  client.send({ type: "attach", chat_id: chatId, since_seq: 0 });
-  const attached = await client.next();
-  const frames: Frame[] = [];
-  while (frames.at(-1)?.seq !== attached.latest_seq) frames.push(await client.next());
-  client.ws.close();
-  return frames;
-}
-
-const textOfTurn = (frames: Frame[], turnId: string) =>
-  frames
-    .filter((f) => f.event === "delta" && f.turn_id === turnId)
-    .map((f) => f.text)
-    .join("");
 
 /** No duplicate and no reordering: seqs only grow (they may skip after a crash, by design). */
 const increasing = (seqs: number[]) => seqs.every((s, i) => i === 0 || s > seqs[i - 1]!);

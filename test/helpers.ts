@@ -142,6 +142,23 @@ export class TestClient {
   }
 }
 
+/** The chat's events as stored, read by a plain WebSocket client with attach since_seq 0. */
+export async function storedEvents(url: string, chatId: string): Promise<Frame[]> {
+  const { client } = await TestClient.ready(url);
+  client.send({ type: "attach", chat_id: chatId, since_seq: 0 });
+  const attached = await client.next();
+  const frames: Frame[] = [];
+  while (frames.at(-1)?.seq !== attached.latest_seq) frames.push(await client.next());
+  client.ws.close();
+  return frames;
+}
+
+export const textOfTurn = (frames: Frame[], turnId: string) =>
+  frames
+    .filter((f) => f.event === "delta" && f.turn_id === turnId)
+    .map((f) => f.text)
+    .join("");
+
 export const isTurnEnd = (f: Frame) => f.event === "goal_status" && f.status === "idle";
 
 /**
