@@ -10,7 +10,7 @@
  * Run alone: `BENCH_ONLY=page npm run bench` (builds dist/agentgate first when missing
  * or older than web/).
  */
-import { mkdtempSync, rmSync, statSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
@@ -54,15 +54,18 @@ async function startBinary(dir: string): Promise<{ server: Running; base: string
   }
 }
 
-/** The shell and stylesheet exactly as the binary serves them, for the floor to serve. */
-async function copyShell(base: string, dir: string): Promise<[string, string]> {
+/** The shell and stylesheet exactly as the binary serves them, for the floor to serve; and the gzipped size of the page's JS + CSS. */
+async function copyShell(base: string, dir: string): Promise<{ files: [string, string]; gzipBytes: number }> {
   const html = await (await fetch(`${base}/`)).text();
   const cssPath = html.match(/href="(\/_ui\/[^"]+\.css)"/)?.[1];
-  if (!cssPath) throw new Error("the page names no stylesheet");
+  const jsPath = html.match(/src="(\/_ui\/[^"]+\.js)"/)?.[1];
+  if (!cssPath || !jsPath) throw new Error("the page names no stylesheet or no script");
+  const gzipped = (path: string) => fetch(`${base}${path}`, { headers: { "accept-encoding": "gzip" }, decompress: false } as RequestInit).then((r) => r.arrayBuffer());
   const files: [string, string] = [join(dir, "shell.html"), join(dir, "shell.css")];
   await Bun.write(files[0], html);
   await Bun.write(files[1], await (await fetch(`${base}${cssPath}`)).text());
-  return files;
+  const gzipBytes = (await gzipped(cssPath)).byteLength + (await gzipped(jsPath)).byteLength;
+  return { files, gzipBytes };
 }
 
 /** Runs in the page: both paint entries' start times once the browser has recorded them, else null (keep waiting). */
@@ -98,7 +101,8 @@ export async function pageBench(): Promise<void> {
   try {
     const gateway = await startBinary(dir);
     running.push(gateway.server);
-    const raw = spawn([BUN, "bench/raw-page-server.ts", ...(await copyShell(gateway.base, dir))]);
+    const shell = await copyShell(gateway.base, dir);
+    const raw = spawn([BUN, "bench/raw-page-server.ts", ...shell.files]);
     running.push(raw);
     const rawBase = `http://127.0.0.1:${(await raw.lines.next("raw page port")).line}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
@@ -110,7 +114,7 @@ export async function pageBench(): Promise<void> {
       results.floor.push(await paintOnce(browser, `${rawBase}/`));
       results.agentgate.push(await paintOnce(browser, `${gateway.base}/`));
     }
-    console.log(`\npage: first paint of / in headless chromium, fresh context per load, ${RUNS} loads each (ms from navigation start)`);
+    console.log(`\npage: first paint of / in headless chromium, fresh context per load, ${RUNS} loads each (ms from navigation start); JS + CSS ${shell.gzipBytes} B gzipped`);
     for (const side of ["floor", "agentgate"] as const) {
       const fp = results[side].map((p) => p.firstPaint);
       const fcp = results[side].map((p) => p.firstContentfulPaint);

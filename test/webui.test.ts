@@ -113,13 +113,22 @@ describe("webui_dir", () => {
     expect([revalidated.status, await revalidated.text()]).toEqual([304, ""]);
     const assets = [...html.matchAll(/(?:src|href)="(\/_ui\/app\.[a-z0-9]+\.(?:js|css))"/g)].map((m) => m[1] ?? "");
     expect(assets).toHaveLength(2);
+    let gzipBytes = 0;
     for (const path of assets) {
       const res = await gw.http("tcp", path, { headers: { "accept-encoding": "gzip" }, decompress: false } as RequestInit);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-encoding")).toBe("gzip");
       expect(res.headers.get("cache-control")).toContain("immutable");
       expect(res.headers.get("content-type")).toContain(path.endsWith(".js") ? "text/javascript" : "text/css");
+      const body = await res.arrayBuffer();
+      expect(res.headers.get("content-length")).toBe(String(body.byteLength));
+      gzipBytes += body.byteLength;
     }
+    // Issue #15's budget for the page: its script and stylesheet together under 60 kB gzipped.
+    console.log(`built-in page: JS + CSS ${gzipBytes} B gzipped`);
+    expect(gzipBytes).toBeLessThan(60_000);
+    const head = await gw.http("tcp", "/", { method: "HEAD", headers: { "accept-encoding": "identity" } });
+    expect(head.headers.get("content-length")).toBe(String(new TextEncoder().encode(html).length));
     expect((await gw.http("tcp", "/_ui/app.0.js")).status).toBe(404);
     expect((await gw.http("unix", "/")).status).toBe(200);
     expect((await TestClient.ready(gw.wsUrl("tcp"))).ready.event).toBe("ready");

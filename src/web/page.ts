@@ -55,6 +55,7 @@ export function webPage(): Handler {
     const headers: Record<string, string> = {
       "Content-Type": found.type,
       "Cache-Control": found.cache,
+      "Content-Length": String(body.length),
       ...securityHeaders(WEB_PAGE_CSP),
       ETag: found.etag,
       Vary: "Accept-Encoding",
