@@ -8,13 +8,13 @@
  * bare Bun.serve (bench/raw-page-server.ts) serving the same HTML shell the binary
  * served, with its stylesheet and without its script.
  * Run alone: `BENCH_ONLY=page npm run bench` (builds dist/agentgate first when missing
- * or older than web/).
+ * or older than the page's sources).
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
-import { BUN, end, ROOT, type Running, spawn } from "./proc.ts";
+import { BUN, end, median, ROOT, type Running, spawn } from "./proc.ts";
 
 const RUNS = Number(process.env.PAGE_RUNS ?? 10);
 const BINARY = join(ROOT, "dist/agentgate");
@@ -36,11 +36,11 @@ interface Paint {
   firstContentfulPaint: number;
 }
 
-/** Builds dist/agentgate when it is missing or older than any file under web/. */
+/** Builds dist/agentgate when it is missing or older than any file of the page (web/, src/web/). */
 function ensureBinary(): void {
   const built = statSync(BINARY, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const newest = Math.max(...readdirSync(join(ROOT, "web")).map((f) => statSync(join(ROOT, "web", f)).mtimeMs));
-  if (built > newest) return;
+  const sources = ["web", "src/web"].flatMap((dir) => readdirSync(join(ROOT, dir)).map((f) => join(ROOT, dir, f)));
+  if (sources.every((file) => statSync(file).mtimeMs < built)) return;
   const build = Bun.spawnSync([BUN, "run", "build.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
   if (build.exitCode !== 0) throw new Error("build failed");
 }
@@ -87,11 +87,6 @@ async function paintOnce(browser: Browser, url: string): Promise<Paint> {
     await context.close();
   }
 }
-
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2;
-};
 
 export async function pageBench(): Promise<void> {
   ensureBinary();

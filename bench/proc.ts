@@ -125,7 +125,11 @@ export async function startServer(side: Side, echoRepeat: number, dataDir: strin
 }
 
 
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The middle value; for an even count, the mean of the two middle values. */
+export const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2;
+};
 export const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 /** Opens one client on `url` and resolves with its first frame and the socket. */
