@@ -68,12 +68,18 @@ async function copyShell(base: string, dir: string): Promise<{ files: [string, s
   return { files, gzipBytes };
 }
 
-/** Runs in the page: both paint entries' start times once the browser has recorded them, else null (keep waiting). */
-const PAINT_ENTRIES = `(() => {
-  const at = (name) => performance.getEntriesByType("paint").find((e) => e.name === name)?.startTime;
-  const fp = at("first-paint"), fcp = at("first-contentful-paint");
-  return fp !== undefined && fcp !== undefined ? { firstPaint: fp, firstContentfulPaint: fcp } : null;
-})()`;
+/**
+ * Runs in the page: both paint entries' start times once the browser has recorded
+ * them, else null (keep waiting). A function, not a string: Playwright evaluates a
+ * string predicate with eval, which the page's CSP refuses.
+ */
+function paintEntries(): Paint | null {
+  const entries: { name: string; startTime: number }[] = (globalThis as any).performance.getEntriesByType("paint");
+  const at = (name: string) => entries.find((e) => e.name === name)?.startTime;
+  const firstPaint = at("first-paint");
+  const firstContentfulPaint = at("first-contentful-paint");
+  return firstPaint !== undefined && firstContentfulPaint !== undefined ? { firstPaint, firstContentfulPaint } : null;
+}
 
 /** One load in a fresh context: the paint entries once both are there. */
 async function paintOnce(browser: Browser, url: string): Promise<Paint> {
@@ -81,7 +87,7 @@ async function paintOnce(browser: Browser, url: string): Promise<Paint> {
   try {
     const page = await context.newPage();
     await page.goto(url, { waitUntil: "load", timeout: DEADLINE_MS });
-    const handle = await page.waitForFunction(PAINT_ENTRIES, undefined, { timeout: DEADLINE_MS });
+    const handle = await page.waitForFunction(paintEntries, undefined, { timeout: DEADLINE_MS });
     return (await handle.jsonValue()) as Paint;
   } finally {
     await context.close();
