@@ -9,6 +9,8 @@ import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
 import { clientLine } from "./chat/client-line.ts";
+import { connectCluster } from "./cluster/cluster.ts";
+import { SharedTokens } from "./cluster/shared-tokens.ts";
 import { Hub } from "./chat/hub.ts";
 import { ChatReader } from "./chat/reader.ts";
 import { ChatStorage, recoverTranscripts } from "./chat/storage.ts";
@@ -51,6 +53,8 @@ export interface Gateway {
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
+  // Several gateways sharing one Redis (first, so a node that cannot reach it opens nothing).
+  const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
@@ -150,8 +154,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  // Clients and HTTP.
+  // Clients and HTTP. In a cluster, single-use tokens are accepted once on any node.
   const wsTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const singleUseTokens = cluster ? new SharedTokens(cluster.redis, cluster.keys, wsTokens, config.token_ttl_s * 1000) : wsTokens;
   const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const clients = new ClientSessions({
@@ -179,7 +184,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const app = createHttpApp({
     config,
     trust,
-    wsTokens,
+    wsTokens: singleUseTokens,
     apiTokens,
     browserTokens,
     sessions: { store, hub, runs, reader, toClient, deleteChat },
@@ -195,7 +200,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens, trust, log });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens: singleUseTokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
   serving = true;
 
@@ -216,6 +221,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     store.flush();
     await storage.close();
     hub.settle();
+    cluster?.close();
     db.$client.close();
   };
 
