@@ -10,6 +10,7 @@ import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
 import { clientLine } from "./chat/client-line.ts";
 import { connectCluster } from "./cluster/cluster.ts";
+import { ClusterNode } from "./cluster/node.ts";
 import { SharedTokens } from "./cluster/shared-tokens.ts";
 import { Hub } from "./chat/hub.ts";
 import { ChatReader } from "./chat/reader.ts";
@@ -75,13 +76,17 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
     onFlushed: (chatId, seq) => hub.flushed(chatId, seq),
   });
-  const storage = new ChatStorage({
+  const localStorage = new ChatStorage({
     store,
     log: new CommitLog({ dir: logDir, segmentBytes: config.commit_log_segment_bytes }),
     transcript,
     transcriptFile,
     fsync: config.transcript_fsync,
   });
+  // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
+  const clusterNode =
+    cluster && new ClusterNode({ connection: cluster, local: localStorage, config, mirror: (chatId, seq, frame) => hub.mirror(chatId, seq, frame), latestSeq: (chatId) => hub.latestSeq(chatId), log });
+  const storage = clusterNode ? clusterNode.storage : localStorage;
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
   const hub: Hub = new Hub(
@@ -169,6 +174,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     library,
     agentExists: (name) => agents.has(name),
     messageIds: new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 }),
+    ...(clusterNode && { placement: clusterNode }),
     log,
   });
   const deleteChat = async (chatId: string) => {
@@ -208,7 +214,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     serving = false;
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
-    hub.commit();
+    await hub.whenVisible(config.shutdown_grace_ms);
     clients.closeAll(CLOSE_GOING_AWAY, GOING_AWAY_REASON);
     await agents.closeAll();
     await Promise.race([Promise.all(stopped), Bun.sleep(1000)]);
@@ -217,7 +223,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       hub.removeListener(l.server);
       if (l.transport === "unix") rmSync(l.address, { force: true });
     }
-    hub.commit();
+    await hub.whenVisible(config.shutdown_grace_ms);
     store.flush();
     await storage.close();
     hub.settle();

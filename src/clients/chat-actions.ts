@@ -12,12 +12,14 @@ import type { MediaLibrary, MediaRef } from "../media/library.ts";
 import type { Attach, Message, NewChat, SetWorkspaceScope, ToolResultEnvelope } from "../protocol/client.ts";
 import {
   CHAT_BUSY,
+  CHAT_OWNED_ELSEWHERE,
   IMAGE_REJECTED,
   MESSAGE_NOT_STORED,
   MISSING_CONTENT,
   NOT_CAPABLE,
   REPLAY_IN_PROGRESS,
   STORAGE_ERROR,
+  STORE_FAILED,
   TOOL_RESULT_REJECTED,
   UNKNOWN_AGENT,
   UNKNOWN_CALL_ID,
@@ -41,6 +43,14 @@ export interface ChatMetadataAccess {
   ensure(chatId: string): void;
 }
 
+/** Clustered only: which chats another gateway writes (src/cluster/node.ts). */
+export interface ChatPlacement {
+  /** Resolves once this node mirrors the chat, caught up, when another node writes it. */
+  follow(chatId: string): Promise<void>;
+  /** False while another node holds the chat's lease: a message sent here cannot run here (forwarding is not built yet). */
+  writableHere(chatId: string): Promise<boolean>;
+}
+
 /** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
 export interface MessageIdMemory {
   has(chatId: string, clientMsgId: string): boolean;
@@ -59,6 +69,7 @@ export interface ChatActionDeps {
   agentExists: (name: string) => boolean;
   /** client_msg_ids each chat accepted, kept durably. */
   messageIds: MessageIdMemory;
+  placement?: ChatPlacement;
   log: Logger;
 }
 
@@ -120,6 +131,21 @@ export class ChatActions {
   }
 
   attach(ws: ClientSocket, env: Attach): void {
+    const { placement } = this.deps;
+    if (!placement) return this.#attach(ws, env);
+    placement.follow(env.chat_id).then(
+      () => this.#attach(ws, env),
+      (e: unknown) => this.#clusterFailed(ws, env.chat_id, e),
+    );
+  }
+
+  /** The cluster's Redis did not answer: the asker is told, as for a failing store. */
+  #clusterFailed(ws: ClientSocket, chatId: string, error: unknown): void {
+    this.deps.log.error("cluster Redis failed", { chat_id: chatId, error: String(error) });
+    replyError(ws, { detail: STORAGE_ERROR, reason: STORE_FAILED }, chatId);
+  }
+
+  #attach(ws: ClientSocket, env: Attach): void {
     const chatId = env.chat_id;
     if (ws.data.replaying.has(chatId)) return replyError(ws, { detail: REPLAY_IN_PROGRESS }, chatId);
     this.#declare(ws, env.capabilities);
@@ -139,6 +165,15 @@ export class ChatActions {
   }
 
   message(ws: ClientSocket, env: Message): void {
+    const { placement } = this.deps;
+    if (!placement) return this.#message(ws, env);
+    placement.writableHere(env.chat_id).then(
+      (writable) => (writable ? this.#message(ws, env) : replyError(ws, { detail: STORAGE_ERROR, reason: CHAT_OWNED_ELSEWHERE }, env.chat_id)),
+      (e: unknown) => this.#clusterFailed(ws, env.chat_id, e),
+    );
+  }
+
+  #message(ws: ClientSocket, env: Message): void {
     const chatId = env.chat_id;
     const media = this.deps.inbound.check(chatId, env.media, env.media_ids);
     if (!media.ok) return replyError(ws, { detail: IMAGE_REJECTED, reason: media.reason }, chatId);

@@ -1,7 +1,8 @@
 /**
- * The node's Redis connection when `cluster_redis_url` is set: opened once at
- * start (a gateway that cannot reach its cluster's Redis does not start), closed
- * at shutdown. Without the option nothing here runs.
+ * The node's Redis connections when `cluster_redis_url` is set: one for
+ * commands and one for pub/sub (a subscribed connection runs nothing else),
+ * opened at start (a gateway that cannot reach its cluster's Redis does not
+ * start) and closed at shutdown. Without the option nothing here runs.
  */
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
@@ -12,12 +13,30 @@ const CONNECT_TIMEOUT_MS = 5000;
 
 export interface ClusterConnection {
   readonly redis: RedisClient;
+  readonly subscriber: RedisClient;
   readonly keys: ClusterKeys;
   close(): void;
 }
 
 export async function connectCluster(config: Pick<Config, "cluster_redis_url" | "cluster_key_prefix">): Promise<ClusterConnection> {
-  const redis = new RedisClient(config.cluster_redis_url, { connectionTimeout: CONNECT_TIMEOUT_MS });
+  const redis = await connect(config.cluster_redis_url);
+  const subscriber = await connect(config.cluster_redis_url).catch((e: unknown) => {
+    redis.close();
+    throw e;
+  });
+  return {
+    redis,
+    subscriber,
+    keys: new ClusterKeys(config.cluster_key_prefix),
+    close: () => {
+      subscriber.close();
+      redis.close();
+    },
+  };
+}
+
+async function connect(url: string): Promise<RedisClient> {
+  const redis = new RedisClient(url, { connectionTimeout: CONNECT_TIMEOUT_MS });
   // The client retries a refused connection on its own for long: start-up gives it a fixed time.
   let timer: Timer | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -25,6 +44,7 @@ export async function connectCluster(config: Pick<Config, "cluster_redis_url" | 
   });
   try {
     await Promise.race([redis.connect(), timedOut]);
+    return redis;
   } catch (e) {
     redis.close();
     // The URL may hold a password: name the option, not its value.
@@ -32,5 +52,4 @@ export async function connectCluster(config: Pick<Config, "cluster_redis_url" | 
   } finally {
     clearTimeout(timer);
   }
-  return { redis, keys: new ClusterKeys(config.cluster_key_prefix), close: () => redis.close() };
 }

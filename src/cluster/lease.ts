@@ -10,6 +10,8 @@
  * is gone or holds a newer epoch's token.
  */
 import type { RedisClient } from "bun";
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { ClusterKeys } from "./keys.ts";
 import { FENCE_CHECK, isFenced, LuaScript } from "./lua.ts";
 
@@ -21,8 +23,18 @@ export interface Fence {
   readonly token: string;
 }
 
-/** KEYS: lease, epoch. ARGV: node id, ttl ms. Returns the new epoch, or 0 while another holds the lease. */
-const ACQUIRE = new LuaScript(`if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+/**
+ * KEYS: lease, epoch. ARGV: node id, ttl ms. Returns the new epoch, or 0 while
+ * another node holds the lease. A node asking again for a lease it holds gets
+ * it back, renewed, with its epoch (it may have lost track after a Redis error).
+ */
+const ACQUIRE = new LuaScript(`local held = redis.call('GET', KEYS[1])
+if held then
+  local epoch, node = string.match(held, '^(%d+):(.*)$')
+  if node ~= ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(epoch)
+end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], epoch .. ':' .. ARGV[1], 'PX', ARGV[2])
 return epoch`);
@@ -32,6 +44,11 @@ const RENEW = new LuaScript(`${FENCE_CHECK}return redis.call('PEXPIRE', KEYS[1],
 
 /** KEYS: lease. ARGV: token. */
 const RELEASE = new LuaScript(`${FENCE_CHECK}return redis.call('DEL', KEYS[1])`);
+
+/** A node id unique to this process: a restarted gateway never inherits its previous life's leases. */
+export function newNodeId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
 
 export class ChatLeases {
   constructor(

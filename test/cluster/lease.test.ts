@@ -117,3 +117,11 @@ function lineReader(stream: ReadableStream<Uint8Array>) {
     },
   };
 }
+
+test("a node asking again for a lease it holds gets it back with the same epoch, renewed", async () => {
+  const redis = await connect((await startRedis()).url);
+  const a = new ChatLeases(redis, keys, "node-a", 10_000);
+  const first = await a.acquire("c1");
+  expect(await a.acquire("c1")).toEqual(first);
+  expect(await new ChatLeases(redis, keys, "node-b", 10_000).acquire("c1")).toBeUndefined();
+});
