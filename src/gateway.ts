@@ -30,7 +30,7 @@ import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
 import { readinessChecks } from "./readiness.ts";
-import { closeInterruptedTurns } from "./runs/recover.ts";
+import { closeInterruptedTurns, publishInterrupted } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
@@ -85,7 +85,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
   const clusterNode =
-    cluster && new ClusterNode({ connection: cluster, local: localStorage, config, mirror: (chatId, seq, frame) => hub.mirror(chatId, seq, frame), latestSeq: (chatId) => hub.latestSeq(chatId), log });
+    cluster &&
+    new ClusterNode({
+      connection: cluster,
+      local: localStorage,
+      config,
+      mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
+      latestSeq: (chatId) => hub.latestSeq(chatId),
+      closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      log,
+    });
   const storage = clusterNode ? clusterNode.storage : localStorage;
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
@@ -212,6 +221,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
 
   const stopOnce = async () => {
     serving = false;
+    clusterNode?.stop();
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
     await hub.whenVisible(config.shutdown_grace_ms);

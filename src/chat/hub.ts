@@ -314,7 +314,7 @@ export class Hub {
    * the chat through the same topic, ring and transcript as its own events (the
    * fan-out calls this in seq order, once per seq).
    */
-  mirror(chatId: string, seq: number, frame: string): void {
+  mirror(chatId: string, seq: number, frame: string, event: object): void {
     const chat = this.#open(chatId);
     // Already held: revealed here, or this node's own batch coming back while its append is in flight.
     if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return;
@@ -323,7 +323,7 @@ export class Hub {
     this.#ringBytes += frame.length;
     chat.lastSeq = chat.durableSeq = seq;
     chat.reservedThrough = Math.max(chat.reservedThrough, seq);
-    this.storage.committed(chatId, seq, frame, JSON.parse(frame));
+    this.storage.committed(chatId, seq, frame, event);
     this.#scheduleEviction();
   }
 

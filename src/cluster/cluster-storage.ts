@@ -15,7 +15,7 @@ import type { ChatStorage } from "../chat/storage.ts";
 import type { HubStorage } from "../chat/hub.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 import type { ChatLeases, Fence } from "./lease.ts";
-import { FencedError } from "./lua.ts";
+import { FencedError, SeqBehindError } from "./lua.ts";
 
 export interface ClusterStorageHooks {
   warn(msg: string, fields: Record<string, unknown>): void;
@@ -102,7 +102,7 @@ export class ClusterStorage implements HubStorage {
   }
 
   async #append(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
-    const fence = this.#fences.get(chatId) ?? (await this.#acquire(chatId));
+    const fence = this.#fences.get(chatId) ?? (await this.claim(chatId));
     if (!fence) {
       refused.add(chatId);
       return;
@@ -110,13 +110,20 @@ export class ClusterStorage implements HubStorage {
     try {
       await this.log.append(fence, events);
     } catch (e) {
+      if (e instanceof SeqBehindError) {
+        // This node had not mirrored everything another writer appended: its events would reuse seqs.
+        this.hooks.warn("events refused: the chat's stream is ahead of this node", { chat_id: chatId, stream_last_seq: e.lastSeq });
+        refused.add(chatId);
+        return;
+      }
       if (!(e instanceof FencedError)) throw e;
       this.#fences.delete(chatId);
       refused.add(chatId);
     }
   }
 
-  async #acquire(chatId: string): Promise<Fence | undefined> {
+  /** Takes the chat's lease for this node, if free (or already this node's). */
+  async claim(chatId: string): Promise<Fence | undefined> {
     const fence = await this.leases.acquire(chatId);
     if (fence) this.#fences.set(chatId, fence);
     return fence;

@@ -14,7 +14,7 @@
 import type { RedisClient } from "bun";
 import type { ClusterKeys } from "./keys.ts";
 import type { Fence } from "./lease.ts";
-import { FENCE_CHECK, FencedError, isFenced, LuaScript } from "./lua.ts";
+import { FENCE_CHECK, FencedError, isFenced, LuaScript, SeqBehindError } from "./lua.ts";
 
 /** One event as appended and as read back. */
 export interface LoggedEvent {
@@ -75,6 +75,8 @@ export class ClusterEventLog {
       await APPEND.run(this.redis, [this.keys.owner(chatId), this.keys.stream(chatId), this.keys.lastSeq(chatId)], args);
     } catch (e) {
       if (isFenced(e)) throw new FencedError(chatId);
+      const behind = /SEQ_BEHIND (\d+)/.exec(String((e as Error).message));
+      if (behind) throw new SeqBehindError(chatId, Number(behind[1]));
       throw e;
     }
   }

@@ -31,6 +31,8 @@ interface Followed {
   next: number;
   /** Notices that arrived while the stream was being read. */
   waiting: string[] | undefined;
+  /** The stream read under way, if any. */
+  filling: Promise<void> | undefined;
 }
 
 export class ClusterFanout {
@@ -48,11 +50,23 @@ export class ClusterFanout {
   /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
   async follow(chatId: string, afterSeq: number): Promise<void> {
     if (this.#chats.has(chatId)) return;
-    const chat: Followed = { next: afterSeq + 1, waiting: [] };
+    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined };
     this.#chats.set(chatId, chat);
     // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
     await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
-    await this.#fill(chatId, chat);
+    await this.#startFill(chatId, chat);
+  }
+
+  /**
+   * Delivers everything the stream holds now (a node taking the chat over must
+   * have every published event before it numbers new ones).
+   */
+  async catchUp(chatId: string, afterSeq: number): Promise<void> {
+    const chat = this.#chats.get(chatId);
+    if (!chat) return this.follow(chatId, afterSeq);
+    await chat.filling;
+    chat.waiting ??= [];
+    await this.#startFill(chatId, chat);
   }
 
   async unfollow(chatId: string): Promise<void> {
@@ -80,7 +94,7 @@ export class ClusterFanout {
     const { first, frames } = decodeNotice(message);
     if (first > chat.next) {
       chat.waiting = [message];
-      void this.#fill(chatId, chat);
+      void this.#startFill(chatId, chat);
       return;
     }
     this.#deliverFrom(chatId, chat, first, frames);
@@ -91,6 +105,13 @@ export class ClusterFanout {
       this.hooks.deliver(chatId, first + i, frames[i]!);
     }
     chat.next = Math.max(chat.next, first + frames.length);
+  }
+
+  #startFill(chatId: string, chat: Followed): Promise<void> {
+    chat.filling = this.#fill(chatId, chat).finally(() => {
+      chat.filling = undefined;
+    });
+    return chat.filling;
   }
 
   /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped). */

@@ -15,6 +15,16 @@ export class FencedError extends Error {
   }
 }
 
+/** An append whose first seq does not continue past the last seq the chat's stream holds. */
+export class SeqBehindError extends Error {
+  constructor(
+    chatId: string,
+    readonly lastSeq: number,
+  ) {
+    super(`chat ${chatId}: the stream already holds seq ${lastSeq}; the batch was refused`);
+  }
+}
+
 /** Lua prologue of every owner write: KEYS[1] is the lease key, ARGV[1] the caller's fence token. */
 export const FENCE_CHECK = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('${FENCED}') end\n`;
 

@@ -1,0 +1,85 @@
+/**
+ * The writer of a chat killed (kill -9) mid-turn: another gateway process takes
+ * the chat over once the lease lapses, closes the interrupted turn, and numbers
+ * past everything published; a client of the dead node resumes on the survivor
+ * with nothing lost and nothing twice.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { startRedis } from "./redis-server.ts";
+
+const MAIN = join(REPO_ROOT, "src/main.ts");
+const CHAT = "takeover-chat";
+const LEASE_MS = 1000;
+
+async function gatewayProcess(redisUrl: string) {
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  const { proc } = await spawnServe(
+    [BUN, MAIN, "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error",
+      `--cluster-redis-url=${redisUrl}`, `--cluster-lease-ms=${LEASE_MS}`, "--echo-chunk-size=2", "--echo-repeat=150", "--echo-delay-ms=4"],
+    cwd,
+  );
+  return { proc, url: `ws+unix://${sock}:/` };
+}
+
+const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
+
+async function attached(url: string, sinceSeq?: number): Promise<TestClient> {
+  const { client } = await TestClient.ready(url);
+  client.send({ type: "attach", chat_id: CHAT, ...(sinceSeq !== undefined && { since_seq: sinceSeq }) });
+  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
+  return client;
+}
+
+/** Chat events until one matches, bounded in time. */
+async function eventsUntil(client: TestClient, match: (f: Frame) => boolean, timeoutMs = 15_000): Promise<Frame[]> {
+  const events: Frame[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [frame] = chatEvents([await client.next(Math.max(1, deadline - Date.now()))]);
+    if (!frame) continue;
+    events.push(frame);
+    if (match(frame)) return events;
+  }
+}
+
+const contiguous = (events: Frame[]) => events.every((f, i) => i === 0 || f.seq === events[i - 1]!.seq + 1);
+
+test("kill -9 of the writer mid-turn: the other node takes over, closes the turn, continues numbering; a resume loses and repeats nothing", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayProcess(redis.url), gatewayProcess(redis.url)]);
+  const watcher = await attached(b.url);
+  const writerClient = await attached(a.url);
+  writerClient.send({ type: "message", chat_id: CHAT, content: "take me over" });
+
+  // Mid-turn: the watcher on b has seen deltas of the turn a runs.
+  let deltas = 0;
+  const before = await eventsUntil(watcher, (f) => f.event === "delta" && ++deltas === 20);
+  const turnId = before.find((f) => f.event === "goal_status" && f.status === "running")?.turn_id;
+  expect(turnId).toBeString();
+  a.proc.kill("SIGKILL");
+  await a.proc.exited;
+  const seenByWriterClient = chatEvents(writerClient.frames.splice(0));
+
+  // b takes over once the lease lapses and closes the interrupted turn.
+  const after = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  const watched = [...before, ...after];
+  expect(contiguous(watched)).toBe(true);
+  expect(watched.at(-2)).toMatchObject({ event: "turn_end", status: "interrupted", turn_id: turnId });
+  expect(watched.at(-1)).toMatchObject({ event: "goal_status", status: "idle", turn_id: turnId });
+
+  // The dead node's client resumes on b from the last event it saw: nothing lost, nothing twice.
+  const lastSeen = seenByWriterClient.at(-1)!.seq;
+  const resumed = await attached(b.url, lastSeen);
+  const rest = await eventsUntil(resumed, (f) => f.seq === watched.at(-1)!.seq);
+  expect([...seenByWriterClient, ...rest]).toEqual(watched.filter((f) => f.seq >= seenByWriterClient[0]!.seq));
+  await resumed.expectQuiet();
+
+  // b writes the chat now: a new turn numbers on past everything published.
+  watcher.send({ type: "message", chat_id: CHAT, content: "on b" });
+  const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  expect(next[0]!.seq).toBe(watched.at(-1)!.seq + 1);
+  expect(contiguous(next)).toBe(true);
+}, 30_000);
