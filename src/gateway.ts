@@ -93,8 +93,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
       latestSeq: (chatId) => hub.latestSeq(chatId),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      runForwarded: (sender, message) => clients.forwarded(sender, message),
       log,
     });
+  await clusterNode?.start();
   const storage = clusterNode ? clusterNode.storage : localStorage;
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.

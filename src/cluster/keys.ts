@@ -37,6 +37,11 @@ export class ClusterKeys {
     return channel.slice(this.prefix.length + 1, -"}:notify".length);
   }
 
+  /** A node's inbox: messages forwarded to it as a chat's writer, and the replies to messages it forwarded. */
+  inbox(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}:inbox`;
+  }
+
   /** A live issued token, by the SHA-256 of the token (the Redis never holds a usable credential). */
   token(digest: string): string {
     return `${this.prefix}token:${digest}`;

@@ -12,6 +12,8 @@
  * taken over by the first node that has a message for it.
  */
 import type { ChatStorage } from "../chat/storage.ts";
+import type { ForwardedMessage, MessageSender } from "../clients/chat-actions.ts";
+import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { ClusterConnection } from "./cluster.ts";
@@ -30,8 +32,18 @@ export interface ClusterNodeDeps {
   latestSeq: (chatId: string) => number;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
+  /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
+  runForwarded: (sender: MessageSender, message: ForwardedMessage) => void;
   log: Logger;
 }
+
+/** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
+const FORWARD_REPLY_MS = 60_000;
+
+/** What travels through node inboxes. */
+type InboxFrame =
+  | { kind: "message"; from: string; ref: string; client_id: string; remote: string; message: ForwardedMessage }
+  | { kind: "reply"; ref: string; frame: string };
 
 export class ClusterNode {
   readonly nodeId = newNodeId();
@@ -43,6 +55,9 @@ export class ClusterNode {
   readonly #watchTimer: Timer;
   /** Takeovers under way (a second caller waits for the first). */
   readonly #takingOver = new Map<string, Promise<boolean>>();
+  /** Messages this node forwarded: where their replies go, oldest first. */
+  readonly #awaitingReplies = new Map<string, { sender: MessageSender; until: number }>();
+  #nextRef = 0;
 
   constructor(private readonly deps: ClusterNodeDeps) {
     const { connection, config, log } = deps;
@@ -74,6 +89,70 @@ export class ClusterNode {
     const holder = await this.#leases.holder(chatId);
     if (holder !== undefined) return holder.nodeId === this.nodeId;
     return this.#takeOver(chatId);
+  }
+
+  /** Starts listening on this node's inbox. */
+  async start(): Promise<void> {
+    await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#onInbox(text));
+  }
+
+  /**
+   * Hands a message to the chat's writer through its inbox; the writer's
+   * replies come back through this node's. A chat nobody writes any more is
+   * taken over and the message runs here.
+   */
+  async forward(sender: MessageSender, message: ForwardedMessage, attempts = 3): Promise<void> {
+    const holder = await this.#leases.holder(message.chat_id);
+    if (holder === undefined || holder.nodeId === this.nodeId) {
+      if (await this.writableHere(message.chat_id)) return this.deps.runForwarded(sender, message);
+      // Another node won the free lease meanwhile: forward to it (a few times at most while leases change hands).
+      if (attempts > 1) return this.forward(sender, message, attempts - 1);
+    }
+    if (holder === undefined) return this.#notRun(sender, message.chat_id);
+    const ref = `${this.nodeId}:${this.#nextRef++}`;
+    this.#forgetOldReplies();
+    this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, message };
+    const receivers = await this.deps.connection.redis.publish(this.deps.connection.keys.inbox(holder.nodeId), JSON.stringify(frame));
+    if (receivers === 0) {
+      // The writer is gone and its lease not yet lapsed.
+      this.#awaitingReplies.delete(ref);
+      this.#notRun(sender, message.chat_id);
+    }
+  }
+
+  /** Nothing was stored: the client sends again (with a client_msg_id its resend runs once). */
+  #notRun(sender: MessageSender, chatId: string): void {
+    sender.send(JSON.stringify({ event: "error", detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED, chat_id: chatId }));
+  }
+
+  #onInbox(text: string): void {
+    let frame: InboxFrame;
+    try {
+      frame = JSON.parse(text) as InboxFrame;
+    } catch {
+      return;
+    }
+    if (frame.kind === "reply") {
+      this.#awaitingReplies.get(frame.ref)?.sender.send(frame.frame);
+      return;
+    }
+    const { from, ref } = frame;
+    const inbox = this.deps.connection.keys.inbox(from);
+    const sender: MessageSender = {
+      send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)),
+      data: { clientId: frame.client_id, remote: frame.remote },
+    };
+    this.deps.runForwarded(sender, frame.message);
+  }
+
+  /** Entries are added in time order with one lifetime: stop at the first still awaited. */
+  #forgetOldReplies(): void {
+    const now = Date.now();
+    for (const [ref, { until }] of this.#awaitingReplies) {
+      if (until > now) return;
+      this.#awaitingReplies.delete(ref);
+    }
   }
 
   /** Shutdown: no more takeovers; the leases go with the storage's close. */

@@ -61,14 +61,30 @@ test.each([2, 3])("clients on %i nodes see one identical seq stream; a resume on
   await fromStart.expectQuiet();
 });
 
-test("a node that does not write the chat refuses a message for it, while the writer holds the lease", async () => {
+test("a message sent on a node that does not write the chat runs on the writer; acks and duplicates come back to the sender", async () => {
   const [a, b] = await nodes(2);
   const onA = await attached(a!);
   onA.send({ type: "message", chat_id: CHAT, content: "a writes" });
   await turnsEnded(onA, 1);
-  const onB = await attached(b!);
-  onB.send({ type: "message", chat_id: CHAT, content: "b tries" });
+  const { client: onB } = await TestClient.ready(b!.wsUrl("tcp"));
+  onB.send({ type: "message", chat_id: CHAT, content: "b asks", client_msg_id: "m-1" });
+  // A fast turn may end in the commit that holds the user event, before the ack.
+  const framesOnB = await turnsEnded(onB, 1);
+  if (!framesOnB.some((f) => f.event === "message_ack")) framesOnB.push(...(await onB.until((f) => f.event === "message_ack")));
+  const framesOnA = await turnsEnded(onA, 1);
+  expect(framesOnB.filter((f) => f.event === "message_ack")).toEqual([{ event: "message_ack", chat_id: CHAT, client_msg_id: "m-1", duplicate: false }]);
+  const user = chatEvents(framesOnA).find((f) => f.event === "user");
+  expect(user).toMatchObject({ text: "b asks", client_msg_id: "m-1" });
+  // b's client sees the writer's stream from its own message on.
+  expect(chatEvents(framesOnB)).toEqual(chatEvents(framesOnA).filter((f) => f.seq >= user!.seq));
+  // A resend through b is acknowledged as a duplicate by the writer and runs nothing.
+  onB.send({ type: "message", chat_id: CHAT, content: "b asks", client_msg_id: "m-1" });
+  const resend = (await onB.until((f) => f.event === "message_ack")).at(-1);
+  expect(resend).toMatchObject({ client_msg_id: "m-1", duplicate: true });
+  await onB.expectQuiet();
+  await onA.expectQuiet();
+  // What the writer keeps for itself (media, workspace scopes) is not forwarded: refused, clearly.
+  onB.send({ type: "message", chat_id: CHAT, content: "scoped", workspace_scope: { project_path: "/tmp" } });
   const refusal = (await onB.until((f) => f.event === "error")).at(-1);
   expect(refusal).toMatchObject({ chat_id: CHAT, reason: "chat_owned_elsewhere" });
-  await onB.expectQuiet();
 });
