@@ -20,6 +20,9 @@
  *           reading, on a chat streaming 1 KiB deltas to 10 healthy subscribers (#11 item 5)
  *   tail    resume of the last 100 events of chats of 10k/100k/1M events after a restart
  *   bytes   transcript bytes per streamed 4-character delta
+ *   cluster (only when asked: BENCH_ONLY=cluster) 2 gateways sharing a chat through a
+ *           redis-server: p50/p99 per delta and server CPU per delta, subscribers on the
+ *           writing node and on the other, against one gateway without Redis (#17; bench/cluster.ts)
  * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLAGS (extra
  * gateway flags), BENCH_PROFILE (dir for CPU profiles), BENCH_PIN=0 (no taskset pinning),
  * BENCH_LATENCY_RATE (2000 deltas/s, also the slow scenario's rate), BENCH_LATENCY_S (10),
@@ -321,6 +324,7 @@ async function main() {
       );
     }
     await storageBench(ONLY, join(dataDir, "storage"));
+    if (ONLY.has("cluster")) await (await import("./cluster.ts")).clusterBench(join(dataDir, "cluster"));
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -3,7 +3,6 @@
  * a temp working dir, no persistence, ended by pid after the test. Nothing
  * stands in for Redis.
  */
-import { join } from "node:path";
 import { onCleanup, tempDir } from "../helpers.ts";
 
 export const REDIS_SERVER = "/usr/bin/redis-server";
@@ -30,7 +29,13 @@ export function probeFreePort(): number {
 
 /** Starts redis-server; the cleanup after the test kills it by pid. */
 export async function startRedis(): Promise<TestRedis> {
-  const dir = tempDir("agentgate-redis-");
+  const redis = await launchRedis(tempDir("agentgate-redis-"));
+  onCleanup(redis.stop);
+  return redis;
+}
+
+/** Starts redis-server in `dir` on a free loopback port (the bench uses it too); the caller stops it. */
+export async function launchRedis(dir: string): Promise<TestRedis> {
   let lastError = "";
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = probeFreePort();
@@ -42,7 +47,6 @@ export async function startRedis(): Promise<TestRedis> {
       if (proc.exitCode === null) proc.kill("SIGKILL");
       await proc.exited;
     };
-    onCleanup(stop);
     const ready = await waitForLine(proc.stdout, "Ready to accept connections", READY_TIMEOUT_MS);
     if (ready.ok) return { url: `redis://127.0.0.1:${port}`, port, pid: proc.pid, stop };
     lastError = ready.output;
