@@ -140,7 +140,8 @@ export class ClusterNode {
     const { from, ref } = frame;
     const inbox = this.deps.connection.keys.inbox(from);
     const sender: MessageSender = {
-      send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)),
+      // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
+      send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
       data: { clientId: frame.client_id, remote: frame.remote },
     };
     this.deps.runForwarded(sender, frame.message);

@@ -1,10 +1,12 @@
 /**
- * The writer of a chat killed (kill -9) mid-turn: another gateway process takes
- * the chat over once the lease lapses, closes the interrupted turn, and numbers
- * past everything published; a client of the dead node resumes on the survivor
- * with nothing lost and nothing twice.
+ * The writer of a chat killed (kill -9) or paused (SIGSTOP) mid-turn: another
+ * gateway process takes the chat over once the lease lapses, closes the
+ * interrupted turn, and numbers past everything published; a client of the dead
+ * node resumes on the survivor with nothing lost and nothing twice; a paused
+ * writer that resumes is fenced.
  */
 import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { join } from "node:path";
 import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
@@ -83,3 +85,36 @@ test("kill -9 of the writer mid-turn: the other node takes over, closes the turn
   expect(next[0]!.seq).toBe(watched.at(-1)!.seq + 1);
   expect(contiguous(next)).toBe(true);
 }, 30_000);
+
+test("a writer paused (SIGSTOP) past its lease is replaced, and once resumed its writes are refused: never two writers", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayProcess(redis.url), gatewayProcess(redis.url)]);
+  const watcher = await attached(b.url);
+  const writerClient = await attached(a.url);
+  writerClient.send({ type: "message", chat_id: CHAT, content: "pause me" });
+  let deltas = 0;
+  const before = await eventsUntil(watcher, (f) => f.event === "delta" && ++deltas === 20);
+  const turnId = before.find((f) => f.event === "goal_status" && f.status === "running")?.turn_id;
+  a.proc.kill("SIGSTOP");
+  const after = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  expect(after.at(-2)).toMatchObject({ event: "turn_end", status: "interrupted", turn_id: turnId });
+
+  // Resumed, the old writer still runs its turn, but every append is fenced: its clients are told, nobody sees its events.
+  a.proc.kill("SIGCONT");
+  await writerClient.until((f) => f.event === "error" && f.reason === "chat_owned_elsewhere", 15_000);
+  await watcher.expectQuiet();
+
+  // Redis holds one contiguous stream; nothing of the paused writer's turn follows its interruption.
+  const client = new RedisClient(redis.url);
+  const entries = (await client.send("XRANGE", [`agentgate:{${CHAT}}:events`, "-", "+"])) as [string, string[]][];
+  client.close();
+  const stored = entries.map(([, fields]) => JSON.parse(fields[1]!) as Frame);
+  expect(contiguous(stored)).toBe(true);
+  const interruption = stored.findIndex((f) => f.event === "turn_end" && f.status === "interrupted");
+  expect(stored.slice(interruption + 1)).toEqual([expect.objectContaining({ event: "goal_status", status: "idle", turn_id: turnId })]);
+
+  // The new writer goes on numbering.
+  watcher.send({ type: "message", chat_id: CHAT, content: "b now" });
+  const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  expect(next[0]!.seq).toBe(stored.at(-1)!.seq + 1);
+}, 40_000);
