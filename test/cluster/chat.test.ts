@@ -4,6 +4,7 @@
  * and a resume (attach since_seq) on the other node has no gap and no duplicate.
  */
 import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
@@ -87,4 +88,27 @@ test("a message sent on a node that does not write the chat runs on the writer; 
   onB.send({ type: "message", chat_id: CHAT, content: "scoped", workspace_scope: { project_path: "/tmp" } });
   const refusal = (await onB.until((f) => f.event === "error")).at(-1);
   expect(refusal).toMatchObject({ chat_id: CHAT, reason: "chat_owned_elsewhere" });
+});
+
+test("durable before visible: while Redis holds writes back, the writer's own clients see nothing of the chat; then everything, in order", async () => {
+  const redis = await startRedis();
+  const a = await startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 2 });
+  const onA = await attached(a);
+  // The first message makes a the writer (its lease and first append happen unpaused).
+  onA.send({ type: "message", chat_id: CHAT, content: "first" });
+  const first = chatEvents(await turnsEnded(onA, 1));
+  const admin = new RedisClient(redis.url);
+  await admin.connect();
+  await admin.send("CLIENT", ["PAUSE", "10000", "WRITE"]);
+  onA.send({ type: "message", chat_id: CHAT, content: "held back" });
+  // Long enough for the hub to have revealed the turn, were it not waiting for the append.
+  await Bun.sleep(300);
+  await onA.expectQuiet();
+  await admin.send("CLIENT", ["UNPAUSE"]);
+  const second = chatEvents(await turnsEnded(onA, 1));
+  expect(second[0]!.seq).toBe(first.at(-1)!.seq + 1);
+  expect(second.find((f) => f.event === "user")).toMatchObject({ text: "held back" });
+  const last = Number(await admin.get(`agentgate:{${CHAT}}:last`));
+  admin.close();
+  expect(last).toBeGreaterThanOrEqual(second.at(-1)!.seq);
 });
