@@ -296,6 +296,16 @@ export class ChatActions {
     runs.submit(chatId, { content, media: refs.map((r, i) => library.forAgent(r, urls[i]!)), metadata, userSeq });
   }
 
+  /** A `stop` frame. In a cluster it runs where the chat is written: sent on to the writer as "/stop" when that is another node. */
+  stopFrame(ws: ClientSocket, chatId: string): void {
+    const { placement } = this.deps;
+    if (!placement) return this.stop(ws, chatId);
+    placement
+      .writableHere(chatId)
+      .then((writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { chat_id: chatId, content: STOP_COMMAND })))
+      .catch((e: unknown) => this.#clusterFailed(ws, chatId, e));
+  }
+
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
   /** A stop in a chat that does not exist is answered to this client only: it creates nothing. */
   stop(ws: MessageSender, chatId: string): void {

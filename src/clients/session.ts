@@ -117,7 +117,7 @@ export class ClientSessions {
           case "set_workspace_scope":
             return actions.setWorkspaceScope(ws, env);
           case "stop":
-            return actions.stop(ws, env.chat_id);
+            return actions.stopFrame(ws, env.chat_id);
           case "tool_result":
             return actions.toolResult(ws, env);
           case "ping":

@@ -5,14 +5,15 @@
  */
 import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
+import type { ConfigInput } from "../../src/config.ts";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-chat-1";
 
-async function nodes(count: number): Promise<TestGateway[]> {
+async function nodes(count: number, overrides: Partial<ConfigInput> = {}): Promise<TestGateway[]> {
   const redis = await startRedis();
-  return Promise.all(Array.from({ length: count }, () => startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 6 })));
+  return Promise.all(Array.from({ length: count }, () => startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 6, ...overrides })));
 }
 
 /** The chat's events (frames with a seq) among `frames`. */
@@ -111,4 +112,17 @@ test("durable before visible: while Redis holds writes back, the writer's own cl
   const last = Number(await admin.get(`agentgate:{${CHAT}}:last`));
   admin.close();
   expect(last).toBeGreaterThanOrEqual(second.at(-1)!.seq);
+});
+
+test("a stop sent on a node that does not write the chat stops the writer's running turn", async () => {
+  const [a, b] = await nodes(2, { echo_chunk_size: 1, echo_delay_ms: 5 });
+  const onA = await attached(a!);
+  const onB = await attached(b!);
+  onA.send({ type: "message", chat_id: CHAT, content: "x".repeat(2000) });
+  await onB.until((f) => f.event === "delta" && f.chat_id === CHAT);
+  onB.send({ type: "stop", chat_id: CHAT });
+  const frames = await turnsEnded(onB, 1);
+  expect(frames.find((f) => f.event === "message" && f.chat_id === CHAT)?.text).toBe("Stopped 1 task(s).");
+  expect(frames.find((f) => f.event === "turn_end")?.status).toBe("cancelled");
+  expect(chatEvents(await turnsEnded(onA, 1)).at(-1)).toEqual(chatEvents(frames).at(-1));
 });
