@@ -49,18 +49,26 @@ async function eventsUntil(client: TestClient, match: (f: Frame) => boolean, tim
 
 const contiguous = (events: Frame[]) => events.every((f, i) => i === 0 || f.seq === events[i - 1]!.seq + 1);
 
-test("kill -9 of the writer mid-turn: the other node takes over, closes the turn, continues numbering; a resume loses and repeats nothing", async () => {
+/**
+ * Two gateway processes on one redis-server: a client on a starts a long turn (a
+ * writes the chat), a watcher on b mirrors it; returns once the watcher has seen
+ * 20 of the turn's deltas.
+ */
+async function writerMidTurn() {
   const redis = await startRedis();
   const [a, b] = await Promise.all([gatewayProcess(redis.url), gatewayProcess(redis.url)]);
   const watcher = await attached(b.url);
   const writerClient = await attached(a.url);
-  writerClient.send({ type: "message", chat_id: CHAT, content: "take me over" });
-
-  // Mid-turn: the watcher on b has seen deltas of the turn a runs.
+  writerClient.send({ type: "message", chat_id: CHAT, content: "a long turn" });
   let deltas = 0;
   const before = await eventsUntil(watcher, (f) => f.event === "delta" && ++deltas === 20);
   const turnId = before.find((f) => f.event === "goal_status" && f.status === "running")?.turn_id;
   expect(turnId).toBeString();
+  return { redis, a, b, watcher, writerClient, before, turnId };
+}
+
+test("kill -9 of the writer mid-turn: the other node takes over, closes the turn, continues numbering; a resume loses and repeats nothing", async () => {
+  const { a, b, watcher, writerClient, before, turnId } = await writerMidTurn();
   a.proc.kill("SIGKILL");
   await a.proc.exited;
   const seenByWriterClient = chatEvents(writerClient.frames.splice(0));
@@ -87,14 +95,7 @@ test("kill -9 of the writer mid-turn: the other node takes over, closes the turn
 }, 30_000);
 
 test("a writer paused (SIGSTOP) past its lease is replaced, and once resumed its writes are refused: never two writers", async () => {
-  const redis = await startRedis();
-  const [a, b] = await Promise.all([gatewayProcess(redis.url), gatewayProcess(redis.url)]);
-  const watcher = await attached(b.url);
-  const writerClient = await attached(a.url);
-  writerClient.send({ type: "message", chat_id: CHAT, content: "pause me" });
-  let deltas = 0;
-  const before = await eventsUntil(watcher, (f) => f.event === "delta" && ++deltas === 20);
-  const turnId = before.find((f) => f.event === "goal_status" && f.status === "running")?.turn_id;
+  const { redis, a, watcher, writerClient, turnId } = await writerMidTurn();
   a.proc.kill("SIGSTOP");
   const after = await eventsUntil(watcher, (f) => isTurnEnd(f));
   expect(after.at(-2)).toMatchObject({ event: "turn_end", status: "interrupted", turn_id: turnId });
