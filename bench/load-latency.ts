@@ -17,7 +17,11 @@
  * Optionally, every `stallEveryMs` a new "stalled" client connects over a raw TCP
  * socket, joins the chat and never reads again (the slow-consumer scenario).
  *
- * argv: one JSON object {url, side, rate, seconds, subscribers, stallEveryMs, padBytes, agentToken}.
+ * Cluster (bench/cluster.ts): with `subscriberUrl`, the subscribers are on that
+ * gateway and the turn is started by a client on `url` (the node the agent is
+ * connected to, which then writes the chat), so every delta crosses Redis.
+ *
+ * argv: one JSON object {url, side, rate, seconds, subscribers, stallEveryMs, padBytes, agentToken, subscriberUrl?}.
  * Prints {ready} once set up, then one JSON report line. Exits by itself.
  */
 import { connect, type Socket } from "node:net";
@@ -31,6 +35,7 @@ interface Options {
   stallEveryMs: number;
   padBytes: number;
   agentToken: string;
+  subscriberUrl?: string;
 }
 
 const o = JSON.parse(process.argv[2]!) as Options;
@@ -70,7 +75,7 @@ let whenAllDone: () => void = () => {};
 const allDone = new Promise<void>((r) => (whenAllDone = r));
 
 function subscriber(): Promise<WebSocket> {
-  const ws = new WebSocket(o.url);
+  const ws = new WebSocket(o.subscriberUrl ?? o.url);
   let lastSeq = 0;
   let deltas = 0;
   return new Promise((resolve, reject) => {
@@ -158,8 +163,13 @@ if (o.stallEveryMs > 0) {
   const timer = setInterval(stall, o.stallEveryMs);
   void allDone.then(() => clearInterval(timer));
 }
+/** The client that starts the turn: on the agent's gateway when subscribers are on another. */
+const starter = o.subscriberUrl ? await new Promise<WebSocket>((resolve) => {
+  const ws = new WebSocket(o.url);
+  ws.addEventListener("message", () => resolve(ws), { once: true });
+}) : subs[0]!;
 if (startRaw) startRaw();
-else subs[0]!.send(JSON.stringify({ type: "message", chat_id: CHAT, content: "go" }));
+else starter.send(JSON.stringify({ type: "message", chat_id: CHAT, content: "go" }));
 await allDone;
 
 latencies.sort((a, b) => a - b);

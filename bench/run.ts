@@ -23,6 +23,9 @@
  *   startup binary spawn → first 200 on /health (bench/startup.ts; only when named)
  *   page    first paint of the chat page from the binary in chromium vs a bare Bun.serve
  *           of the same shell (bench/page.ts; only when named)
+ *   cluster (only when asked: BENCH_ONLY=cluster) 2 gateways sharing a chat through a
+ *           redis-server: p50/p99 per delta and server CPU per delta, subscribers on the
+ *           writing node and on the other, against one gateway without Redis (#17; bench/cluster.ts)
  * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLAGS (extra
  * gateway flags), BENCH_PROFILE (dir for CPU profiles), BENCH_PIN=0 (no taskset pinning),
  * BENCH_LATENCY_RATE (2000 deltas/s, also the slow scenario's rate), BENCH_LATENCY_S (10),
@@ -325,6 +328,7 @@ async function main() {
       );
     }
     await storageBench(ONLY, join(dataDir, "storage"));
+    if (ONLY.has("cluster")) await (await import("./cluster.ts")).clusterBench(join(dataDir, "cluster"));
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

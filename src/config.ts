@@ -103,7 +103,7 @@ const AgentSpec = z.discriminatedUnion("type", [
 export type AgentSpec = z.output<typeof AgentSpec>;
 
 /** The groups --help and genconfig show options in; each option's group is set where the option is defined. */
-export const OPTION_GROUPS = ["listen", "auth", "storage", "media", "agents", "limits", "web UI", "process"] as const;
+export const OPTION_GROUPS = ["listen", "auth", "storage", "media", "agents", "limits", "web UI", "cluster", "process"] as const;
 export type OptionGroup = (typeof OPTION_GROUPS)[number];
 const optionGroups = z.registry<{ group: OptionGroup }>();
 
@@ -241,6 +241,19 @@ export const ConfigSchema = z
     bootstrap_token_api_access: bool(true).describe(
       "A token minted by /webui/bootstrap for a local browser also works as a Bearer on /api/sessions* and /api/media until it expires (nanobot's WebUI sends it there); still single-use on the WebSocket.",
     ),
+    }),
+
+    ...section("cluster", {
+    cluster_redis_url: z
+      .string()
+      .default("")
+      .refine((u) => u === "" || /^(redis|rediss|valkey|valkeys):\/\//.test(u), "must be a redis://, rediss://, valkey:// or valkeys:// URL")
+      .describe(
+        "Redis shared by several gateways (redis://[user:pass@]host:port[/db]). Empty: a single node, nothing else needed. Built so far: tokens accepted once on any node; a chat's events are appended to Redis by the one gateway holding its lease and reach clients on every node; a message sent on a node that does not write the chat is refused (forwarding and takeover are not built yet).",
+      ),
+    cluster_lease_ms: int(5000, 500, 600_000).describe("A chat's writer lease in Redis, renewed every third of it: a gateway that stops renewing (crashed, paused, cut off) loses the chat after this long, and its writes are refused from then on."),
+    cluster_stream_max_events: int(10_000, 100, 10_000_000).describe("Events kept per chat in its Redis stream (approximately): the hot history any node resumes from; older events are in the writer's transcript."),
+    cluster_key_prefix: z.string().min(1).default("agentgate:").describe("Prefix of every Redis key and channel, so several clusters (or other programs) can share one Redis."),
     }),
 
     ...section("process", {
@@ -385,7 +398,7 @@ export function connectableHost(config: Pick<Config, "host">): string {
 }
 
 /** The config with secrets masked, for check-config and logs. */
-export const SECRET_OPTIONS: ReadonlySet<string> = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token"]);
+export const SECRET_OPTIONS: ReadonlySet<string> = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token", "cluster_redis_url"]);
 
 export function redactConfig(config: Config): Record<string, unknown> {
   return Object.fromEntries(

@@ -9,6 +9,9 @@ import { AgentRegistry } from "./agents/registry.ts";
 import { IssuedTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
 import { clientLine } from "./chat/client-line.ts";
+import { connectCluster } from "./cluster/cluster.ts";
+import { ClusterNode } from "./cluster/node.ts";
+import { SharedTokens } from "./cluster/shared-tokens.ts";
 import { Hub } from "./chat/hub.ts";
 import { ChatReader } from "./chat/reader.ts";
 import { ChatStorage, recoverTranscripts } from "./chat/storage.ts";
@@ -27,7 +30,7 @@ import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
 import { readinessChecks } from "./readiness.ts";
-import { closeInterruptedTurns } from "./runs/recover.ts";
+import { closeInterruptedTurns, publishInterrupted } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
@@ -51,6 +54,8 @@ export interface Gateway {
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
+  // Several gateways sharing one Redis (first, so a node that cannot reach it opens nothing).
+  const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
@@ -71,13 +76,28 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
     onFlushed: (chatId, seq) => hub.flushed(chatId, seq),
   });
-  const storage = new ChatStorage({
+  const localStorage = new ChatStorage({
     store,
     log: new CommitLog({ dir: logDir, segmentBytes: config.commit_log_segment_bytes }),
     transcript,
     transcriptFile,
     fsync: config.transcript_fsync,
   });
+  // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
+  const clusterNode =
+    cluster &&
+    new ClusterNode({
+      connection: cluster,
+      local: localStorage,
+      config,
+      mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
+      latestSeq: (chatId) => hub.latestSeq(chatId),
+      closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      runForwarded: (sender, message) => clients.forwarded(sender, message),
+      log,
+    });
+  await clusterNode?.start();
+  const storage = clusterNode ? clusterNode.storage : localStorage;
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
   const hub: Hub = new Hub(
@@ -150,8 +170,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  // Clients and HTTP.
+  // Clients and HTTP. In a cluster, single-use tokens are accepted once on any node.
   const wsTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  const singleUseTokens = cluster ? new SharedTokens(cluster.redis, cluster.keys, wsTokens, config.token_ttl_s * 1000) : wsTokens;
   const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
   const clients = new ClientSessions({
@@ -164,6 +185,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     library,
     agentExists: (name) => agents.has(name),
     messageIds: new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 }),
+    ...(clusterNode && { placement: clusterNode }),
     log,
   });
   const deleteChat = async (chatId: string) => {
@@ -179,7 +201,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const app = createHttpApp({
     config,
     trust,
-    wsTokens,
+    wsTokens: singleUseTokens,
     apiTokens,
     browserTokens,
     sessions: { store, hub, runs, reader, toClient, deleteChat },
@@ -196,15 +218,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens, trust, log });
+  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens: singleUseTokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
   serving = true;
 
   const stopOnce = async () => {
     serving = false;
+    clusterNode?.stop();
     const stopped = listeners.map((l) => l.server.stop());
     await runs.settle(config.shutdown_grace_ms);
-    hub.commit();
+    await hub.whenVisible(config.shutdown_grace_ms);
     clients.closeAll(CLOSE_GOING_AWAY, GOING_AWAY_REASON);
     await agents.closeAll();
     await Promise.race([Promise.all(stopped), Bun.sleep(1000)]);
@@ -213,10 +236,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       hub.removeListener(l.server);
       if (l.transport === "unix") rmSync(l.address, { force: true });
     }
-    hub.commit();
+    await hub.whenVisible(config.shutdown_grace_ms);
     store.flush();
     await storage.close();
     hub.settle();
+    cluster?.close();
     db.$client.close();
   };
 

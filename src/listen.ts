@@ -13,7 +13,7 @@ import type { Hono } from "hono";
 import type { AgentConnData, AgentSocket, WsAgents } from "./agents/ws-agents.ts";
 import { agentAuthorized } from "./auth/agent-credential.ts";
 import { authorizeHandshake } from "./auth/handshake.ts";
-import type { IssuedTokens } from "./auth/issued-tokens.ts";
+import type { SingleUseTokens } from "./auth/issued-tokens.ts";
 import type { Peer, TrustPolicy } from "./auth/peer.ts";
 import type { ClientData, ClientSocket } from "./clients/client-socket.ts";
 import { type ClientSessions, clientConnectionData } from "./clients/session.ts";
@@ -41,7 +41,7 @@ export interface ListenDeps {
   app: Hono;
   clients: ClientSessions;
   agents: WsAgents;
-  wsTokens: IssuedTokens;
+  wsTokens: SingleUseTokens;
   trust: TrustPolicy;
   log: Logger;
 }

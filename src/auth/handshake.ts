@@ -14,7 +14,7 @@
 import { verify } from "hono/jwt";
 import type { Config } from "../config.ts";
 import { metrics } from "../metrics/metrics.ts";
-import type { IssuedTokens } from "./issued-tokens.ts";
+import type { SingleUseTokens } from "./issued-tokens.ts";
 import { secretEquals } from "./secret.ts";
 
 export const MAX_CLIENT_ID_LENGTH = 128;
@@ -39,14 +39,14 @@ export async function jwtSubject(token: string, secret: string): Promise<string 
 }
 
 /** The static token or an issued one (consumed here, valid or not). */
-function tokenValid(token: string, config: HandshakeConfig, issued: IssuedTokens): boolean {
+async function tokenValid(token: string, config: HandshakeConfig, issued: SingleUseTokens): Promise<boolean> {
   if (token === "") return false;
   if (config.token && secretEquals(token, config.token)) return true;
   return issued.consume(token);
 }
 
 /** `localRefusal`: why the peer lacks a local user's trust, undefined if it has it. */
-export async function authorizeHandshake(url: URL, config: HandshakeConfig, issued: IssuedTokens, localRefusal: string | undefined): Promise<HandshakeOutcome> {
+export async function authorizeHandshake(url: URL, config: HandshakeConfig, issued: SingleUseTokens, localRefusal: string | undefined): Promise<HandshakeOutcome> {
   const token = url.searchParams.get("token") ?? "";
   const subject = await jwtSubject(token, config.jwt_secret);
   const identity = subject ?? (url.searchParams.get("client_id") ?? "").trim().slice(0, MAX_CLIENT_ID_LENGTH);
@@ -54,7 +54,7 @@ export async function authorizeHandshake(url: URL, config: HandshakeConfig, issu
     metrics.authFailed("not_allowed");
     return { ok: false, status: 403, error: "Forbidden", reason: "client_id is not in allow_from" };
   }
-  const valid = subject !== undefined || tokenValid(token, config, issued);
+  const valid = subject !== undefined || (await tokenValid(token, config, issued));
   const credentialRequired = config.token !== "" || config.websocket_requires_token;
   if (valid || (!credentialRequired && localRefusal === undefined)) return { ok: true, ...(subject !== undefined && { identity: subject }) };
   metrics.authFailed(!credentialRequired ? "not_local" : token === "" ? "missing_token" : "invalid_token");

@@ -6,10 +6,21 @@
  */
 import { randomBytes } from "node:crypto";
 
+/**
+ * Single-use tokens as the handshake and the issue routes use them: this
+ * node's IssuedTokens, or tokens shared by a cluster (src/cluster/shared-tokens.ts).
+ */
+export interface SingleUseTokens {
+  /** A fresh token, or undefined at the cap of live tokens. */
+  issue(): string | undefined | Promise<string | undefined>;
+  /** True if the token was live; it is removed either way. */
+  consume(token: string): boolean | Promise<boolean>;
+}
+
 /** nanobot's prefix: clients written for it recognise tokens by it. */
 const PREFIX = "nbwt_";
 
-export class IssuedTokens {
+export class IssuedTokens implements SingleUseTokens {
   /** token → expiry (ms since epoch). */
   readonly #expiries = new Map<string, number>();
 

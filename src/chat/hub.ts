@@ -20,7 +20,7 @@
 import type { Server } from "bun";
 import type { ChatEvent } from "../protocol/events.ts";
 import { metrics } from "../metrics/metrics.ts";
-import { EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
+import { CHAT_OWNED_ELSEWHERE, EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
 import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
 /** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
@@ -45,10 +45,15 @@ export interface HubStorage {
   storedSeq(chatId: string): number;
   /** Throws when the reservation could not be written. */
   reserveSeq(chatId: string, through: number): void;
-  /** Adds one stored line to the commit batch (memory only). */
-  stage(chatId: string, line: string): void;
-  /** Writes the batch (one syscall); throws, keeping the batch, on failure. */
-  commit(): void;
+  /** Adds one stored line to the commit batch (memory only); `frame` is what clients see of it. */
+  stage(chatId: string, line: string, seq: number, frame: string): void;
+  /**
+   * Writes the batch (one syscall); throws, keeping the batch, on failure. A
+   * clustered storage also appends it to Redis and returns that promise: the hub
+   * reveals the batch when it resolves (one batch in flight), with the chats
+   * whose events were refused for good (another gateway holds their lease).
+   */
+  commit(): void | Promise<ReadonlySet<string>>;
   /** Bytes staged and not yet committed. */
   stagedBytes(): number;
   /** A committed event, for the chat's transcript (behind). */
@@ -117,6 +122,8 @@ export class Hub {
   #retryTimer: Timer | undefined;
   #evictionTimer: Timer | undefined;
   #failing = false;
+  /** Clustered storage only: the batch whose append is in flight (staged events per chat), and the work waiting for it. */
+  #inFlight: { counts: Map<ChatStream, number>; broadcasts: string[]; afterCommit: (() => void)[] } | undefined;
 
   constructor(
     private readonly storage: HubStorage,
@@ -166,7 +173,7 @@ export class Hub {
     chat.lastSeq = seq;
     chat.refusing = false;
     const frame = event.private === undefined ? stored : JSON.stringify({ ...event, private: undefined });
-    this.storage.stage(chat.chatId, stored);
+    this.storage.stage(chat.chatId, stored, seq, frame);
     chat.staged.push({ seq, frame, stored, event });
     this.#dirty.add(chat);
     if (!this.#commitScheduled && !this.#failing) {
@@ -183,22 +190,70 @@ export class Hub {
    */
   commit(): boolean {
     this.#commitScheduled = false;
-    if (this.#dirty.size === 0) return true;
+    if (this.#dirty.size === 0 || this.#inFlight) return true;
+    let appending: ReturnType<HubStorage["commit"]>;
     try {
-      this.storage.commit();
+      appending = this.storage.commit();
     } catch (e) {
       this.#commitFailed(e);
       return false;
     }
+    if (appending) {
+      this.#awaitAppend(appending);
+      return true;
+    }
     if (this.#failing) this.hooks.log("warn", "storage accepts writes again; held events published", {});
     this.#failing = false;
-    for (const chat of this.#dirty) this.#reveal(chat);
+    for (const chat of this.#dirty) this.#reveal(chat, chat.staged.length);
     this.#dirty.clear();
-    for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
-    for (const fn of this.#afterCommit.splice(0)) this.#runAfterCommit(fn);
+    this.#revealed(this.#broadcasts.splice(0), this.#afterCommit.splice(0));
+    return true;
+  }
+
+  /** After a batch is visible: the broadcasts and work that waited for it, then memory upkeep. */
+  #revealed(broadcasts: string[], afterCommit: (() => void)[]): void {
+    for (const text of broadcasts) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
+    for (const fn of afterCommit) this.#runAfterCommit(fn);
     if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
     this.#scheduleEviction();
-    return true;
+  }
+
+  /**
+   * Clustered: the batch is revealed once its append resolves; events published
+   * meanwhile wait for the next commit, which starts when this one ends. Chats
+   * refused for good lose the batch's events (nobody saw them) and their stream.
+   */
+  #awaitAppend(appending: Promise<ReadonlySet<string>>): void {
+    const inFlight = { counts: new Map<ChatStream, number>(), broadcasts: this.#broadcasts.splice(0), afterCommit: this.#afterCommit.splice(0) };
+    for (const chat of this.#dirty) inFlight.counts.set(chat, chat.staged.length);
+    this.#dirty.clear();
+    this.#inFlight = inFlight;
+    appending.then(
+      (refused) => {
+        this.#inFlight = undefined;
+        this.#failing = false;
+        for (const [chat, count] of inFlight.counts) {
+          if (this.#chats.get(chat.chatId) !== chat) continue; // deleted meanwhile
+          if (refused.has(chat.chatId)) this.#disown(chat);
+          else this.#reveal(chat, count);
+        }
+        this.#revealed(inFlight.broadcasts, inFlight.afterCommit);
+        if (this.#dirty.size > 0) this.commit();
+      },
+      (e: unknown) => {
+        this.#inFlight = undefined;
+        for (const chat of inFlight.counts.keys()) this.#dirty.add(chat);
+        this.#broadcasts.unshift(...inFlight.broadcasts);
+        this.#afterCommit.unshift(...inFlight.afterCommit);
+        this.#commitFailed(e);
+      },
+    );
+  }
+
+  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store). */
+  #disown(chat: ChatStream): void {
+    this.#tell(chat, CHAT_OWNED_ELSEWHERE);
+    this.forget(chat.chatId);
   }
 
   /** The transcript now holds the chat's events through `seq`: they may leave the ring. */
@@ -218,6 +273,7 @@ export class Hub {
   broadcast(frame: object): void {
     const text = JSON.stringify(frame);
     if (this.#dirty.size > 0 && !this.#failing) this.#broadcasts.push(text);
+    else if (this.#inFlight) this.#inFlight.broadcasts.push(text);
     else for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
   }
 
@@ -228,8 +284,21 @@ export class Hub {
    * no client is told of an event a kill -9 could still lose.
    */
   afterCommit(fn: () => void): void {
-    if (this.#dirty.size === 0) this.#runAfterCommit(fn);
-    else this.#afterCommit.push(fn);
+    if (this.#dirty.size > 0) this.#afterCommit.push(fn);
+    else if (this.#inFlight) this.#inFlight.afterCommit.push(fn);
+    else this.#runAfterCommit(fn);
+  }
+
+  /** Commits now and resolves once everything published so far is visible: at once when the commit fails, after `timeoutMs` at most (shutdown). */
+  whenVisible(timeoutMs: number): Promise<void> {
+    if (!this.commit()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.afterCommit(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   #runAfterCommit(fn: () => void): void {
@@ -238,6 +307,24 @@ export class Hub {
     } catch (e) {
       this.hooks.log("error", "after-commit work failed", { error: String(e) });
     }
+  }
+
+  /**
+   * Clustered: an event another gateway appended reaches this node's clients of
+   * the chat through the same topic, ring and transcript as its own events (the
+   * fan-out calls this in seq order, once per seq).
+   */
+  mirror(chatId: string, seq: number, frame: string, event: object): void {
+    const chat = this.#open(chatId);
+    // Already held: revealed here, or this node's own batch coming back while its append is in flight.
+    if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return;
+    for (const server of this.#listeners) server.publish(chat.topic, frame);
+    chat.ring.push(seq, frame);
+    this.#ringBytes += frame.length;
+    chat.lastSeq = chat.durableSeq = seq;
+    chat.reservedThrough = Math.max(chat.reservedThrough, seq);
+    this.storage.committed(chatId, seq, frame, event);
+    this.#scheduleEviction();
   }
 
   /** The chat was deleted: forget its stream. */
@@ -321,19 +408,21 @@ export class Hub {
     this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
   }
 
-  #reveal(chat: ChatStream): void {
+  /** Reveals the chat's first `count` staged events (all of them unless a clustered commit was in flight). */
+  #reveal(chat: ChatStream, count: number): void {
     let subscribers = 0;
     for (const server of this.#listeners) subscribers += server.subscriberCount(chat.topic);
-    metrics.delivered(subscribers * chat.staged.length);
-    for (const { seq, frame, stored, event } of chat.staged) {
+    metrics.delivered(subscribers * count);
+    for (let i = 0; i < count; i++) {
+      const { seq, frame, stored, event } = chat.staged[i]!;
       metrics.eventPublished((event as { event: string }).event);
       for (const server of this.#listeners) server.publish(chat.topic, frame);
       chat.ring.push(seq, frame);
       this.#ringBytes += frame.length;
       this.storage.committed(chat.chatId, seq, stored, event);
     }
-    chat.durableSeq = chat.staged.at(-1)!.seq;
-    chat.staged = [];
+    chat.durableSeq = chat.staged[count - 1]!.seq;
+    chat.staged = count === chat.staged.length ? [] : chat.staged.slice(count);
   }
 
   /**

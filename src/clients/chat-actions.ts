@@ -12,12 +12,14 @@ import type { MediaLibrary, MediaRef } from "../media/library.ts";
 import type { Attach, Message, NewChat, SetWorkspaceScope, ToolResultEnvelope } from "../protocol/client.ts";
 import {
   CHAT_BUSY,
+  CHAT_OWNED_ELSEWHERE,
   IMAGE_REJECTED,
   MESSAGE_NOT_STORED,
   MISSING_CONTENT,
   NOT_CAPABLE,
   REPLAY_IN_PROGRESS,
   STORAGE_ERROR,
+  STORE_FAILED,
   TOOL_RESULT_REJECTED,
   UNKNOWN_AGENT,
   UNKNOWN_CALL_ID,
@@ -27,7 +29,7 @@ import { NO_ACTIVE_TASK, type Runs } from "../runs/runs.ts";
 import type { ToolCalls } from "../runs/tool-calls.ts";
 import { reply, replyError } from "./replies.ts";
 import { type ReplayDeps, type ReplayTarget, replayThenSubscribe } from "./replay.ts";
-import type { ClientSocket } from "./client-socket.ts";
+import type { ClientData, ClientSocket } from "./client-socket.ts";
 import { resolveWorkspaceScope, type ScopeResult, scopePayload, type WorkspaceScope, WorkspaceScopes } from "./workspace-scope.ts";
 
 /** The chat metadata a connection reads and writes (workspace scope, goal state, preview). */
@@ -39,6 +41,30 @@ export interface ChatMetadataAccess {
   createChat(chatId: string, agent: string): void;
   /** Makes sure the chat has a row (media rows point to it). */
   ensure(chatId: string): void;
+}
+
+/** Clustered only: which chats another gateway writes (src/cluster/node.ts). */
+export interface ChatPlacement {
+  /** Resolves once this node mirrors the chat, caught up, when another node writes it. */
+  follow(chatId: string): Promise<void>;
+  /** False while another node holds the chat's lease: a message sent here is forwarded to it. */
+  writableHere(chatId: string): Promise<boolean>;
+  /** Hands a text message to the node writing the chat; its replies (ack, error) come back to `sender`. */
+  forward(sender: MessageSender, message: ForwardedMessage): Promise<void>;
+}
+
+/** Who sent a message, as far as running it needs: where replies go and who to name in the chat. */
+export interface MessageSender {
+  send(frame: string): unknown;
+  readonly data: Pick<ClientData, "clientId" | "remote">;
+}
+
+/** A text message one node hands to the node writing the chat. */
+export interface ForwardedMessage {
+  chat_id: string;
+  content: string;
+  client_msg_id?: string;
+  webui?: boolean;
 }
 
 /** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
@@ -59,6 +85,7 @@ export interface ChatActionDeps {
   agentExists: (name: string) => boolean;
   /** client_msg_ids each chat accepted, kept durably. */
   messageIds: MessageIdMemory;
+  placement?: ChatPlacement;
   log: Logger;
 }
 
@@ -120,6 +147,21 @@ export class ChatActions {
   }
 
   attach(ws: ClientSocket, env: Attach): void {
+    const { placement } = this.deps;
+    if (!placement) return this.#attach(ws, env);
+    placement.follow(env.chat_id).then(
+      () => this.#attach(ws, env),
+      (e: unknown) => this.#clusterFailed(ws, env.chat_id, e),
+    );
+  }
+
+  /** The cluster's Redis did not answer: the asker is told, as for a failing store. */
+  #clusterFailed(ws: ClientSocket, chatId: string, error: unknown): void {
+    this.deps.log.error("cluster Redis failed", { chat_id: chatId, error: String(error) });
+    replyError(ws, { detail: STORAGE_ERROR, reason: STORE_FAILED }, chatId);
+  }
+
+  #attach(ws: ClientSocket, env: Attach): void {
     const chatId = env.chat_id;
     if (ws.data.replaying.has(chatId)) return replyError(ws, { detail: REPLAY_IN_PROGRESS }, chatId);
     this.#declare(ws, env.capabilities);
@@ -139,6 +181,39 @@ export class ChatActions {
   }
 
   message(ws: ClientSocket, env: Message): void {
+    const { placement } = this.deps;
+    if (!placement) return this.#message(ws, env);
+    placement.writableHere(env.chat_id).then(
+      (writable) => (writable ? this.#message(ws, env) : this.#forward(ws, env, placement)),
+      (e: unknown) => this.#clusterFailed(ws, env.chat_id, e),
+    );
+  }
+
+  /**
+   * Another node writes the chat: the client follows it here and the message
+   * runs there. Media and workspace scopes stay on the node that received them,
+   * so such messages are refused (not built yet).
+   */
+  #forward(ws: ClientSocket, env: Message, placement: ChatPlacement): void {
+    const chatId = env.chat_id;
+    if (env.media?.length || env.media_ids?.length || env.workspace_scope !== undefined) return replyError(ws, { detail: STORAGE_ERROR, reason: CHAT_OWNED_ELSEWHERE }, chatId);
+    if (env.content.trim() === "") return replyError(ws, { detail: MISSING_CONTENT }, chatId);
+    const forwarded: ForwardedMessage = { chat_id: chatId, content: env.content, ...(env.client_msg_id !== undefined && { client_msg_id: env.client_msg_id }), ...(env.webui === true && { webui: true }) };
+    placement
+      .follow(chatId)
+      .then(() => {
+        if (this.join(ws, chatId)) this.hydrate(ws, chatId);
+        return placement.forward(ws, forwarded);
+      })
+      .catch((e: unknown) => this.#clusterFailed(ws, chatId, e));
+  }
+
+  /** On the node writing the chat: a message another node received, run as if sent here. */
+  forwarded(sender: MessageSender, message: ForwardedMessage): void {
+    this.#submitOnce(sender, message.chat_id, message.content, message.webui === true ? { webui: true } : {}, message.client_msg_id);
+  }
+
+  #message(ws: ClientSocket, env: Message): void {
     const chatId = env.chat_id;
     const media = this.deps.inbound.check(chatId, env.media, env.media_ids);
     if (!media.ok) return replyError(ws, { detail: IMAGE_REJECTED, reason: media.reason }, chatId);
@@ -146,13 +221,16 @@ export class ChatActions {
     if (env.content.trim() === "" && attachments === 0) return replyError(ws, { detail: MISSING_CONTENT }, chatId);
     if (env.workspace_scope !== undefined && !scopeAccepted(ws, this.#scopes.applyToMessage(chatId, env.workspace_scope, ws.data.local), chatId)) return;
     if (this.join(ws, chatId)) this.hydrate(ws, chatId);
-    const id = env.client_msg_id;
+    this.#submitOnce(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, env.client_msg_id, attachments > 0 ? media.media : undefined);
+  }
+
+  /** Submits unless the client_msg_id was accepted before (then acked as a duplicate once the first copy is durable). */
+  #submitOnce(sender: MessageSender, chatId: string, content: string, extra: Record<string, unknown>, id?: string, media?: CheckedMedia): void {
     if (id !== undefined && (this.#acceptingIds.has(idKey(chatId, id)) || this.deps.messageIds.has(chatId, id))) {
-      // Acked only once the first copy's user event is durable.
-      this.deps.hub.afterCommit(() => reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true }));
+      this.deps.hub.afterCommit(() => reply(sender, { event: "message_ack", chat_id: chatId, client_msg_id: id, duplicate: true }));
       return;
     }
-    this.submit(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, id, attachments > 0 ? media.media : undefined);
+    this.submit(sender, chatId, content, extra, id, media);
   }
 
   setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
@@ -176,7 +254,7 @@ export class ChatActions {
    * and the id together, so the client's resend runs; a crash between the event's
    * write and the id's can at worst run a resend of an interrupted message again.
    */
-  #acceptOnceDurable(ws: ClientSocket, chatId: string, clientMsgId: string): void {
+  #acceptOnceDurable(ws: MessageSender, chatId: string, clientMsgId: string): void {
     const key = idKey(chatId, clientMsgId);
     this.#acceptingIds.add(key);
     this.deps.hub.afterCommit(() => {
@@ -192,7 +270,7 @@ export class ChatActions {
   }
 
   /** A user message (typed or legacy) into the chat: published, then run; acked once durable. */
-  submit(ws: ClientSocket, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
+  submit(ws: MessageSender, chatId: string, content: string, extra: Record<string, unknown>, clientMsgId?: string, media?: CheckedMedia): void {
     if (content.trim() === STOP_COMMAND && !media) return this.stop(ws, chatId);
     // Refused before anything is remembered: a resend once the chat is free must run.
     if (!this.deps.runs.hasRoom(chatId)) return replyError(ws, { detail: CHAT_BUSY }, chatId);
@@ -218,9 +296,19 @@ export class ChatActions {
     runs.submit(chatId, { content, media: refs.map((r, i) => library.forAgent(r, urls[i]!)), metadata, userSeq });
   }
 
+  /** A `stop` frame. In a cluster it runs where the chat is written: sent on to the writer as "/stop" when that is another node. */
+  stopFrame(ws: ClientSocket, chatId: string): void {
+    const { placement } = this.deps;
+    if (!placement) return this.stop(ws, chatId);
+    placement
+      .writableHere(chatId)
+      .then((writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { chat_id: chatId, content: STOP_COMMAND })))
+      .catch((e: unknown) => this.#clusterFailed(ws, chatId, e));
+  }
+
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
   /** A stop in a chat that does not exist is answered to this client only: it creates nothing. */
-  stop(ws: ClientSocket, chatId: string): void {
+  stop(ws: MessageSender, chatId: string): void {
     if (this.deps.chats.metadata(chatId) !== undefined || this.deps.runs.activeTurn(chatId)) this.deps.runs.stop(chatId);
     else reply(ws, { event: "message", chat_id: chatId, text: NO_ACTIVE_TASK });
   }

@@ -11,7 +11,7 @@ import type { WebSocketHandler } from "bun";
 import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
 import { EVERYONE_TOPIC } from "../chat/hub.ts";
 import { parseInbound } from "../protocol/client.ts";
-import { type ChatActionDeps, ChatActions, MAX_CAPABILITIES } from "./chat-actions.ts";
+import { type ChatActionDeps, ChatActions, type ForwardedMessage, MAX_CAPABILITIES, type MessageSender } from "./chat-actions.ts";
 import type { ClientData, ClientSocket } from "./client-socket.ts";
 import { logConnectionClose, logConnectionOpen } from "./connection-log.ts";
 import { reply, replyError } from "./replies.ts";
@@ -61,6 +61,11 @@ export class ClientSessions {
       this.deps.toolCalls.clientLeft(ws.data.chats);
     },
   };
+
+  /** Clustered: a message another node received for a chat this node writes. */
+  forwarded(sender: MessageSender, message: ForwardedMessage): void {
+    this.#actions.forwarded(sender, message);
+  }
 
   /** Open connections in the chat that declared the tool. */
   capableClients(chatId: string, tool: string): number {
@@ -112,7 +117,7 @@ export class ClientSessions {
           case "set_workspace_scope":
             return actions.setWorkspaceScope(ws, env);
           case "stop":
-            return actions.stop(ws, env.chat_id);
+            return actions.stopFrame(ws, env.chat_id);
           case "tool_result":
             return actions.toolResult(ws, env);
           case "ping":

@@ -8,7 +8,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requireApiCredential } from "../auth/api-credential.ts";
-import type { IssuedTokens } from "../auth/issued-tokens.ts";
+import type { IssuedTokens, SingleUseTokens } from "../auth/issued-tokens.ts";
 import type { TrustPolicy } from "../auth/peer.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -35,7 +35,7 @@ export interface HttpDeps {
   config: Config;
   trust: TrustPolicy;
   /** Single-use WebSocket tokens. */
-  wsTokens: IssuedTokens;
+  wsTokens: SingleUseTokens;
   /** Reusable API tokens handed out by bootstrap. */
   apiTokens: IssuedTokens;
   /** Bootstrap WebSocket tokens of local browsers, also accepted on the sessions and media routes. */

@@ -6,7 +6,7 @@
  * unix socket, an allowed Host, no untrusted proxy) may ask (403).
  */
 import type { Context, Handler } from "hono";
-import type { IssuedTokens } from "../auth/issued-tokens.ts";
+import type { IssuedTokens, SingleUseTokens } from "../auth/issued-tokens.ts";
 import { hostName, type TrustPolicy } from "../auth/peer.ts";
 import { requestProvesSecret } from "../auth/secret.ts";
 import { type Config, connectableHost } from "../config.ts";
@@ -17,7 +17,7 @@ import type { RequestEnv } from "./request-env.ts";
 export interface BootstrapDeps {
   config: Config;
   trust: TrustPolicy;
-  wsTokens: IssuedTokens;
+  wsTokens: SingleUseTokens;
   apiTokens: IssuedTokens;
   /** Where a local browser's WebSocket token is admitted for REST too (bootstrap_token_api_access). */
   browserTokens: IssuedTokens;
@@ -37,14 +37,14 @@ function wsUrl(c: Context, config: Config): string {
 
 export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserTokens, modelName, agentNames }: BootstrapDeps): Handler {
   const secret = config.token_issue_secret || config.token;
-  return (c) => {
+  return async (c) => {
     if (secret && !requestProvesSecret(c.req.raw.headers, secret)) {
       metrics.authFailed("issue_secret");
       return refusal(401, "Unauthorized", "the bootstrap secret is missing or wrong");
     }
     const notLocal = secret ? undefined : trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer);
     if (notLocal !== undefined) return refusal(403, "Forbidden", `bootstrap is localhost-only: ${notLocal}`);
-    const token = wsTokens.issue();
+    const token = await wsTokens.issue();
     const apiToken = token && apiTokens.issue();
     if (!token || !apiToken) return refusal(429, "too many outstanding tokens", "at most max_outstanding_tokens live tokens");
     // nanobot's WebUI sends `token` (not api_token) to the sessions API: honoured for a browser on this machine only.

@@ -61,9 +61,10 @@ export const IMAGE_REJECT = {
 export type ImageRejectReason = (typeof IMAGE_REJECT)[keyof typeof IMAGE_REJECT];
 export const NOT_CAPABLE = "not attached to the chat or tool not declared";
 export const MESSAGE_NOT_STORED = "message not stored; send it again";
-/** storage_unavailable reasons (hub): the store failed, or one event exceeded the size guard. */
+/** storage_unavailable reasons (hub): the store failed, one event exceeded the size guard, or (clustered) another gateway writes the chat. */
 export const STORE_FAILED = "storage_error";
 export const EVENT_TOO_LARGE = "event_too_large";
+export const CHAT_OWNED_ELSEWHERE = "chat_owned_elsewhere";
 /** The frame the gateway could not handle (agent or client side). */
 export const FRAME_NOT_HANDLED = "the gateway could not handle this frame";
 

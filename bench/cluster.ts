@@ -1,0 +1,82 @@
+/**
+ * `BENCH_ONLY=cluster npm run bench`: what sharing a chat through Redis costs
+ * (issue #17). A WebSocket agent streams deltas at a fixed rate (bench/load-latency.ts:
+ * send stamp and arrival on one process's clock) in three set-ups, each run
+ * BENCH_ROUNDS times, medians reported:
+ *   single   one gateway, no Redis (today's default);
+ *   local    two gateways and a redis-server, subscribers on the writing node
+ *            (the Redis append before every reveal);
+ *   remote   the same, subscribers on the other node (append, PUBLISH, mirror).
+ * Per set-up: p50/p99 latency per delta, and server CPU per delivered delta: the
+ * gateways and redis-server together, so the 2-node figures carry everything the
+ * cluster adds. Every process started here is ended here, by pid.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { launchRedis } from "../test/cluster/redis-server.ts";
+import { AGENT_TOKEN, BUN, end, median, procUsage, type Running, spawn, startServer, WS_AGENT_FLAGS } from "./proc.ts";
+
+const knob = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const ROUNDS = knob("BENCH_ROUNDS", 3);
+const RATE = knob("BENCH_LATENCY_RATE", 2000);
+const SECONDS = knob("BENCH_LATENCY_S", 10);
+const SUBSCRIBERS = 10;
+
+type Setup = "single" | "local" | "remote";
+
+interface Outcome {
+  p50: number;
+  p99: number;
+  gaps: number;
+  /** Server CPU seconds (gateways + redis-server) per delivered delta. */
+  cpuPerDelta: number;
+}
+
+async function run(setup: Setup, dir: string): Promise<Outcome> {
+  mkdirSync(dir, { recursive: true });
+  const redis = setup === "single" ? undefined : await launchRedis(dir);
+  const flags = [...WS_AGENT_FLAGS, ...(redis ? [`--cluster-redis-url=${redis.url}`] : [])];
+  const writer = await startServer("agentgate", 1, join(dir, "a"), flags, "server");
+  const other = setup === "remote" ? await startServer("agentgate", 1, join(dir, "b"), flags, "server") : undefined;
+  const options = {
+    url: writer.url,
+    side: "agentgate",
+    rate: RATE,
+    seconds: SECONDS,
+    subscribers: SUBSCRIBERS,
+    stallEveryMs: 0,
+    padBytes: 0,
+    agentToken: AGENT_TOKEN,
+    ...(other && { subscriberUrl: other.url }),
+  };
+  const gen: Running = spawn([BUN, "bench/load-latency.ts", JSON.stringify(options)], "load");
+  const pids = [writer.server.proc.pid, ...(other ? [other.server.proc.pid] : []), ...(redis ? [redis.pid] : [])];
+  try {
+    await gen.lines.next("latency load ready");
+    const before = pids.map((pid) => procUsage(pid).cpu);
+    const report = (await gen.lines.next("latency report")) as unknown as { deltas: number; p50: number; p99: number; gaps: number };
+    const cpu = pids.reduce((sum, pid, i) => sum + procUsage(pid).cpu - before[i]!, 0);
+    return { p50: report.p50, p99: report.p99, gaps: report.gaps, cpuPerDelta: cpu / report.deltas };
+  } finally {
+    await Promise.all([gen, writer.server, ...(other ? [other.server] : [])].map(end));
+    await redis?.stop();
+  }
+}
+
+export async function clusterBench(dataDir: string): Promise<void> {
+  const results: Record<Setup, Outcome[]> = { single: [], local: [], remote: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const setup of ["single", "local", "remote"] as const) results[setup].push(await run(setup, join(dataDir, `${setup}-${round}`)));
+  }
+  console.log(`\ncluster (#17): ${SUBSCRIBERS} subscribers, ${RATE} deltas/s for ${SECONDS} s from a ws agent; server CPU = gateways + redis-server`);
+  const single = median(results.single.map((r) => r.cpuPerDelta));
+  for (const setup of ["single", "local", "remote"] as const) {
+    const rs = results[setup];
+    const cpu = median(rs.map((r) => r.cpuPerDelta));
+    console.log(
+      `  ${setup.padEnd(7)} p50 ${median(rs.map((r) => r.p50)).toFixed(2)} ms  p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms` +
+        `  server CPU ${(cpu * 1e6).toFixed(2)} µs/delivered delta (×${(cpu / single).toFixed(2)} of single)  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}` +
+        `  (runs p50: ${rs.map((r) => r.p50.toFixed(2)).join(", ")}; p99: ${rs.map((r) => r.p99.toFixed(2)).join(", ")})`,
+    );
+  }
+}

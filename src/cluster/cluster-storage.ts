@@ -1,0 +1,143 @@
+/**
+ * The hub's storage on a gateway in a cluster: everything the single node does
+ * (seq reservations, the local commit log, transcripts behind), and then each
+ * commit batch appended to the chats' Redis streams by the lease holder,
+ * fenced, before the hub reveals it. The append is the only step other nodes
+ * see (their fan-out reads the PUBLISH inside it), so an event is in Redis
+ * before any subscriber on any node sees it.
+ *
+ * A chat's lease is taken at its first commit on this node and renewed every
+ * third of its TTL while held. A chat another node holds is refused (the hub
+ * drops the batch's events for it, unseen); a lease lost (renewal refused, a
+ * fenced append) is forgotten, so the next commit has to win it again.
+ */
+import type { ChatStorage } from "../chat/storage.ts";
+import type { HubStorage } from "../chat/hub.ts";
+import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
+import type { ChatLeases, Fence } from "./lease.ts";
+import { FencedError, SeqBehindError } from "./lua.ts";
+
+export interface ClusterStorageHooks {
+  warn(msg: string, fields: Record<string, unknown>): void;
+}
+
+export class ClusterStorage implements HubStorage {
+  /** Events staged since the last append, per chat, in seq order. */
+  #pending = new Map<string, LoggedEvent[]>();
+  readonly #fences = new Map<string, Fence>();
+  readonly #renewTimer: Timer;
+
+  constructor(
+    private readonly local: ChatStorage,
+    private readonly leases: ChatLeases,
+    private readonly log: ClusterEventLog,
+    private readonly hooks: ClusterStorageHooks,
+  ) {
+    this.#renewTimer = setInterval(() => void this.#renewAll(), Math.max(1, Math.floor(leases.ttlMs / 3)));
+    this.#renewTimer.unref();
+  }
+
+  /** Whether this node holds the chat's lease (as far as it knows: a renewal may be about to fail). */
+  owns(chatId: string): boolean {
+    return this.#fences.has(chatId);
+  }
+
+  loadSeq(chatId: string): number {
+    return this.local.loadSeq(chatId);
+  }
+
+  storedSeq(chatId: string): number {
+    return this.local.storedSeq(chatId);
+  }
+
+  reserveSeq(chatId: string, through: number): void {
+    this.local.reserveSeq(chatId, through);
+  }
+
+  stage(chatId: string, line: string, seq: number, frame: string): void {
+    this.local.stage(chatId, line);
+    let events = this.#pending.get(chatId);
+    if (!events) this.#pending.set(chatId, (events = []));
+    events.push({ seq, stored: line, frame });
+  }
+
+  stagedBytes(): number {
+    return this.local.stagedBytes();
+  }
+
+  /** The local write (sync, throws as on a single node), then the fenced appends; resolves with the chats refused for good. */
+  commit(): Promise<ReadonlySet<string>> {
+    this.local.commit();
+    const batch = this.#pending;
+    this.#pending = new Map();
+    return this.#appendAll(batch);
+  }
+
+  committed(chatId: string, seq: number, line: string, event: object): void {
+    this.local.committed(chatId, seq, line, event);
+  }
+
+  /** Shutdown, after the hub's last commit: leases given up (another node may take the chats at once), local files closed. */
+  async close(): Promise<void> {
+    clearInterval(this.#renewTimer);
+    await Promise.allSettled([...this.#fences.values()].map((fence) => this.leases.release(fence)));
+    this.#fences.clear();
+    await this.local.close();
+  }
+
+  /** Every chat's append at once (pipelined); a chat that failed for a passing reason is kept for the retry, ahead of newer events. */
+  async #appendAll(batch: Map<string, LoggedEvent[]>): Promise<ReadonlySet<string>> {
+    const refused = new Set<string>();
+    const chats = [...batch];
+    const outcomes = await Promise.allSettled(chats.map(([chatId, events]) => this.#append(chatId, events, refused)));
+    let failure: unknown;
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === "fulfilled") return;
+      failure = outcome.reason;
+      const [chatId, events] = chats[i]!;
+      this.#pending.set(chatId, [...events, ...(this.#pending.get(chatId) ?? [])]);
+    });
+    if (failure !== undefined) throw failure;
+    return refused;
+  }
+
+  async #append(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
+    const fence = this.#fences.get(chatId) ?? (await this.claim(chatId));
+    if (!fence) {
+      refused.add(chatId);
+      return;
+    }
+    try {
+      await this.log.append(fence, events);
+    } catch (e) {
+      if (e instanceof SeqBehindError) {
+        // This node had not mirrored everything another writer appended: its events would reuse seqs.
+        this.hooks.warn("events refused: the chat's stream is ahead of this node", { chat_id: chatId, stream_last_seq: e.lastSeq });
+        refused.add(chatId);
+        return;
+      }
+      if (!(e instanceof FencedError)) throw e;
+      this.#fences.delete(chatId);
+      refused.add(chatId);
+    }
+  }
+
+  /** Takes the chat's lease for this node, if free (or already this node's). */
+  async claim(chatId: string): Promise<Fence | undefined> {
+    const fence = await this.leases.acquire(chatId);
+    if (fence) this.#fences.set(chatId, fence);
+    return fence;
+  }
+
+  /** All at once (pipelined). A Redis error keeps the fence: if the lease lapses meanwhile, the next append is fenced and drops it. */
+  async #renewAll(): Promise<void> {
+    await Promise.all(
+      [...this.#fences.values()].map(async (fence) => {
+        if (await this.leases.renew(fence).catch(() => true)) return;
+        // Only if still the same lease: a new one may have been won meanwhile.
+        if (this.#fences.get(fence.chatId) === fence) this.#fences.delete(fence.chatId);
+        this.hooks.warn("lost a chat's lease; its next events must win it again", { chat_id: fence.chatId });
+      }),
+    );
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * A chat's hot history in Redis: a capped stream whose entry ids are the events'
+ * seqs (`<seq>-0`), appended only by the lease holder.
+ *
+ * `append` is one fenced script per commit batch: it checks the caller's lease,
+ * refuses a batch that does not continue past the last seq ever appended (a
+ * takeover numbers past anything published), XADDs each event (the stored line,
+ * and the client frame when it differs: an event's `private` part is for
+ * storage only), records the last seq and PUBLISHes the batch's client frames
+ * on the chat's channel. Durable before visible: a node reveals a batch only
+ * after this script has returned, and followers on other nodes learn of it
+ * only from the PUBLISH inside it.
+ */
+import type { RedisClient } from "bun";
+import type { ClusterKeys } from "./keys.ts";
+import type { Fence } from "./lease.ts";
+import { FENCE_CHECK, FencedError, isFenced, LuaScript, SeqBehindError } from "./lua.ts";
+
+/** One event as appended and as read back. */
+export interface LoggedEvent {
+  seq: number;
+  /** The stored line (may hold the event's private part). */
+  stored: string;
+  /** What clients receive; the stored line when it has no private part. */
+  frame: string;
+}
+
+/** What a batch's PUBLISH carries: its first seq, then one client frame per line (JSON never holds a raw newline). */
+export function encodeNotice(events: readonly LoggedEvent[]): string {
+  let text = String(events[0]!.seq);
+  for (const e of events) text += `\n${e.frame}`;
+  return text;
+}
+
+export function decodeNotice(text: string): { first: number; frames: string[] } {
+  const lines = text.split("\n");
+  return { first: Number(lines[0]), frames: lines.slice(1) };
+}
+
+/**
+ * KEYS: lease, stream, last seq. ARGV: token, cap, channel, notice, then per
+ * event seq, stored, frame ('' when the same as stored). Checks come before any
+ * write: a Lua script that fails half-way is not rolled back.
+ */
+const APPEND = new LuaScript(`${FENCE_CHECK}local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[5]) <= last then return redis.error_reply('SEQ_BEHIND ' .. last) end
+local seq = ARGV[5]
+for i = 5, #ARGV, 3 do
+  seq = ARGV[i]
+  if ARGV[i + 2] == '' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 's', ARGV[i + 1])
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 's', ARGV[i + 1], 'f', ARGV[i + 2])
+  end
+end
+redis.call('SET', KEYS[3], seq)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return seq`);
+
+export class ClusterEventLog {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ClusterKeys,
+    /** Entries kept per chat stream (approximate trim, MAXLEN ~). */
+    private readonly cap: number,
+  ) {}
+
+  /** Appends a batch (seqs ascending) as the lease holder; throws FencedError when the lease is lost. */
+  async append(fence: Fence, events: readonly LoggedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const { chatId } = fence;
+    const args = [fence.token, String(this.cap), this.keys.channel(chatId), encodeNotice(events)];
+    for (const e of events) args.push(String(e.seq), e.stored, e.frame === e.stored ? "" : e.frame);
+    try {
+      await APPEND.run(this.redis, [this.keys.owner(chatId), this.keys.stream(chatId), this.keys.lastSeq(chatId)], args);
+    } catch (e) {
+      if (isFenced(e)) throw new FencedError(chatId);
+      const behind = /SEQ_BEHIND (\d+)/.exec(String((e as Error).message));
+      if (behind) throw new SeqBehindError(chatId, Number(behind[1]));
+      throw e;
+    }
+  }
+
+  /** Events with seq > `afterSeq`, oldest first, at most `count`; the stream may have trimmed older ones. */
+  async after(chatId: string, afterSeq: number, count: number): Promise<LoggedEvent[]> {
+    const entries = (await this.redis.send("XRANGE", [this.keys.stream(chatId), `(${afterSeq}-0`, "+", "COUNT", String(count)])) as [string, string[]][];
+    return entries.map(([id, fields]) => toEvent(id, fields));
+  }
+
+  /** The last seq ever appended for the chat (0 when none). */
+  async lastSeq(chatId: string): Promise<number> {
+    return Number((await this.redis.get(this.keys.lastSeq(chatId))) ?? 0);
+  }
+
+  /** The oldest seq the stream still holds (0 when empty): below it, history is in the durable store only. */
+  async oldestSeq(chatId: string): Promise<number> {
+    const first = (await this.redis.send("XRANGE", [this.keys.stream(chatId), "-", "+", "COUNT", "1"])) as [string, string[]][];
+    return first.length === 0 ? 0 : seqOfId(first[0]![0]);
+  }
+}
+
+const seqOfId = (id: string) => Number(id.slice(0, id.indexOf("-")));
+
+function toEvent(id: string, fields: string[]): LoggedEvent {
+  let stored = "";
+  let frame: string | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === "s") stored = fields[i + 1]!;
+    else if (fields[i] === "f") frame = fields[i + 1];
+  }
+  return { seq: seqOfId(id), stored, frame: frame ?? stored };
+}

@@ -1,0 +1,141 @@
+/**
+ * Fan-out on a node that follows chats another node (or this one) writes: one
+ * Redis subscriber connection per node, one channel per followed chat. Each
+ * batch notice carries its first seq and the client frames; frames reach
+ * `deliver` exactly once per seq, in seq order, with no gap: a notice that
+ * skips ahead (a missed message, a reconnect) or the catch-up after following
+ * is filled from the chat's stream first, and notices arriving meanwhile wait.
+ * The node hands delivered frames to its native Bun topic, so its own sockets
+ * are served by uWS as on a single node.
+ */
+import type { RedisClient } from "bun";
+import { type ClusterEventLog, decodeNotice } from "./event-log.ts";
+import type { ClusterKeys } from "./keys.ts";
+
+/** Events read from the stream per XRANGE while filling a gap. */
+const FILL_BATCH = 512;
+/** XRANGE calls one gap fill may make: bounds a fill chasing a writer that keeps appending. */
+const FILL_ROUNDS = 64;
+
+export type Deliver = (chatId: string, seq: number, frame: string) => void;
+
+export interface FanoutHooks {
+  deliver: Deliver;
+  /** History the stream no longer holds was asked for: `from`..`to` must come from the durable store. */
+  trimmed(chatId: string, from: number, to: number): void;
+  error(chatId: string, error: unknown): void;
+}
+
+interface Followed {
+  /** The next seq to deliver. */
+  next: number;
+  /** Notices that arrived while the stream was being read. */
+  waiting: string[] | undefined;
+  /** The stream read under way, if any. */
+  filling: Promise<void> | undefined;
+}
+
+export class ClusterFanout {
+  readonly #chats = new Map<string, Followed>();
+  readonly #listener = (message: string, channel: string) => this.#onNotice(channel, message);
+
+  constructor(
+    /** A connection of its own: a subscribed Redis connection can run no other commands. */
+    private readonly subscriber: RedisClient,
+    private readonly log: ClusterEventLog,
+    private readonly keys: ClusterKeys,
+    private readonly hooks: FanoutHooks,
+  ) {}
+
+  /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
+  async follow(chatId: string, afterSeq: number): Promise<void> {
+    if (this.#chats.has(chatId)) return;
+    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined };
+    this.#chats.set(chatId, chat);
+    // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
+    await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
+    await this.#startFill(chatId, chat);
+  }
+
+  /**
+   * Delivers everything the stream holds now (a node taking the chat over must
+   * have every published event before it numbers new ones).
+   */
+  async catchUp(chatId: string, afterSeq: number): Promise<void> {
+    const chat = this.#chats.get(chatId);
+    if (!chat) return this.follow(chatId, afterSeq);
+    await chat.filling;
+    chat.waiting ??= [];
+    await this.#startFill(chatId, chat);
+  }
+
+  async unfollow(chatId: string): Promise<void> {
+    if (!this.#chats.delete(chatId)) return;
+    await this.subscriber.unsubscribe(this.keys.channel(chatId), this.#listener);
+  }
+
+  following(chatId: string): boolean {
+    return this.#chats.has(chatId);
+  }
+
+  /** The next seq this node will deliver for the chat (what it has shown through, plus one). */
+  nextSeq(chatId: string): number | undefined {
+    return this.#chats.get(chatId)?.next;
+  }
+
+  #onNotice(channel: string, message: string): void {
+    const chatId = this.keys.chatOfChannel(channel);
+    const chat = chatId === undefined ? undefined : this.#chats.get(chatId);
+    if (!chat || chatId === undefined) return;
+    if (chat.waiting) {
+      chat.waiting.push(message);
+      return;
+    }
+    const { first, frames } = decodeNotice(message);
+    if (first > chat.next) {
+      chat.waiting = [message];
+      void this.#startFill(chatId, chat);
+      return;
+    }
+    this.#deliverFrom(chatId, chat, first, frames);
+  }
+
+  #deliverFrom(chatId: string, chat: Followed, first: number, frames: string[]): void {
+    for (let i = chat.next - first; i < frames.length; i++) {
+      this.hooks.deliver(chatId, first + i, frames[i]!);
+    }
+    chat.next = Math.max(chat.next, first + frames.length);
+  }
+
+  #startFill(chatId: string, chat: Followed): Promise<void> {
+    chat.filling = this.#fill(chatId, chat).finally(() => {
+      chat.filling = undefined;
+    });
+    return chat.filling;
+  }
+
+  /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped). */
+  async #fill(chatId: string, chat: Followed): Promise<void> {
+    try {
+      for (let round = 0; round < FILL_ROUNDS; round++) {
+        const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
+        if (this.#chats.get(chatId) !== chat) return;
+        if (events.length > 0 && events[0]!.seq > chat.next) this.hooks.trimmed(chatId, chat.next, events[0]!.seq - 1);
+        for (const e of events) {
+          if (e.seq < chat.next) continue;
+          this.hooks.deliver(chatId, e.seq, e.frame);
+          chat.next = e.seq + 1;
+        }
+        if (events.length < FILL_BATCH) break;
+      }
+    } catch (e) {
+      this.hooks.error(chatId, e);
+    }
+    const waiting = chat.waiting ?? [];
+    chat.waiting = undefined;
+    for (const message of waiting) {
+      const { first, frames } = decodeNotice(message);
+      if (first <= chat.next) this.#deliverFrom(chatId, chat, first, frames);
+    }
+  }
+}

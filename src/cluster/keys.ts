@@ -1,0 +1,49 @@
+/**
+ * Every Redis key and channel the cluster uses, named in one place. A chat's
+ * keys share a `{chat_id}` hash tag so one Lua script may touch them all (they
+ * land in one slot should the Redis ever be a Redis Cluster).
+ */
+export class ClusterKeys {
+  constructor(private readonly prefix: string) {}
+
+  /** The lease: `<epoch>:<node_id>` while a node owns the chat, with the lease's TTL. */
+  owner(chatId: string): string {
+    return `${this.prefix}{${chatId}}:owner`;
+  }
+
+  /** The chat's epoch counter (INCR on every acquisition): never reused, so a stale owner's token never matches again. */
+  epoch(chatId: string): string {
+    return `${this.prefix}{${chatId}}:epoch`;
+  }
+
+  /** The hot history: a capped stream whose entry ids are `<seq>-0`. */
+  stream(chatId: string): string {
+    return `${this.prefix}{${chatId}}:events`;
+  }
+
+  /** The last seq appended (kept when the stream is trimmed): numbering after a takeover continues past it. */
+  lastSeq(chatId: string): string {
+    return `${this.prefix}{${chatId}}:last`;
+  }
+
+  /** Pub/sub channel announcing each appended batch to the nodes that follow the chat. */
+  channel(chatId: string): string {
+    return `${this.prefix}{${chatId}}:notify`;
+  }
+
+  /** The chat a notify channel belongs to, or undefined for another channel. */
+  chatOfChannel(channel: string): string | undefined {
+    if (!channel.startsWith(`${this.prefix}{`) || !channel.endsWith("}:notify")) return undefined;
+    return channel.slice(this.prefix.length + 1, -"}:notify".length);
+  }
+
+  /** A node's inbox: messages forwarded to it as a chat's writer, and the replies to messages it forwarded. */
+  inbox(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}:inbox`;
+  }
+
+  /** A live issued token, by the SHA-256 of the token (the Redis never holds a usable credential). */
+  token(digest: string): string {
+    return `${this.prefix}token:${digest}`;
+  }
+}

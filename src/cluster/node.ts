@@ -1,0 +1,206 @@
+/**
+ * This gateway as one node of a cluster: the clustered hub storage (writes of
+ * the chats it holds the lease of) and the fan-out (chats another node writes,
+ * mirrored into the local hub so this node's clients get them through native
+ * topics, ring and transcript as on a single node).
+ *
+ * Takeover: a node mirroring a chat whose turn is running checks the chat's
+ * lease every half lease; once nobody holds it (the writer crashed, was killed,
+ * or is cut off and fenced), the node takes the lease, reads everything the
+ * stream holds, and closes the interrupted turn as a restart would. Its own
+ * events then number past anything published. A chat with no running turn is
+ * taken over by the first node that has a message for it.
+ */
+import type { ChatStorage } from "../chat/storage.ts";
+import type { ForwardedMessage, MessageSender } from "../clients/chat-actions.ts";
+import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { ClusterConnection } from "./cluster.ts";
+import { ClusterStorage } from "./cluster-storage.ts";
+import { ClusterEventLog } from "./event-log.ts";
+import { ClusterFanout } from "./fanout.ts";
+import { ChatLeases, newNodeId } from "./lease.ts";
+
+export interface ClusterNodeDeps {
+  connection: ClusterConnection;
+  local: ChatStorage;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events">;
+  /** Reveals an event another node appended (hub.mirror). */
+  mirror: (chatId: string, seq: number, frame: string, event: object) => void;
+  /** The newest seq this node has of the chat (hub.latestSeq). */
+  latestSeq: (chatId: string) => number;
+  /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
+  closeTurn: (chatId: string, turnId: string) => void;
+  /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
+  runForwarded: (sender: MessageSender, message: ForwardedMessage) => void;
+  log: Logger;
+}
+
+/** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
+const FORWARD_REPLY_MS = 60_000;
+
+/** What travels through node inboxes. */
+type InboxFrame =
+  | { kind: "message"; from: string; ref: string; client_id: string; remote: string; message: ForwardedMessage }
+  | { kind: "reply"; ref: string; frame: string };
+
+export class ClusterNode {
+  readonly nodeId = newNodeId();
+  readonly storage: ClusterStorage;
+  readonly #leases: ChatLeases;
+  readonly #fanout: ClusterFanout;
+  /** Mirrored chats whose turn is running (chat → turn_id): the ones to take over if their writer dies. */
+  readonly #runningTurns = new Map<string, string>();
+  readonly #watchTimer: Timer;
+  /** Takeovers under way (a second caller waits for the first). */
+  readonly #takingOver = new Map<string, Promise<boolean>>();
+  /** Messages this node forwarded: where their replies go, oldest first. */
+  readonly #awaitingReplies = new Map<string, { sender: MessageSender; until: number }>();
+  #nextRef = 0;
+
+  constructor(private readonly deps: ClusterNodeDeps) {
+    const { connection, config, log } = deps;
+    const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
+    this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
+    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields) });
+    this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
+      deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
+      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream were not mirrored", { chat_id: chatId, from, to }),
+      error: (chatId, error) => log.error("could not read a chat's Redis stream", { chat_id: chatId, error: String(error) }),
+    });
+    this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
+    this.#watchTimer.unref();
+  }
+
+  /**
+   * Before a client reads a chat this node does not write: it follows the chat
+   * (another node may write it now or later) and has caught up when the promise
+   * resolves. Its own events coming back are skipped by the hub (seq already held).
+   */
+  async follow(chatId: string): Promise<void> {
+    if (this.storage.owns(chatId) || this.#fanout.following(chatId)) return;
+    await this.#fanout.follow(chatId, this.deps.latestSeq(chatId));
+  }
+
+  /** False while another node holds the chat's lease; a free lease is taken over here first. */
+  async writableHere(chatId: string): Promise<boolean> {
+    if (this.storage.owns(chatId)) return true;
+    const holder = await this.#leases.holder(chatId);
+    if (holder !== undefined) return holder.nodeId === this.nodeId;
+    return this.#takeOver(chatId);
+  }
+
+  /** Starts listening on this node's inbox. */
+  async start(): Promise<void> {
+    await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#onInbox(text));
+  }
+
+  /**
+   * Hands a message to the chat's writer through its inbox; the writer's
+   * replies come back through this node's. A chat nobody writes any more is
+   * taken over and the message runs here.
+   */
+  async forward(sender: MessageSender, message: ForwardedMessage, attempts = 3): Promise<void> {
+    const holder = await this.#leases.holder(message.chat_id);
+    if (holder === undefined || holder.nodeId === this.nodeId) {
+      if (await this.writableHere(message.chat_id)) return this.deps.runForwarded(sender, message);
+      // Another node won the free lease meanwhile: forward to it (a few times at most while leases change hands).
+      if (attempts > 1) return this.forward(sender, message, attempts - 1);
+    }
+    if (holder === undefined) return this.#notRun(sender, message.chat_id);
+    const ref = `${this.nodeId}:${this.#nextRef++}`;
+    this.#forgetOldReplies();
+    this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, message };
+    const receivers = await this.deps.connection.redis.publish(this.deps.connection.keys.inbox(holder.nodeId), JSON.stringify(frame));
+    if (receivers === 0) {
+      // The writer is gone and its lease not yet lapsed.
+      this.#awaitingReplies.delete(ref);
+      this.#notRun(sender, message.chat_id);
+    }
+  }
+
+  /** Nothing was stored: the client sends again (with a client_msg_id its resend runs once). */
+  #notRun(sender: MessageSender, chatId: string): void {
+    sender.send(JSON.stringify({ event: "error", detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED, chat_id: chatId }));
+  }
+
+  #onInbox(text: string): void {
+    let frame: InboxFrame;
+    try {
+      frame = JSON.parse(text) as InboxFrame;
+    } catch {
+      return;
+    }
+    if (frame.kind === "reply") {
+      this.#awaitingReplies.get(frame.ref)?.sender.send(frame.frame);
+      return;
+    }
+    const { from, ref } = frame;
+    const inbox = this.deps.connection.keys.inbox(from);
+    const sender: MessageSender = {
+      // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
+      send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
+      data: { clientId: frame.client_id, remote: frame.remote },
+    };
+    this.deps.runForwarded(sender, frame.message);
+  }
+
+  /** Entries are added in time order with one lifetime: stop at the first still awaited. */
+  #forgetOldReplies(): void {
+    const now = Date.now();
+    for (const [ref, { until }] of this.#awaitingReplies) {
+      if (until > now) return;
+      this.#awaitingReplies.delete(ref);
+    }
+  }
+
+  /** Shutdown: no more takeovers; the leases go with the storage's close. */
+  stop(): void {
+    clearInterval(this.#watchTimer);
+  }
+
+  #mirror(chatId: string, seq: number, frame: string): void {
+    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string };
+    if (event.event === "goal_status" && event.turn_id !== undefined) {
+      if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
+      else if (event.status === "idle") this.#runningTurns.delete(chatId);
+    }
+    this.deps.mirror(chatId, seq, frame, event);
+  }
+
+  /** Chats mirrored mid-turn whose lease nobody holds any more are taken over. */
+  async #watchWriters(): Promise<void> {
+    for (const chatId of this.#runningTurns.keys()) {
+      if (this.storage.owns(chatId)) continue;
+      try {
+        if ((await this.#leases.holder(chatId)) === undefined) await this.#takeOver(chatId);
+      } catch (e) {
+        this.deps.log.warn("could not check a chat's writer", { chat_id: chatId, error: String(e) });
+      }
+    }
+  }
+
+  #takeOver(chatId: string): Promise<boolean> {
+    let running = this.#takingOver.get(chatId);
+    if (!running) {
+      running = this.#claim(chatId).finally(() => this.#takingOver.delete(chatId));
+      this.#takingOver.set(chatId, running);
+    }
+    return running;
+  }
+
+  /** The lease first (the old writer is fenced from then on), then every published event, then the interrupted turn closed. */
+  async #claim(chatId: string): Promise<boolean> {
+    if (!(await this.storage.claim(chatId))) return false;
+    await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId));
+    const turnId = this.#runningTurns.get(chatId);
+    if (turnId !== undefined) {
+      this.#runningTurns.delete(chatId);
+      this.deps.closeTurn(chatId, turnId);
+      this.deps.log.warn("took over a chat whose writer stopped; its running turn is closed as interrupted", { chat_id: chatId, turn_id: turnId });
+    }
+    return true;
+  }
+}

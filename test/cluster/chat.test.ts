@@ -1,0 +1,128 @@
+/**
+ * Two gateways sharing a chat through a real redis-server: the node holding the
+ * chat's lease writes it, clients on either node see one identical seq stream,
+ * and a resume (attach since_seq) on the other node has no gap and no duplicate.
+ */
+import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
+import type { ConfigInput } from "../../src/config.ts";
+import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
+import { startRedis } from "./redis-server.ts";
+
+const CHAT = "cluster-chat-1";
+
+async function nodes(count: number, overrides: Partial<ConfigInput> = {}): Promise<TestGateway[]> {
+  const redis = await startRedis();
+  return Promise.all(Array.from({ length: count }, () => startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 6, ...overrides })));
+}
+
+/** The chat's events (frames with a seq) among `frames`. */
+const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
+
+async function attached(gw: TestGateway, sinceSeq?: number): Promise<TestClient> {
+  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
+  client.send({ type: "attach", chat_id: CHAT, ...(sinceSeq !== undefined && { since_seq: sinceSeq }) });
+  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
+  return client;
+}
+
+/** Frames until `count` turns of the chat have ended. */
+async function turnsEnded(client: TestClient, count: number): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  for (let ended = 0; ended < count; ) {
+    const frame = await client.next(10_000);
+    frames.push(frame);
+    if (frame.chat_id === CHAT && isTurnEnd(frame)) ended++;
+  }
+  return frames;
+}
+
+test.each([2, 3])("clients on %i nodes see one identical seq stream; a resume on another node has no gap and no duplicate", async (count) => {
+  const [a, b, ...more] = await nodes(count);
+  const onB = await attached(b!);
+  const others = await Promise.all(more.map((gw) => attached(gw)));
+  const onA = await attached(a!);
+  onA.send({ type: "message", chat_id: CHAT, content: "hello cluster" });
+  onA.send({ type: "message", chat_id: CHAT, content: "second turn" });
+  const seenOnA = chatEvents(await turnsEnded(onA, 2));
+  expect(seenOnA.length).toBeGreaterThan(10);
+  expect(seenOnA.map((f) => f.seq)).toEqual(Array.from({ length: seenOnA.length }, (_, i) => seenOnA[0]!.seq + i));
+  for (const client of [onB, ...others]) expect(chatEvents(await turnsEnded(client, 2))).toEqual(seenOnA);
+
+  // Resume on B from the middle of the stream, and from the start.
+  const middle = seenOnA[Math.floor(seenOnA.length / 2)]!.seq;
+  const resumed = await attached(b!, middle);
+  const replayed: Frame[] = [];
+  while (replayed.length < seenOnA.filter((f) => f.seq > middle).length) replayed.push(...chatEvents([await resumed.next()]));
+  expect(replayed).toEqual(seenOnA.filter((f) => f.seq > middle));
+  await resumed.expectQuiet();
+  const fromStart = await attached(b!, 0);
+  const all: Frame[] = [];
+  while (all.length < seenOnA.length) all.push(...chatEvents([await fromStart.next()]));
+  expect(all).toEqual(seenOnA);
+  await fromStart.expectQuiet();
+});
+
+test("a message sent on a node that does not write the chat runs on the writer; acks and duplicates come back to the sender", async () => {
+  const [a, b] = await nodes(2);
+  const onA = await attached(a!);
+  onA.send({ type: "message", chat_id: CHAT, content: "a writes" });
+  await turnsEnded(onA, 1);
+  const { client: onB } = await TestClient.ready(b!.wsUrl("tcp"));
+  onB.send({ type: "message", chat_id: CHAT, content: "b asks", client_msg_id: "m-1" });
+  // A fast turn may end in the commit that holds the user event, before the ack.
+  const framesOnB = await turnsEnded(onB, 1);
+  if (!framesOnB.some((f) => f.event === "message_ack")) framesOnB.push(...(await onB.until((f) => f.event === "message_ack")));
+  const framesOnA = await turnsEnded(onA, 1);
+  expect(framesOnB.filter((f) => f.event === "message_ack")).toEqual([{ event: "message_ack", chat_id: CHAT, client_msg_id: "m-1", duplicate: false }]);
+  const user = chatEvents(framesOnA).find((f) => f.event === "user");
+  expect(user).toMatchObject({ text: "b asks", client_msg_id: "m-1" });
+  // b's client sees the writer's stream from its own message on.
+  expect(chatEvents(framesOnB)).toEqual(chatEvents(framesOnA).filter((f) => f.seq >= user!.seq));
+  // A resend through b is acknowledged as a duplicate by the writer and runs nothing.
+  onB.send({ type: "message", chat_id: CHAT, content: "b asks", client_msg_id: "m-1" });
+  const resend = (await onB.until((f) => f.event === "message_ack")).at(-1);
+  expect(resend).toMatchObject({ client_msg_id: "m-1", duplicate: true });
+  await onB.expectQuiet();
+  await onA.expectQuiet();
+  // What the writer keeps for itself (media, workspace scopes) is not forwarded: refused, clearly.
+  onB.send({ type: "message", chat_id: CHAT, content: "scoped", workspace_scope: { project_path: "/tmp" } });
+  const refusal = (await onB.until((f) => f.event === "error")).at(-1);
+  expect(refusal).toMatchObject({ chat_id: CHAT, reason: "chat_owned_elsewhere" });
+});
+
+test("durable before visible: while Redis holds writes back, the writer's own clients see nothing of the chat; then everything, in order", async () => {
+  const redis = await startRedis();
+  const a = await startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 2 });
+  const onA = await attached(a);
+  // The first message makes a the writer (its lease and first append happen unpaused).
+  onA.send({ type: "message", chat_id: CHAT, content: "first" });
+  const first = chatEvents(await turnsEnded(onA, 1));
+  const admin = new RedisClient(redis.url);
+  await admin.connect();
+  await admin.send("CLIENT", ["PAUSE", "10000", "WRITE"]);
+  onA.send({ type: "message", chat_id: CHAT, content: "held back" });
+  // Long enough for the hub to have revealed the turn, were it not waiting for the append.
+  await Bun.sleep(300);
+  await onA.expectQuiet();
+  await admin.send("CLIENT", ["UNPAUSE"]);
+  const second = chatEvents(await turnsEnded(onA, 1));
+  expect(second[0]!.seq).toBe(first.at(-1)!.seq + 1);
+  expect(second.find((f) => f.event === "user")).toMatchObject({ text: "held back" });
+  const last = Number(await admin.get(`agentgate:{${CHAT}}:last`));
+  admin.close();
+  expect(last).toBeGreaterThanOrEqual(second.at(-1)!.seq);
+});
+
+test("a stop sent on a node that does not write the chat stops the writer's running turn", async () => {
+  const [a, b] = await nodes(2, { echo_chunk_size: 1, echo_delay_ms: 5 });
+  const onA = await attached(a!);
+  const onB = await attached(b!);
+  onA.send({ type: "message", chat_id: CHAT, content: "x".repeat(2000) });
+  await onB.until((f) => f.event === "delta" && f.chat_id === CHAT);
+  onB.send({ type: "stop", chat_id: CHAT });
+  const frames = await turnsEnded(onB, 1);
+  expect(frames.find((f) => f.event === "message" && f.chat_id === CHAT)?.text).toBe("Stopped 1 task(s).");
+  expect(frames.find((f) => f.event === "turn_end")?.status).toBe("cancelled");
+  expect(chatEvents(await turnsEnded(onA, 1)).at(-1)).toEqual(chatEvents(frames).at(-1));
+});

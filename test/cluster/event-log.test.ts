@@ -1,0 +1,112 @@
+/** The fenced chat event log in Redis and the per-node fan-out, against a real redis-server. */
+import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
+import { ClusterEventLog, type LoggedEvent } from "../../src/cluster/event-log.ts";
+import { ClusterFanout } from "../../src/cluster/fanout.ts";
+import { ClusterKeys } from "../../src/cluster/keys.ts";
+import { ChatLeases } from "../../src/cluster/lease.ts";
+import { onCleanup } from "../helpers.ts";
+import { startRedis } from "./redis-server.ts";
+
+const keys = new ClusterKeys("test:");
+
+async function connect(url: string): Promise<RedisClient> {
+  const redis = new RedisClient(url);
+  await redis.connect();
+  onCleanup(() => redis.close());
+  return redis;
+}
+
+const batch = (from: number, to: number): LoggedEvent[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => {
+    const seq = from + i;
+    const frame = JSON.stringify({ event: "delta", chat_id: "c1", seq, text: `t${seq}\n"q"` });
+    // Odd seqs carry a private part in storage only.
+    const stored = seq % 2 === 1 ? JSON.stringify({ ...JSON.parse(frame), private: { path: "/srv" } }) : frame;
+    return { seq, stored, frame };
+  });
+
+/** A node: one command connection, one subscriber connection, frames delivered per chat. */
+async function node(url: string, cap = 10_000) {
+  const redis = await connect(url);
+  const subscriber = await connect(url);
+  const log = new ClusterEventLog(redis, keys, cap);
+  const delivered: { seq: number; frame: string }[] = [];
+  const trimmed: [number, number][] = [];
+  const fanout = new ClusterFanout(subscriber, log, keys, {
+    deliver: (_chat, seq, frame) => delivered.push({ seq, frame }),
+    trimmed: (_chat, from, to) => trimmed.push([from, to]),
+    error: (_chat, e) => {
+      throw e;
+    },
+  });
+  return { redis, log, fanout, delivered, trimmed, leases: new ChatLeases(redis, keys, `node-${Math.random()}`, 10_000) };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await Bun.sleep(10);
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+test("append keeps stored lines and client frames apart, reads back by seq, and refuses a batch that does not continue past the last seq", async () => {
+  const a = await node((await startRedis()).url);
+  const fence = (await a.leases.acquire("c1"))!;
+  await a.log.append(fence, batch(1, 3));
+  await a.log.append(fence, batch(4, 4));
+  expect(await a.log.after("c1", 0, 100)).toEqual(batch(1, 4));
+  expect(await a.log.after("c1", 2, 1)).toEqual(batch(3, 3));
+  expect(await a.log.lastSeq("c1")).toBe(4);
+  await expect(a.log.append(fence, batch(4, 5))).rejects.toMatchObject({ lastSeq: 4 });
+  // The refused batch wrote nothing.
+  expect(await a.log.lastSeq("c1")).toBe(4);
+  expect((await a.log.after("c1", 0, 100)).length).toBe(4);
+});
+
+test("followers on two nodes receive the owner's batches exactly once, in seq order, including what was appended before they followed", async () => {
+  const url = (await startRedis()).url;
+  const owner = await node(url);
+  const b = await node(url);
+  const c = await node(url);
+  const fence = (await owner.leases.acquire("c1"))!;
+  await owner.log.append(fence, batch(1, 5));
+  await b.fanout.follow("c1", 0);
+  const appending = (async () => {
+    for (let seq = 6; seq <= 200; seq += 5) await owner.log.append(fence, batch(seq, seq + 4));
+  })();
+  // c follows while batches are being appended: catch-up and live notices overlap.
+  await c.fanout.follow("c1", 3);
+  await appending;
+  await until(() => b.delivered.length === 200 && c.delivered.length === 197, "every batch on both followers");
+  expect(b.delivered).toEqual(batch(1, 200).map(({ seq, frame }) => ({ seq, frame })));
+  expect(c.delivered).toEqual(batch(4, 200).map(({ seq, frame }) => ({ seq, frame })));
+});
+
+test("a follower that missed notices (unfollowed, then followed again from where it was) fills the gap from the stream", async () => {
+  const url = (await startRedis()).url;
+  const owner = await node(url);
+  const b = await node(url);
+  const fence = (await owner.leases.acquire("c1"))!;
+  await b.fanout.follow("c1", 0);
+  await owner.log.append(fence, batch(1, 3));
+  await until(() => b.delivered.length === 3, "first batch");
+  await b.fanout.unfollow("c1");
+  await owner.log.append(fence, batch(4, 9));
+  await b.fanout.follow("c1", b.delivered.at(-1)!.seq);
+  await owner.log.append(fence, batch(10, 12));
+  await until(() => b.delivered.length === 12, "all 12");
+  expect(b.delivered.map((d) => d.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+});
+
+test("history the capped stream trimmed is reported for the durable store to supply, never skipped silently", async () => {
+  const url = (await startRedis()).url;
+  const owner = await node(url, 10);
+  const b = await node(url, 10);
+  const fence = (await owner.leases.acquire("c1"))!;
+  for (let seq = 1; seq <= 500; seq += 10) await owner.log.append(fence, batch(seq, seq + 9));
+  const oldest = await owner.log.oldestSeq("c1");
+  expect(oldest).toBeGreaterThan(1);
+  await b.fanout.follow("c1", 0);
+  expect(b.trimmed).toEqual([[1, oldest - 1]]);
+  expect(b.delivered[0]!.seq).toBe(oldest);
+  expect(b.delivered.at(-1)!.seq).toBe(500);
+});

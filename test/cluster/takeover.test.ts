@@ -1,0 +1,121 @@
+/**
+ * The writer of a chat killed (kill -9) or paused (SIGSTOP) mid-turn: another
+ * gateway process takes the chat over once the lease lapses, closes the
+ * interrupted turn, and numbers past everything published; a client of the dead
+ * node resumes on the survivor with nothing lost and nothing twice; a paused
+ * writer that resumes is fenced.
+ */
+import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
+import { join } from "node:path";
+import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { startRedis } from "./redis-server.ts";
+
+const MAIN = join(REPO_ROOT, "src/main.ts");
+const CHAT = "takeover-chat";
+const LEASE_MS = 1000;
+
+async function gatewayProcess(redisUrl: string) {
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  const { proc } = await spawnServe(
+    [BUN, MAIN, "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error",
+      `--cluster-redis-url=${redisUrl}`, `--cluster-lease-ms=${LEASE_MS}`, "--echo-chunk-size=2", "--echo-repeat=150", "--echo-delay-ms=4"],
+    cwd,
+  );
+  return { proc, url: `ws+unix://${sock}:/` };
+}
+
+const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
+
+async function attached(url: string, sinceSeq?: number): Promise<TestClient> {
+  const { client } = await TestClient.ready(url);
+  client.send({ type: "attach", chat_id: CHAT, ...(sinceSeq !== undefined && { since_seq: sinceSeq }) });
+  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
+  return client;
+}
+
+/** Chat events until one matches, bounded in time. */
+async function eventsUntil(client: TestClient, match: (f: Frame) => boolean, timeoutMs = 15_000): Promise<Frame[]> {
+  const events: Frame[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [frame] = chatEvents([await client.next(Math.max(1, deadline - Date.now()))]);
+    if (!frame) continue;
+    events.push(frame);
+    if (match(frame)) return events;
+  }
+}
+
+const contiguous = (events: Frame[]) => events.every((f, i) => i === 0 || f.seq === events[i - 1]!.seq + 1);
+
+/**
+ * Two gateway processes on one redis-server: a client on a starts a long turn (a
+ * writes the chat), a watcher on b mirrors it; returns once the watcher has seen
+ * 20 of the turn's deltas.
+ */
+async function writerMidTurn() {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayProcess(redis.url), gatewayProcess(redis.url)]);
+  const watcher = await attached(b.url);
+  const writerClient = await attached(a.url);
+  writerClient.send({ type: "message", chat_id: CHAT, content: "a long turn" });
+  let deltas = 0;
+  const before = await eventsUntil(watcher, (f) => f.event === "delta" && ++deltas === 20);
+  const turnId = before.find((f) => f.event === "goal_status" && f.status === "running")?.turn_id;
+  expect(turnId).toBeString();
+  return { redis, a, b, watcher, writerClient, before, turnId };
+}
+
+test("kill -9 of the writer mid-turn: the other node takes over, closes the turn, continues numbering; a resume loses and repeats nothing", async () => {
+  const { a, b, watcher, writerClient, before, turnId } = await writerMidTurn();
+  a.proc.kill("SIGKILL");
+  await a.proc.exited;
+  const seenByWriterClient = chatEvents(writerClient.frames.splice(0));
+
+  // b takes over once the lease lapses and closes the interrupted turn.
+  const after = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  const watched = [...before, ...after];
+  expect(contiguous(watched)).toBe(true);
+  expect(watched.at(-2)).toMatchObject({ event: "turn_end", status: "interrupted", turn_id: turnId });
+  expect(watched.at(-1)).toMatchObject({ event: "goal_status", status: "idle", turn_id: turnId });
+
+  // The dead node's client resumes on b from the last event it saw: nothing lost, nothing twice.
+  const lastSeen = seenByWriterClient.at(-1)!.seq;
+  const resumed = await attached(b.url, lastSeen);
+  const rest = await eventsUntil(resumed, (f) => f.seq === watched.at(-1)!.seq);
+  expect([...seenByWriterClient, ...rest]).toEqual(watched.filter((f) => f.seq >= seenByWriterClient[0]!.seq));
+  await resumed.expectQuiet();
+
+  // b writes the chat now: a new turn numbers on past everything published.
+  watcher.send({ type: "message", chat_id: CHAT, content: "on b" });
+  const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  expect(next[0]!.seq).toBe(watched.at(-1)!.seq + 1);
+  expect(contiguous(next)).toBe(true);
+}, 30_000);
+
+test("a writer paused (SIGSTOP) past its lease is replaced, and once resumed its writes are refused: never two writers", async () => {
+  const { redis, a, watcher, writerClient, turnId } = await writerMidTurn();
+  a.proc.kill("SIGSTOP");
+  const after = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  expect(after.at(-2)).toMatchObject({ event: "turn_end", status: "interrupted", turn_id: turnId });
+
+  // Resumed, the old writer still runs its turn, but every append is fenced: its clients are told, nobody sees its events.
+  a.proc.kill("SIGCONT");
+  await writerClient.until((f) => f.event === "error" && f.reason === "chat_owned_elsewhere", 15_000);
+  await watcher.expectQuiet();
+
+  // Redis holds one contiguous stream; nothing of the paused writer's turn follows its interruption.
+  const client = new RedisClient(redis.url);
+  const entries = (await client.send("XRANGE", [`agentgate:{${CHAT}}:events`, "-", "+"])) as [string, string[]][];
+  client.close();
+  const stored = entries.map(([, fields]) => JSON.parse(fields[1]!) as Frame);
+  expect(contiguous(stored)).toBe(true);
+  const interruption = stored.findIndex((f) => f.event === "turn_end" && f.status === "interrupted");
+  expect(stored.slice(interruption + 1)).toEqual([expect.objectContaining({ event: "goal_status", status: "idle", turn_id: turnId })]);
+
+  // The new writer goes on numbering.
+  watcher.send({ type: "message", chat_id: CHAT, content: "b now" });
+  const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
+  expect(next[0]!.seq).toBe(stored.at(-1)!.seq + 1);
+}, 40_000);

@@ -1,0 +1,70 @@
+/**
+ * Single-use tokens across gateways: two real gateway processes share one real
+ * redis-server; a token issued on either is accepted exactly once on any.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { BUN, REPO_ROOT, spawnServe, startTestGateway, tempDir } from "../helpers.ts";
+import { probeFreePort, startRedis } from "./redis-server.ts";
+
+const MAIN = join(REPO_ROOT, "src/main.ts");
+const TOKENS = 20;
+
+/** A gateway process on a unix socket in its own data dir, issuing tokens at /token to local peers. */
+async function gatewayNode(redisUrl: string) {
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  await spawnServe([BUN, MAIN, "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--token-issue-path=/token", "--log-level=error", `--cluster-redis-url=${redisUrl}`], cwd);
+  return {
+    async issue(): Promise<string> {
+      const res = await fetch("http://localhost/token", { unix: sock });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { token: string }).token;
+    },
+    /** Whether a WebSocket handshake with this token is accepted. */
+    handshake(token: string): Promise<boolean> {
+      return new Promise((resolve) => {
+        const ws = new WebSocket(`ws+unix://${sock}:/?token=${encodeURIComponent(token)}`);
+        const timer = setTimeout(() => {
+          ws.close();
+          resolve(false);
+        }, 10_000);
+        ws.onopen = () => {
+          clearTimeout(timer);
+          ws.close();
+          resolve(true);
+        };
+        ws.onerror = ws.onclose = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
+      });
+    },
+  };
+}
+
+test("a token issued on one node, presented to two nodes at once, is accepted exactly once", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayNode(redis.url), gatewayNode(redis.url)]);
+  const tokens = await Promise.all(Array.from({ length: TOKENS }, (_, i) => (i % 2 === 0 ? a : b).issue()));
+  // Every other token is presented to b first, so neither node always starts ahead.
+  const outcomes = await Promise.all(tokens.map((t, i) => Promise.all(i % 2 === 0 ? [a.handshake(t), b.handshake(t)] : [b.handshake(t), a.handshake(t)])));
+  for (const pair of outcomes) expect(pair.filter(Boolean).length).toBe(1);
+  // Used up everywhere.
+  expect(await a.handshake(tokens[0]!)).toBe(false);
+  expect(await b.handshake(tokens[1]!)).toBe(false);
+});
+
+test("a token issued on one node is accepted on another, once", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayNode(redis.url), gatewayNode(redis.url)]);
+  const token = await a.issue();
+  expect(await b.handshake(token)).toBe(true);
+  expect(await a.handshake(token)).toBe(false);
+  expect(await b.handshake("nbwt_not-issued")).toBe(false);
+});
+
+test("a gateway whose cluster Redis cannot be reached does not start, and says which option (not the URL's password)", async () => {
+  const port = probeFreePort();
+  await expect(startTestGateway({ cluster_redis_url: `redis://user:hunter2@127.0.0.1:${port}` })).rejects.toThrow(/^cluster_redis_url: cannot connect to Redis(?!.*hunter2)/);
+}, 15_000);
