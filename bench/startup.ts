@@ -41,12 +41,10 @@ async function answers200(url: string): Promise<boolean> {
 }
 
 interface Start {
-  /** Spawn to the first 200 on /health. */
+  /** Spawn to the first 200 on /health, or on /ready for a start measured to /ready. */
   wallMs: number;
   /** CPU (user + sys) of the process up to then. */
   cpuMs: number;
-  /** Spawn to the first 200 on /ready; undefined for the floor, which has none. */
-  readyMs?: number;
 }
 
 /** Polls until the URL answers 200 (every millisecond, bounded by DEADLINE_MS); the time since `started`. */
@@ -62,8 +60,11 @@ function cpuMsOf(proc: Bun.Subprocess): number {
   return Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1000;
 }
 
-/** One start of `binary` on data directory `data`; with `ready`, also waits for /ready and stops it with SIGTERM. */
-async function oneStart(binary: string, data: string, ready: boolean): Promise<Start> {
+/**
+ * Starts `binary` on data directory `data` until the first 200 on `probe`, then ends it:
+ * SIGKILL for a measured start (its CPU stops there), SIGTERM to leave the data dir as an orderly stop does.
+ */
+async function oneStart(binary: string, data: string, probe: "/health" | "/ready", stop: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<Start> {
   const port = freePort();
   const started = performance.now();
   const proc = Bun.spawn([binary, `--port=${port}`, `--data-dir=${data}`, "--log-level=error"], {
@@ -73,17 +74,10 @@ async function oneStart(binary: string, data: string, ready: boolean): Promise<S
     stderr: "ignore",
   });
   try {
-    const wallMs = await until200(`http://127.0.0.1:${port}/health`, started, proc);
-    if (!ready) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-      return { wallMs, cpuMs: cpuMsOf(proc) };
-    }
-    // CPU up to /health is not separable from the rest here: report it from the runs without /ready.
-    const readyMs = await until200(`http://127.0.0.1:${port}/ready`, started, proc);
-    proc.kill("SIGTERM");
+    const wallMs = await until200(`http://127.0.0.1:${port}${probe}`, started, proc);
+    proc.kill(stop);
     await proc.exited;
-    return { wallMs, cpuMs: Number.NaN, readyMs };
+    return { wallMs, cpuMs: cpuMsOf(proc) };
   } finally {
     proc.kill("SIGKILL");
     await proc.exited;
@@ -116,7 +110,7 @@ interface Series {
   version: Start[];
 }
 
-const stat = (starts: Start[], pick: (s: Start) => number | undefined) => median(starts.map((s) => pick(s) ?? Number.NaN));
+const stat = (starts: Start[], pick: (s: Start) => number) => median(starts.map(pick));
 
 export async function startupBench(): Promise<void> {
   const host = join(ROOT, "dist/agentgate");
@@ -132,15 +126,15 @@ export async function startupBench(): Promise<void> {
     const series = new Map<string, Series>(BINARIES.map((b) => [b, { fresh: [], freshReady: [], existing: [], existingReady: [], version: [] }]));
     // One data directory per binary that a first start created: the "existing data dir" runs reuse it.
     const existing = new Map(BINARIES.map((b) => [b, mkdtempSync(join(dir, "existing-"))]));
-    for (const binary of BINARIES) await oneStart(binary, existing.get(binary)!, true);
+    for (const binary of BINARIES) await oneStart(binary, existing.get(binary)!, "/ready", "SIGTERM");
     for (let i = 0; i < RUNS; i++) {
-      floorStarts.push(await oneStart(floor, mkdtempSync(join(dir, "floor-")), false));
+      floorStarts.push(await oneStart(floor, mkdtempSync(join(dir, "floor-")), "/health"));
       for (const binary of BINARIES) {
         const s = series.get(binary)!;
-        s.fresh.push(await oneStart(binary, mkdtempSync(join(dir, "run-")), false));
-        s.freshReady.push(await oneStart(binary, mkdtempSync(join(dir, "run-")), true));
-        s.existing.push(await oneStart(binary, existing.get(binary)!, false));
-        s.existingReady.push(await oneStart(binary, existing.get(binary)!, true));
+        s.fresh.push(await oneStart(binary, mkdtempSync(join(dir, "run-")), "/health"));
+        s.freshReady.push(await oneStart(binary, mkdtempSync(join(dir, "run-")), "/ready"));
+        s.existing.push(await oneStart(binary, existing.get(binary)!, "/health"));
+        s.existingReady.push(await oneStart(binary, existing.get(binary)!, "/ready"));
         s.version.push(await oneVersion(binary));
       }
     }
@@ -154,7 +148,8 @@ export async function startupBench(): Promise<void> {
       const s = series.get(binary)!;
       console.log(`  ${binary}`);
       for (const [label, health, ready] of [["fresh data dir   ", s.fresh, s.freshReady], ["existing data dir", s.existing, s.existingReady]] as const) {
-        console.log(`    ${label}  /health wall ${vsFloor(stat(health, (r) => r.wallMs), floorWall)}, cpu ${vsFloor(stat(health, (r) => r.cpuMs), floorCpu)}; /ready wall ${ms(stat(ready, (r) => r.readyMs))}`);
+        console.log(`    ${label}  /health wall ${vsFloor(stat(health, (r) => r.wallMs), floorWall)}, cpu ${vsFloor(stat(health, (r) => r.cpuMs), floorCpu)}`);
+        console.log(`    ${label}  /ready  wall ${vsFloor(stat(ready, (r) => r.wallMs), floorWall)}, cpu ${vsFloor(stat(ready, (r) => r.cpuMs), floorCpu)}`);
       }
       console.log(`    version            wall ${ms(stat(s.version, (r) => r.wallMs))}, cpu ${ms(stat(s.version, (r) => r.cpuMs))}`);
     }
