@@ -40,6 +40,8 @@ export interface BoundListeners {
 }
 
 const BUN_MAX_IDLE_TIMEOUT_S = 960;
+/** How long a failed start waits for the requests that were waiting to be answered. */
+const ABORT_GRACE_MS = 1000;
 
 /** The liveness answer: the process is up and its HTTP listener accepts (what /health means, before and after start). */
 const isLivenessProbe = (req: Request) => req.method === "GET" && URL.parse(req.url)?.pathname === "/health";
@@ -154,6 +156,8 @@ export async function bindListeners(config: Config): Promise<BoundListeners> {
     },
     async abort() {
       handedOver.resolve(undefined);
+      // A graceful stop first, so the waiting requests get their 503 written (bounded: a client may not read it).
+      await Promise.race([Promise.all(listeners.map((l) => l.server.stop())), Bun.sleep(ABORT_GRACE_MS)]);
       await stopAll(listeners);
     },
   };
