@@ -24,10 +24,10 @@ function connectHints(gateway: Gateway): string[] {
 }
 
 export async function serve(config: Config): Promise<void> {
-  startupMark("config");
+  startupMark("config loaded");
   checkAgentCommands(config);
   const log = createLogger(config.log_level, config.log_format);
-  // Bound before the server loads: /health answers while the rest starts (ready: /ready).
+  // Bound before the server loads: /health answers while the rest starts; /ready says when it is up.
   const bound = await bindListeners(config);
   startupMark("listening");
   const { startGateway } = await import("../gateway.ts");
