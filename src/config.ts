@@ -19,15 +19,21 @@ z.config({ jitless: true });
 
 const MiB = 1024 * 1024;
 
+/** The boolean options' schemas: their flags may stand alone (`--streaming`). */
+const switches = new WeakSet<z.ZodType>();
+
 /** Env vars and flags arrive as strings: "false" must mean false, not a truthy string. */
-const bool = (fallback: boolean) =>
-  z.preprocess((v) => {
+const bool = (fallback: boolean) => {
+  const schema = z.preprocess((v) => {
     if (typeof v !== "string") return v;
     const s = v.trim().toLowerCase();
     if (["1", "true", "yes", "on"].includes(s)) return true;
     if (["0", "false", "no", "off"].includes(s)) return false;
     return v;
   }, z.boolean().default(fallback));
+  switches.add(schema);
+  return schema;
+};
 
 /** One `.check()` with all three rules: the same checks as `.int().min().max()`, one schema clone instead of three (start-up time). */
 const int = (fallback: number, min: number, max: number) =>
@@ -106,6 +112,8 @@ export type AgentSpec = z.output<typeof AgentSpec>;
 export const OPTION_GROUPS = ["listen", "auth", "storage", "media", "agents", "limits", "web UI", "cluster", "process"] as const;
 export type OptionGroup = (typeof OPTION_GROUPS)[number];
 const optionGroups = z.registry<{ group: OptionGroup }>();
+/** Each option's help text. A registry rather than `.describe()`, which clones the schema: 77 clones were a third of building it (start-up time). */
+const optionDocs = z.registry<{ description: string }>();
 
 /** Tags every option of one section of the schema with its group. */
 function section<T extends z.ZodRawShape>(group: OptionGroup, shape: T): T {
@@ -117,113 +125,101 @@ function section<T extends z.ZodRawShape>(group: OptionGroup, shape: T): T {
 export const ConfigSchema = z
   .object({
     ...section("listen", {
-    host: z.string().default("127.0.0.1").describe("TCP bind address. Loopback by default: nothing is exposed until asked."),
-    port: int(8765, 0, 65535).describe("TCP port (nanobot's default). 0 picks a free port, which tests use."),
-    tcp_enabled: bool(true).describe("Serve TCP. Turn off to serve only the unix socket (local IPC)."),
+    host: z.string().default("127.0.0.1").register(optionDocs, { description: "TCP bind address. Loopback by default: nothing is exposed until asked." }),
+    port: int(8765, 0, 65535).register(optionDocs, { description: "TCP port (nanobot's default). 0 picks a free port, which tests use." }),
+    tcp_enabled: bool(true).register(optionDocs, { description: "Serve TCP. Turn off to serve only the unix socket (local IPC)." }),
     unix_socket_path: z
       .string()
       .default("")
       .transform((p) => expandHome(p.trim()))
       .refine((p) => !p.includes("\0"), "must not contain NUL bytes")
       .refine((p) => p === "" || isAbsolute(p), "unix_socket_path must be an absolute path")
-      .describe("Also serve the same protocol on this unix socket (mode 0600). Empty: no unix socket."),
-    path: urlPath("/", false).describe("WebSocket upgrade path. Upgrades elsewhere get 404."),
-    ssl_certfile: z.string().default("").describe("TLS certificate (PEM) for wss://. Set together with ssl_keyfile."),
-    ssl_keyfile: z.string().default("").describe("TLS private key (PEM) for wss://. Set together with ssl_certfile."),
+      .register(optionDocs, { description: "Also serve the same protocol on this unix socket (mode 0600). Empty: no unix socket." }),
+    path: urlPath("/", false).register(optionDocs, { description: "WebSocket upgrade path. Upgrades elsewhere get 404." }),
+    ssl_certfile: z.string().default("").register(optionDocs, { description: "TLS certificate (PEM) for wss://. Set together with ssl_keyfile." }),
+    ssl_keyfile: z.string().default("").register(optionDocs, { description: "TLS private key (PEM) for wss://. Set together with ssl_certfile." }),
     }),
 
     ...section("auth", {
-    token: z.string().default("").describe("Static client token accepted as ?token= (compared timing-safe). Empty: none."),
-    token_issue_path: urlPath("", true).describe("HTTP route minting single-use client tokens (GET or POST). Empty: no route."),
-    token_issue_secret: z.string().default("").describe("Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token."),
-    token_ttl_s: int(300, 2, 86400).describe("Lifetime of an issued token: short, because it is a bearer credential in a URL (nanobot: 300 s)."),
-    max_outstanding_tokens: int(10000, 1, 1_000_000).describe("Cap on live issued tokens; beyond it the issue route answers 429 so it cannot grow memory unbounded."),
-    websocket_requires_token: bool(true).describe("Reject WebSocket upgrades without a valid token (static, issued or JWT)."),
-    allow_from: stringList(["*"]).describe('client_id allowlist checked before auth (403). "*" allows all; [] denies all.'),
-    jwt_secret: z.string().default("").describe("HS256 secret: a JWT with sub and exp signed with it is accepted as a client token; its sub is the client_id. Empty: JWTs off."),
-    allowed_hosts: stringList([]).describe(
-      "Host names (any port) besides localhost, 127.0.0.1 and [::1] under which loopback trust is granted (bootstrap and token issue without a secret, token-less WebSocket). Others get 403: the defence against DNS rebinding.",
-    ),
-    allowed_origins: stringList([]).describe(
-      'Browser origins (glob patterns, e.g. "https://*.example.com"; "*" allows all) allowed to upgrade or call the HTTP API besides the gateway\'s own. Requests without Origin (native apps, CLIs) are allowed.',
-    ),
+    token: z.string().default("").register(optionDocs, { description: "Static client token accepted as ?token= (compared timing-safe). Empty: none." }),
+    token_issue_path: urlPath("", true).register(optionDocs, { description: "HTTP route minting single-use client tokens (GET or POST). Empty: no route." }),
+    token_issue_secret: z.string().default("").register(optionDocs, { description: "Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token." }),
+    token_ttl_s: int(300, 2, 86400).register(optionDocs, { description: "Lifetime of an issued token: short, because it is a bearer credential in a URL (nanobot: 300 s)." }),
+    max_outstanding_tokens: int(10000, 1, 1_000_000).register(optionDocs, { description: "Cap on live issued tokens; beyond it the issue route answers 429 so it cannot grow memory unbounded." }),
+    websocket_requires_token: bool(true).register(optionDocs, { description: "Reject WebSocket upgrades without a valid token (static, issued or JWT)." }),
+    allow_from: stringList(["*"]).register(optionDocs, { description: 'client_id allowlist checked before auth (403). "*" allows all; [] denies all.' }),
+    jwt_secret: z.string().default("").register(optionDocs, { description: "HS256 secret: a JWT with sub and exp signed with it is accepted as a client token; its sub is the client_id. Empty: JWTs off." }),
+    allowed_hosts: stringList([]).register(optionDocs, { description: "Host names (any port) besides localhost, 127.0.0.1 and [::1] under which loopback trust is granted (bootstrap and token issue without a secret, token-less WebSocket). Others get 403: the defence against DNS rebinding." }),
+    allowed_origins: stringList([]).register(optionDocs, { description: 'Browser origins (glob patterns, e.g. "https://*.example.com"; "*" allows all) allowed to upgrade or call the HTTP API besides the gateway\'s own. Requests without Origin (native apps, CLIs) are allowed.' }),
     trusted_proxies: stringList([])
       .refine((list) => list.every(validProxyEntry), "entries must be IP addresses, CIDR ranges or \"unix\"")
-      .describe('Reverse proxies (IPs, CIDRs, or "unix" for the unix socket) whose Forwarded / X-Forwarded-* / X-Real-IP headers are believed. From anyone else such headers make a request non-local.'),
-    rate_limit_auth_per_min: int(60, 0, 1_000_000).describe("Token issue and bootstrap requests per client address per minute (a burst of this many, refilled evenly). 0: unlimited."),
-    rate_limit_upload_per_min: int(120, 0, 1_000_000).describe("Media uploads per client address per minute. 0: unlimited."),
-    rate_limit_api_per_min: int(1200, 0, 10_000_000).describe("Other /api requests per client address per minute. 0: unlimited."),
+      .register(optionDocs, { description: 'Reverse proxies (IPs, CIDRs, or "unix" for the unix socket) whose Forwarded / X-Forwarded-* / X-Real-IP headers are believed. From anyone else such headers make a request non-local.' }),
+    rate_limit_auth_per_min: int(60, 0, 1_000_000).register(optionDocs, { description: "Token issue and bootstrap requests per client address per minute (a burst of this many, refilled evenly). 0: unlimited." }),
+    rate_limit_upload_per_min: int(120, 0, 1_000_000).register(optionDocs, { description: "Media uploads per client address per minute. 0: unlimited." }),
+    rate_limit_api_per_min: int(1200, 0, 10_000_000).register(optionDocs, { description: "Other /api requests per client address per minute. 0: unlimited." }),
     }),
 
     ...section("limits", {
-    streaming: bool(true).describe("Stream turns as delta/stream_end. Off: each streamed segment arrives as one message."),
-    max_message_bytes: int(36 * MiB, 1024, 40 * MiB).describe("Largest inbound frame; bigger frames close the socket with 1009 (nanobot's default and bound)."),
-    ping_interval_s: int(20, 5, 300).describe("Protocol-level ping period for idle sockets."),
-    ping_timeout_s: int(20, 5, 300).describe("How long a silent socket survives after a ping before it is closed."),
-    slow_consumer_bytes: int(4 * MiB, 64 * 1024, 512 * MiB).describe(
-      "Bytes queued for one client (beyond the kernel's socket buffers) past which it is closed with 4001 and resumes with since_seq: bounds the memory a client that stops reading can hold.",
-    ),
-    slow_consumer_check_ms: int(100, 10, 10_000).describe("How often every client's queued bytes are checked against slow_consumer_bytes."),
-    backpressure_limit_bytes: int(16 * MiB, 64 * 1024, 1024 * MiB).describe(
-      "Backstop above slow_consumer_bytes: a socket that outgrows it between two checks is cut at once by Bun (no close frame, 1006); never a silent drop.",
-    ),
-    max_queued_turns: int(8, 0, 1000).describe("Messages queued behind a chat's running turn; beyond it the client gets chat_busy."),
-    client_msg_id_memory: int(10_000, 0, 1_000_000).describe("Accepted (chat, client_msg_id) pairs kept in the database, across chats, so a resend (also after a restart) is acknowledged instead of run twice; oldest forgotten first. 0: no resend protection."),
-    client_msg_id_max_age_s: int(7 * 86_400, 60, 365 * 86_400).describe("How long an accepted client_msg_id is remembered: longer than any client waits before resending."),
-    stream_image_hold_chars: int(8192, 16, 1_048_576).describe("Longest delta tail held back while it may still become a markdown image (its path is rewritten before anyone sees it); past it the text goes out as is. Above PATH_MAX so any local image path fits."),
+    streaming: bool(true).register(optionDocs, { description: "Stream turns as delta/stream_end. Off: each streamed segment arrives as one message." }),
+    max_message_bytes: int(36 * MiB, 1024, 40 * MiB).register(optionDocs, { description: "Largest inbound frame; bigger frames close the socket with 1009 (nanobot's default and bound)." }),
+    ping_interval_s: int(20, 5, 300).register(optionDocs, { description: "Protocol-level ping period for idle sockets." }),
+    ping_timeout_s: int(20, 5, 300).register(optionDocs, { description: "How long a silent socket survives after a ping before it is closed." }),
+    slow_consumer_bytes: int(4 * MiB, 64 * 1024, 512 * MiB).register(optionDocs, { description: "Bytes queued for one client (beyond the kernel's socket buffers) past which it is closed with 4001 and resumes with since_seq: bounds the memory a client that stops reading can hold." }),
+    slow_consumer_check_ms: int(100, 10, 10_000).register(optionDocs, { description: "How often every client's queued bytes are checked against slow_consumer_bytes." }),
+    backpressure_limit_bytes: int(16 * MiB, 64 * 1024, 1024 * MiB).register(optionDocs, { description: "Backstop above slow_consumer_bytes: a socket that outgrows it between two checks is cut at once by Bun (no close frame, 1006); never a silent drop." }),
+    max_queued_turns: int(8, 0, 1000).register(optionDocs, { description: "Messages queued behind a chat's running turn; beyond it the client gets chat_busy." }),
+    client_msg_id_memory: int(10_000, 0, 1_000_000).register(optionDocs, { description: "Accepted (chat, client_msg_id) pairs kept in the database, across chats, so a resend (also after a restart) is acknowledged instead of run twice; oldest forgotten first. 0: no resend protection." }),
+    client_msg_id_max_age_s: int(7 * 86_400, 60, 365 * 86_400).register(optionDocs, { description: "How long an accepted client_msg_id is remembered: longer than any client waits before resending." }),
+    stream_image_hold_chars: int(8192, 16, 1_048_576).register(optionDocs, { description: "Longest delta tail held back while it may still become a markdown image (its path is rewritten before anyone sees it); past it the text goes out as is. Above PATH_MAX so any local image path fits." }),
     }),
 
     ...section("agents", {
-    agent: z.string().default("echo").describe('Agent that serves chats by default: "echo" or a name under agents.'),
-    agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), AgentSpec).default({})).describe(
-      'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.',
-    ),
-    agent_path: urlPath("/agent", false).describe("WebSocket path agents of type ws connect to (with agent_token)."),
-    agent_token: z.string().default("").describe("Credential agents present to connect in (Bearer or ?token=); distinct from client tokens. Required when a ws agent is configured."),
-    agent_hello_timeout_ms: int(15_000, 100, 300_000).describe("How long a connecting agent has to say hello before it is closed."),
-    agent_cancel_grace_ms: int(5000, 0, 300_000).describe("After a cancel, how long an agent has to end the turn before the gateway ends it as cancelled."),
-    agent_reconnect_grace_ms: int(20_000, 0, 600_000).describe("How long the open turns of a disconnected ws agent wait for it to reconnect before ending with agent_disconnected."),
-    agent_start_timeout_ms: int(10_000, 100, 300_000).describe("How long a turn waits for a stdio agent to start (or restart) and say hello."),
-    agent_restart_backoff_ms: int(500, 10, 60_000).describe("First delay before restarting a stdio agent that died; it doubles per failure up to 30 s."),
-    max_agent_frame_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest frame (stdio line or WebSocket message) accepted from an agent."),
-    tool_call_timeout_ms: int(60_000, 100, 3_600_000).describe("Default deadline of a device tool call when the agent names none."),
-    tool_disconnect_grace_ms: int(10_000, 0, 600_000).describe("How long a tool call waits for a capable device to come back after the last one disconnected."),
-    echo_chunk_size: int(16, 1, 65536).describe("Echo agent: characters per delta."),
-    echo_repeat: int(1, 1, 1_000_000).describe("Echo agent: the reply is the message repeated this many times (benchmark load)."),
-    echo_delay_ms: int(0, 0, 60_000).describe("Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)."),
+    agent: z.string().default("echo").register(optionDocs, { description: 'Agent that serves chats by default: "echo" or a name under agents.' }),
+    agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), AgentSpec).default({})).register(optionDocs, { description: 'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.' }),
+    agent_path: urlPath("/agent", false).register(optionDocs, { description: "WebSocket path agents of type ws connect to (with agent_token)." }),
+    agent_token: z.string().default("").register(optionDocs, { description: "Credential agents present to connect in (Bearer or ?token=); distinct from client tokens. Required when a ws agent is configured." }),
+    agent_hello_timeout_ms: int(15_000, 100, 300_000).register(optionDocs, { description: "How long a connecting agent has to say hello before it is closed." }),
+    agent_cancel_grace_ms: int(5000, 0, 300_000).register(optionDocs, { description: "After a cancel, how long an agent has to end the turn before the gateway ends it as cancelled." }),
+    agent_reconnect_grace_ms: int(20_000, 0, 600_000).register(optionDocs, { description: "How long the open turns of a disconnected ws agent wait for it to reconnect before ending with agent_disconnected." }),
+    agent_start_timeout_ms: int(10_000, 100, 300_000).register(optionDocs, { description: "How long a turn waits for a stdio agent to start (or restart) and say hello." }),
+    agent_restart_backoff_ms: int(500, 10, 60_000).register(optionDocs, { description: "First delay before restarting a stdio agent that died; it doubles per failure up to 30 s." }),
+    max_agent_frame_bytes: int(8 * MiB, 1024, 64 * MiB).register(optionDocs, { description: "Largest frame (stdio line or WebSocket message) accepted from an agent." }),
+    tool_call_timeout_ms: int(60_000, 100, 3_600_000).register(optionDocs, { description: "Default deadline of a device tool call when the agent names none." }),
+    tool_disconnect_grace_ms: int(10_000, 0, 600_000).register(optionDocs, { description: "How long a tool call waits for a capable device to come back after the last one disconnected." }),
+    echo_chunk_size: int(16, 1, 65536).register(optionDocs, { description: "Echo agent: characters per delta." }),
+    echo_repeat: int(1, 1, 1_000_000).register(optionDocs, { description: "Echo agent: the reply is the message repeated this many times (benchmark load)." }),
+    echo_delay_ms: int(0, 0, 60_000).register(optionDocs, { description: "Echo agent: pause between deltas. 0: no pacing (it still yields to I/O)." }),
     }),
 
     ...section("media", {
-    media_max_images: int(4, 0, 64).describe("Images one message may carry (nanobot's limit)."),
-    media_max_image_bytes: int(8 * MiB, 1024, 256 * MiB).describe("Largest image, inline or uploaded."),
-    media_max_videos: int(1, 0, 16).describe("Videos one message may carry."),
-    media_max_video_bytes: int(20 * MiB, 1024, 4096 * MiB).describe("Largest video, inline or uploaded."),
-    media_url_ttl_s: int(3600, 60, 30 * 86400).describe("Lifetime of a signed media URL; history and replay re-sign, so this only bounds a leaked link."),
-    media_allowed_roots: stringList([]).describe("Folders (the agents' workspace) whose files agents may publish; files elsewhere are dropped with a warning."),
-    media_max_outbound_bytes: int(100 * MiB, 1024, 4096 * MiB).describe("Largest file an agent may publish into a chat."),
-    media_unclaimed_upload_s: int(86_400, 60, 30 * 86400).describe("Uploads no message referenced are deleted after this long (checked at start)."),
+    media_max_images: int(4, 0, 64).register(optionDocs, { description: "Images one message may carry (nanobot's limit)." }),
+    media_max_image_bytes: int(8 * MiB, 1024, 256 * MiB).register(optionDocs, { description: "Largest image, inline or uploaded." }),
+    media_max_videos: int(1, 0, 16).register(optionDocs, { description: "Videos one message may carry." }),
+    media_max_video_bytes: int(20 * MiB, 1024, 4096 * MiB).register(optionDocs, { description: "Largest video, inline or uploaded." }),
+    media_url_ttl_s: int(3600, 60, 30 * 86400).register(optionDocs, { description: "Lifetime of a signed media URL; history and replay re-sign, so this only bounds a leaked link." }),
+    media_allowed_roots: stringList([]).register(optionDocs, { description: "Folders (the agents' workspace) whose files agents may publish; files elsewhere are dropped with a warning." }),
+    media_max_outbound_bytes: int(100 * MiB, 1024, 4096 * MiB).register(optionDocs, { description: "Largest file an agent may publish into a chat." }),
+    media_unclaimed_upload_s: int(86_400, 60, 30 * 86400).register(optionDocs, { description: "Uploads no message referenced are deleted after this long (checked at start)." }),
     }),
 
     ...section("storage", {
-    transcript_flush_ms: int(20, 1, 5000).describe("Longest a committed event waits before it is written to its chat's transcript (it is already durable in the commit log)."),
+    transcript_flush_ms: int(20, 1, 5000).register(optionDocs, { description: "Longest a committed event waits before it is written to its chat's transcript (it is already durable in the commit log)." }),
     transcript_fsync: z
       .enum(["batch", "turn", "never"])
       .default("turn")
-      .describe("Machine-crash safety (a process crash loses nothing either way): fsync the commit log after every batch, when a turn ends, or never (the OS decides)."),
-    transcript_retry_ms: int(1000, 10, 60_000).describe("After a failed write (disk full, I/O error), how long before it is tried again; the events wait in memory, unseen."),
-    storage_max_held_bytes: int(64 * MiB, 1024 * 1024, 4096 * MiB).describe("While writes fail, events wait in memory up to this many bytes; beyond it new events are refused with an error event."),
-    commit_log_segment_bytes: int(64 * MiB, 64 * 1024, 4096 * MiB).describe("The commit log starts a new segment past this size; old segments are deleted once the transcripts hold them."),
-    chat_streams_max: int(10_000, 1, 10_000_000).describe("Chats whose stream state (seq, replay ring) stays in memory; beyond it idle ones (no subscriber, no turn, all written) are forgotten, oldest first."),
-    transcript_max_line_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest event written to a transcript; a bigger one is refused whole and logged (nanobot's guard)."),
-    transcript_max_open_files: int(1024, 1, 65536).describe("Transcript files kept open at once (one per active chat avoids reopening on every batch); the least recently written is closed first."),
-    replay_ring_events: int(128, 0, 1_000_000).describe(
-      "Recent events per chat kept in memory so a quick reconnect resumes without reading the disk. Modest: the transcript is in the page cache within transcript_flush_ms, and a large ring costs GC time under load.",
-    ),
-    replay_ring_bytes: int(1 * MiB, 0, 1024 * MiB).describe("Bytes of recent events per chat kept in memory."),
-    replay_ring_total_bytes: int(16 * MiB, 0, 16 * 1024 * MiB).describe("Bytes of recent events across all chats; beyond it each chat keeps an equal share and older events are read from transcripts."),
-    replay_buffer_bytes: int(1 * MiB, 16 * 1024, 256 * MiB).describe("A replay pauses until the client drains once this much is queued for it, so resuming never trips the backpressure limit."),
-    sqlite_busy_timeout_ms: int(5000, 0, 600_000).describe("How long a database write waits for a lock held by another process."),
-    model_name: z.string().default("").describe("Model name reported to clients at bootstrap. Empty: the agent's own name."),
+      .register(optionDocs, { description: "Machine-crash safety (a process crash loses nothing either way): fsync the commit log after every batch, when a turn ends, or never (the OS decides)." }),
+    transcript_retry_ms: int(1000, 10, 60_000).register(optionDocs, { description: "After a failed write (disk full, I/O error), how long before it is tried again; the events wait in memory, unseen." }),
+    storage_max_held_bytes: int(64 * MiB, 1024 * 1024, 4096 * MiB).register(optionDocs, { description: "While writes fail, events wait in memory up to this many bytes; beyond it new events are refused with an error event." }),
+    commit_log_segment_bytes: int(64 * MiB, 64 * 1024, 4096 * MiB).register(optionDocs, { description: "The commit log starts a new segment past this size; old segments are deleted once the transcripts hold them." }),
+    chat_streams_max: int(10_000, 1, 10_000_000).register(optionDocs, { description: "Chats whose stream state (seq, replay ring) stays in memory; beyond it idle ones (no subscriber, no turn, all written) are forgotten, oldest first." }),
+    transcript_max_line_bytes: int(8 * MiB, 1024, 64 * MiB).register(optionDocs, { description: "Largest event written to a transcript; a bigger one is refused whole and logged (nanobot's guard)." }),
+    transcript_max_open_files: int(1024, 1, 65536).register(optionDocs, { description: "Transcript files kept open at once (one per active chat avoids reopening on every batch); the least recently written is closed first." }),
+    replay_ring_events: int(128, 0, 1_000_000).register(optionDocs, { description: "Recent events per chat kept in memory so a quick reconnect resumes without reading the disk. Modest: the transcript is in the page cache within transcript_flush_ms, and a large ring costs GC time under load." }),
+    replay_ring_bytes: int(1 * MiB, 0, 1024 * MiB).register(optionDocs, { description: "Bytes of recent events per chat kept in memory." }),
+    replay_ring_total_bytes: int(16 * MiB, 0, 16 * 1024 * MiB).register(optionDocs, { description: "Bytes of recent events across all chats; beyond it each chat keeps an equal share and older events are read from transcripts." }),
+    replay_buffer_bytes: int(1 * MiB, 16 * 1024, 256 * MiB).register(optionDocs, { description: "A replay pauses until the client drains once this much is queued for it, so resuming never trips the backpressure limit." }),
+    sqlite_busy_timeout_ms: int(5000, 0, 600_000).register(optionDocs, { description: "How long a database write waits for a lock held by another process." }),
+    model_name: z.string().default("").register(optionDocs, { description: "Model name reported to clients at bootstrap. Empty: the agent's own name." }),
     }),
 
     ...section("web UI", {
@@ -233,14 +229,12 @@ export const ConfigSchema = z
       .transform((p) => expandHome(p.trim()))
       .refine((p) => p === "" || isAbsolute(p), "webui_dir must be an absolute path")
       .refine((p) => p === "" || existsSync(join(p, "index.html")), "webui_dir must contain index.html (a built single-page app)")
-      .describe("Serve a built single-page app (e.g. nanobot's WebUI dist/) from this folder at /, with index.html for unknown page paths. Empty: / serves the built-in chat page."),
+      .register(optionDocs, { description: "Serve a built single-page app (e.g. nanobot's WebUI dist/) from this folder at /, with index.html for unknown page paths. Empty: / serves the built-in chat page." }),
     webui_csp: z
       .string()
       .default("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
-      .describe("Content-Security-Policy sent with the web UI: no inline or foreign script; inline styles allowed because common UI builds emit them."),
-    bootstrap_token_api_access: bool(true).describe(
-      "A token minted by /webui/bootstrap for a local browser also works as a Bearer on /api/sessions* and /api/media until it expires (nanobot's WebUI sends it there); still single-use on the WebSocket.",
-    ),
+      .register(optionDocs, { description: "Content-Security-Policy sent with the web UI: no inline or foreign script; inline styles allowed because common UI builds emit them." }),
+    bootstrap_token_api_access: bool(true).register(optionDocs, { description: "A token minted by /webui/bootstrap for a local browser also works as a Bearer on /api/sessions* and /api/media until it expires (nanobot's WebUI sends it there); still single-use on the WebSocket." }),
     }),
 
     ...section("cluster", {
@@ -261,17 +255,17 @@ export const ConfigSchema = z
       .string()
       .default("~/.agentgate")
       .transform((p) => expandHome(p.trim()))
-      .describe("Where the gateway keeps its state."),
-    shutdown_grace_ms: int(5000, 0, 120_000).describe("On SIGINT/SIGTERM: how long running turns get to finish before clients are closed."),
-    log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Least severe log level printed (stderr)."),
+      .register(optionDocs, { description: "Where the gateway keeps its state." }),
+    shutdown_grace_ms: int(5000, 0, 120_000).register(optionDocs, { description: "On SIGINT/SIGTERM: how long running turns get to finish before clients are closed." }),
+    log_level: z.enum(["debug", "info", "warn", "error"]).default("info").register(optionDocs, { description: "Least severe log level printed (stderr)." }),
     log_format: z
       .enum(["text", "json"])
       .default("text")
-      .describe("Log lines as text (key=value, for people) or JSON objects (one per line, for log collectors)."),
+      .register(optionDocs, { description: "Log lines as text (key=value, for people) or JSON objects (one per line, for log collectors)." }),
     metrics_enabled: z
       .enum(["auto", "on", "off"])
       .default("auto")
-      .describe("GET /metrics (Prometheus). auto: open on a loopback bind and the unix socket, absent on other binds; on: also on other binds, behind the API credential; off: never."),
+      .register(optionDocs, { description: "GET /metrics (Prometheus). auto: open on a loopback bind and the unix socket, absent on other binds; on: also on other binds, behind the API credential; off: never." }),
     }),
   })
   .superRefine((c, ctx) => {
@@ -313,7 +307,7 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 const OPTION_NAMES = Object.keys(ConfigSchema.shape) as (keyof Config)[];
 const ENV_PREFIX = "AGENTGATE_";
 /** Env vars the loader reads itself rather than as options. */
-const ENV_NON_OPTIONS = new Set(["AGENTGATE_CONFIG"]);
+const ENV_NON_OPTIONS = new Set(["AGENTGATE_CONFIG", "AGENTGATE_STARTUP_TRACE"]);
 
 export class ConfigError extends Error {}
 
@@ -366,10 +360,23 @@ export function resolveConfig(...sources: Record<string, unknown>[]): LoadedConf
   return { config: result.data, unknownKeys };
 }
 
-export interface OptionInfo {
+export interface OptionFlag {
   name: keyof Config;
-  group: OptionGroup;
   description: string;
+  /** A boolean option: its flag may stand alone. */
+  isSwitch: boolean;
+}
+
+/** Every option's name, help text and kind, without parsing anything: what the command line needs before the config loads. */
+export function optionFlags(): OptionFlag[] {
+  return OPTION_NAMES.map((name) => {
+    const field = ConfigSchema.shape[name];
+    return { name, description: optionDocs.get(field)?.description ?? "", isSwitch: switches.has(field) };
+  });
+}
+
+export interface OptionInfo extends OptionFlag {
+  group: OptionGroup;
   /** The default as a user would write it (data_dir unexpanded). */
   default: unknown;
   env: string;
@@ -378,16 +385,12 @@ export interface OptionInfo {
 /** Every option with its group, default and env name, in schema order: --help and genconfig are generated from it. */
 export function optionTable(): OptionInfo[] {
   const defaults = ConfigSchema.parse({});
-  return OPTION_NAMES.map((name) => {
-    const field = ConfigSchema.shape[name];
-    return {
-      name,
-      group: optionGroups.get(field)?.group ?? "process",
-      description: field.description ?? "",
-      default: name === "data_dir" ? "~/.agentgate" : defaults[name],
-      env: ENV_PREFIX + name.toUpperCase(),
-    };
-  });
+  return optionFlags().map((flag) => ({
+    ...flag,
+    group: optionGroups.get(ConfigSchema.shape[flag.name])?.group ?? "process",
+    default: flag.name === "data_dir" ? "~/.agentgate" : defaults[flag.name],
+    env: ENV_PREFIX + flag.name.toUpperCase(),
+  }));
 }
 
 /** The host a client on this machine connects to: wildcards (in any spelling) become loopback, IPv6 is bracketed. */

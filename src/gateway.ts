@@ -23,7 +23,8 @@ import { InboundMedia } from "./media/inbound.ts";
 import { MediaLibrary } from "./media/library.ts";
 import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
-import { type Listener, startListeners } from "./listen.ts";
+import { type BoundListeners, bindListeners, type Listener } from "./listen.ts";
+import { connectionHandlers } from "./connections.ts";
 import type { Logger } from "./log.ts";
 import { gatewayGauges } from "./metrics/metrics.ts";
 import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
@@ -38,6 +39,7 @@ import { CommitLog } from "./store/commit-log.ts";
 import { openDatabase } from "./store/db.ts";
 import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
+import { startupMark } from "./startup-trace.ts";
 
 /** WebSocket close code for "going away": clients reconnect elsewhere or later. */
 
@@ -53,8 +55,26 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  // Several gateways sharing one Redis (first, so a node that cannot reach it opens nothing).
+/**
+ * Builds the gateway behind listeners already bound (`agentgate serve` binds them
+ * first, so /health answers during start-up), or binds them first itself. A
+ * failed start stops the listeners again.
+ */
+export async function startGateway(config: Config, log: Logger, bound?: BoundListeners): Promise<Gateway> {
+  const front = bound ?? (await bindListeners(config));
+  try {
+    return await buildGateway(config, log, front);
+  } catch (e) {
+    await front.abort();
+    throw e;
+  }
+}
+
+async function buildGateway(config: Config, log: Logger, front: BoundListeners): Promise<Gateway> {
+  startupMark("gateway loaded");
+  const { listeners } = front;
+  // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
+  // opens no store and its listeners stop again.
   const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
@@ -62,11 +82,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
 
   // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
+  startupMark("db open");
   const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }));
   const logDir = join(config.data_dir, "commit-log");
   mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
   const recovered = recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
   if (recovered > 0) log.info("recovered events from the commit log into transcripts", { events: recovered });
+  startupMark("commit log recovered");
   const transcript = new TranscriptWriter({
     dir: transcriptsDir,
     flushMs: config.transcript_flush_ms,
@@ -120,6 +142,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log);
   await library.sweep();
   await library.forgetUnclaimedUploads(config.media_unclaimed_upload_s * 1000);
+  startupMark("media swept");
   const mediaLimits = {
     maxImages: config.media_max_images,
     maxImageBytes: config.media_max_image_bytes,
@@ -218,8 +241,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
   });
 
-  const listeners = await startListeners({ config, app, clients, agents: agents.ws, wsTokens: singleUseTokens, trust, log });
   for (const l of listeners) hub.addListener(l.server);
+  front.serve(connectionHandlers({ config, app, clients, agents: agents.ws, wsTokens: singleUseTokens, trust, log }));
+  startupMark("serving");
   serving = true;
 
   const stopOnce = async () => {

@@ -1,189 +1,50 @@
 /**
- * Listeners: one Bun.serve per transport (TCP ws/wss, unix socket), all sharing
- * one WebSocket handler and one HTTP app. The upgrade decision lives here: an
- * upgrade request on the configured path is authorized (Origin, then identity
- * and credential, with the peer's local trust from auth/peer.ts) and upgraded;
- * every other request goes to the Hono app with its peer (so an upgrade to
- * another path gets 404). Declared bodies over the derived limit stop here.
+ * Listeners: one Bun.serve per transport (TCP ws/wss, unix socket), bound first
+ * thing at start so the liveness probe answers while the rest of the gateway is
+ * still being built (issue #16: start-up time). Until the gateway hands over its
+ * handlers (`serve`), GET /health answers 200 here and every other request waits
+ * for them; after that every request and socket goes to them (connections.ts).
+ * This file imports nothing heavy: `agentgate serve` loads it before the server.
  */
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, rmSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
-import type { Hono } from "hono";
-import type { AgentConnData, AgentSocket, WsAgents } from "./agents/ws-agents.ts";
-import { agentAuthorized } from "./auth/agent-credential.ts";
-import { authorizeHandshake } from "./auth/handshake.ts";
-import type { SingleUseTokens } from "./auth/issued-tokens.ts";
-import type { Peer, TrustPolicy } from "./auth/peer.ts";
-import type { ClientData, ClientSocket } from "./clients/client-socket.ts";
-import { type ClientSessions, clientConnectionData } from "./clients/session.ts";
-import { replyError } from "./clients/replies.ts";
-import { SlowConsumers } from "./clients/slow-consumers.ts";
-import { type Config, normalizePath } from "./config.ts";
+import type { Server, WebSocketHandler } from "bun";
+import type { Config } from "./config.ts";
+import type { ConnData } from "./connections.ts";
 import { refusal } from "./http/refusal.ts";
-import { metrics } from "./metrics/metrics.ts";
-import type { RequestEnv } from "./http/request-env.ts";
-import type { Logger } from "./log.ts";
-import { CLOSE_INTERNAL_ERROR, INTERNAL_ERROR } from "./protocol/errors.ts";
 
-/** Per-connection state: a client, or an agent connecting in. */
-export type ConnData = ClientData | AgentConnData;
+export type Transport = "tcp" | "unix";
 
 export interface Listener {
   server: Server<ConnData>;
-  transport: "tcp" | "unix";
+  transport: Transport;
   /** ws:// or wss:// for TCP; the socket path for unix. */
   address: string;
 }
 
-export interface ListenDeps {
-  config: Config;
-  app: Hono;
-  clients: ClientSessions;
-  agents: WsAgents;
-  wsTokens: SingleUseTokens;
-  trust: TrustPolicy;
-  log: Logger;
+export type FetchHandler = (req: Request, server: Server<ConnData>) => Promise<Response | undefined> | Response | undefined;
+export type SocketCallbacks = Required<Pick<WebSocketHandler<ConnData>, "open" | "message" | "drain" | "close">>;
+
+/** What the gateway answers with: one fetch handler per transport, one set of socket callbacks. */
+export interface ConnectionHandlers {
+  fetch: Record<Transport, FetchHandler>;
+  socket: SocketCallbacks;
+}
+
+export interface BoundListeners {
+  readonly listeners: Listener[];
+  /** From now on every request and socket goes to these handlers, the requests that waited for them too. */
+  serve(handlers: ConnectionHandlers): void;
+  /** The gateway did not start: waiting requests get 503, the listeners stop and the unix socket file goes. */
+  abort(): Promise<void>;
 }
 
 const BUN_MAX_IDLE_TIMEOUT_S = 960;
+/** How long a failed start waits for the requests that were waiting to be answered. */
+const ABORT_GRACE_MS = 1000;
 
-function isWebSocketUpgrade(req: Request): boolean {
-  return (
-    (req.headers.get("upgrade") ?? "").toLowerCase().includes("websocket") &&
-    (req.headers.get("connection") ?? "").toLowerCase().includes("upgrade")
-  );
-}
-
-/** Multipart framing around the largest accepted file (boundaries, part headers, a few small fields). */
-const MULTIPART_OVERHEAD = 64 * 1024;
-
-/**
- * The largest request body any route accepts, derived from the media and frame
- * limits. A request declaring more is answered here with JSON 413; bodies that
- * stream without a length are bounded by each route's own reader. Bun's own
- * limit is lifted above it, because Bun answers its 413 before any handler
- * runs, with an empty body.
- */
-export function requestBodyLimit(config: Config): number {
-  return Math.max(config.media_max_image_bytes, config.media_max_video_bytes, config.max_message_bytes) + MULTIPART_OVERHEAD;
-}
-
-const upgradeFailed = () => refusal(400, "Bad Request", "WebSocket upgrade failed");
-
-/** A client upgrade: Origin, then identity and credential (auth/handshake.ts), then the connection's state. */
-async function upgradeClient(req: Request, url: URL, peer: Peer, server: Server<ConnData>, { config, wsTokens, trust }: ListenDeps): Promise<Response | undefined> {
-  const originRefused = trust.originRefusal(req);
-  if (originRefused !== undefined) {
-    metrics.authFailed("origin");
-    return refusal(403, "Forbidden", originRefused);
-  }
-  const localRefused = trust.localRefusal(req, peer);
-  const outcome = await authorizeHandshake(url, config, wsTokens, localRefused);
-  if (!outcome.ok) return refusal(outcome.status, outcome.error, outcome.reason);
-  const data = clientConnectionData(url, { remote: peer.address, local: localRefused === undefined, viaUnixSocket: peer.viaUnixSocket }, outcome.identity);
-  return server.upgrade(req, { data }) ? undefined : upgradeFailed();
-}
-
-function fetchHandler(deps: ListenDeps, transport: Listener["transport"]) {
-  const { config, app, agents, trust } = deps;
-  const bodyLimit = requestBodyLimit(config);
-  return async (req: Request, server: Server<ConnData>): Promise<Response | undefined> => {
-    const url = URL.parse(req.url);
-    if (!url) return refusal(400, "Bad Request", "the request URL does not parse");
-    if (Number(req.headers.get("content-length") ?? 0) > bodyLimit) return refusal(413, "Payload Too Large", `request bodies are limited to ${bodyLimit} bytes`);
-    const peer = trust.peer(req, transport === "unix" ? undefined : (server.requestIP(req)?.address ?? ""));
-    const path = isWebSocketUpgrade(req) ? normalizePath(url.pathname) : undefined;
-    if (path === config.agent_path && agents.configured) {
-      if (!agentAuthorized(req, url, config.agent_token)) {
-        metrics.authFailed("agent_token");
-        return refusal(401, "Unauthorized", "the agent credential is missing or wrong");
-      }
-      const data: AgentConnData = { role: "agent" };
-      return server.upgrade(req, { data }) ? undefined : upgradeFailed();
-    }
-    if (path === config.path) return upgradeClient(req, url, peer, server, deps);
-    const env: RequestEnv = { peer, port: transport === "tcp" ? server.port : undefined };
-    return app.fetch(req, env);
-  };
-}
-
-/**
- * Every socket callback runs inside a boundary: a throw (a storage error, a bug)
- * is logged with the connection's context and never reaches Bun, where it would
- * end the process. A failed frame is answered with an error event and the
- * connection stays up; a failed open leaves the connection in an unknown state,
- * so it is closed with 1011 and the client reconnects.
- */
-function guarded<A extends unknown[]>(log: Logger, callback: string, run: (ws: ServerWebSocket<ConnData>, ...args: A) => void, recover?: (ws: ServerWebSocket<ConnData>) => void) {
-  return (ws: ServerWebSocket<ConnData>, ...args: A): void => {
-    try {
-      run(ws, ...args);
-    } catch (e) {
-      const who = ws.data.role === "client" ? { client_id: ws.data.clientId } : { agent: true };
-      log.error("socket handler failed", { callback, ...who, error: e instanceof Error ? e.message : String(e) });
-      try {
-        recover?.(ws);
-      } catch {
-        // The socket is already gone; nothing more to tell it.
-      }
-    }
-  };
-}
-
-const answerInternalError = (ws: ServerWebSocket<ConnData>) => {
-  if (ws.data.role === "client") replyError(ws as ClientSocket, { detail: INTERNAL_ERROR });
-};
-const closeInternalError = (ws: ServerWebSocket<ConnData>) => ws.close(CLOSE_INTERNAL_ERROR, INTERNAL_ERROR);
-
-/** One handler for every socket, dispatching on its role; client sockets are watched for slow reading. */
-function connectionHandler(clients: ClientSessions, agents: WsAgents, slow: SlowConsumers, log: Logger): WebSocketHandler<ConnData> {
-  const asClient = (ws: ServerWebSocket<ConnData>) => ws as ClientSocket;
-  const asAgent = (ws: ServerWebSocket<ConnData>) => ws as AgentSocket;
-  return {
-    open: guarded(
-      log,
-      "open",
-      (ws) => {
-        if (ws.data.role === "agent") return agents.handler.open(asAgent(ws));
-        slow.watch(asClient(ws));
-        clients.handler.open(asClient(ws));
-      },
-      closeInternalError,
-    ),
-    message: guarded(
-      log,
-      "message",
-      (ws, m: string | Buffer<ArrayBuffer>) => (ws.data.role === "agent" ? agents.handler.message(asAgent(ws), m) : clients.handler.message(asClient(ws), m)),
-      answerInternalError,
-    ),
-    drain: guarded(log, "drain", (ws) => (ws.data.role === "client" ? clients.handler.drain(asClient(ws)) : undefined)),
-    close: guarded(log, "close", (ws, code: number, reason: string) => {
-      if (ws.data.role === "agent") return agents.handler.close(asAgent(ws), code, reason);
-      slow.forget(asClient(ws));
-      clients.handler.close(asClient(ws), code, reason);
-    }),
-  };
-}
-
-/**
- * Socket options derived from config: nanobot's ping interval + timeout become Bun's idle timeout.
- * At Bun's backpressure limit the socket is always closed, never left to drop frames silently
- * (see clients/slow-consumers.ts for the policy that normally acts first).
- */
-function socketOptions(deps: ListenDeps, slow: SlowConsumers): WebSocketHandler<ConnData> {
-  const { config } = deps;
-  return {
-    ...connectionHandler(deps.clients, deps.agents, slow, deps.log),
-    maxPayloadLength: config.max_message_bytes,
-    idleTimeout: Math.min(config.ping_interval_s + config.ping_timeout_s, BUN_MAX_IDLE_TIMEOUT_S),
-    sendPings: true,
-    backpressureLimit: config.backpressure_limit_bytes,
-    closeOnBackpressureLimit: true,
-    perMessageDeflate: false,
-    publishToSelf: false,
-  };
-}
+/** The liveness answer: the process is up and its HTTP listener accepts (what /health means, before and after start). */
+const isLivenessProbe = (req: Request) => req.method === "GET" && URL.parse(req.url)?.pathname === "/health";
 
 async function socketAnswers(path: string): Promise<boolean> {
   try {
@@ -208,29 +69,42 @@ async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-function serveUnix(path: string, deps: ListenDeps, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
+/**
+ * Socket options derived from config: nanobot's ping interval + timeout become Bun's idle timeout.
+ * At Bun's backpressure limit the socket is always closed, never left to drop frames silently
+ * (see clients/slow-consumers.ts for the policy that normally acts first).
+ */
+function socketOptions(config: Config, callbacks: SocketCallbacks): WebSocketHandler<ConnData> {
+  return {
+    ...callbacks,
+    maxPayloadLength: config.max_message_bytes,
+    idleTimeout: Math.min(config.ping_interval_s + config.ping_timeout_s, BUN_MAX_IDLE_TIMEOUT_S),
+    sendPings: true,
+    backpressureLimit: config.backpressure_limit_bytes,
+    closeOnBackpressureLimit: true,
+    perMessageDeflate: false,
+    publishToSelf: false,
+  };
+}
+
+// Bun's own body limit is lifted: connections.ts answers a declared oversize body with JSON 413.
+const NO_BUN_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
+
+function serveUnix(path: string, fetch: FetchHandler, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The socket is created under this umask, so it is 0600 from its first instant.
   const previous = process.umask(0o177);
   try {
-    return Bun.serve<ConnData>({ unix: path, fetch: fetchHandler(deps, "unix"), websocket, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
+    return Bun.serve<ConnData>({ unix: path, fetch, websocket, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } finally {
     process.umask(previous);
     chmodSync(path, 0o600);
   }
 }
 
-function serveTcp(deps: ListenDeps, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
-  const { config } = deps;
+function serveTcp(config: Config, fetch: FetchHandler, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
   const tls = config.ssl_certfile ? { cert: Bun.file(config.ssl_certfile), key: Bun.file(config.ssl_keyfile) } : undefined;
-  return Bun.serve<ConnData>({
-    hostname: config.host,
-    port: config.port,
-    tls,
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    fetch: fetchHandler(deps, "tcp"),
-    websocket,
-  });
+  return Bun.serve<ConnData>({ hostname: config.host, port: config.port, tls, maxRequestBodySize: NO_BUN_BODY_LIMIT, fetch, websocket });
 }
 
 function tcpAddress(server: Server<ConnData>, config: Config): string {
@@ -239,23 +113,52 @@ function tcpAddress(server: Server<ConnData>, config: Config): string {
   return `${scheme}://${host}:${server.port}${config.path}`;
 }
 
-export async function startListeners(deps: ListenDeps): Promise<Listener[]> {
-  const { config } = deps;
+async function stopAll(listeners: Listener[]): Promise<void> {
+  await Promise.all(listeners.map((l) => l.server.stop(true)));
+  for (const l of listeners) if (l.transport === "unix") rmSync(l.address, { force: true });
+}
+
+/** Binds every configured listener; see BoundListeners for what they answer before and after `serve`. */
+export async function bindListeners(config: Config): Promise<BoundListeners> {
+  let handlers: ConnectionHandlers | undefined;
+  const handedOver = Promise.withResolvers<ConnectionHandlers | undefined>();
+  const front = (transport: Transport): FetchHandler => (req, server) => {
+    if (handlers) return handlers.fetch[transport](req, server);
+    if (isLivenessProbe(req)) return Response.json({ ok: true });
+    return handedOver.promise.then((h) => (h ? h.fetch[transport](req, server) : refusal(503, "Service Unavailable", "the gateway is not serving")));
+  };
+  // Sockets exist only after an upgrade, which only the handed-over fetch handlers do.
+  const websocket = socketOptions(config, {
+    open: (ws) => handlers!.socket.open(ws),
+    message: (ws, m) => handlers!.socket.message(ws, m),
+    drain: (ws) => handlers!.socket.drain(ws),
+    close: (ws, code, reason) => handlers!.socket.close(ws, code, reason),
+  });
   const listeners: Listener[] = [];
-  const slow = new SlowConsumers({ maxBytes: config.slow_consumer_bytes, checkMs: config.slow_consumer_check_ms, log: deps.log });
-  const websocket = socketOptions(deps, slow);
   try {
     if (config.tcp_enabled) {
-      const server = serveTcp(deps, websocket);
+      const server = serveTcp(config, front("tcp"), websocket);
       listeners.push({ server, transport: "tcp", address: tcpAddress(server, config) });
     }
     if (config.unix_socket_path) {
       await clearStaleSocket(config.unix_socket_path);
-      listeners.push({ server: serveUnix(config.unix_socket_path, deps, websocket), transport: "unix", address: config.unix_socket_path });
+      listeners.push({ server: serveUnix(config.unix_socket_path, front("unix"), websocket), transport: "unix", address: config.unix_socket_path });
     }
   } catch (e) {
-    await Promise.all(listeners.map((l) => l.server.stop(true)));
+    await stopAll(listeners);
     throw e;
   }
-  return listeners;
+  return {
+    listeners,
+    serve(given) {
+      handlers = given;
+      handedOver.resolve(given);
+    },
+    async abort() {
+      handedOver.resolve(undefined);
+      // A graceful stop first, so the waiting requests get their 503 written (bounded: a client may not read it).
+      await Promise.race([Promise.all(listeners.map((l) => l.server.stop())), Bun.sleep(ABORT_GRACE_MS)]);
+      await stopAll(listeners);
+    },
+  };
 }

@@ -10,6 +10,9 @@
  */
 import { closest, type FlagSpec, parseFlags, UsageError } from "./cli/args.ts";
 import { type Command, type CommandName, COMMANDS, DEFAULT_COMMAND } from "./cli/commands.ts";
+import { startupMark } from "./startup-trace.ts";
+
+startupMark("main");
 
 const HELP = new Set(["--help", "-h"]);
 
@@ -36,6 +39,7 @@ async function run(argv: string[]): Promise<void> {
   const commandName = name ?? DEFAULT_COMMAND;
   const command: Command = COMMANDS[commandName];
   const configFlags: FlagSpec[] = command.takesConfig ? (await import("./cli/config-flags.ts")).configFlags() : [];
+  startupMark("config flags");
   const flags = parseFlags(rest, [...command.flags, ...configFlags], commandName);
   const own = new Set(command.flags.map((f) => f.name));
   const ownFlags = Object.fromEntries(Object.entries(flags).filter(([k]) => own.has(k)));

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, readEnv, resolveConfig } from "../src/config.ts";
+import { ConfigError, optionTable, readEnv, resolveConfig } from "../src/config.ts";
 import { BUN, REPO_ROOT, tempDir } from "./helpers.ts";
 
 const configError = (...sources: Record<string, unknown>[]) => {
@@ -66,6 +66,14 @@ describe("config schema (reference §1, §7.1 CFG-*)", () => {
     expect(resolveConfig({ host: "0.0.0.0", token: "t" }).config.host).toBe("0.0.0.0");
     expect(resolveConfig({ host: "::", token_issue_secret: "s" }).config.host).toBe("::");
     expect(resolveConfig({ path: "/chat/", token_issue_path: "/auth//" }).config).toMatchObject({ path: "/chat", token_issue_path: "/auth" });
+  });
+
+  test("the flags that may stand alone are exactly the boolean options; every option has help text", () => {
+    // optionFlags() tells them apart without parsing the defaults (start-up time); the defaults must agree.
+    const options = optionTable();
+    expect(options.filter((o) => o.isSwitch).map((o) => o.name)).toEqual(options.filter((o) => typeof o.default === "boolean").map((o) => o.name));
+    expect(options.filter((o) => o.isSwitch).length).toBeGreaterThan(3);
+    expect(options.filter((o) => o.description.length < 10)).toEqual([]);
   });
 
   test("later sources win; strings from env and flags are coerced; unknown keys are reported", () => {

@@ -4,7 +4,8 @@
  * run as root, as in CI). Fill the disk, stream, free it, stream, restart: the
  * process never dies, clients are told, nothing is shown before it is written,
  * held events are published once space returns, and after the restart the
- * replay holds every event clients saw, once each, valid, in seq order.
+ * replay holds every event clients saw, once each, valid, in seq order. Every
+ * failure is counted on /metrics (agentgate_storage_faults_total by kind).
  */
 import { expect, test } from "bun:test";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
@@ -12,7 +13,9 @@ import { join } from "node:path";
 import { createLogger } from "../src/log.ts";
 import { CommitLog, leftoverRecords } from "../src/store/commit-log.ts";
 import { readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
+import { registry } from "../src/metrics/metrics.ts";
 import { BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, TestClient, tempDir } from "./helpers.ts";
+import { moved, samples, scrape } from "./metrics-scrape.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");
 const DISK = "4m";
@@ -61,6 +64,7 @@ test("disk full: fill, stream, free, stream, restart — the gateway stays up an
     return frames;
   };
   await turn("before the disk fills");
+  const metricsBefore = await scrape({ unix: sock });
 
   const filler = fill(disk);
   client.send({ type: "message", chat_id, content: "while the disk is full" });
@@ -77,6 +81,10 @@ test("disk full: fill, stream, free, stream, restart — the gateway stays up an
   expect(refused.at(-1)).toMatchObject({ event: "error", detail: "storage_unavailable", chat_id: "fresh" });
   expect(refused.filter((f) => typeof f.seq === "number")).toEqual([]);
   expect(gw.proc.exitCode).toBeNull();
+  // Both failures are counted on /metrics: the commit (retried every 50 ms while full) and the refused reservation.
+  const metricsFull = await scrape({ unix: sock });
+  expect(moved(metricsBefore, metricsFull, 'agentgate_storage_faults_total{kind="commit"}')).toBeGreaterThan(0);
+  expect(moved(metricsBefore, metricsFull, 'agentgate_storage_faults_total{kind="seq_reserve"}')).toBe(1);
 
   rmSync(filler);
   const held = await client.until(isTurnEnd, 20_000);
@@ -124,9 +132,13 @@ test("transcript: a failed write is cut back and retried; the file never holds a
   const sent = Array.from({ length: 200 }, (_, i) => event(i + 1, 2000));
   for (const e of sent.slice(0, 20)) w.append("c", e.seq, JSON.stringify(e), e);
   expect(await w.flush()).toBe(true);
+  const faults = () => samples(registry.render()).get('agentgate_storage_faults_total{kind="transcript"}') ?? 0;
+  const faultsBefore = faults();
   const filler = fill(disk);
   for (const e of sent.slice(20)) w.append("c", e.seq, JSON.stringify(e), e);
   expect(await w.flush()).toBe(false);
+  // What /metrics renders from this process's registry: the failed write is counted.
+  expect(faults()).toBeGreaterThan(faultsBefore);
   expect(readFileSync(join(dir, "c.jsonl"), "utf8").endsWith("\n")).toBe(true);
   rmSync(filler);
   // The retry timer writes the kept batch; wait for it (bounded).

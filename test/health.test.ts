@@ -1,12 +1,15 @@
 /**
  * Probes (issue #16): /health says the process serves HTTP; /ready checks the
  * store and its migrations, the listeners and every configured agent, and
- * names what is not ready with a 503.
+ * names what is not ready with a 503. While the gateway starts, its listeners
+ * are already bound: /health answers, every other request waits for it.
  */
 import { Database } from "bun:sqlite";
-import { expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { resolveConfig } from "../src/config.ts";
+import { bindListeners, type ConnectionHandlers } from "../src/listen.ts";
 import { onCleanup, startTestGateway, type TestGateway, TRANSPORTS, tempDir } from "./helpers.ts";
 
 const ready = async (gw: TestGateway) => {
@@ -61,4 +64,50 @@ test("/ready is 503 when the database lacks applied migrations", async () => {
   const { status, body } = await ready(gw);
   expect(status).toBe(503);
   expect(body.checks.migrations).toMatch(/^0 of \d+ migrations applied$/);
+});
+
+describe("during start-up (listeners bound before the gateway is built)", () => {
+  const bind = async () => {
+    const dir = tempDir();
+    const { config } = resolveConfig({ port: 0, data_dir: join(dir, "data"), unix_socket_path: join(dir, "gw.sock") });
+    const bound = await bindListeners(config);
+    onCleanup(() => bound.abort());
+    const port = bound.listeners.find((l) => l.transport === "tcp")!.server.port;
+    return { bound, socket: config.unix_socket_path, url: (path: string) => `http://127.0.0.1:${port}${path}` };
+  };
+  const answering = (status: number): ConnectionHandlers => {
+    const fetch = () => new Response("from the gateway", { status });
+    const ignore = () => {};
+    return { fetch: { tcp: fetch, unix: fetch }, socket: { open: ignore, message: ignore, drain: ignore, close: ignore } };
+  };
+
+  test("/health answers at once; other requests wait for the gateway's handlers and are answered by them", async () => {
+    const { bound, socket, url } = await bind();
+    expect(await (await fetch(url("/health"))).json()).toEqual({ ok: true });
+    expect((await fetch("http://localhost/health", { unix: socket })).status).toBe(200);
+    let answered = false;
+    const waiting = fetch(url("/ready")).then((res) => {
+      answered = true;
+      return res;
+    });
+    // Let the request reach the listener; it must still be waiting.
+    expect((await fetch(url("/health"))).status).toBe(200);
+    expect(answered).toBe(false);
+    bound.serve(answering(202));
+    const res = await waiting;
+    expect([res.status, await res.text()]).toEqual([202, "from the gateway"]);
+    // From now on the gateway answers everything, /health too.
+    expect((await fetch(url("/health"))).status).toBe(202);
+  });
+
+  test("a start that fails answers the waiting requests with 503 and removes the unix socket", async () => {
+    const { bound, socket, url } = await bind();
+    const waiting = fetch(url("/api/sessions"));
+    expect((await fetch(url("/health"))).status).toBe(200);
+    await bound.abort();
+    const res = await waiting;
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ error: "Service Unavailable", reason: "the gateway is not serving" });
+    expect(existsSync(socket)).toBe(false);
+  });
 });

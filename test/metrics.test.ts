@@ -2,9 +2,15 @@
  * GET /metrics (issue #16 item 1) against a real gateway over real HTTP: the
  * exposition content type on loopback TCP and the unix socket; the turn,
  * delta, event, delivery and connection series move by exactly what a
- * streamed turn did; the exposure policy per bind; no secret in any label.
+ * streamed turn did; tool calls by outcome, agent restarts and disconnects,
+ * storage faults, token issues and auth failures by reason move by exactly what
+ * real traffic did; the exposure policy per bind; no secret in any label.
+ * (Slow-consumer closes: test/slow-consumer.test.ts; storage faults on a full
+ * disk: test/disk-full.test.ts.)
  */
 import { expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
 import { Hono } from "hono";
 import { requireApiCredential } from "../src/auth/api-credential.ts";
 import { IssuedTokens } from "../src/auth/issued-tokens.ts";
@@ -13,26 +19,10 @@ import { resolveConfig } from "../src/config.ts";
 import { metricsAccess, metricsRoute } from "../src/http/metrics.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../src/metrics/exposition.ts";
 import { metricNames } from "../src/metrics/metrics.ts";
-import { type Frame, sendTurn, startTestGateway, type TestGateway, TestClient, TRANSPORTS, type Transport } from "./helpers.ts";
-
-/** Samples by their series text (`name{labels}`); comments skipped. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
-async function scrape(gw: TestGateway, transport: Transport = "tcp"): Promise<Map<string, number>> {
-  const res = await gw.http(transport, "/metrics");
-  expect(res.status).toBe(200);
-  return samples(await res.text());
-}
-
-const moved = (before: Map<string, number>, after: Map<string, number>, series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
+import { EVENT_TOO_LARGE, MESSAGE_NOT_STORED } from "../src/protocol/errors.ts";
+import { type Frame, isTurnEnd, PY_AGENT, sendTurn, startTestGateway, TestClient, TRANSPORTS, upgradeRequest } from "./helpers.ts";
+import { AGENT_TOKEN, RemoteAgent } from "./remote-agent.ts";
+import { moved, scrape } from "./metrics-scrape.ts";
 
 test("/metrics answers on loopback TCP and the unix socket with the exposition format and every family", async () => {
   const gw = await startTestGateway();
@@ -104,6 +94,103 @@ test("uploads count their bytes when accepted and their reason when refused", as
   expect(moved(before, after, "agentgate_upload_bytes_total")).toBe(png.length);
   expect(moved(before, after, 'agentgate_upload_refusals_total{reason="wrong_type"}')).toBe(1);
   expect(moved(before, after, 'agentgate_upload_refusals_total{reason="too_large"}')).toBe(0);
+});
+
+test("device tool calls count once each, by outcome", async () => {
+  const gw = await startTestGateway({ agent: "py", agents: { py: { type: "stdio", command: ["python3", PY_AGENT, "py"] } } });
+  const outcome = (o: string) => `agentgate_tool_calls_total{outcome="${o}"}`;
+  const before = await scrape(gw);
+  const { client, ready } = await TestClient.ready(gw.wsUrl("tcp", { capabilities: "camera" }));
+  client.send({ type: "message", chat_id: ready.chat_id, content: "tool camera" });
+  const request = (await client.until((f) => f.event === "tool_request")).at(-1)!;
+  client.send({ type: "tool_result", chat_id: ready.chat_id, call_id: request.call_id, ok: true, result: 1 });
+  await client.until(isTurnEnd);
+  // Nobody answers within the 150 ms deadline.
+  await sendTurn(client, ready.chat_id, "tool camera 150");
+  // No connected client offers "gps".
+  await sendTurn(client, ready.chat_id, "tool gps");
+  const after = await scrape(gw);
+  expect(moved(before, after, outcome("ok"))).toBe(1);
+  expect(moved(before, after, outcome("deadline_exceeded"))).toBe(1);
+  expect(moved(before, after, outcome("no_capable_client"))).toBe(1);
+  expect(moved(before, after, outcome("device_disconnected"))).toBe(0);
+});
+
+test("a stdio agent that exits counts one restart; a ws agent whose connection closes counts one disconnect", async () => {
+  const gw = await startTestGateway({
+    agent: "metrics_stdio",
+    agents: { metrics_stdio: { type: "stdio", command: ["python3", PY_AGENT, "metrics_stdio"] }, metrics_ws: { type: "ws" } },
+    agent_token: AGENT_TOKEN,
+    agent_restart_backoff_ms: 50,
+  });
+  const restarts = 'agentgate_agent_restarts_total{agent="metrics_stdio"}';
+  const disconnects = 'agentgate_agent_disconnects_total{agent="metrics_ws"}';
+  const before = await scrape(gw, "unix");
+  const { client, ready } = await TestClient.ready(gw.wsUrl("unix"));
+  expect((await sendTurn(client, ready.chat_id, "crash")).find((f) => f.event === "turn_end")?.error).toBe("agent_exited");
+  // The restarted process serves the next turn.
+  expect((await sendTurn(client, ready.chat_id, "again")).find((f) => f.event === "turn_end")?.status).toBe("done");
+  const agent = await RemoteAgent.connect(gw, "metrics_ws");
+  client.send({ type: "new_chat", agent: "metrics_ws" });
+  await client.until((f) => f.event === "attached");
+  agent.ws.close();
+  let after = await scrape(gw, "unix");
+  for (let i = 0; i < 100 && moved(before, after, disconnects) === 0; i++) after = await Bun.sleep(20).then(() => scrape(gw, "unix"));
+  expect(moved(before, after, restarts)).toBe(1);
+  expect(moved(before, after, disconnects)).toBe(1);
+});
+
+test("storage faults count by kind: an event over the size guard, a seq the locked store cannot reserve", async () => {
+  const gw = await startTestGateway({ transcript_max_line_bytes: 1024, sqlite_busy_timeout_ms: 10 });
+  const fault = (kind: string) => `agentgate_storage_faults_total{kind="${kind}"}`;
+  const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
+  const before = await scrape(gw);
+  // Each refused message: the chat hears why, the sender that it was not stored.
+  const refused = (chatId: string) => client.until((f) => f.event === "error" && f.chat_id === chatId && f.reason === MESSAGE_NOT_STORED);
+  client.send({ type: "message", chat_id: ready.chat_id, content: "x".repeat(2000) });
+  expect((await refused(ready.chat_id)).some((f) => f.reason === EVENT_TOO_LARGE)).toBe(true);
+  // SQLite's write lock held by another connection: a new chat's first seq cannot be reserved.
+  const db = new Database(join(gw.dir, "data", "agentgate.db"));
+  db.exec("BEGIN EXCLUSIVE");
+  const fresh = crypto.randomUUID();
+  client.send({ type: "message", chat_id: fresh, content: "into a chat the store cannot create" });
+  await refused(fresh);
+  db.exec("ROLLBACK");
+  db.close();
+  const after = await scrape(gw);
+  expect(moved(before, after, fault("event_too_large"))).toBe(1);
+  expect(moved(before, after, fault("seq_reserve"))).toBe(1);
+});
+
+test("tokens issued count by route; refused credentials count by reason", async () => {
+  const gw = await startTestGateway({
+    websocket_requires_token: true,
+    token_issue_path: "/auth/token",
+    token_issue_secret: "issue-secret",
+    allow_from: ["allowed"],
+    agents: { metrics_ws: { type: "ws" } },
+    agent_token: AGENT_TOKEN,
+  });
+  const issued = (route: string) => `agentgate_tokens_issued_total{route="${route}"}`;
+  const failed = (reason: string) => `agentgate_auth_failures_total{reason="${reason}"}`;
+  const issue = async () => ((await (await gw.http("tcp", "/auth/token", { headers: { authorization: "Bearer issue-secret" } })).json()) as { token: string }).token;
+  const before = await scrape(gw, "unix");
+  await issue();
+  expect((await gw.http("tcp", "/webui/bootstrap", { headers: { authorization: "Bearer issue-secret" } })).status).toBe(200);
+  expect((await gw.http("tcp", "/auth/token", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+  expect((await upgradeRequest(gw, "tcp", "/?client_id=allowed")).status).toBe(401);
+  expect((await upgradeRequest(gw, "tcp", "/?client_id=allowed&token=made-up")).status).toBe(401);
+  expect((await upgradeRequest(gw, "tcp", `/?token=${await issue()}&client_id=stranger`)).status).toBe(403);
+  const fromElsewhere = await gw.http("tcp", "/", { headers: { upgrade: "websocket", connection: "Upgrade", origin: "https://elsewhere.example" } });
+  expect(fromElsewhere.status).toBe(403);
+  expect((await upgradeRequest(gw, "unix", "/agent?token=wrong")).status).toBe(401);
+  expect((await gw.http("tcp", "/api/sessions")).status).toBe(401);
+  expect((await gw.http("tcp", "/api/sessions", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+  const after = await scrape(gw, "unix");
+  expect(moved(before, after, issued("token_issue"))).toBe(2);
+  expect(moved(before, after, issued("bootstrap"))).toBe(1);
+  const expected = { issue_secret: 1, missing_token: 1, invalid_token: 1, not_allowed: 1, origin: 1, agent_token: 1, api_missing: 1, api_invalid: 1, not_local: 0 };
+  for (const [reason, count] of Object.entries(expected)) expect([reason, moved(before, after, failed(reason))]).toEqual([reason, count]);
 });
 
 test("exposure policy: open on loopback and the unix socket, absent or behind the API credential elsewhere", () => {

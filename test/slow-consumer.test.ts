@@ -12,6 +12,7 @@ import { resolveConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON } from "../src/protocol/errors.ts";
 import { type Frame, isTurnEnd, onCleanup, startTestGateway, TestClient } from "./helpers.ts";
+import { moved, scrape } from "./metrics-scrape.ts";
 
 const OPCODE_TEXT = 1;
 const OPCODE_CLOSE = 8;
@@ -96,6 +97,7 @@ describe("slow consumers", () => {
       createLogger("warn", "text", (line) => logged.push(line)),
     );
     const port = gw.listeners.find((l) => l.transport === "tcp")!.server.port!;
+    const metricsBefore = await scrape(gw);
 
     const stalled = await PausableClient.open(port);
     const ready = JSON.parse(stalled.parsed().texts[0]!) as Frame;
@@ -124,6 +126,7 @@ describe("slow consumers", () => {
     expect(lastSeen).toBeLessThan(liveSeqs.at(-1)!);
     expect(seen).toEqual(live.filter((f) => f.seq !== undefined && f.seq <= lastSeen));
     expect(logged.some((l) => l.includes("closed a slow consumer") && l.includes(`client_id=${ready.client_id}`) && l.includes(chatId) && /buffered_bytes=\d+/.test(l))).toBe(true);
+    expect(moved(metricsBefore, await scrape(gw), "agentgate_slow_consumer_closes_total")).toBe(1);
 
     // It resumes from the last seq it saw and gets exactly the rest.
     const { client: resumed } = await TestClient.ready(gw.wsUrl("tcp"));

@@ -94,6 +94,11 @@ class WsAgent extends FramedAgent {
   }
 }
 
+/** The answer to an agent frame whose handling failed: an error frame; the connection stays up. */
+export function answerAgentFrameFailed(ws: AgentSocket): void {
+  if (ws.readyState === SOCKET_OPEN) ws.send(JSON.stringify({ type: "error", detail: INTERNAL_ERROR, reason: FRAME_NOT_HANDLED }));
+}
+
 export class WsAgents {
   readonly #agents = new Map<string, WsAgent>();
 
@@ -114,38 +119,22 @@ export class WsAgents {
     return this.#agents.size > 0;
   }
 
-  /**
-   * Every callback runs inside a boundary: a failure is logged with the agent's
-   * name and, for a frame, answered with an error frame; the connection and the
-   * gateway stay up.
-   */
+  /** Socket callbacks; they run inside the listeners' one error boundary (connections.ts), which logs and answers failures. */
   readonly handler: Required<Pick<WebSocketHandler<AgentConnData>, "open" | "message" | "close">> = {
-    open: (ws) =>
-      this.#guard(ws, "open", () => {
-        ws.data.helloTimer = setTimeout(() => ws.close(CLOSE_POLICY, NO_HELLO_REASON), this.options.helloTimeoutMs);
-      }),
-    message: (ws, raw) =>
-      this.#guard(ws, "message", () => {
-        const text = typeof raw === "string" ? raw : raw.toString("utf8");
-        const agent = ws.data.name === undefined ? undefined : this.#agents.get(ws.data.name);
-        if (agent) return void agent.receive(text);
-        this.#hello(ws, text);
-      }),
-    close: (ws) =>
-      this.#guard(ws, "close", () => {
-        clearTimeout(ws.data.helloTimer);
-        if (ws.data.name) this.#agents.get(ws.data.name)?.disconnected(ws);
-      }),
+    open: (ws) => {
+      ws.data.helloTimer = setTimeout(() => ws.close(CLOSE_POLICY, NO_HELLO_REASON), this.options.helloTimeoutMs);
+    },
+    message: (ws, raw) => {
+      const text = typeof raw === "string" ? raw : raw.toString("utf8");
+      const agent = ws.data.name === undefined ? undefined : this.#agents.get(ws.data.name);
+      if (agent) return void agent.receive(text);
+      this.#hello(ws, text);
+    },
+    close: (ws) => {
+      clearTimeout(ws.data.helloTimer);
+      if (ws.data.name) this.#agents.get(ws.data.name)?.disconnected(ws);
+    },
   };
-
-  #guard(ws: AgentSocket, callback: string, run: () => void): void {
-    try {
-      run();
-    } catch (e) {
-      this.log.error("agent connection callback failed", { agent: ws.data.name, callback, error: e instanceof Error ? e.message : String(e) });
-      if (callback === "message" && ws.readyState === SOCKET_OPEN) ws.send(JSON.stringify({ type: "error", detail: INTERNAL_ERROR, reason: FRAME_NOT_HANDLED }));
-    }
-  }
 
   /** The first frame must be hello naming a configured ws agent. */
   #hello(ws: AgentSocket, text: string): void {

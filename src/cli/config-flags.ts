@@ -2,14 +2,14 @@
  * Config options as command-line flags, and the merge of every config source:
  * defaults < --config FILE (or AGENTGATE_CONFIG) < env AGENTGATE_<OPTION> < flags.
  */
-import { type Config, optionTable, readConfigFile, readEnv, resolveConfig } from "../config.ts";
+import { type Config, optionFlags, readConfigFile, readEnv, resolveConfig } from "../config.ts";
 import type { FlagSpec } from "./args.ts";
 
 const CONFIG_FILE: FlagSpec = { name: "config", value: "FILE", help: "config file, JSON or TOML (also AGENTGATE_CONFIG)" };
 
 /** --config plus one flag per option; boolean options may stand alone. */
 export function configFlags(): FlagSpec[] {
-  const options = optionTable().map((o) => ({ name: o.name, value: typeof o.default === "boolean" ? undefined : "VALUE", help: o.description }));
+  const options = optionFlags().map((o) => ({ name: o.name, value: o.isSwitch ? undefined : "VALUE", help: o.description }));
   return [CONFIG_FILE, ...options];
 }
 

@@ -4,9 +4,13 @@
  */
 import { checkAgentCommands } from "../agents/spawnable.ts";
 import type { Config } from "../config.ts";
-import { type Gateway, startGateway } from "../gateway.ts";
+import type { Gateway } from "../gateway.ts";
+import { bindListeners } from "../listen.ts";
 import { createLogger } from "../log.ts";
 import { unixWsUrl } from "./gateway-address.ts";
+import { startupMark } from "../startup-trace.ts";
+
+startupMark("serve loaded");
 
 function connectHints(gateway: Gateway): string[] {
   const { config, listeners } = gateway;
@@ -20,9 +24,18 @@ function connectHints(gateway: Gateway): string[] {
 }
 
 export async function serve(config: Config): Promise<void> {
+  startupMark("config loaded");
   checkAgentCommands(config);
   const log = createLogger(config.log_level, config.log_format);
-  const gateway = await startGateway(config, log);
+  // Bound before the server loads: /health answers while the rest starts; /ready says when it is up.
+  const bound = await bindListeners(config);
+  startupMark("listening");
+  const { startGateway } = await import("../gateway.ts");
+  // A few event-loop turns (accepting, reading and answering a request take one each): a liveness
+  // probe that arrived while the server loaded is answered before the store opens.
+  for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+  const gateway = await startGateway(config, log, bound);
+  startupMark("gateway started");
   const where = gateway.listeners.map((l) => `  ${l.address}  (${l.transport === "tcp" ? "TCP" : "unix socket, mode 0600"})`);
   process.stdout.write(["agentgate listening on", ...where, "connect:", ...connectHints(gateway), ""].join("\n"));
   if (!config.token_issue_secret && !config.token && config.token_issue_path) {

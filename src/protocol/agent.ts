@@ -5,7 +5,7 @@
  * chat_id, seq, stream ids and persistence; an agent never addresses clients.
  */
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { lazyCheckers } from "./checkers.ts";
 import { ChatId } from "./client.ts";
 import { FRAME_NOT_JSON, FRAME_NOT_OBJECT, UNKNOWN_TYPE_PREFIX } from "./errors.ts";
 
@@ -103,7 +103,7 @@ const SCHEMAS: Record<AgentFrame["type"], TSchema> = {
   session_update: AgentSessionUpdate,
   model: AgentModel,
 };
-const CHECKERS = Object.fromEntries(Object.entries(SCHEMAS).map(([t, s]) => [t, TypeCompiler.Compile(s)]));
+const checkerOf = lazyCheckers(SCHEMAS);
 
 export type ParsedAgentFrame = { ok: true; frame: AgentFrame } | { ok: false; reason: string };
 
@@ -117,7 +117,7 @@ export function parseAgentFrame(text: string): ParsedAgentFrame {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, reason: FRAME_NOT_OBJECT };
   const type = (value as { type?: unknown }).type;
-  const checker = typeof type === "string" && Object.hasOwn(CHECKERS, type) ? CHECKERS[type]! : undefined;
+  const checker = typeof type === "string" && Object.hasOwn(SCHEMAS, type) ? checkerOf(type as AgentFrame["type"]) : undefined;
   if (!checker) return { ok: false, reason: UNKNOWN_TYPE_PREFIX + JSON.stringify(type ?? null) };
   if (checker.Check(value)) return { ok: true, frame: value as AgentFrame };
   const first = checker.Errors(value).First();

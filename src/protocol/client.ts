@@ -7,7 +7,7 @@
  * Envelopes are open (extra keys allowed): nanobot clients send webui, cli_apps, etc.
  */
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { lazyCheckers } from "./checkers.ts";
 import {
   IMAGE_REJECT,
   IMAGE_REJECTED,
@@ -138,9 +138,7 @@ const SPECS: Record<Envelope["type"], EnvelopeSpec> = {
   },
 };
 
-const CHECKERS = Object.fromEntries(
-  Object.entries(SPECS).map(([type, spec]) => [type, { check: TypeCompiler.Compile(spec.schema), fieldErrors: spec.fieldErrors }]),
-) as Record<Envelope["type"], { check: ReturnType<typeof TypeCompiler.Compile>; fieldErrors: FieldErrors }>;
+const checkerOf = lazyCheckers<Envelope["type"]>(Object.fromEntries(Object.entries(SPECS).map(([type, spec]) => [type, spec.schema])) as Record<Envelope["type"], TSchema>);
 
 /** The outcome of reading one inbound text frame. */
 export type Inbound =
@@ -155,18 +153,17 @@ const LEGACY_KEYS = ["content", "text", "message"] as const;
 const pyRepr = (s: string) => (s.includes("'") && !s.includes('"') ? `"${s}"` : `'${s.replaceAll("'", "\\'")}'`);
 
 function firstFieldError(type: Envelope["type"], value: Record<string, unknown>): EnvelopeError {
-  const { check, fieldErrors } = CHECKERS[type];
   const failing = new Set<string>();
-  for (const e of check.Errors(value)) failing.add(e.path.split("/")[1] ?? "");
-  for (const [field, error] of fieldErrors) if (failing.has(field)) return error;
+  for (const e of checkerOf(type).Errors(value)) failing.add(e.path.split("/")[1] ?? "");
+  for (const [field, error] of SPECS[type].fieldErrors) if (failing.has(field)) return error;
   return { detail: invalidEnvelope(type) };
 }
 
 function readEnvelope(value: Record<string, unknown>, type: string): Inbound {
-  if (!Object.hasOwn(CHECKERS, type)) return { kind: "invalid", error: { detail: UNKNOWN_TYPE_PREFIX + pyRepr(type) } };
+  if (!Object.hasOwn(SPECS, type)) return { kind: "invalid", error: { detail: UNKNOWN_TYPE_PREFIX + pyRepr(type) } };
   const known = type as Envelope["type"];
   const chatId = value.chat_id;
-  if (CHECKERS[known].check.Check(value)) return { kind: "envelope", envelope: value as unknown as Envelope };
+  if (checkerOf(known).Check(value)) return { kind: "envelope", envelope: value as unknown as Envelope };
   return { kind: "invalid", error: firstFieldError(known, value), chat_id: isChatId(chatId) ? chatId : undefined };
 }
 
