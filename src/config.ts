@@ -242,12 +242,13 @@ export const ConfigSchema = z
       .string()
       .default("")
       .refine((u) => u === "" || /^(redis|rediss|valkey|valkeys):\/\//.test(u), "must be a redis://, rediss://, valkey:// or valkeys:// URL")
-      .describe(
-        "Redis shared by several gateways (redis://[user:pass@]host:port[/db]). Empty: a single node, nothing else needed. Built so far: tokens accepted once on any node; a chat's events are appended to Redis by the one gateway holding its lease and reach clients on every node; a message sent on a node that does not write the chat is refused (forwarding and takeover are not built yet).",
-      ),
-    cluster_lease_ms: int(5000, 500, 600_000).describe("A chat's writer lease in Redis, renewed every third of it: a gateway that stops renewing (crashed, paused, cut off) loses the chat after this long, and its writes are refused from then on."),
-    cluster_stream_max_events: int(10_000, 100, 10_000_000).describe("Events kept per chat in its Redis stream (approximately): the hot history any node resumes from; older events are in the writer's transcript."),
-    cluster_key_prefix: z.string().min(1).default("agentgate:").describe("Prefix of every Redis key and channel, so several clusters (or other programs) can share one Redis."),
+      .register(optionDocs, {
+        description:
+          "Redis shared by several gateways (redis://[user:pass@]host:port[/db]). Empty: a single node, nothing else needed. With it: one writer per chat (a fenced lease), events reach clients on every node and resume from any, text messages and stops are forwarded to the writer, a dead writer is replaced, tokens are accepted once on any node. Metadata stays per node (Postgres is not built yet).",
+      }),
+    cluster_lease_ms: int(5000, 500, 600_000).register(optionDocs, { description: "A chat's writer lease in Redis, renewed every third of it: a gateway that stops renewing (crashed, paused, cut off) loses the chat after this long, and its writes are refused from then on." }),
+    cluster_stream_max_events: int(10_000, 100, 10_000_000).register(optionDocs, { description: "Events kept per chat in its Redis stream (approximately): the hot history any node resumes from; older events are in the writer's transcript." }),
+    cluster_key_prefix: z.string().min(1).default("agentgate:").register(optionDocs, { description: "Prefix of every Redis key and channel, so several clusters (or other programs) can share one Redis." }),
     }),
 
     ...section("process", {
