@@ -26,7 +26,8 @@ import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
 import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
-import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
+import { MAX_JSON_BYTES_PER_UNIT, utf8Bound, utf8Exceeds } from "./utf8-size.ts";
+import { asRun, continues, type DeltaRun, encodeRun, expandRun, extendRun, type OpenRun, runMember, startRun } from "./delta-runs.ts";
 
 export interface TranscriptOptions {
   dir: string;
@@ -48,7 +49,7 @@ interface Pending {
   length: number;
   firstSeq: number;
   lastSeq: number;
-  run?: DeltaRun;
+  run?: OpenRun;
   runChars: number;
 }
 
@@ -70,8 +71,6 @@ const RUN_MEMBER_OVERHEAD = 8;
 const BATCH_BYTES = 16 * 1024;
 /** Buffers up to this size are kept for the chat's next batch (at most one per open file); bigger ones are dropped. */
 const SPARE_MAX_BYTES = 64 * 1024;
-/** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
-const MAX_UTF8_PER_UNIT = 3;
 const INDEX_EVERY_BYTES = 64 * 1024;
 
 export function transcriptPath(dir: string, chatId: string): string {
@@ -102,11 +101,10 @@ export class TranscriptWriter {
   append(chatId: string, seq: number, line: string, event?: object): void {
     const pending = this.#pendingOf(chatId);
     const member = event && runMember(event);
-    // The run must stay under the line guard with the newcomer in it (text counted at 6 bytes per unit: a JSON escape's worst).
+    // The run must stay under the line guard with the newcomer in it (text counted at a JSON escape's worst).
     const joined = member ? pending.runChars + member.text.length + RUN_MEMBER_OVERHEAD : 0;
-    if (member && pending.run && continues(pending.run, member) && joined * MAX_UTF8_PER_UNIT < this.options.maxLineBytes / 2) {
-      pending.run.texts.push(member.text);
-      pending.run.through = seq;
+    if (member && pending.run && continues(pending.run, member) && joined * MAX_JSON_BYTES_PER_UNIT < this.options.maxLineBytes) {
+      extendRun(pending.run, seq, line);
       pending.runChars = joined;
     } else {
       this.#closeRun(chatId, pending);
@@ -214,14 +212,13 @@ export class TranscriptWriter {
 
   /** Encodes one line into the batch, unless it is over the size guard. */
   #encode(chatId: string, pending: Pending, seq: number, line: string): void {
-    const worstCase = line.length * MAX_UTF8_PER_UNIT + 1;
-    // The exact size is only worked out when the cheap bound says the line might be over the guard.
-    if (worstCase > this.options.maxLineBytes && Buffer.byteLength(line) + 1 > this.options.maxLineBytes) {
+    if (utf8Exceeds(line, this.options.maxLineBytes, 1)) {
       this.options.log.error("transcript line refused: over the size guard", { chat_id: chatId, seq, bytes: Buffer.byteLength(line) });
       return;
     }
-    if (pending.bytes.length - pending.length < worstCase) {
-      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + worstCase));
+    // Grown only when the line may not fit exactly: a run line of ASCII text must not triple the buffer.
+    if (utf8Exceeds(line, pending.bytes.length - pending.length, 1)) {
+      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + utf8Bound(line) + 1));
       pending.bytes.copy(bigger, 0, 0, pending.length);
       pending.bytes = bigger;
     }
