@@ -20,23 +20,8 @@ export interface DeltaRun {
   seq: number;
   through: number;
   texts: string[];
-}
-
-/**
- * A run being written: each member's text kept as the JSON string its stored line
- * already holds (a slice of it), so the run line is joined, never re-serialized.
- */
-export interface OpenRun {
-  kind: RunKind;
-  chat_id: string;
-  stream_id: string;
-  turn_id: string | undefined;
-  seq: number;
-  through: number;
-  /** The members' texts, JSON-encoded exactly as in their stored lines. */
-  encoded: string[];
   /** The first member's stored line, written as it is when the run stays a run of one. */
-  firstLine: string;
+  firstLine?: string;
 }
 
 interface DeltaFields {
@@ -64,41 +49,19 @@ export function runMember(event: object): DeltaFields | undefined {
 }
 
 /** Whether `e` continues `run`: same kind, stream and turn, next seq. */
-export function continues(run: OpenRun, e: DeltaFields): boolean {
+export function continues(run: DeltaRun, e: DeltaFields): boolean {
   return e.seq === run.through + 1 && e.event === run.kind && e.stream_id === run.stream_id && e.turn_id === run.turn_id && e.chat_id === run.chat_id;
 }
 
-/**
- * The text of a member's stored line, still JSON-encoded. Inside JSON strings every
- * quote is escaped, so the first `,"text":` and the last `,"stream_id":` are the keys
- * (the member's shape puts text between them).
- */
-function encodedText(line: string): string {
-  return line.slice(line.indexOf(TEXT_KEY) + TEXT_KEY.length, line.lastIndexOf(STREAM_KEY));
-}
-const TEXT_KEY = ',"text":';
-const STREAM_KEY = ',"stream_id":';
-
-export function startRun(e: DeltaFields, line: string): OpenRun {
-  return { kind: e.event as RunKind, chat_id: e.chat_id, stream_id: e.stream_id, turn_id: e.turn_id, seq: e.seq, through: e.seq, encoded: [encodedText(line)], firstLine: line };
+export function startRun(e: DeltaFields, line: string): DeltaRun {
+  return { kind: e.event as RunKind, chat_id: e.chat_id, stream_id: e.stream_id, turn_id: e.turn_id, seq: e.seq, through: e.seq, texts: [e.text], firstLine: line };
 }
 
-/** Adds the next member (`continues` said it belongs) by its stored line. */
-export function extendRun(run: OpenRun, seq: number, line: string): void {
-  run.encoded.push(encodedText(line));
-  run.through = seq;
-}
-
-/**
- * The run's transcript line (a run of one is stored as the plain event): byte for
- * byte what JSON.stringify of `{run, chat_id, stream_id, turn_id, seq, through, texts}`
- * gives, built from the members' encoded texts.
- */
-export function encodeRun(run: OpenRun): string {
-  if (run.encoded.length === 1) return run.firstLine;
-  const { kind, chat_id, stream_id, turn_id, seq, through, encoded } = run;
-  const turn = turn_id === undefined ? "" : `,"turn_id":${JSON.stringify(turn_id)}`;
-  return `{"run":"${kind}","chat_id":${JSON.stringify(chat_id)},"stream_id":${JSON.stringify(stream_id)}${turn},"seq":${seq},"through":${through},"texts":[${encoded.join(",")}]}`;
+/** The run's transcript line (a run of one is stored as the plain event). */
+export function encodeRun(run: DeltaRun): string {
+  if (run.texts.length === 1) return run.firstLine ?? JSON.stringify(frameAt(run, 0));
+  const { kind, chat_id, stream_id, turn_id, seq, through, texts } = run;
+  return JSON.stringify({ run: kind, chat_id, stream_id, turn_id, seq, through, texts });
 }
 
 /** A parsed transcript line that is a run, or undefined. */
