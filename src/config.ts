@@ -212,9 +212,6 @@ export const ConfigSchema = z
       .describe("Machine-crash safety (a process crash loses nothing either way): fsync the commit log after every batch, when a turn ends, or never (the OS decides)."),
     transcript_retry_ms: int(1000, 10, 60_000).describe("After a failed write (disk full, I/O error), how long before it is tried again; the events wait in memory, unseen."),
     storage_max_held_bytes: int(64 * MiB, 1024 * 1024, 4096 * MiB).describe("While writes fail, events wait in memory up to this many bytes; beyond it new events are refused with an error event."),
-    commit_batch_bytes: int(256 * 1024, 4 * 1024, 64 * MiB).describe(
-      "Group commit writes the commit log once per event-loop turn, or at once when this many bytes are staged: a loop turn of 1 000 streaming chats otherwise holds MiBs of events in memory until its end (page faults and GC, measured).",
-    ),
     commit_log_segment_bytes: int(64 * MiB, 64 * 1024, 4096 * MiB).describe("The commit log starts a new segment past this size; old segments are deleted once the transcripts hold them."),
     chat_streams_max: int(10_000, 1, 10_000_000).describe("Chats whose stream state (seq, replay ring) stays in memory; beyond it idle ones (no subscriber, no turn, all written) are forgotten, oldest first."),
     transcript_max_line_bytes: int(8 * MiB, 1024, 64 * MiB).describe("Largest event written to a transcript; a bigger one is refused whole and logged (nanobot's guard)."),
