@@ -21,7 +21,8 @@
  *   tail    resume of the last 100 events of chats of 10k/100k/1M events after a restart
  *   bytes   transcript bytes per streamed 4-character delta
  * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLOOR=1 (room and
- * chats also run a durable floor: serialize + one log write per loop turn + publish), BENCH_FLAGS (extra
+ * chats also run a durable floor: serialize + one log write per loop turn + publish;
+ * BENCH_FLOOR_COMMIT_BYTES=N makes it commit also whenever N bytes are staged), BENCH_FLAGS (extra
  * gateway flags), BENCH_PROFILE (dir for CPU profiles), BENCH_PIN=0 (no taskset pinning),
  * BENCH_LATENCY_RATE (2000 deltas/s, also the slow scenario's rate), BENCH_LATENCY_S (10),
  * BENCH_SLOW_S (60; keep ≤ 100, a report must arrive within 120 s), BENCH_SLOW_STALL_MS
