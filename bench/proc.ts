@@ -3,7 +3,7 @@
  * generators (optionally pinned to a core with taskset), reading their JSON-line
  * reports, CPU and RSS from /proc, and ending them by pid. Every wait is bounded.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -14,6 +14,8 @@ export const WAIT_MS = 120_000;
 const CLK_TCK = 100;
 
 export type Side = "raw" | "agentgate";
+/** The floor of a durable gateway (bench/raw-server.ts --durable), run beside the two sides when BENCH_FLOOR=1. */
+export type StreamSide = Side | "floor";
 
 export interface Running {
   proc: Subprocess<"pipe", "pipe", "pipe">;
@@ -107,9 +109,10 @@ export function peakRssBytes(pid: number): number {
 const MiB = 2 ** 20;
 const LAGGING_CLIENTS_FLAGS = [`--slow-consumer-bytes=${256 * MiB}`, `--backpressure-limit-bytes=${512 * MiB}`];
 
-export async function startServer(side: Side, echoRepeat: number, dataDir: string, flags: string[] = [], core: Core = "any"): Promise<{ server: Running; url: string }> {
-  if (side === "raw") {
-    const server = spawn([BUN, "bench/raw-server.ts"], core);
+export async function startServer(side: StreamSide, echoRepeat: number, dataDir: string, flags: string[] = [], core: Core = "any"): Promise<{ server: Running; url: string }> {
+  if (side !== "agentgate") {
+    if (side === "floor") mkdirSync(dataDir, { recursive: true });
+    const server = spawn([BUN, "bench/raw-server.ts", ...(side === "floor" ? [`--durable=${join(dataDir, "floor.log")}`] : [])], core);
     const { line } = await server.lines.next("raw server port");
     return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
   }

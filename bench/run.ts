@@ -26,7 +26,9 @@
  *   cluster (only when asked: BENCH_ONLY=cluster) 2 gateways sharing a chat through a
  *           redis-server: p50/p99 per delta and server CPU per delta, subscribers on the
  *           writing node and on the other, against one gateway without Redis (#17; bench/cluster.ts)
- * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLAGS (extra
+ * Env knobs: BENCH_ROUNDS (3; medians of this many runs), BENCH_ONLY, BENCH_FLOOR=1 (room and
+ * chats also run a durable floor: serialize + one log write per loop turn + publish;
+ * BENCH_FLOOR_COMMIT_BYTES=N makes it commit also whenever N bytes are staged), BENCH_FLAGS (extra
  * gateway flags), BENCH_PROFILE (dir for CPU profiles), BENCH_PIN=0 (no taskset pinning),
  * BENCH_LATENCY_RATE (2000 deltas/s, also the slow scenario's rate), BENCH_LATENCY_S (10),
  * BENCH_SLOW_S (60; keep ≤ 100, a report must arrive within 120 s), BENCH_SLOW_STALL_MS
@@ -43,10 +45,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AGENT_TOKEN, BUN, WAIT_MS, WS_AGENT_FLAGS, end, fmt, median, openClient, peakRssBytes, pinning, procUsage, type Running, rssBytes, type Side, spawn, startServer } from "./proc.ts";
+import { AGENT_TOKEN, BUN, WAIT_MS, WS_AGENT_FLAGS, end, fmt, median, openClient, peakRssBytes, pinning, procUsage, type Running, rssBytes, type Side, spawn, startServer, type StreamSide } from "./proc.ts";
 import { storageBench } from "./storage.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** BENCH_FLOOR=1: room and chats also run the floor of a durable gateway (bench/raw-server.ts --durable). */
+const STREAM_SIDES: StreamSide[] = process.env.BENCH_FLOOR === "1" ? ["raw", "agentgate", "floor"] : ["raw", "agentgate"];
 const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents,media,latency,slow,tail,bytes").split(","));
 const CLIENT_PROCS = 2;
 const TEXT = "x".repeat(100);
@@ -85,7 +89,7 @@ const SCENARIOS = {
 } satisfies Record<string, StreamSetup>;
 
 /** Drives one streaming run and measures delivered events/s from trigger to the last client's last frame. */
-async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promise<StreamResult> {
+async function streamRun(side: StreamSide, setup: StreamSetup, dataDir: string): Promise<StreamResult> {
   const { room, perSocket, subscribers } = setup;
   const { server, url } = await startServer(side, perSocket, dataDir, setup.flags, "server");
   const helper = setup.helper?.(url);
@@ -119,11 +123,11 @@ async function streamRun(side: Side, setup: StreamSetup, dataDir: string): Promi
 }
 
 /** The driver starts the room stream: a chat message for agentgate, a command for the raw relay. */
-function trigger(url: string, side: Side, count: number, content: string): Promise<WebSocket> {
+function trigger(url: string, side: StreamSide, count: number, content: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
   return new Promise((resolve, reject) => {
     ws.addEventListener("error", () => reject(new Error("driver failed")));
-    if (side === "raw") ws.addEventListener("open", () => (ws.send(`room ${count} ${TEXT}`), resolve(ws)));
+    if (side !== "agentgate") ws.addEventListener("open", () => (ws.send(`room ${count} ${TEXT}`), resolve(ws)));
     else ws.addEventListener("message", () => (ws.send(JSON.stringify({ type: "message", chat_id: "bench", content })), resolve(ws)), { once: true });
   });
 }
@@ -290,14 +294,14 @@ async function main() {
   try {
     console.log(`agentgate bench: bun ${Bun.version}, ${ROUNDS} rounds, ${CLIENT_PROCS} client processes, 127.0.0.1, ${pinning}`);
     for (const scenario of (["room", "chats"] as const).filter((s) => ONLY.has(s))) {
-      const results: Record<Side, StreamResult[]> = { raw: [], agentgate: [] };
+      const results: Record<StreamSide, StreamResult[]> = { raw: [], agentgate: [], floor: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        for (const side of ["raw", "agentgate"] as const) results[side].push(await streamRun(side, SCENARIOS[scenario], join(dataDir, `${scenario}-${round}`)));
+        for (const side of STREAM_SIDES) results[side].push(await streamRun(side, SCENARIOS[scenario], join(dataDir, `${scenario}-${round}`)));
       }
       const label = scenario === "room" ? "1 chat × 100 subscribers, 20 000 deltas" : "1 000 chats × 1 subscriber, 1 000 deltas each (durable transcripts on)";
       console.log(`\n${label}`);
       const cpuPerEvent = (rs: StreamResult[]) => median(rs.map((r) => r.serverCpu / r.events));
-      for (const side of ["raw", "agentgate"] as const) {
+      for (const side of STREAM_SIDES) {
         const rs = results[side];
         console.log(
           `  ${side.padEnd(9)} ${fmt(median(rs.map((r) => r.eventsPerSec))).padStart(10)} events/s  (runs: ${rs.map((r) => fmt(r.eventsPerSec)).join(", ")})` +
@@ -310,6 +314,7 @@ async function main() {
       const efficiency = cpuPerEvent(results.raw) / cpuPerEvent(results.agentgate);
       const target = scenario === "room" ? 0.9 : 0.6;
       console.log(`  throughput agentgate/raw ${ratio.toFixed(2)}; efficiency (raw CPU/event ÷ agentgate CPU/event) ${efficiency.toFixed(2)}, target ≥ ${target}`);
+      if (results.floor.length > 0) console.log(`  floor efficiency (raw CPU/event ÷ durable floor CPU/event) ${(cpuPerEvent(results.raw) / cpuPerEvent(results.floor)).toFixed(2)}`);
     }
     if (ONLY.has("idle")) console.log("\n10 000 idle connections");
     for (const side of (["raw", "agentgate"] as const).filter(() => ONLY.has("idle"))) {

@@ -21,6 +21,7 @@ import type { Server } from "bun";
 import type { ChatEvent } from "../protocol/events.ts";
 import { metrics } from "../metrics/metrics.ts";
 import { CHAT_OWNED_ELSEWHERE, EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
+import { utf8Exceeds } from "../store/utf8-size.ts";
 import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
 /** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
@@ -34,8 +35,6 @@ export const EVERYONE_TOPIC = "everyone";
 const SEQ_BLOCK = 1024;
 /** Eviction passes run at most this often while over chat_streams_max. */
 const EVICTION_DELAY_MS = 100;
-/** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
-const MAX_UTF8_PER_UNIT = 3;
 
 /** Where the hub keeps what must outlive the process. */
 export interface HubStorage {
@@ -370,7 +369,7 @@ export class Hub {
 
   /** An event too big to store, or arriving while too much waits for a failing disk, is refused whole. */
   #admissible(chat: ChatStream, stored: string): boolean {
-    if (stored.length * MAX_UTF8_PER_UNIT > this.limits.maxEventBytes && Buffer.byteLength(stored) > this.limits.maxEventBytes) {
+    if (utf8Exceeds(stored, this.limits.maxEventBytes)) {
       metrics.storageFault("event_too_large");
       this.#refuse(chat, "event over the size guard", undefined, EVENT_TOO_LARGE);
       return false;

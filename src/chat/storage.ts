@@ -31,6 +31,12 @@ export class ChatStorage implements HubStorage {
   /** Segments below this may be deleted once the transcripts hold everything written so far. */
   #retireBelow = 0;
   #retiring = false;
+  /**
+   * Transcript tails read in the current synchronous stretch: attaching to a chat
+   * not in memory asks for its last stored seq several times (the attached reply,
+   * the reader, the hub), and the file is read once.
+   */
+  readonly #storedSeqs = new Map<string, number>();
 
   constructor(private readonly options: ChatStorageOptions) {}
 
@@ -39,7 +45,13 @@ export class ChatStorage implements HubStorage {
   }
 
   storedSeq(chatId: string): number {
-    return lastSeqIn(this.options.transcriptFile(chatId));
+    let seq = this.#storedSeqs.get(chatId);
+    if (seq === undefined) {
+      seq = lastSeqIn(this.options.transcriptFile(chatId));
+      if (this.#storedSeqs.size === 0) queueMicrotask(() => this.#storedSeqs.clear());
+      this.#storedSeqs.set(chatId, seq);
+    }
+    return seq;
   }
 
   reserveSeq(chatId: string, through: number): void {

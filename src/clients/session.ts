@@ -127,7 +127,11 @@ export class ClientSessions {
     }
   }
 
+  /** Called on every drain of every client socket: costs nothing (no splice, no array) unless a replay waits. */
   #wakeReplays(ws: ClientSocket): void {
-    for (const wake of ws.data.drainWaiters.splice(0)) wake();
+    const waiters = ws.data.drainWaiters;
+    if (waiters.length === 0) return;
+    ws.data.drainWaiters = [];
+    for (const wake of waiters) wake();
   }
 }

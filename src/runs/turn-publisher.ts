@@ -18,7 +18,7 @@
  */
 import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
-import type { ImageUrlCache } from "../media/outbound.ts";
+import type { ImageUrlCache, OutboundMedia } from "../media/outbound.ts";
 import { isImage, type Piece } from "../media/markdown.ts";
 import type { AgentToolRequest, AgentTurnFrame } from "../protocol/agent.ts";
 import { AgentOutput, hasImages } from "./agent-output.ts";
@@ -38,6 +38,8 @@ export interface TurnPublisherOptions {
 
 export class TurnPublisher {
   #segment = 0;
+  /** `${turnSeq}:${segment}`, built once per segment. */
+  #streamId: string;
   #segmentOpen = false;
   /** Text of the open segment, kept only with streaming off (it becomes one message). */
   #buffer = "";
@@ -46,6 +48,8 @@ export class TurnPublisher {
   /** The open segment's image URLs, so a path gets one URL in its deltas and its stream_end text. */
   #images: ImageUrlCache = new Map();
   #closed = false;
+  /** The last split of held text + a delta (`#needsFiles` then `#delta` ask for the same one). */
+  #lastSplit: { held: string; text: string; split: ReturnType<OutboundMedia["split"]> } | undefined;
   /** Frames waiting behind file work, in order; undefined when nothing is waiting. */
   #queue: AgentTurnFrame[] | undefined;
   #drained: Promise<void> = Promise.resolve();
@@ -53,6 +57,7 @@ export class TurnPublisher {
 
   constructor(options: TurnPublisherOptions) {
     this.#turn = options;
+    this.#streamId = `${options.turnSeq}:0`;
   }
 
   /** Bound so agents can be handed `publisher.emit` directly. */
@@ -77,7 +82,7 @@ export class TurnPublisher {
       case "message":
         return AgentOutput.needsFiles(frame);
       case "delta":
-        return this.#turn.streaming && this.#mayHoldImage(frame.text) && this.#turn.output.media.split(this.#held + frame.text).pieces.some(isImage);
+        return this.#turn.streaming && this.#mayHoldImage(frame.text) && this.#split(frame.text).pieces.some(isImage);
       case "stream_end":
         return hasImages(frame.text ?? (this.#turn.streaming ? undefined : this.#buffer)) || this.#tail().some(isImage);
       default:
@@ -88,6 +93,15 @@ export class TurnPublisher {
   /** Cheap check first: with nothing held and no "!" a delta cannot touch an image. */
   #mayHoldImage(text: string): boolean {
     return this.#held !== "" || text.includes("!");
+  }
+
+  /** The held tail plus `text`, split into pieces (computed once per held text and delta). */
+  #split(text: string): ReturnType<OutboundMedia["split"]> {
+    const last = this.#lastSplit;
+    if (last && last.held === this.#held && last.text === text) return last.split;
+    const split = this.#turn.output.media.split(this.#held + text);
+    this.#lastSplit = { held: this.#held, text, split };
+    return split;
   }
 
   async #drain(): Promise<void> {
@@ -110,10 +124,10 @@ export class TurnPublisher {
       case "stream_end":
         return this.#endSegment(frame.text);
       case "reasoning_delta":
-        if (frame.text !== "") hub.publish({ event: "reasoning_delta", chat_id, text: frame.text, stream_id: this.#streamId(), turn_id });
+        if (frame.text !== "") hub.publish({ event: "reasoning_delta", chat_id, text: frame.text, stream_id: this.#streamId, turn_id });
         return;
       case "reasoning_end":
-        hub.publish({ event: "reasoning_end", chat_id, stream_id: this.#streamId(), turn_id });
+        hub.publish({ event: "reasoning_end", chat_id, stream_id: this.#streamId, turn_id });
         return;
       case "message": {
         const { type: _type, turn_id: _agentTurnId, chat_id: _chat, ...message } = frame;
@@ -137,7 +151,8 @@ export class TurnPublisher {
     }
     if (!this.#mayHoldImage(text)) return void this.#publishDelta(text, text);
     const input = this.#held + text;
-    const { pieces, held } = this.#turn.output.media.split(input);
+    const { pieces, held } = this.#split(text);
+    this.#lastSplit = undefined;
     this.#held = held;
     const original = input.slice(0, input.length - held.length);
     if (!pieces.some(isImage)) return void this.#publishDelta(original, original);
@@ -149,12 +164,8 @@ export class TurnPublisher {
     this.#segmentOpen = true;
     if (text === "") return;
     const { hub, chatId: chat_id, turnId: turn_id } = this.#turn;
-    const event = { event: "delta" as const, chat_id, text, stream_id: this.#streamId(), turn_id };
+    const event = { event: "delta" as const, chat_id, text, stream_id: this.#streamId, turn_id };
     hub.publish(text === original ? event : { ...event, private: { text: original } });
-  }
-
-  #streamId(): string {
-    return `${this.#turn.turnSeq}:${this.#segment}`;
   }
 
   /** The held tail at the segment's end: nothing more will arrive, so it is split as final text. */
@@ -186,7 +197,7 @@ export class TurnPublisher {
     const keep = text === original ? {} : { private: { text: original } };
     if (streaming) {
       this.#publishDelta(tail, this.#held);
-      const end = { event: "stream_end" as const, chat_id, stream_id: this.#streamId(), turn_id };
+      const end = { event: "stream_end" as const, chat_id, stream_id: this.#streamId, turn_id };
       hub.publish(text === undefined ? end : { ...end, text, ...keep });
     } else if (text) {
       hub.publish({ event: "message", chat_id, text, latency_ms: Date.now() - startedMs, turn_id, ...keep });
@@ -196,5 +207,6 @@ export class TurnPublisher {
     this.#images = new Map();
     this.#segmentOpen = false;
     this.#segment++;
+    this.#streamId = `${this.#turn.turnSeq}:${this.#segment}`;
   }
 }

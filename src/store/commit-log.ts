@@ -18,11 +18,10 @@
 import { closeSync, fsync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { utf8Bound } from "./utf8-size.ts";
 
 const TAB = 0x09;
 const NEWLINE = 0x0a;
-/** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
-const MAX_UTF8_PER_UNIT = 3;
 const SEGMENT = /^(\d{12})\.log$/;
 const INITIAL_BUFFER_BYTES = 64 * 1024;
 /** Bigger than any batch of a busy loop turn (1 000 chats streaming fill a few MiB): only a held backlog is given back. */
@@ -62,7 +61,7 @@ export class CommitLog {
 
   /** Hot path: encodes one record into the batch. Never touches the disk. */
   append(chatId: string, line: string): void {
-    const room = chatId.length + line.length * MAX_UTF8_PER_UNIT + 2;
+    const room = chatId.length + utf8Bound(line) + 2;
     if (this.#buffer.length - this.#length < room) this.#grow(room);
     this.#length += this.#buffer.write(chatId, this.#length, "latin1");
     this.#buffer[this.#length++] = TAB;

@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
 import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
+import { MAX_JSON_BYTES_PER_UNIT, utf8Bound, utf8Exceeds } from "./utf8-size.ts";
 import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
 
 export interface TranscriptOptions {
@@ -52,14 +53,13 @@ interface Pending {
   runChars: number;
 }
 
-/** One chat's file: its handle once open (and its size), the chain its operations run on, a batch buffer to reuse. */
+/** One chat's file: its handle once open (and its size), the chain its operations run on. */
 interface ChatFile {
   handle?: FileHandle;
   size: number;
   /** Offset of the last index entry written for the file (or its size when opened). */
   indexed: number;
   chain: Promise<boolean>;
-  spare?: Buffer;
 }
 
 const NEWLINE = 0x0a;
@@ -68,10 +68,16 @@ const TAIL_SCAN_BYTES = 64 * 1024;
 const RUN_MEMBER_OVERHEAD = 8;
 /** A new batch buffer: a chat streaming 1 000 deltas/s fills a few KiB per 20 ms flush (less with runs). */
 const BATCH_BYTES = 16 * 1024;
-/** Buffers up to this size are kept for the chat's next batch (at most one per open file); bigger ones are dropped. */
+/** Written batch buffers up to this size go back to the writer's pool; bigger ones are dropped. */
 const SPARE_MAX_BYTES = 64 * 1024;
-/** UTF-8 never takes more than 3 bytes per UTF-16 code unit. */
-const MAX_UTF8_PER_UNIT = 3;
+/**
+ * The pool of written batch buffers any chat's next batch takes from, up to this
+ * many bytes. Shared, because a chat's own buffer is often still being written when
+ * its next event arrives: with a buffer per file, 1 000 streaming chats allocated a
+ * fresh 16 KiB per chat per flush, and the kernel faulted every page of it in again
+ * (most of the gateway's page faults under that load).
+ */
+const POOL_MAX_BYTES = 32 * 1024 * 1024;
 const INDEX_EVERY_BYTES = 64 * 1024;
 
 export function transcriptPath(dir: string, chatId: string): string {
@@ -90,6 +96,9 @@ export class TranscriptWriter {
   /** Files being closed: a reopen queues behind the close so writes never reorder. */
   readonly #closing = new Map<string, Promise<boolean>>();
   #timer: Timer | undefined;
+  /** Batch buffers whose write is done, ready for reuse. */
+  readonly #pool: Buffer[] = [];
+  #poolBytes = 0;
 
   constructor(private readonly options: TranscriptOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
@@ -102,9 +111,9 @@ export class TranscriptWriter {
   append(chatId: string, seq: number, line: string, event?: object): void {
     const pending = this.#pendingOf(chatId);
     const member = event && runMember(event);
-    // The run must stay under the line guard with the newcomer in it (text counted at 6 bytes per unit: a JSON escape's worst).
+    // The run must stay under the line guard with the newcomer in it (text counted at a JSON escape's worst).
     const joined = member ? pending.runChars + member.text.length + RUN_MEMBER_OVERHEAD : 0;
-    if (member && pending.run && continues(pending.run, member) && joined * MAX_UTF8_PER_UNIT < this.options.maxLineBytes / 2) {
+    if (member && pending.run && continues(pending.run, member) && joined * MAX_JSON_BYTES_PER_UNIT < this.options.maxLineBytes) {
       pending.run.texts.push(member.text);
       pending.run.through = seq;
       pending.runChars = joined;
@@ -176,7 +185,7 @@ export class TranscriptWriter {
       // Only a hint (readers check it): a failure here loses nothing.
       await appendFile(indexPath(transcriptPath(this.options.dir, chatId)), `${pending.firstSeq} ${offset}\n`, { mode: 0o600 }).catch(() => {});
     }
-    if (pending.bytes.length <= SPARE_MAX_BYTES) file.spare = pending.bytes;
+    this.#recycle(pending.bytes);
   }
 
   /** A failed batch goes back in front of whatever the chat queued since, and is retried later. */
@@ -197,12 +206,18 @@ export class TranscriptWriter {
   #pendingOf(chatId: string): Pending {
     let pending = this.#pending.get(chatId);
     if (!pending) {
-      const file = this.#files.get(chatId);
-      const buffer = file?.spare ?? Buffer.allocUnsafe(BATCH_BYTES);
-      if (file) file.spare = undefined;
-      this.#pending.set(chatId, (pending = { bytes: buffer, length: 0, firstSeq: 0, lastSeq: 0, runChars: 0 }));
+      const pooled = this.#pool.pop();
+      if (pooled) this.#poolBytes -= pooled.length;
+      this.#pending.set(chatId, (pending = { bytes: pooled ?? Buffer.allocUnsafe(BATCH_BYTES), length: 0, firstSeq: 0, lastSeq: 0, runChars: 0 }));
     }
     return pending;
+  }
+
+  /** A written batch's buffer back to the pool, while the pool has room for it. */
+  #recycle(bytes: Buffer): void {
+    if (bytes.length > SPARE_MAX_BYTES || this.#poolBytes + bytes.length > POOL_MAX_BYTES) return;
+    this.#pool.push(bytes);
+    this.#poolBytes += bytes.length;
   }
 
   #closeRun(chatId: string, pending: Pending): void {
@@ -214,14 +229,13 @@ export class TranscriptWriter {
 
   /** Encodes one line into the batch, unless it is over the size guard. */
   #encode(chatId: string, pending: Pending, seq: number, line: string): void {
-    const worstCase = line.length * MAX_UTF8_PER_UNIT + 1;
-    // The exact size is only worked out when the cheap bound says the line might be over the guard.
-    if (worstCase > this.options.maxLineBytes && Buffer.byteLength(line) + 1 > this.options.maxLineBytes) {
+    if (utf8Exceeds(line, this.options.maxLineBytes, 1)) {
       this.options.log.error("transcript line refused: over the size guard", { chat_id: chatId, seq, bytes: Buffer.byteLength(line) });
       return;
     }
-    if (pending.bytes.length - pending.length < worstCase) {
-      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + worstCase));
+    // Grown only when the line may not fit exactly: a run line of ASCII text must not triple the buffer.
+    if (utf8Exceeds(line, pending.bytes.length - pending.length, 1)) {
+      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + utf8Bound(line) + 1));
       pending.bytes.copy(bigger, 0, 0, pending.length);
       pending.bytes = bigger;
     }
