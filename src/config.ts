@@ -165,6 +165,8 @@ export const ConfigSchema = z
     ping_interval_s: int(20, 5, 300).register(optionDocs, { description: "Protocol-level ping period for idle sockets." }),
     ping_timeout_s: int(20, 5, 300).register(optionDocs, { description: "How long a silent socket survives after a ping before it is closed." }),
     slow_consumer_bytes: int(4 * MiB, 64 * 1024, 512 * MiB).register(optionDocs, { description: "Bytes queued for one client (beyond the kernel's socket buffers) past which it is closed with 4001 and resumes with since_seq: bounds the memory a client that stops reading can hold." }),
+    startup_waiting_max: int(256, 0, 100_000).register(optionDocs, { description: "Requests (other than GET /health) that may wait for the gateway to finish starting; beyond, 503 with Retry-After. Bounds what a burst during start-up can hold." }),
+    startup_wait_ms: int(10_000, 100, 120_000).register(optionDocs, { description: "How long a request may wait for the gateway to finish starting before it is answered 503 with Retry-After." }),
     slow_consumer_check_ms: int(100, 10, 10_000).register(optionDocs, { description: "How often every client's queued bytes are checked against slow_consumer_bytes." }),
     backpressure_limit_bytes: int(16 * MiB, 64 * 1024, 1024 * MiB).register(optionDocs, { description: "Backstop above slow_consumer_bytes: a socket that outgrows it between two checks is cut at once by Bun (no close frame, 1006); never a silent drop." }),
     max_queued_turns: int(8, 0, 1000).register(optionDocs, { description: "Messages queued behind a chat's running turn; beyond it the client gets chat_busy." }),

@@ -3,7 +3,8 @@
  * thing at start so the liveness probe answers while the rest of the gateway is
  * still being built (issue #16: start-up time). Until the gateway hands over its
  * handlers (`serve`), GET /health answers 200 here and every other request waits
- * for them; after that every request and socket goes to them (connections.ts).
+ * for them, bounded in number and time (startup_waiting_max, startup_wait_ms);
+ * after that every request and socket goes to them (connections.ts).
  * This file imports nothing heavy: `agentgate serve` loads it before the server.
  */
 import { chmodSync, lstatSync, mkdirSync, rmSync, unlinkSync } from "node:fs";
@@ -37,6 +38,8 @@ export interface BoundListeners {
   serve(handlers: ConnectionHandlers): void;
   /** The gateway did not start: waiting requests get 503, the listeners stop and the unix socket file goes. */
   abort(): Promise<void>;
+  /** Requests waiting for `serve` now. */
+  readonly waiting: number;
 }
 
 const BUN_MAX_IDLE_TIMEOUT_S = 960;
@@ -45,6 +48,13 @@ const ABORT_GRACE_MS = 1000;
 
 /** The liveness answer: the process is up and its HTTP listener accepts (what /health means, before and after start). */
 const isLivenessProbe = (req: Request) => req.method === "GET" && URL.parse(req.url)?.pathname === "/health";
+
+const notServing = (reason: string, retryAfterS?: number) => {
+  const res = refusal(503, "Service Unavailable", reason);
+  if (retryAfterS !== undefined) res.headers.set("Retry-After", String(retryAfterS));
+  return res;
+};
+const STARTING_RETRY_AFTER_S = 1;
 
 async function socketAnswers(path: string): Promise<boolean> {
   try {
@@ -122,10 +132,27 @@ async function stopAll(listeners: Listener[]): Promise<void> {
 export async function bindListeners(config: Config): Promise<BoundListeners> {
   let handlers: ConnectionHandlers | undefined;
   const handedOver = Promise.withResolvers<ConnectionHandlers | undefined>();
+  let waiting = 0;
+  /** Until `serve`: a bounded number of requests wait, each for a bounded time; one whose client left is not handed over. */
+  const waitForHandlers = async (req: Request, server: Server<ConnData>, transport: Transport): Promise<Response | undefined> => {
+    if (waiting >= config.startup_waiting_max) return notServing("the gateway is starting and too many requests are waiting", STARTING_RETRY_AFTER_S);
+    waiting++;
+    let timer: Timer | undefined;
+    const timedOut = new Promise<"timed out">((resolve) => (timer = setTimeout(() => resolve("timed out"), config.startup_wait_ms)));
+    try {
+      const given = await Promise.race([handedOver.promise, timedOut]);
+      if (given === "timed out") return notServing("the gateway is still starting", STARTING_RETRY_AFTER_S);
+      if (!given) return notServing("the gateway is not serving");
+      return req.signal.aborted ? notServing("the client left while the gateway was starting") : given.fetch[transport](req, server);
+    } finally {
+      clearTimeout(timer);
+      waiting--;
+    }
+  };
   const front = (transport: Transport): FetchHandler => (req, server) => {
     if (handlers) return handlers.fetch[transport](req, server);
     if (isLivenessProbe(req)) return Response.json({ ok: true });
-    return handedOver.promise.then((h) => (h ? h.fetch[transport](req, server) : refusal(503, "Service Unavailable", "the gateway is not serving")));
+    return waitForHandlers(req, server, transport);
   };
   // Sockets exist only after an upgrade, which only the handed-over fetch handlers do.
   const websocket = socketOptions(config, {
@@ -159,6 +186,9 @@ export async function bindListeners(config: Config): Promise<BoundListeners> {
       // A graceful stop first, so the waiting requests get their 503 written (bounded: a client may not read it).
       await Promise.race([Promise.all(listeners.map((l) => l.server.stop())), Bun.sleep(ABORT_GRACE_MS)]);
       await stopAll(listeners);
+    },
+    get waiting() {
+      return waiting;
     },
   };
 }

@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveConfig } from "../src/config.ts";
-import { bindListeners, type ConnectionHandlers } from "../src/listen.ts";
+import { bindListeners, type BoundListeners, type ConnectionHandlers } from "../src/listen.ts";
 import { onCleanup, startTestGateway, type TestGateway, TRANSPORTS, tempDir } from "./helpers.ts";
 
 const ready = async (gw: TestGateway) => {
@@ -66,10 +66,18 @@ test("/ready is 503 when the database lacks applied migrations", async () => {
   expect(body.checks.migrations).toMatch(/^0 of \d+ migrations applied$/);
 });
 
+/** Bounded poll until `count` requests wait on the bound listeners (throws past the deadline). */
+async function untilWaiting(bound: BoundListeners, count: number): Promise<void> {
+  for (let waited = 0; bound.waiting !== count; waited += 5) {
+    if (waited > 5000) throw new Error(`${bound.waiting} requests waiting, expected ${count}`);
+    await Bun.sleep(5);
+  }
+}
+
 describe("during start-up (listeners bound before the gateway is built)", () => {
-  const bind = async () => {
+  const bind = async (limits: { startup_waiting_max?: number; startup_wait_ms?: number } = {}) => {
     const dir = tempDir();
-    const { config } = resolveConfig({ port: 0, data_dir: join(dir, "data"), unix_socket_path: join(dir, "gw.sock") });
+    const { config } = resolveConfig({ port: 0, data_dir: join(dir, "data"), unix_socket_path: join(dir, "gw.sock"), ...limits });
     const bound = await bindListeners(config);
     onCleanup(() => bound.abort());
     const port = bound.listeners.find((l) => l.transport === "tcp")!.server.port;
@@ -90,8 +98,8 @@ describe("during start-up (listeners bound before the gateway is built)", () => 
       answered = true;
       return res;
     });
-    // Let the request reach the listener; it must still be waiting.
-    expect((await fetch(url("/health"))).status).toBe(200);
+    // The request must have reached the listener and be waiting there before the handlers come.
+    await untilWaiting(bound, 1);
     expect(answered).toBe(false);
     bound.serve(answering(202));
     const res = await waiting;
@@ -100,10 +108,26 @@ describe("during start-up (listeners bound before the gateway is built)", () => 
     expect((await fetch(url("/health"))).status).toBe(202);
   });
 
+  test("waiting is bounded: past startup_waiting_max a request gets 503 at once, and past startup_wait_ms the waiting one does too", async () => {
+    const { bound, url } = await bind({ startup_waiting_max: 1, startup_wait_ms: 300 });
+    const first = fetch(url("/api/sessions"));
+    await untilWaiting(bound, 1);
+    const second = await fetch(url("/api/sessions"));
+    expect([second.status, second.headers.get("retry-after")]).toEqual([503, "1"]);
+    expect(((await second.json()) as { reason: string }).reason).toBe("the gateway is starting and too many requests are waiting");
+    const res = await first;
+    expect([res.status, res.headers.get("retry-after")]).toEqual([503, "1"]);
+    expect(((await res.json()) as { reason: string }).reason).toBe("the gateway is still starting");
+    expect(bound.waiting).toBe(0);
+    // Served afterwards as usual.
+    bound.serve(answering(202));
+    expect((await fetch(url("/api/sessions"))).status).toBe(202);
+  });
+
   test("a start that fails answers the waiting requests with 503 and removes the unix socket", async () => {
     const { bound, socket, url } = await bind();
     const waiting = fetch(url("/api/sessions"));
-    expect((await fetch(url("/health"))).status).toBe(200);
+    await untilWaiting(bound, 1);
     await bound.abort();
     const res = await waiting;
     expect(res.status).toBe(503);
