@@ -89,7 +89,11 @@ function validProxyEntry(entry: string): boolean {
 
 export const AGENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-const AgentSpec = z.discriminatedUnion("type", [
+/**
+ * One named agent. Built on first use (z.lazy under `agents`): most configs name no agent, and
+ * building these schemas was a fifth of building the whole config schema (start-up time).
+ */
+const agentSpec = () => z.discriminatedUnion("type", [
   z.object({
     type: z.literal("stdio"),
     command: z.array(z.string()).min(1).describe("argv of the agent process"),
@@ -106,7 +110,7 @@ const AgentSpec = z.discriminatedUnion("type", [
     timeout_ms: z.number().int().min(1000).max(3_600_000).default(300_000),
   }),
 ]);
-export type AgentSpec = z.output<typeof AgentSpec>;
+export type AgentSpec = z.output<ReturnType<typeof agentSpec>>;
 
 /** The groups --help and genconfig show options in; each option's group is set where the option is defined. */
 export const OPTION_GROUPS = ["listen", "auth", "storage", "media", "agents", "limits", "web UI", "cluster", "process"] as const;
@@ -177,7 +181,7 @@ export const ConfigSchema = z
 
     ...section("agents", {
     agent: z.string().default("echo").register(optionDocs, { description: 'Agent that serves chats by default: "echo" or a name under agents.' }),
-    agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), AgentSpec).default({})).register(optionDocs, { description: 'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.' }),
+    agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), z.lazy(agentSpec)).default({})).register(optionDocs, { description: 'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.' }),
     agent_path: urlPath("/agent", false).register(optionDocs, { description: "WebSocket path agents of type ws connect to (with agent_token)." }),
     agent_token: z.string().default("").register(optionDocs, { description: "Credential agents present to connect in (Bearer or ?token=); distinct from client tokens. Required when a ws agent is configured." }),
     agent_hello_timeout_ms: int(15_000, 100, 300_000).register(optionDocs, { description: "How long a connecting agent has to say hello before it is closed." }),

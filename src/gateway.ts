@@ -70,6 +70,20 @@ export async function startGateway(config: Config, log: Logger, bound?: BoundLis
   }
 }
 
+/** Coarsest mtime resolution among common file systems (FAT: 2 s). */
+const MTIME_GRANULARITY_MS = 2000;
+
+/** Orphaned media files and rows, and unclaimed uploads past their time, go; a failure is logged, never thrown. */
+async function sweepMedia(library: MediaLibrary, orphansBeforeMs: number, unclaimedMs: number, log: Logger): Promise<void> {
+  try {
+    await library.sweep(orphansBeforeMs);
+    await library.forgetUnclaimedUploads(unclaimedMs);
+    startupMark("media swept");
+  } catch (e) {
+    log.error("media sweep failed", { error: String(e) });
+  }
+}
+
 async function buildGateway(config: Config, log: Logger, front: BoundListeners): Promise<Gateway> {
   startupMark("gateway loaded");
   const { listeners } = front;
@@ -140,9 +154,6 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs.
   const signer = new MediaSigner(loadOrCreateSecret(join(config.data_dir, "media-secret")), config.media_url_ttl_s);
   const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log);
-  await library.sweep();
-  await library.forgetUnclaimedUploads(config.media_unclaimed_upload_s * 1000);
-  startupMark("media swept");
   const mediaLimits = {
     maxImages: config.media_max_images,
     maxImageBytes: config.media_max_image_bytes,
@@ -242,6 +253,9 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   });
 
   for (const l of listeners) hub.addListener(l.server);
+  // Media housekeeping runs while serving, not before (start-up time): nothing of this process is older
+  // than this cutoff, less a margin for file systems that keep mtime in whole seconds.
+  const swept = sweepMedia(library, Date.now() - MTIME_GRANULARITY_MS, config.media_unclaimed_upload_s * 1000, log);
   front.serve(connectionHandlers({ config, app, clients, agents: agents.ws, wsTokens: singleUseTokens, trust, log }));
   startupMark("serving");
   serving = true;
@@ -261,6 +275,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       if (l.transport === "unix") rmSync(l.address, { force: true });
     }
     await hub.whenVisible(config.shutdown_grace_ms);
+    await swept;
     store.flush();
     await storage.close();
     hub.settle();

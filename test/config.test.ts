@@ -24,6 +24,13 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("config schema (reference §1, §7.1 CFG-*)", () => {
+  test("named agents are validated and defaulted (their schema is built on first use)", () => {
+    const { config } = resolveConfig({ agents: '{"llm": {"type": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"}}' });
+    expect(config.agents.llm).toEqual({ type: "openai", base_url: "http://127.0.0.1:1/v1", model: "m", api_key_env: "OPENAI_API_KEY", timeout_ms: 300_000 });
+    expect(configError({ agents: { llm: { type: "openai", base_url: "not a url", model: "m" } } })).toStartWith("invalid config: agents.llm.base_url: ");
+    expect(configError({ agents: { x: { type: "carrier-pigeon" } } })).toStartWith("invalid config: agents.x.type: ");
+  });
+
   test("defaults match nanobot's", () => {
     const { config } = resolveConfig({});
     expect(config).toMatchObject({

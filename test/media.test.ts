@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Frame, isTurnEnd, sendTurn, startTestGateway, stdioAgentConfig, TestClient, type TestGateway, tempDir } from "./helpers.ts";
 
@@ -283,9 +283,30 @@ describe("agent media and bookkeeping", () => {
     expect(mediaFiles(gw)).toHaveLength(1);
     expect((await gw.http("tcp", `/api/sessions/websocket:${ready.chat_id}/delete?token=t`)).status).toBe(200);
     expect(mediaFiles(gw)).toEqual([]);
-    writeFileSync(join(dir, "media", "stray.png"), PNG);
+    const stray = join(dir, "media", "stray.png");
+    writeFileSync(stray, PNG);
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(stray, anHourAgo, anHourAgo);
     await gw.stop();
     const again = await startTestGateway({ data_dir: dir });
+    await again.stop(); // the sweep runs while serving; stop waits for it
     expect(mediaFiles(again)).toEqual([]);
+  });
+
+  test("the sweep at start spares a file written after the gateway started (an upload in flight)", async () => {
+    const dir = tempDir();
+    await (await startTestGateway({ data_dir: dir })).stop();
+    const orphan = join(dir, "media", "uploads", "crashed.png");
+    const inFlight = join(dir, "media", ".tmp", "being-written");
+    mkdirSync(join(dir, "media", "uploads"), { recursive: true });
+    for (const file of [orphan, inFlight]) writeFileSync(file, PNG);
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    const inAMinute = new Date(Date.now() + 60_000);
+    utimesSync(orphan, anHourAgo, anHourAgo);
+    utimesSync(inFlight, inAMinute, inAMinute);
+    const gw = await startTestGateway({ data_dir: dir });
+    await gw.stop();
+    expect(existsSync(orphan)).toBe(false);
+    expect(readFileSync(inFlight).equals(PNG)).toBe(true);
   });
 });

@@ -23,6 +23,11 @@ function connectHints(gateway: Gateway): string[] {
   return lines;
 }
 
+/** A few event-loop turns: accepting, reading and answering a request take one each. Costs nothing when none waits. */
+async function answerWaitingRequests(): Promise<void> {
+  for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 export async function serve(config: Config): Promise<void> {
   startupMark("config loaded");
   checkAgentCommands(config);
@@ -30,10 +35,11 @@ export async function serve(config: Config): Promise<void> {
   // Bound before the server loads: /health answers while the rest starts; /ready says when it is up.
   const bound = await bindListeners(config);
   startupMark("listening");
+  // Loading the server's modules holds the event loop for tens of ms, and so does opening the store:
+  // a liveness probe waiting on the new listener is answered before each, not after.
+  await answerWaitingRequests();
   const { startGateway } = await import("../gateway.ts");
-  // A few event-loop turns (accepting, reading and answering a request take one each): a liveness
-  // probe that arrived while the server loaded is answered before the store opens.
-  for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+  await answerWaitingRequests();
   const gateway = await startGateway(config, log, bound);
   startupMark("gateway started");
   const where = gateway.listeners.map((l) => `  ${l.address}  (${l.transport === "tcp" ? "TCP" : "unix socket, mode 0600"})`);

@@ -32,6 +32,12 @@ export function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
+/** Was the file last modified before `ms` (epoch)? A file gone meanwhile is not. */
+function modifiedBefore(path: string, ms: number): boolean {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  return stat !== undefined && stat.mtimeMs < ms;
+}
+
 /** realpath that returns undefined for anything missing. */
 function real(path: string): string | undefined {
   try {
@@ -161,15 +167,19 @@ export class MediaLibrary {
     this.db.delete(media).where(eq(media.chatId, chatId)).run();
   }
 
-  /** Start-up: files no row points to are deleted, and so are rows whose file is gone. */
-  async sweep(): Promise<{ files: number; rows: number }> {
+  /**
+   * After start, while serving: files no row points to are deleted, and so are rows whose file is gone.
+   * Only files last modified before `beforeMs` count as orphans: a file written since (an upload being
+   * streamed, or renamed into place just before its row is inserted) belongs to a request in flight.
+   */
+  async sweep(beforeMs: number): Promise<{ files: number; rows: number }> {
     const rows = this.db.select({ id: media.id, path: media.path }).from(media).all();
     const known = new Set(rows.map((r) => r.path));
     let files = 0;
     for (const entry of await readdir(this.root, { recursive: true, withFileTypes: true })) {
       if (!entry.isFile()) continue;
       const rel = relative(this.root, join(entry.parentPath, entry.name));
-      if (known.has(rel)) continue;
+      if (known.has(rel) || !modifiedBefore(join(this.root, rel), beforeMs)) continue;
       await unlink(join(this.root, rel)).catch(() => {});
       files++;
     }

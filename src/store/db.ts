@@ -26,9 +26,11 @@ function embeddedMigrations(): MigrationMeta[] {
 
 export function openDatabase(file: string, busyTimeoutMs: number): Db {
   const sqlite = new Database(file, { create: true, strict: true });
+  // synchronous before journal_mode: a new database's switch to WAL is written under the level it runs
+  // with (one fsync fewer than under the default FULL; start-up time).
+  sqlite.exec("PRAGMA synchronous = NORMAL");
   sqlite.exec("PRAGMA journal_mode = WAL");
   sqlite.exec(`PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-  sqlite.exec("PRAGMA synchronous = NORMAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
   const db = drizzle({ client: sqlite, schema }) as Db;
   // `dialect` and `session` are internal to drizzle-orm (pinned exactly in package.json);
