@@ -21,12 +21,15 @@ import { conversation } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
 import { InboundMedia } from "./media/inbound.ts";
 import { MediaLibrary } from "./media/library.ts";
+import { localSessions } from "./http/sessions.ts";
+import { SharedSessions } from "./cluster/shared-sessions.ts";
+import { SharedMetadata } from "./store/shared-metadata.ts";
 import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type BoundListeners, bindListeners, type Listener } from "./listen.ts";
 import { connectionHandlers } from "./connections.ts";
 import type { Logger } from "./log.ts";
-import { gatewayGauges } from "./metrics/metrics.ts";
+import { gatewayGauges, metrics } from "./metrics/metrics.ts";
 import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
@@ -76,6 +79,11 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
   // opens no store and its listeners stop again.
   const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
+  // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
+  const shared = config.store_postgres_url ? await openSharedMetadata(config.store_postgres_url, log).catch((e: unknown) => {
+    cluster?.close();
+    throw e;
+  }) : undefined;
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
@@ -83,7 +91,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
   startupMark("db open");
-  const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }));
+  const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }), shared);
   const logDir = join(config.data_dir, "commit-log");
   mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
   const recovered = recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
@@ -139,7 +147,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
 
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs.
   const signer = new MediaSigner(loadOrCreateSecret(join(config.data_dir, "media-secret")), config.media_url_ttl_s);
-  const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log);
+  const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log, shared);
   await library.sweep();
   await library.forgetUnclaimedUploads(config.media_unclaimed_upload_s * 1000);
   startupMark("media swept");
@@ -219,6 +227,24 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     await transcript.remove(chatId);
     store.delete(chatId);
   };
+  // With shared metadata every node's sessions API reads Postgres; renames and deletes reach every node.
+  const sharedSessions =
+    shared &&
+    cluster &&
+    clusterNode &&
+    new SharedSessions({
+      shared,
+      connection: cluster,
+      nodeId: clusterNode.nodeId,
+      store,
+      hub,
+      owns: (chatId) => clusterNode.storage.owns(chatId),
+      writableHere: (chatId) => clusterNode.writableHere(chatId),
+      deleteLocally: deleteChat,
+      log,
+    });
+  await sharedSessions?.start();
+  const sessions = sharedSessions ?? localSessions(store, hub, deleteChat);
   const trust = new TrustPolicy(config);
   let serving = false;
   const app = createHttpApp({
@@ -227,7 +253,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     wsTokens: singleUseTokens,
     apiTokens,
     browserTokens,
-    sessions: { store, hub, runs, reader, toClient, deleteChat },
+    sessions: { directory: sessions, runs, reader, toClient },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
@@ -262,6 +288,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     }
     await hub.whenVisible(config.shutdown_grace_ms);
     store.flush();
+    await shared?.close(config.shutdown_grace_ms);
     await storage.close();
     hub.settle();
     cluster?.close();
@@ -273,4 +300,16 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   const stop = () => (stopping ??= stopOnce());
 
   return { config, listeners, hub, wsTokens, announceModel, stop };
+}
+
+/** Opens the shared metadata; its faults are logged and counted, the writes retried. */
+function openSharedMetadata(url: string, log: Logger): Promise<SharedMetadata> {
+  return SharedMetadata.open(url, {
+    failed: (error, dropped) => {
+      metrics.storageFault("shared_metadata");
+      if (dropped) log.error("PostgreSQL refused a metadata write; it is dropped", { error: String(error) });
+      else log.error("metadata write to PostgreSQL failed; will retry", { error: String(error) });
+    },
+    recovered: () => log.info("metadata writes to PostgreSQL go through again"),
+  });
 }
