@@ -113,6 +113,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     transcriptFile,
     fsync: config.transcript_fsync,
   });
+  const messageIds = new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 });
   // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
   const clusterNode =
     cluster &&
@@ -123,6 +124,14 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
       latestSeq: (chatId) => hub.latestSeq(chatId),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      remember: (chatId, clientMsgId) => {
+        try {
+          store.ensure(chatId);
+          messageIds.accept(chatId, clientMsgId);
+        } catch (e) {
+          log.error("could not record a mirrored client_msg_id", { chat_id: chatId, error: String(e) });
+        }
+      },
       runForwarded: (sender, message) => clients.forwarded(sender, message),
       log,
     });
@@ -215,7 +224,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     inbound: new InboundMedia(library, mediaLimits),
     library,
     agentExists: (name) => agents.has(name),
-    messageIds: new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 }),
+    messageIds,
     ...(clusterNode && { placement: clusterNode }),
     log,
   });

@@ -10,6 +10,13 @@
  * stream holds, and closes the interrupted turn as a restart would. Its own
  * events then number past anything published. A chat with no running turn is
  * taken over by the first node that has a message for it.
+ *
+ * client_msg_id memory: every `user` event mirrored here carries the id its
+ * writer accepted, and is recorded in this node's own memory. A node that
+ * takes a chat over has mirrored everything the stream holds first, so a
+ * resend to it after the takeover is acknowledged as a duplicate. The ids come
+ * from the fenced append itself: an id is known to the cluster exactly when
+ * its message is.
  */
 import type { ChatStorage } from "../chat/storage.ts";
 import type { ForwardedMessage, MessageSender } from "../clients/chat-actions.ts";
@@ -32,6 +39,8 @@ export interface ClusterNodeDeps {
   latestSeq: (chatId: string) => number;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
+  /** Records a client_msg_id the chat's writer accepted (its `user` event was mirrored here). */
+  remember: (chatId: string, clientMsgId: string) => void;
   /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
   runForwarded: (sender: MessageSender, message: ForwardedMessage) => void;
   log: Logger;
@@ -162,10 +171,12 @@ export class ClusterNode {
   }
 
   #mirror(chatId: string, seq: number, frame: string): void {
-    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string };
+    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string; client_msg_id?: unknown };
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
       else if (event.status === "idle") this.#runningTurns.delete(chatId);
+    } else if (event.event === "user" && typeof event.client_msg_id === "string") {
+      this.deps.remember(chatId, event.client_msg_id);
     }
     this.deps.mirror(chatId, seq, frame, event);
   }
