@@ -78,7 +78,9 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   const { listeners } = front;
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
   // opens no store and its listeners stop again.
-  const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
+  const cluster = config.cluster_redis_url
+    ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
+    : undefined;
   // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
   const shared = config.store_postgres_url ? await openSharedMetadata(config.store_postgres_url, log).catch((e: unknown) => {
     cluster?.close();

@@ -8,9 +8,9 @@
  * The node hands delivered frames to its native Bun topic, so its own sockets
  * are served by uWS as on a single node.
  */
-import type { RedisClient } from "bun";
 import { type ClusterEventLog, decodeNotice } from "./event-log.ts";
 import type { ClusterKeys } from "./keys.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 
 /** Events read from the stream per XRANGE while filling a gap. */
 const FILL_BATCH = 512;
@@ -41,11 +41,16 @@ export class ClusterFanout {
 
   constructor(
     /** A connection of its own: a subscribed Redis connection can run no other commands. */
-    private readonly subscriber: RedisClient,
+    private readonly subscriber: Subscriptions,
     private readonly log: ClusterEventLog,
     private readonly keys: ClusterKeys,
     private readonly hooks: FanoutHooks,
-  ) {}
+  ) {
+    // Notices published while the connection was down are lost: the streams have them.
+    subscriber.onReconnect(() => {
+      for (const [chatId, chat] of this.#chats) void this.catchUp(chatId, chat.next - 1);
+    });
+  }
 
   /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
   async follow(chatId: string, afterSeq: number): Promise<void> {
@@ -71,7 +76,7 @@ export class ClusterFanout {
 
   async unfollow(chatId: string): Promise<void> {
     if (!this.#chats.delete(chatId)) return;
-    await this.subscriber.unsubscribe(this.keys.channel(chatId), this.#listener);
+    await this.subscriber.unsubscribe(this.keys.channel(chatId));
   }
 
   following(chatId: string): boolean {
