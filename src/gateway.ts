@@ -125,6 +125,8 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
       latestSeq: (chatId) => hub.latestSeq(chatId),
+      busy: (chatId) => runs.activeTurn(chatId) !== undefined,
+      localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
       remember: (chatId, clientMsgId) => {
         try {

@@ -33,6 +33,8 @@ interface Followed {
   waiting: string[] | undefined;
   /** The stream read under way, if any. */
   filling: Promise<void> | undefined;
+  /** When it was followed or last delivered something (Date.now()). */
+  activeAt: number;
 }
 
 export class ClusterFanout {
@@ -55,7 +57,7 @@ export class ClusterFanout {
   /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
   async follow(chatId: string, afterSeq: number): Promise<void> {
     if (this.#chats.has(chatId)) return;
-    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined };
+    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined, activeAt: Date.now() };
     this.#chats.set(chatId, chat);
     // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
     await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
@@ -83,6 +85,11 @@ export class ClusterFanout {
     return this.#chats.has(chatId);
   }
 
+  /** Followed chats with nothing delivered since `before` and no stream read under way. */
+  idleSince(before: number): string[] {
+    return [...this.#chats].filter(([, chat]) => chat.activeAt < before && chat.filling === undefined).map(([chatId]) => chatId);
+  }
+
   /** The next seq this node will deliver for the chat (what it has shown through, plus one). */
   nextSeq(chatId: string): number | undefined {
     return this.#chats.get(chatId)?.next;
@@ -106,6 +113,7 @@ export class ClusterFanout {
   }
 
   #deliverFrom(chatId: string, chat: Followed, first: number, frames: string[]): void {
+    chat.activeAt = Date.now();
     for (let i = chat.next - first; i < frames.length; i++) {
       this.hooks.deliver(chatId, first + i, frames[i]!);
     }
@@ -126,6 +134,7 @@ export class ClusterFanout {
         const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
         if (this.#chats.get(chatId) !== chat) return;
         if (events.length > 0 && events[0]!.seq > chat.next) this.hooks.trimmed(chatId, chat.next, events[0]!.seq - 1);
+        if (events.length > 0) chat.activeAt = Date.now();
         for (const e of events) {
           if (e.seq < chat.next) continue;
           this.hooks.deliver(chatId, e.seq, e.frame);

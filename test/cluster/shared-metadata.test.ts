@@ -85,7 +85,7 @@ test("a chat made on node A is listed, renamed and deleted through the sessions 
     (exists) => !exists,
   );
   await sql.close();
-});
+}, 30_000);
 
 test("nodes started together against an empty Postgres apply its migrations once", async () => {
   const { sql } = await sharedNodes(2);
@@ -93,7 +93,7 @@ test("nodes started together against an empty Postgres apply its migrations once
   const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
   expect(tables.map((t: Frame) => t.table_name)).toEqual(["chats", "deleted_chats", "media", "turns"]);
   await sql.close();
-});
+}, 30_000);
 
 test("a Postgres outage does not stop streaming: the bookkeeping is logged, counted, retried, and caught up when Postgres returns", async () => {
   const lines: string[] = [];
@@ -120,4 +120,4 @@ test("a Postgres outage does not stop streaming: the bookkeeping is logged, coun
   expect((await api(gw, "/api/sessions")).body.sessions.map((s: Frame) => s.key)).toContain(`websocket:${chatId}`);
   expect(lines.some((l) => l.includes("metadata writes to PostgreSQL go through again"))).toBe(true);
   await after.close();
-});
+}, 30_000);
