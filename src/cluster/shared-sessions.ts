@@ -50,7 +50,12 @@ export class SharedSessions implements SessionDirectory {
 
   async rename(chatId: string, title: string): Promise<void> {
     await this.deps.shared.rename(chatId, title);
-    this.#retitle(chatId, title, await this.deps.writableHere(chatId));
+    // Postgres has the title now: a Redis failure only keeps the chat's clients from hearing of it.
+    const writer = await this.deps.writableHere(chatId).catch((e: unknown) => {
+      this.deps.log.warn("could not find a renamed chat's writer", { chat_id: chatId, error: String(e) });
+      return false;
+    });
+    this.#retitle(chatId, title, writer);
     await this.#announce({ op: "rename", chat_id: chatId, title, from: this.deps.nodeId });
   }
 
