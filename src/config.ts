@@ -250,6 +250,7 @@ export const ConfigSchema = z
     cluster_stream_max_events: int(10_000, 100, 10_000_000).register(optionDocs, { description: "Events kept per chat in its Redis stream (approximately): the hot history any node resumes from; older events are in the writer's transcript." }),
     cluster_idle_ms: int(60_000, 100, 86_400_000).register(optionDocs, { description: "A chat with no turn and no event for this long is let go: its writer releases the lease (any node may take it at its next message), and a node with no client of it drops its subscription." }),
     cluster_key_prefix: z.string().min(1).default("agentgate:").register(optionDocs, { description: "Prefix of every Redis key and channel, so several clusters (or other programs) can share one Redis." }),
+    store_postgres_max_pending: int(100_000, 10, 10_000_000).register(optionDocs, { description: "Metadata writes (one per chat change, turn or media row, never per event) kept for PostgreSQL while it is unreachable. Beyond it they are dropped and, once PostgreSQL answers again, this node's SQLite rows are copied to it instead." }),
     store_postgres_url: z
       .string()
       .default("")

@@ -39,7 +39,7 @@ import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
 import { CommitLog } from "./store/commit-log.ts";
-import { openDatabase } from "./store/db.ts";
+import { type Db, openDatabase } from "./store/db.ts";
 import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 import { startupMark } from "./startup-trace.ts";
@@ -82,10 +82,6 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
     : undefined;
   // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
-  const shared = config.store_postgres_url ? await openSharedMetadata(config.store_postgres_url, log).catch((e: unknown) => {
-    cluster?.close();
-    throw e;
-  }) : undefined;
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
@@ -93,6 +89,14 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
   startupMark("db open");
+  // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
+  const shared = config.store_postgres_url
+    ? await openSharedMetadata(config, db, log).catch((e: unknown) => {
+        db.$client.close();
+        cluster?.close();
+        throw e;
+      })
+    : undefined;
   const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }), shared);
   const logDir = join(config.data_dir, "commit-log");
   mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
@@ -316,13 +320,18 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
 }
 
 /** Opens the shared metadata; its faults are logged and counted, the writes retried. */
-function openSharedMetadata(url: string, log: Logger): Promise<SharedMetadata> {
-  return SharedMetadata.open(url, {
+function openSharedMetadata(config: Config, local: Db, log: Logger): Promise<SharedMetadata> {
+  const options = { maxPending: config.store_postgres_max_pending, local };
+  return SharedMetadata.open(config.store_postgres_url, {
     failed: (error, dropped) => {
       metrics.storageFault("shared_metadata");
       if (dropped) log.error("PostgreSQL refused a metadata write; it is dropped", { error: String(error) });
       else log.error("metadata write to PostgreSQL failed; will retry", { error: String(error) });
     },
     recovered: () => log.info("metadata writes to PostgreSQL go through again"),
-  });
+    overflowed: () => {
+      metrics.storageFault("shared_metadata");
+      log.error("too many metadata writes wait for PostgreSQL; this node's rows will be copied to it once it answers", { max: config.store_postgres_max_pending });
+    },
+  }, options);
 }

@@ -12,14 +12,18 @@
  * refuses for good (a constraint: the chat was deleted on another node
  * meanwhile) is dropped alone, so it cannot hold the queue back forever.
  *
+ * The queue is bounded (`store_postgres_max_pending`): a longer outage drops
+ * it and, once Postgres answers again, copies this node's SQLite rows (chats,
+ * turns, media, deletions) instead, which hold everything the queue did.
+ *
  * Renames and deletes through the sessions API are written at once (awaited).
  */
 import { SQL } from "bun";
-import { desc, eq, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, notInArray, type SQL as Sql, sql } from "drizzle-orm";
 import { type BunSQLDatabase, drizzle } from "drizzle-orm/bun-sql";
-import { embeddedMigrations } from "./db.ts";
+import { type Db, embeddedMigrations } from "./db.ts";
 import { pgMigrations } from "./migrations.gen.ts";
-import { pgChats, pgDeletedChats, pgMedia, pgTurns, type TurnRowStatus } from "./schema.ts";
+import { chats, deletedChats, media, pgChats, pgDeletedChats, pgMedia, pgTurns, type TurnRowStatus, turns } from "./schema.ts";
 
 export type SharedChatRow = typeof pgChats.$inferSelect;
 export type SharedMediaRow = typeof pgMedia.$inferSelect;
@@ -30,6 +34,8 @@ type Write = (tx: Tx) => Promise<unknown>;
 
 /** Writes per transaction: a backlog after an outage goes in batches of this many. */
 const BATCH_WRITES = 500;
+/** Rows per write when copying the local SQLite after the queue overflowed. */
+const COPY_ROWS = 500;
 /** A failed batch is tried again this much later. */
 const RETRY_MS = 1000;
 /** Advisory lock held while migrating, so nodes starting together migrate once, one after the other. */
@@ -42,6 +48,15 @@ export interface SharedMetadataEvents {
   failed(error: unknown, dropped: boolean): void;
   /** Writes go through again after failures. */
   recovered(): void;
+  /** The queue was full: it is dropped, and the local rows are copied once Postgres answers. */
+  overflowed(): void;
+}
+
+export interface SharedMetadataOptions {
+  /** Most writes queued (store_postgres_max_pending). */
+  maxPending: number;
+  /** This node's SQLite, copied from after an overflow. */
+  local: Db;
 }
 
 export class SharedMetadata {
@@ -49,14 +64,17 @@ export class SharedMetadata {
   #draining: Promise<void> | undefined;
   #retry: Timer | undefined;
   #failing = false;
+  /** The queue overflowed: the local rows are to be copied (the queue stays empty until then). */
+  #copyNeeded = false;
 
   private constructor(
     private readonly db: PgDb,
     private readonly events: SharedMetadataEvents,
+    private readonly options: SharedMetadataOptions,
   ) {}
 
   /** Connects and applies the embedded migrations (an empty database gets every table). */
-  static async open(url: string, events: SharedMetadataEvents): Promise<SharedMetadata> {
+  static async open(url: string, events: SharedMetadataEvents, options: SharedMetadataOptions): Promise<SharedMetadata> {
     const client = new SQL(url);
     try {
       await migrate(client);
@@ -65,7 +83,7 @@ export class SharedMetadata {
       // The URL may hold a password: name the option, not its value.
       throw new Error(`store_postgres_url: cannot prepare PostgreSQL: ${(e as Error).message}`);
     }
-    return new SharedMetadata(drizzle({ client }) as PgDb, events);
+    return new SharedMetadata(drizzle({ client }) as PgDb, events, options);
   }
 
   /** Writes still queued (retried while Postgres is away). */
@@ -154,6 +172,13 @@ export class SharedMetadata {
   }
 
   #later(write: Write): void {
+    if (this.#copyNeeded) return;
+    if (this.#queue.length >= this.options.maxPending) {
+      this.#queue = [];
+      this.#copyNeeded = true;
+      this.events.overflowed();
+      return;
+    }
     if (this.#queue.push(write) === 1 && this.#retry === undefined) setImmediate(() => void this.#drain());
   }
 
@@ -162,7 +187,8 @@ export class SharedMetadata {
   }
 
   async #writeQueued(): Promise<void> {
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 || this.#copyNeeded) {
+      if (this.#queue.length === 0) this.#queueLocalCopy();
       const batch = this.#queue.slice(0, BATCH_WRITES);
       try {
         await this.db.transaction(async (tx) => {
@@ -203,6 +229,63 @@ export class SharedMetadata {
       void this.#drain();
     }, RETRY_MS);
   }
+
+  /**
+   * After an overflow: every local row as idempotent upserts (the local SQLite
+   * holds all the dropped writes did). A chat Postgres has as deleted at or past
+   * its local seqs is not brought back; a local deletion is applied.
+   */
+  #queueLocalCopy(): void {
+    this.#copyNeeded = false;
+    const { local } = this.options;
+    const chatRows = local.select().from(chats).all();
+    const liveIds = chatRows.map((c) => c.id);
+    const gone = local.select().from(deletedChats).where(liveIds.length > 0 ? notInArray(deletedChats.id, liveIds) : undefined).all();
+    for (const row of gone) this.#queue.push((tx) => deleteChat(tx, row.id, row.lastSeq));
+    for (const rows of chunks(chatRows)) {
+      this.#queue.push(async (tx) => {
+        await tx
+          .insert(pgChats)
+          .values(rows)
+          .onConflictDoUpdate({
+            target: pgChats.id,
+            set: { title: sql`excluded.title`, preview: sql`coalesce(${pgChats.preview}, excluded.preview)`, updatedAt: sql`greatest(${pgChats.updatedAt}, excluded.updated_at)`, metadata: sql`excluded.metadata`, lastSeq: sql`greatest(${pgChats.lastSeq}, excluded.last_seq)` },
+          });
+        // A chat deleted elsewhere while this node could not hear of it stays deleted.
+        const deletedSince = sql`exists (select 1 from ${pgDeletedChats} where ${pgDeletedChats.id} = ${pgChats.id} and ${pgDeletedChats.lastSeq} >= ${pgChats.lastSeq})`;
+        await tx.delete(pgChats).where(and(inArray(pgChats.id, rows.map((r) => r.id)), deletedSince));
+      });
+    }
+    for (const rows of chunks(local.select().from(turns).all())) {
+      this.#queue.push(async (tx) => {
+        const kept = await ofPresentChats(tx, rows);
+        if (kept.length > 0) await tx.insert(pgTurns).values(kept).onConflictDoUpdate({ target: pgTurns.id, set: excluded(pgTurns, ["status", "endedAt", "latencyMs", "error"]) });
+      });
+    }
+    for (const rows of chunks(local.select().from(media).all())) {
+      this.#queue.push(async (tx) => {
+        const kept = await ofPresentChats(tx, rows);
+        if (kept.length > 0) await tx.insert(pgMedia).values(kept).onConflictDoUpdate({ target: pgMedia.id, set: excluded(pgMedia, ["chatId"]) });
+      });
+    }
+  }
+}
+
+/** The rows whose chat Postgres has (or that belong to none): a copied row never breaks the foreign key. */
+async function ofPresentChats<R extends { chatId: string | null }>(tx: Tx, rows: R[]): Promise<R[]> {
+  const ids = [...new Set(rows.flatMap((r) => (r.chatId === null ? [] : [r.chatId])))];
+  const present = new Set(ids.length === 0 ? [] : (await tx.select({ id: pgChats.id }).from(pgChats).where(inArray(pgChats.id, ids))).map((r) => r.id));
+  return rows.filter((r) => r.chatId === null || present.has(r.chatId));
+}
+
+/** `set` of an upsert taking these columns from the row offered. */
+function excluded<T extends typeof pgTurns | typeof pgMedia>(table: T, keys: (keyof T["$inferSelect"] & string)[]): Record<string, Sql> {
+  const columns = getTableColumns(table) as Record<string, { name: string }>;
+  return Object.fromEntries(keys.map((k) => [k, sql.raw(`excluded.${columns[k]!.name}`)]));
+}
+
+function chunks<T>(rows: T[]): T[][] {
+  return Array.from({ length: Math.ceil(rows.length / COPY_ROWS) }, (_, i) => rows.slice(i * COPY_ROWS, (i + 1) * COPY_ROWS));
 }
 
 async function deleteChat(tx: Tx, chatId: string, seqFloor: number): Promise<void> {

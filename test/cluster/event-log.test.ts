@@ -84,7 +84,8 @@ test("followers on two nodes receive the owner's batches exactly once, in seq or
   expect(c.delivered).toEqual(batch(4, 200).map(({ seq, frame }) => ({ seq, frame })));
 });
 
-test("a follower that missed notices (unfollowed, then followed again from where it was) fills the gap from the stream", async () => {
+/** An owner and a follower (b) that has received the first batch, seqs 1 to 3. */
+async function ownerAndFollower() {
   const url = (await startRedis()).url;
   const owner = await node(url);
   const b = await node(url);
@@ -92,6 +93,11 @@ test("a follower that missed notices (unfollowed, then followed again from where
   await b.fanout.follow("c1", 0);
   await owner.log.append(fence, batch(1, 3));
   await until(() => b.delivered.length === 3, "first batch");
+  return { owner, b, fence };
+}
+
+test("a follower that missed notices (unfollowed, then followed again from where it was) fills the gap from the stream", async () => {
+  const { owner, b, fence } = await ownerAndFollower();
   await b.fanout.unfollow("c1");
   await owner.log.append(fence, batch(4, 9));
   await b.fanout.follow("c1", b.delivered.at(-1)!.seq);
@@ -101,13 +107,7 @@ test("a follower that missed notices (unfollowed, then followed again from where
 });
 
 test("after its subscriber connection is cut (CLIENT KILL), a follower subscribes again and delivers what was appended meanwhile, then live batches, once each", async () => {
-  const url = (await startRedis()).url;
-  const owner = await node(url);
-  const b = await node(url);
-  const fence = (await owner.leases.acquire("c1"))!;
-  await b.fanout.follow("c1", 0);
-  await owner.log.append(fence, batch(1, 3));
-  await until(() => b.delivered.length === 3, "first batch");
+  const { owner, b, fence } = await ownerAndFollower();
   const channel = keys.channel("c1");
   const subscribers = async () => ((await owner.redis.send("PUBSUB", ["NUMSUB", channel])) as [string, number])[1];
   expect(await owner.redis.send("CLIENT", ["KILL", "TYPE", "pubsub"])).toBe(1);

@@ -9,6 +9,7 @@ import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
+import type { ConfigInput } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
 import { moved, scrape } from "../metrics-scrape.ts";
@@ -19,9 +20,9 @@ const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 const POLL_MS = 50;
 const POLL_ROUNDS = 400;
 
-async function sharedNodes(count: number, log?: (line: string) => void) {
+async function sharedNodes(count: number, log?: (line: string) => void, overrides: Partial<ConfigInput> = {}) {
   const [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
-  const options = { cluster_redis_url: redis.url, store_postgres_url: pg.url, token: "t" };
+  const options = { cluster_redis_url: redis.url, store_postgres_url: pg.url, token: "t", ...overrides };
   const logger = log && createLogger("info", "text", log);
   const gateways = await Promise.all(Array.from({ length: count }, () => startTestGateway(options, logger)));
   const sql = new SQL(pg.url);
@@ -95,29 +96,36 @@ test("nodes started together against an empty Postgres apply its migrations once
   await sql.close();
 }, 30_000);
 
-test("a Postgres outage does not stop streaming: the bookkeeping is logged, counted, retried, and caught up when Postgres returns", async () => {
+const OUTAGES = [
+  { name: "its queued writes are retried", maxPending: 100_000, chats: 1, logged: "metadata write to PostgreSQL failed; will retry" },
+  { name: "past store_postgres_max_pending, the local rows are copied instead", maxPending: 10, chats: 4, logged: "this node's rows will be copied to it once it answers" },
+];
+
+test.each(OUTAGES)("a Postgres outage does not stop streaming: the bookkeeping is logged, counted, and caught up when Postgres returns ($name)", async ({ maxPending, chats, logged }) => {
   const lines: string[] = [];
-  const { gateways, pg, sql } = await sharedNodes(1, (line) => lines.push(line));
+  const { gateways, pg, sql } = await sharedNodes(1, (line) => lines.push(line), { store_postgres_max_pending: maxPending });
   const gw = gateways[0]!;
   await sql.close();
   const before = await scrape(gw);
   await pg.shutdown();
 
-  const { chatId } = await chatWithTurn(gw);
+  const chatIds: string[] = [];
+  for (let i = 0; i < chats; i++) chatIds.push((await chatWithTurn(gw)).chatId);
   // The turn streamed to its end while Postgres was away; its rows wait.
   await eventually(
     async () => moved(before, await scrape(gw), 'agentgate_storage_faults_total{kind="shared_metadata"}'),
     (n) => n > 0,
   );
-  expect(lines.some((l) => l.includes("metadata write to PostgreSQL failed; will retry"))).toBe(true);
+  expect(lines.some((l) => l.includes(logged))).toBe(true);
 
   await pg.restart();
   const after = new SQL(pg.url);
   await eventually(
-    () => after`select status from turns where chat_id = ${chatId}`,
-    (rows) => rows.length === 1 && rows[0].status === "done",
+    () => after`select chat_id, status from turns where chat_id in ${after(chatIds)}`,
+    (rows) => rows.length === chats && rows.every((r: Frame) => r.status === "done"),
   );
-  expect((await api(gw, "/api/sessions")).body.sessions.map((s: Frame) => s.key)).toContain(`websocket:${chatId}`);
+  expect((await sessionKeys(gw)).filter((k) => chatIds.includes(k.slice("websocket:".length))).sort()).toEqual(chatIds.map((id) => `websocket:${id}`).sort());
+  expect([...(await after`select preview from chats where id in ${after(chatIds)}`)].map((r) => r.preview)).toEqual(chatIds.map(() => "made on one node"));
   expect(lines.some((l) => l.includes("metadata writes to PostgreSQL go through again"))).toBe(true);
   await after.close();
 }, 30_000);
