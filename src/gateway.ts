@@ -23,7 +23,7 @@ import { InboundMedia } from "./media/inbound.ts";
 import { MediaLibrary } from "./media/library.ts";
 import { localSessions } from "./http/sessions.ts";
 import { SharedSessions } from "./cluster/shared-sessions.ts";
-import { SharedMetadata } from "./store/shared-metadata.ts";
+import type { SharedMetadata } from "./store/shared-metadata.ts";
 import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type BoundListeners, bindListeners, type Listener } from "./listen.ts";
@@ -320,8 +320,10 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
 }
 
 /** Opens the shared metadata; its faults are logged and counted, the writes retried. */
-function openSharedMetadata(config: Config, local: Db, log: Logger): Promise<SharedMetadata> {
+async function openSharedMetadata(config: Config, local: Db, log: Logger): Promise<SharedMetadata> {
   const options = { maxPending: config.store_postgres_max_pending, local };
+  // Loaded only here: a single node never pays for the Postgres client at start-up.
+  const { SharedMetadata } = await import("./store/shared-metadata.ts");
   return SharedMetadata.open(config.store_postgres_url, {
     failed: (error, dropped) => {
       metrics.storageFault("shared_metadata");
