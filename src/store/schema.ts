@@ -1,14 +1,12 @@
 /**
- * The schema (Drizzle), both dialects: SQLite, each node's own store, and the
- * PostgreSQL tables a cluster shares as its metadata of record (same table and
- * column names; see src/store/shared-metadata.ts). Migrations in drizzle/ and
- * drizzle/pg/ are generated from this file with `npm run db:generate`; never
- * edit them by hand.
+ * The SQLite schema (Drizzle), each node's own store. Its PostgreSQL twin, the
+ * tables a cluster shares as its metadata of record, is schema-pg.ts (same
+ * table and column names). Migrations in drizzle/ are generated from this file
+ * with `npm run db:generate`; never edit them by hand.
  *
  * A chat's transcript path is derived from its id (transcripts/<id>.jsonl; the
  * chat_id alphabet has no "/" or "."), so it is not stored.
  */
-import { bigint, index as pgIndex, jsonb, pgTable, text as pgText, timestamp } from "drizzle-orm/pg-core";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const TURN_STATUSES = ["running", "done", "error", "cancelled", "interrupted"] as const;
@@ -97,63 +95,3 @@ export const clientMessageIds = sqliteTable(
   (t) => [uniqueIndex("client_msg_ids_chat_msg_idx").on(t.chatId, t.clientMsgId), index("client_msg_ids_accepted_idx").on(t.acceptedAt)],
 );
 
-/*
- * PostgreSQL: what every node of a cluster reads for the sessions API. Written
- * behind by each node's ChatStore (never on the per-event path). Seq
- * reservations and client_msg_ids are not here: a cluster numbers through Redis
- * and remembers client_msg_ids there.
- */
-const pgTime = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
-
-export const pgChats = pgTable(
-  "chats",
-  {
-    id: pgText("id").primaryKey(),
-    title: pgText("title"),
-    preview: pgText("preview"),
-    createdAt: pgTime("created_at").notNull(),
-    updatedAt: pgTime("updated_at").notNull(),
-    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull(),
-    /** Highest seq any node reserved for the chat. */
-    lastSeq: bigint("last_seq", { mode: "number" }).notNull(),
-    agent: pgText("agent").notNull(),
-  },
-  (t) => [pgIndex("chats_updated_idx").on(t.updatedAt)],
-);
-
-export const pgTurns = pgTable(
-  "turns",
-  {
-    id: pgText("id").primaryKey(),
-    chatId: pgText("chat_id")
-      .notNull()
-      .references(() => pgChats.id, { onDelete: "cascade" }),
-    status: pgText("status", { enum: TURN_STATUSES }).notNull(),
-    startedAt: pgTime("started_at").notNull(),
-    endedAt: pgTime("ended_at"),
-    latencyMs: bigint("latency_ms", { mode: "number" }),
-    error: pgText("error"),
-  },
-  (t) => [pgIndex("turns_chat_idx").on(t.chatId), pgIndex("turns_status_idx").on(t.status)],
-);
-
-export const pgDeletedChats = pgTable("deleted_chats", {
-  id: pgText("id").primaryKey(),
-  lastSeq: bigint("last_seq", { mode: "number" }).notNull(),
-});
-
-export const pgMedia = pgTable(
-  "media",
-  {
-    id: pgText("id").primaryKey(),
-    chatId: pgText("chat_id").references(() => pgChats.id, { onDelete: "cascade" }),
-    /** Relative to the writing node's `<data_dir>/media` (files are per node). */
-    path: pgText("path").notNull(),
-    mime: pgText("mime").notNull(),
-    name: pgText("name").notNull(),
-    size: bigint("size", { mode: "number" }).notNull(),
-    sha256: pgText("sha256").notNull(),
-    createdAt: pgTime("created_at").notNull(),
-  },
-  (t) => [pgIndex("media_chat_idx").on(t.chatId)],
-);

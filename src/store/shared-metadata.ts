@@ -23,7 +23,8 @@ import { and, desc, eq, getTableColumns, inArray, notInArray, type SQL as Sql, s
 import { type BunSQLDatabase, drizzle } from "drizzle-orm/bun-sql";
 import { type Db, embeddedMigrations } from "./db.ts";
 import { pgMigrations } from "./migrations.gen.ts";
-import { chats, deletedChats, media, pgChats, pgDeletedChats, pgMedia, pgTurns, type TurnRowStatus, turns } from "./schema.ts";
+import { chats, deletedChats, media, type TurnRowStatus, turns } from "./schema.ts";
+import { pgChats, pgDeletedChats, pgMedia, pgTurns } from "./schema-pg.ts";
 
 export type SharedChatRow = typeof pgChats.$inferSelect;
 export type SharedMediaRow = typeof pgMedia.$inferSelect;
