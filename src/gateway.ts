@@ -81,7 +81,6 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   const cluster = config.cluster_redis_url
     ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
     : undefined;
-  // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
