@@ -250,11 +250,21 @@ export const ConfigSchema = z
       .refine((u) => u === "" || /^(redis|rediss|valkey|valkeys):\/\//.test(u), "must be a redis://, rediss://, valkey:// or valkeys:// URL")
       .register(optionDocs, {
         description:
-          "Redis shared by several gateways (redis://[user:pass@]host:port[/db]). Empty: a single node, nothing else needed. With it: one writer per chat (a fenced lease), events reach clients on every node and resume from any, text messages and stops are forwarded to the writer, a dead writer is replaced, tokens are accepted once on any node. Metadata stays per node (Postgres is not built yet).",
+          "Redis shared by several gateways (redis://[user:pass@]host:port[/db]). Empty: a single node, nothing else needed. With it: one writer per chat (a fenced lease), events reach clients on every node and resume from any, text messages and stops are forwarded to the writer, a dead writer is replaced, tokens are accepted once on any node. Metadata is shared when store_postgres_url is set too.",
       }),
     cluster_lease_ms: int(5000, 500, 600_000).register(optionDocs, { description: "A chat's writer lease in Redis, renewed every third of it: a gateway that stops renewing (crashed, paused, cut off) loses the chat after this long, and its writes are refused from then on." }),
     cluster_stream_max_events: int(10_000, 100, 10_000_000).register(optionDocs, { description: "Events kept per chat in its Redis stream (approximately): the hot history any node resumes from; older events are in the writer's transcript." }),
+    cluster_idle_ms: int(60_000, 100, 86_400_000).register(optionDocs, { description: "A chat with no turn and no event for this long is let go: its writer releases the lease (any node may take it at its next message), and a node with no client of it drops its subscription." }),
     cluster_key_prefix: z.string().min(1).default("agentgate:").register(optionDocs, { description: "Prefix of every Redis key and channel, so several clusters (or other programs) can share one Redis." }),
+    store_postgres_max_pending: int(100_000, 10, 10_000_000).register(optionDocs, { description: "Metadata writes (one per chat change, turn or media row, never per event) kept for PostgreSQL while it is unreachable. Beyond it they are dropped and, once PostgreSQL answers again, this node's SQLite rows are copied to it instead." }),
+    store_postgres_url: z
+      .string()
+      .default("")
+      .refine((u) => u === "" || /^(postgres|postgresql):\/\//.test(u), "must be a postgres:// or postgresql:// URL")
+      .register(optionDocs, {
+        description:
+          "PostgreSQL shared by several gateways (postgres://[user:pass@]host:port/db): the metadata of record (chats, turns, media rows), written behind by each node and read by the sessions API, so every node lists, renames and deletes the same chats. Migrations are applied at start. Each node keeps its own SQLite as its local store. Empty: metadata is per node.",
+      }),
     }),
 
     ...section("process", {
@@ -306,6 +316,8 @@ export const ConfigSchema = z
     if (c.jwt_secret && c.jwt_secret.length < 32) {
       fail("jwt_secret", "jwt_secret must be at least 32 characters");
     }
+    // A rename or delete through one node reaches the others' local state through Redis.
+    if (c.store_postgres_url && !c.cluster_redis_url) fail("store_postgres_url", "store_postgres_url needs cluster_redis_url (the nodes share chats through Redis)");
   });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -408,7 +420,7 @@ export function connectableHost(config: Pick<Config, "host">): string {
 }
 
 /** The config with secrets masked, for check-config and logs. */
-export const SECRET_OPTIONS: ReadonlySet<string> = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token", "cluster_redis_url"]);
+export const SECRET_OPTIONS: ReadonlySet<string> = new Set(["token", "token_issue_secret", "jwt_secret", "agent_token", "cluster_redis_url", "store_postgres_url"]);
 
 export function redactConfig(config: Config): Record<string, unknown> {
   return Object.fromEntries(

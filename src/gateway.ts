@@ -21,12 +21,15 @@ import { conversation } from "./history.ts";
 import { createHttpApp } from "./http/app.ts";
 import { InboundMedia } from "./media/inbound.ts";
 import { MediaLibrary } from "./media/library.ts";
+import { localSessions } from "./http/sessions.ts";
+import { SharedSessions } from "./cluster/shared-sessions.ts";
+import type { SharedMetadata } from "./store/shared-metadata.ts";
 import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
 import { type BoundListeners, bindListeners, type Listener } from "./listen.ts";
 import { connectionHandlers } from "./connections.ts";
 import type { Logger } from "./log.ts";
-import { gatewayGauges } from "./metrics/metrics.ts";
+import { gatewayGauges, metrics } from "./metrics/metrics.ts";
 import { CLOSE_GOING_AWAY, GOING_AWAY_REASON } from "./protocol/errors.ts";
 import type { RuntimeModelUpdated } from "./protocol/events.ts";
 import { AgentOutput } from "./runs/agent-output.ts";
@@ -36,7 +39,7 @@ import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
 import { CommitLog } from "./store/commit-log.ts";
-import { openDatabase } from "./store/db.ts";
+import { type Db, openDatabase } from "./store/db.ts";
 import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 import { startupMark } from "./startup-trace.ts";
@@ -89,7 +92,9 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   const { listeners } = front;
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
   // opens no store and its listeners stop again.
-  const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
+  const cluster = config.cluster_redis_url
+    ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
+    : undefined;
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
@@ -97,7 +102,15 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
   startupMark("db open");
-  const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }));
+  // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
+  const shared = config.store_postgres_url
+    ? await openSharedMetadata(config, db, log).catch((e: unknown) => {
+        db.$client.close();
+        cluster?.close();
+        throw e;
+      })
+    : undefined;
+  const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }), shared);
   const logDir = join(config.data_dir, "commit-log");
   mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
   const recovered = recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
@@ -119,6 +132,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     transcriptFile,
     fsync: config.transcript_fsync,
   });
+  const messageIds = new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 });
   // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
   const clusterNode =
     cluster &&
@@ -128,7 +142,17 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
       latestSeq: (chatId) => hub.latestSeq(chatId),
+      busy: (chatId) => runs.activeTurn(chatId) !== undefined,
+      localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      remember: (chatId, clientMsgId) => {
+        try {
+          store.ensure(chatId);
+          messageIds.accept(chatId, clientMsgId);
+        } catch (e) {
+          log.error("could not record a mirrored client_msg_id", { chat_id: chatId, error: String(e) });
+        }
+      },
       runForwarded: (sender, message) => clients.forwarded(sender, message),
       log,
     });
@@ -153,7 +177,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
 
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs.
   const signer = new MediaSigner(loadOrCreateSecret(join(config.data_dir, "media-secret")), config.media_url_ttl_s);
-  const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log);
+  const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log, shared);
   const mediaLimits = {
     maxImages: config.media_max_images,
     maxImageBytes: config.media_max_image_bytes,
@@ -218,7 +242,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     inbound: new InboundMedia(library, mediaLimits),
     library,
     agentExists: (name) => agents.has(name),
-    messageIds: new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 }),
+    messageIds,
     ...(clusterNode && { placement: clusterNode }),
     log,
   });
@@ -230,6 +254,24 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     await transcript.remove(chatId);
     store.delete(chatId);
   };
+  // With shared metadata every node's sessions API reads Postgres; renames and deletes reach every node.
+  const sharedSessions =
+    shared &&
+    cluster &&
+    clusterNode &&
+    new SharedSessions({
+      shared,
+      connection: cluster,
+      nodeId: clusterNode.nodeId,
+      store,
+      hub,
+      owns: (chatId) => clusterNode.storage.owns(chatId),
+      writableHere: (chatId) => clusterNode.writableHere(chatId),
+      deleteLocally: deleteChat,
+      log,
+    });
+  await sharedSessions?.start();
+  const sessions = sharedSessions ?? localSessions(store, hub, deleteChat);
   const trust = new TrustPolicy(config);
   let serving = false;
   const app = createHttpApp({
@@ -238,7 +280,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     wsTokens: singleUseTokens,
     apiTokens,
     browserTokens,
-    sessions: { store, hub, runs, reader, toClient, deleteChat },
+    sessions: { directory: sessions, runs, reader, toClient },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
@@ -277,6 +319,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     await hub.whenVisible(config.shutdown_grace_ms);
     await swept;
     store.flush();
+    await shared?.close(config.shutdown_grace_ms);
     await storage.close();
     hub.settle();
     cluster?.close();
@@ -288,4 +331,23 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   const stop = () => (stopping ??= stopOnce());
 
   return { config, listeners, hub, wsTokens, announceModel, stop };
+}
+
+/** Opens the shared metadata; its faults are logged and counted, the writes retried. */
+async function openSharedMetadata(config: Config, local: Db, log: Logger): Promise<SharedMetadata> {
+  const options = { maxPending: config.store_postgres_max_pending, local };
+  // Loaded only here: a single node never pays for the Postgres client at start-up.
+  const { SharedMetadata } = await import("./store/shared-metadata.ts");
+  return SharedMetadata.open(config.store_postgres_url, {
+    failed: (error, dropped) => {
+      metrics.storageFault("shared_metadata");
+      if (dropped) log.error("PostgreSQL refused a metadata write; it is dropped", { error: String(error) });
+      else log.error("metadata write to PostgreSQL failed; will retry", { error: String(error) });
+    },
+    recovered: () => log.info("metadata writes to PostgreSQL go through again"),
+    overflowed: () => {
+      metrics.storageFault("shared_metadata");
+      log.error("too many metadata writes wait for PostgreSQL; this node's rows will be copied to it once it answers", { max: config.store_postgres_max_pending });
+    },
+  }, options);
 }

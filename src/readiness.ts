@@ -6,7 +6,7 @@
 import type { AgentRegistry } from "./agents/registry.ts";
 import type { ReadinessCheck } from "./http/health.ts";
 import type { Db } from "./store/db.ts";
-import { journal } from "./store/migrations.gen.ts";
+import { sqliteMigrations } from "./store/migrations.gen.ts";
 
 export interface ReadinessDeps {
   db: Db;
@@ -20,7 +20,7 @@ const problem = (e: unknown) => (e instanceof Error ? e.message : String(e));
 function migrationsApplied(db: Db): string | undefined {
   try {
     const row = db.$client.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number };
-    return row.n >= journal.entries.length ? undefined : `${row.n} of ${journal.entries.length} migrations applied`;
+    return row.n >= sqliteMigrations.journal.entries.length ? undefined : `${row.n} of ${sqliteMigrations.journal.entries.length} migrations applied`;
   } catch (e) {
     return `store: ${problem(e)}`;
   }

@@ -108,6 +108,16 @@ describe("CLI", () => {
     expect(out.stderr).toContain("warning: unknown config option ignored: mystery");
   });
 
+  test("the cluster's URLs: Postgres needs Redis, both must be URLs of their kind, and check-config masks both (they may hold passwords)", () => {
+    expect(configError({ store_postgres_url: "postgres://u:p@db/x" })).toContain("store_postgres_url needs cluster_redis_url");
+    expect(configError({ cluster_redis_url: "redis://r", store_postgres_url: "mysql://db/x" })).toContain("store_postgres_url");
+    const out = cli(["check-config", "--cluster-redis-url=redis://:redis-pass@r:6379", "--store-postgres-url=postgres://u:pg-pass@db/x"]);
+    expect(out.code).toBe(0);
+    const shown = JSON.parse(out.stdout.slice("config ok\n".length));
+    expect(shown).toMatchObject({ cluster_redis_url: "***", store_postgres_url: "***" });
+    expect(out.stdout).not.toContain("pass@");
+  });
+
   test("invalid config exits 1 with one line naming the option and the rule", () => {
     const out = cli(["serve", "--port=99999"]);
     expect(out.code).toBe(1);

@@ -9,7 +9,9 @@
  * A chat's lease is taken at its first commit on this node and renewed every
  * third of its TTL while held. A chat another node holds is refused (the hub
  * drops the batch's events for it, unseen); a lease lost (renewal refused, a
- * fenced append) is forgotten, so the next commit has to win it again.
+ * fenced append) is forgotten, so the next commit has to win it again. A
+ * chat with nothing written for a while is released (ClusterNode decides when):
+ * another node may take it at once, and this node's next commit claims it anew.
  */
 import type { ChatStorage } from "../chat/storage.ts";
 import type { HubStorage } from "../chat/hub.ts";
@@ -25,6 +27,12 @@ export class ClusterStorage implements HubStorage {
   /** Events staged since the last append, per chat, in seq order. */
   #pending = new Map<string, LoggedEvent[]>();
   readonly #fences = new Map<string, Fence>();
+  /** When each held chat last had a batch appended (or its lease won). */
+  readonly #lastWrite = new Map<string, number>();
+  /** Chats whose batch is being appended now: never released under it. */
+  readonly #appending = new Map<string, number>();
+  /** Releases under way: a claim of the same chat waits for it (or the release would drop the new lease). */
+  readonly #releasing = new Map<string, Promise<unknown>>();
   readonly #renewTimer: Timer;
 
   constructor(
@@ -102,6 +110,18 @@ export class ClusterStorage implements HubStorage {
   }
 
   async #append(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
+    this.#appending.set(chatId, (this.#appending.get(chatId) ?? 0) + 1);
+    try {
+      await this.#appendHeld(chatId, events, refused);
+    } finally {
+      const left = this.#appending.get(chatId)! - 1;
+      if (left === 0) this.#appending.delete(chatId);
+      else this.#appending.set(chatId, left);
+      if (this.#fences.has(chatId)) this.#lastWrite.set(chatId, Date.now());
+    }
+  }
+
+  async #appendHeld(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
     const fence = this.#fences.get(chatId) ?? (await this.claim(chatId));
     if (!fence) {
       refused.add(chatId);
@@ -118,15 +138,38 @@ export class ClusterStorage implements HubStorage {
       }
       if (!(e instanceof FencedError)) throw e;
       this.#fences.delete(chatId);
+      this.#lastWrite.delete(chatId);
       refused.add(chatId);
     }
   }
 
   /** Takes the chat's lease for this node, if free (or already this node's). */
   async claim(chatId: string): Promise<Fence | undefined> {
+    await this.#releasing.get(chatId);
     const fence = await this.leases.acquire(chatId);
-    if (fence) this.#fences.set(chatId, fence);
+    if (fence) {
+      this.#fences.set(chatId, fence);
+      this.#lastWrite.set(chatId, Date.now());
+    }
     return fence;
+  }
+
+  /** Held chats with nothing appended since `before` and nothing waiting to be. */
+  idleSince(before: number): string[] {
+    return [...this.#fences.keys()].filter((chatId) => (this.#lastWrite.get(chatId) ?? 0) < before && !this.#pending.has(chatId) && !this.#appending.has(chatId));
+  }
+
+  /** Gives the chat's lease up (an idle chat): its next commit here claims it again, if still free. */
+  async release(chatId: string): Promise<void> {
+    const fence = this.#fences.get(chatId);
+    if (!fence) return;
+    this.#fences.delete(chatId);
+    this.#lastWrite.delete(chatId);
+    const releasing = this.leases.release(fence).finally(() => {
+      if (this.#releasing.get(chatId) === releasing) this.#releasing.delete(chatId);
+    });
+    this.#releasing.set(chatId, releasing);
+    await releasing;
   }
 
   /** All at once (pipelined). A Redis error keeps the fence: if the lease lapses meanwhile, the next append is fenced and drops it. */
@@ -135,7 +178,10 @@ export class ClusterStorage implements HubStorage {
       [...this.#fences.values()].map(async (fence) => {
         if (await this.leases.renew(fence).catch(() => true)) return;
         // Only if still the same lease: a new one may have been won meanwhile.
-        if (this.#fences.get(fence.chatId) === fence) this.#fences.delete(fence.chatId);
+        if (this.#fences.get(fence.chatId) === fence) {
+          this.#fences.delete(fence.chatId);
+          this.#lastWrite.delete(fence.chatId);
+        }
         this.hooks.warn("lost a chat's lease; its next events must win it again", { chat_id: fence.chatId });
       }),
     );

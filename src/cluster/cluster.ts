@@ -7,23 +7,30 @@
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
 import { ClusterKeys } from "./keys.ts";
+import { Subscriptions } from "./subscriptions.ts";
 
 /** How long start-up waits for Redis before giving up with an error naming the option. */
 const CONNECT_TIMEOUT_MS = 5000;
 
 export interface ClusterConnection {
   readonly redis: RedisClient;
-  readonly subscriber: RedisClient;
+  /** Subscribed again after a reconnect. */
+  readonly subscriber: Subscriptions;
   readonly keys: ClusterKeys;
   close(): void;
 }
 
-export async function connectCluster(config: Pick<Config, "cluster_redis_url" | "cluster_key_prefix">): Promise<ClusterConnection> {
+export async function connectCluster(
+  config: Pick<Config, "cluster_redis_url" | "cluster_key_prefix">,
+  /** Told when subscribing again after a reconnect failed (the next reconnect tries again). */
+  resubscribeFailed: (error: unknown) => void,
+): Promise<ClusterConnection> {
   const redis = await connect(config.cluster_redis_url);
-  const subscriber = await connect(config.cluster_redis_url).catch((e: unknown) => {
+  const subscribed = await connect(config.cluster_redis_url).catch((e: unknown) => {
     redis.close();
     throw e;
   });
+  const subscriber = new Subscriptions(subscribed, resubscribeFailed);
   return {
     redis,
     subscriber,

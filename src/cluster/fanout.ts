@@ -8,9 +8,9 @@
  * The node hands delivered frames to its native Bun topic, so its own sockets
  * are served by uWS as on a single node.
  */
-import type { RedisClient } from "bun";
 import { type ClusterEventLog, decodeNotice } from "./event-log.ts";
 import type { ClusterKeys } from "./keys.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 
 /** Events read from the stream per XRANGE while filling a gap. */
 const FILL_BATCH = 512;
@@ -33,6 +33,8 @@ interface Followed {
   waiting: string[] | undefined;
   /** The stream read under way, if any. */
   filling: Promise<void> | undefined;
+  /** When it was followed or last delivered something (Date.now()). */
+  activeAt: number;
 }
 
 export class ClusterFanout {
@@ -41,16 +43,21 @@ export class ClusterFanout {
 
   constructor(
     /** A connection of its own: a subscribed Redis connection can run no other commands. */
-    private readonly subscriber: RedisClient,
+    private readonly subscriber: Subscriptions,
     private readonly log: ClusterEventLog,
     private readonly keys: ClusterKeys,
     private readonly hooks: FanoutHooks,
-  ) {}
+  ) {
+    // Notices published while the connection was down are lost: the streams have them.
+    subscriber.onReconnect(() => {
+      for (const [chatId, chat] of this.#chats) void this.catchUp(chatId, chat.next - 1);
+    });
+  }
 
   /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
   async follow(chatId: string, afterSeq: number): Promise<void> {
     if (this.#chats.has(chatId)) return;
-    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined };
+    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined, activeAt: Date.now() };
     this.#chats.set(chatId, chat);
     // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
     await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
@@ -71,11 +78,16 @@ export class ClusterFanout {
 
   async unfollow(chatId: string): Promise<void> {
     if (!this.#chats.delete(chatId)) return;
-    await this.subscriber.unsubscribe(this.keys.channel(chatId), this.#listener);
+    await this.subscriber.unsubscribe(this.keys.channel(chatId));
   }
 
   following(chatId: string): boolean {
     return this.#chats.has(chatId);
+  }
+
+  /** Followed chats with nothing delivered since `before` and no stream read under way. */
+  idleSince(before: number): string[] {
+    return [...this.#chats].filter(([, chat]) => chat.activeAt < before && chat.filling === undefined).map(([chatId]) => chatId);
   }
 
   /** The next seq this node will deliver for the chat (what it has shown through, plus one). */
@@ -101,6 +113,7 @@ export class ClusterFanout {
   }
 
   #deliverFrom(chatId: string, chat: Followed, first: number, frames: string[]): void {
+    chat.activeAt = Date.now();
     for (let i = chat.next - first; i < frames.length; i++) {
       this.hooks.deliver(chatId, first + i, frames[i]!);
     }
@@ -121,6 +134,7 @@ export class ClusterFanout {
         const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
         if (this.#chats.get(chatId) !== chat) return;
         if (events.length > 0 && events[0]!.seq > chat.next) this.hooks.trimmed(chatId, chat.next, events[0]!.seq - 1);
+        if (events.length > 0) chat.activeAt = Date.now();
         for (const e of events) {
           if (e.seq < chat.next) continue;
           this.hooks.deliver(chatId, e.seq, e.frame);

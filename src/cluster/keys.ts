@@ -42,6 +42,11 @@ export class ClusterKeys {
     return `${this.prefix}node:${nodeId}:inbox`;
   }
 
+  /** Channel telling every node of a rename or delete made through the sessions API on one of them. */
+  sessions(): string {
+    return `${this.prefix}sessions`;
+  }
+
   /** A live issued token, by the SHA-256 of the token (the Redis never holds a usable credential). */
   token(digest: string): string {
     return `${this.prefix}token:${digest}`;

@@ -10,6 +10,20 @@
  * stream holds, and closes the interrupted turn as a restart would. Its own
  * events then number past anything published. A chat with no running turn is
  * taken over by the first node that has a message for it.
+ *
+ * Idle chats: a chat this node writes with no turn and nothing appended for
+ * `cluster_idle_ms` has its lease released (and is followed instead while
+ * local clients remain attached); a chat it follows with nothing delivered
+ * for as long, no turn running and no local client has its subscription
+ * dropped. Attaching follows it again (filling the gap from the stream), and
+ * a message for it takes the free lease.
+ *
+ * client_msg_id memory: every `user` event mirrored here carries the id its
+ * writer accepted, and is recorded in this node's own memory. A node that
+ * takes a chat over has mirrored everything the stream holds first, so a
+ * resend to it after the takeover is acknowledged as a duplicate. The ids come
+ * from the fenced append itself: an id is known to the cluster exactly when
+ * its message is.
  */
 import type { ChatStorage } from "../chat/storage.ts";
 import type { ForwardedMessage, MessageSender } from "../clients/chat-actions.ts";
@@ -25,13 +39,19 @@ import { ChatLeases, newNodeId } from "./lease.ts";
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** The newest seq this node has of the chat (hub.latestSeq). */
   latestSeq: (chatId: string) => number;
+  /** Is a turn running or queued in the chat here? */
+  busy: (chatId: string) => boolean;
+  /** This node's sockets attached to the chat. */
+  localSubscribers: (chatId: string) => number;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
+  /** Records a client_msg_id the chat's writer accepted (its `user` event was mirrored here). */
+  remember: (chatId: string, clientMsgId: string) => void;
   /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
   runForwarded: (sender: MessageSender, message: ForwardedMessage) => void;
   log: Logger;
@@ -53,6 +73,7 @@ export class ClusterNode {
   /** Mirrored chats whose turn is running (chat → turn_id): the ones to take over if their writer dies. */
   readonly #runningTurns = new Map<string, string>();
   readonly #watchTimer: Timer;
+  readonly #idleTimer: Timer;
   /** Takeovers under way (a second caller waits for the first). */
   readonly #takingOver = new Map<string, Promise<boolean>>();
   /** Messages this node forwarded: where their replies go, oldest first. */
@@ -71,6 +92,8 @@ export class ClusterNode {
     });
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
     this.#watchTimer.unref();
+    this.#idleTimer = setInterval(() => void this.#dropIdle(), Math.max(1, Math.floor(config.cluster_idle_ms / 2)));
+    this.#idleTimer.unref();
   }
 
   /**
@@ -159,13 +182,36 @@ export class ClusterNode {
   /** Shutdown: no more takeovers; the leases go with the storage's close. */
   stop(): void {
     clearInterval(this.#watchTimer);
+    clearInterval(this.#idleTimer);
+  }
+
+  /** Leases of idle chats released, subscriptions of idle chats nobody here reads dropped. */
+  async #dropIdle(): Promise<void> {
+    const { busy, localSubscribers, latestSeq, config, log } = this.deps;
+    const before = Date.now() - config.cluster_idle_ms;
+    try {
+      for (const chatId of this.storage.idleSince(before)) {
+        if (busy(chatId)) continue;
+        await this.storage.release(chatId);
+        // Its clients here keep seeing the chat, whoever writes it next.
+        if (localSubscribers(chatId) > 0) await this.#fanout.follow(chatId, latestSeq(chatId));
+      }
+      for (const chatId of this.#fanout.idleSince(before)) {
+        if (this.#runningTurns.has(chatId) || localSubscribers(chatId) > 0 || this.storage.owns(chatId)) continue;
+        await this.#fanout.unfollow(chatId);
+      }
+    } catch (e) {
+      log.warn("could not release an idle chat; tried again later", { error: String(e) });
+    }
   }
 
   #mirror(chatId: string, seq: number, frame: string): void {
-    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string };
+    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string; client_msg_id?: unknown };
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
       else if (event.status === "idle") this.#runningTurns.delete(chatId);
+    } else if (event.event === "user" && typeof event.client_msg_id === "string") {
+      this.deps.remember(chatId, event.client_msg_id);
     }
     this.deps.mirror(chatId, seq, frame, event);
   }

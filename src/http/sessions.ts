@@ -7,6 +7,10 @@
  *   GET|POST /api/sessions/{key}/rename?title=…  emits session_updated
  * Keys are nanobot's `websocket:<chat_id>`, percent-decoded and validated (400);
  * keys of other channels or unknown chats are 404.
+ *
+ * Chats are listed, found, renamed and deleted through a SessionDirectory: this
+ * node's SQLite (localSessions), or in a cluster with `store_postgres_url` the
+ * shared metadata (src/cluster/shared-sessions.ts), so every node answers the same.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -18,15 +22,38 @@ import type { Runs } from "../runs/runs.ts";
 import type { ChatRow, ChatStore } from "../store/chat-store.ts";
 import { refusal } from "./refusal.ts";
 
+/** The chat rows the API shows. */
+export type SessionRow = Pick<ChatRow, "id" | "title" | "preview" | "createdAt" | "updatedAt" | "metadata">;
+
+export interface SessionDirectory {
+  /** Newest first. */
+  list(): SessionRow[] | Promise<SessionRow[]>;
+  get(chatId: string): SessionRow | undefined | Promise<SessionRow | undefined>;
+  /** Sets the title and tells the chat's clients (session_updated). */
+  rename(chatId: string, title: string): void | Promise<void>;
+  /** Stops the chat's turn, then removes everything it owns on disk and in memory. */
+  delete(chatId: string): Promise<void>;
+}
+
+/** A single node's sessions: its own SQLite. */
+export function localSessions(store: ChatStore, hub: Hub, deleteChat: (chatId: string) => Promise<void>): SessionDirectory {
+  return {
+    list: () => store.list(),
+    get: (chatId) => store.get(chatId),
+    rename: (chatId, title) => {
+      store.setTitle(chatId, title);
+      hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", title });
+    },
+    delete: deleteChat,
+  };
+}
+
 export interface SessionsDeps {
-  store: ChatStore;
-  hub: Hub;
+  directory: SessionDirectory;
   runs: Runs;
   reader: ChatReader;
   /** A stored transcript line as clients may see it (no private part, fresh media URLs). */
   toClient: (line: string) => string;
-  /** Stops the chat's turn, then removes everything it owns on disk and in memory. */
-  deleteChat: (chatId: string) => Promise<void>;
 }
 
 const KEY_PREFIX = "websocket:";
@@ -36,13 +63,13 @@ const MAX_TITLE_CHARS = 200;
 const keyOf = (chatId: string) => KEY_PREFIX + chatId;
 const iso = (d: Date) => d.toISOString();
 
-type Lookup = { ok: true; chat: ChatRow } | { ok: false; response: Response };
+type Lookup = { ok: true; chat: SessionRow } | { ok: false; response: Response };
 
-function lookup(c: Context, store: ChatStore): Lookup {
+async function lookup(c: Context, directory: SessionDirectory): Promise<Lookup> {
   const key = c.req.param("key") ?? "";
   if (!KEY_PATTERN.test(key)) return { ok: false, response: refusal(400, "Bad Request", "invalid session key") };
   const chatId = key.slice(KEY_PREFIX.length);
-  const chat = key.startsWith(KEY_PREFIX) && isChatId(chatId) ? store.get(chatId) : undefined;
+  const chat = key.startsWith(KEY_PREFIX) && isChatId(chatId) ? await directory.get(chatId) : undefined;
   return chat ? { ok: true, chat } : { ok: false, response: refusal(404, "Not Found", "session not found") };
 }
 
@@ -54,9 +81,9 @@ async function visibleEvents(deps: SessionsDeps, chatId: string, through?: numbe
 }
 
 export function sessionsApp(deps: SessionsDeps): Hono {
-  const { store, hub, runs } = deps;
+  const { directory, runs } = deps;
   const app = new Hono();
-  const row = (chat: ChatRow) => ({
+  const row = (chat: SessionRow) => ({
     key: keyOf(chat.id),
     created_at: iso(chat.createdAt),
     updated_at: iso(chat.updatedAt),
@@ -66,10 +93,10 @@ export function sessionsApp(deps: SessionsDeps): Hono {
     ...(chat.metadata.workspace_scope !== undefined && { workspace_scope: chat.metadata.workspace_scope }),
   });
 
-  app.get("/", (c) => c.json({ sessions: store.list().map(row) }));
+  app.get("/", async (c) => c.json({ sessions: (await directory.list()).map(row) }));
 
   app.get("/:key/messages", async (c) => {
-    const found = lookup(c, store);
+    const found = await lookup(c, directory);
     if (!found.ok) return found.response;
     const { chat } = found;
     const thread = foldThread(await visibleEvents(deps, chat.id));
@@ -85,7 +112,7 @@ export function sessionsApp(deps: SessionsDeps): Hono {
    * `running.since_seq` is where `attach` resumes to get that reply from its start.
    */
   app.get("/:key/webui-thread", async (c) => {
-    const found = lookup(c, store);
+    const found = await lookup(c, directory);
     if (!found.ok) return found.response;
     const chatId = found.chat.id;
     const turn = runs.activeTurn(chatId);
@@ -97,20 +124,19 @@ export function sessionsApp(deps: SessionsDeps): Hono {
   });
 
   app.on(["GET", "POST", "DELETE"], "/:key/delete", async (c) => {
-    const found = lookup(c, store);
+    const found = await lookup(c, directory);
     if (!found.ok) return found.response;
-    await deps.deleteChat(found.chat.id);
+    await directory.delete(found.chat.id);
     return c.json({ deleted: true });
   });
 
   app.on(["GET", "POST"], "/:key/rename", async (c) => {
-    const found = lookup(c, store);
+    const found = await lookup(c, directory);
     if (!found.ok) return found.response;
     const body = c.req.method === "POST" && c.req.header("content-type")?.includes("json") ? await c.req.json().catch(() => ({})) : {};
     const title = String(c.req.query("title") ?? (body as { title?: unknown }).title ?? "").trim();
     if (title === "" || title.length > MAX_TITLE_CHARS) return refusal(400, "Bad Request", `title must be 1 to ${MAX_TITLE_CHARS} characters`);
-    store.setTitle(found.chat.id, title);
-    hub.publish({ event: "session_updated", chat_id: found.chat.id, scope: "metadata", title });
+    await directory.rename(found.chat.id, title);
     return c.json({ key: keyOf(found.chat.id), title });
   });
 

@@ -11,6 +11,7 @@ import { basename, extname, isAbsolute, join, relative, sep } from "node:path";
 import { eq, inArray, isNull } from "drizzle-orm";
 import type { Logger } from "../log.ts";
 import type { Db } from "../store/db.ts";
+import type { SharedMetadata } from "../store/shared-metadata.ts";
 import { media } from "../store/schema.ts";
 import type { DecodedMedia } from "./data-url.ts";
 import { mediaType, sniff } from "./mime.ts";
@@ -55,6 +56,8 @@ export class MediaLibrary {
     private readonly db: Db,
     private readonly signer: MediaSigner,
     private readonly log: Logger,
+    /** The cluster's shared metadata, when configured: rows are queued there too (files stay on this node). */
+    private readonly shared?: SharedMetadata,
   ) {
     mkdirSync(join(root, TMP_DIR), { recursive: true, mode: 0o700 });
     this.root = realpathSync(root);
@@ -125,7 +128,9 @@ export class MediaLibrary {
 
   /** Ties uploads to a chat (whose row must exist). */
   claim(ids: string[], chatId: string): void {
-    if (ids.length > 0) this.db.update(media).set({ chatId }).where(inArray(media.id, ids)).run();
+    if (ids.length === 0) return;
+    this.db.update(media).set({ chatId }).where(inArray(media.id, ids)).run();
+    this.shared?.mediaClaimed(ids, chatId);
   }
 
   /**
@@ -161,10 +166,11 @@ export class MediaLibrary {
 
   /** Deletes the chat's files (rows go with the chat). */
   async removeChat(chatId: string): Promise<void> {
-    const rows = this.db.select({ path: media.path }).from(media).where(eq(media.chatId, chatId)).all();
+    const rows = this.db.select({ id: media.id, path: media.path }).from(media).where(eq(media.chatId, chatId)).all();
     await Promise.all(rows.map((r) => unlink(join(this.root, r.path)).catch(() => {})));
     await rm(join(this.root, chatId), { recursive: true, force: true });
     this.db.delete(media).where(eq(media.chatId, chatId)).run();
+    if (rows.length > 0) this.shared?.mediaRemoved(rows.map((r) => r.id));
   }
 
   /**
@@ -184,7 +190,7 @@ export class MediaLibrary {
       files++;
     }
     const missing = rows.filter((r) => !existsSync(join(this.root, r.path))).map((r) => r.id);
-    if (missing.length > 0) this.db.delete(media).where(inArray(media.id, missing)).run();
+    this.#remove(missing);
     if (files + missing.length > 0) this.log.warn("media sweep removed orphans", { files, rows: missing.length });
     return { files, rows: missing.length };
   }
@@ -194,7 +200,7 @@ export class MediaLibrary {
     const cutoff = new Date(Date.now() - ms);
     const rows = this.db.select().from(media).where(isNull(media.chatId)).all().filter((r) => r.createdAt < cutoff);
     await Promise.all(rows.map((r) => unlink(join(this.root, r.path)).catch(() => {})));
-    if (rows.length > 0) this.db.delete(media).where(inArray(media.id, rows.map((r) => r.id))).run();
+    this.#remove(rows.map((r) => r.id));
   }
 
   #newRef(chatId: string | undefined, mime: string, name: string, size: number): MediaRef {
@@ -207,10 +213,14 @@ export class MediaLibrary {
   #insert(chatId: string | null, refs: MediaRef[], hashes: string[]): void {
     if (refs.length === 0) return;
     const now = new Date();
-    this.db
-      .insert(media)
-      .values(refs.map((r, i) => ({ id: r.id, chatId, path: r.relPath, mime: r.mime, name: r.name, size: r.size, sha256: hashes[i]!, createdAt: now })))
-      .onConflictDoNothing()
-      .run();
+    const rows = refs.map((r, i) => ({ id: r.id, chatId, path: r.relPath, mime: r.mime, name: r.name, size: r.size, sha256: hashes[i]!, createdAt: now }));
+    this.db.insert(media).values(rows).onConflictDoNothing().run();
+    this.shared?.mediaAdded(rows);
+  }
+
+  #remove(ids: string[]): void {
+    if (ids.length === 0) return;
+    this.db.delete(media).where(inArray(media.id, ids)).run();
+    this.shared?.mediaRemoved(ids);
   }
 }

@@ -27,7 +27,7 @@ export const AUTH_FAILURES = ["origin", "not_allowed", "not_local", "missing_tok
 /** By the refusal's HTTP status: 413 too large, 415 wrong type, anything else malformed. */
 export const UPLOAD_REFUSALS = ["too_large", "wrong_type", "malformed"] as const;
 export const TOOL_FAILURES = ["deadline_exceeded", "no_capable_client", "device_disconnected", "turn_ended", "error"] as const;
-export const STORAGE_FAULTS = ["commit", "transcript", "seq_reserve", "event_too_large"] as const;
+export const STORAGE_FAULTS = ["commit", "transcript", "seq_reserve", "event_too_large", "shared_metadata"] as const;
 
 export const registry = new Registry();
 const counter = (name: string, help: string, labels: string[] = []) => registry.register(new Counter(P + name, help, labels));

@@ -7,9 +7,13 @@
  * crash, nor after a chat is deleted and its id comes back: deleted_chats). Bookkeeping (turn rows, previews) is written behind: queued and
  * committed in one transaction on the next event-loop turn, which is always
  * before the transcript's next flush, so no turn's events reach disk without its row.
+ *
+ * In a cluster with `store_postgres_url`, every change is also queued for the
+ * shared metadata (SharedMetadata writes it behind, batched and retried).
  */
 import { desc, eq, type Placeholder, sql } from "drizzle-orm";
 import type { Db } from "./db.ts";
+import type { SharedMetadata } from "./shared-metadata.ts";
 import { chats, deletedChats, type TurnRowStatus, turns } from "./schema.ts";
 
 export type ChatRow = typeof chats.$inferSelect;
@@ -38,6 +42,8 @@ export class ChatStore {
     private readonly defaultAgent: string,
     /** Told when queued bookkeeping could not be written (it is retried). */
     private readonly onError: (error: unknown) => void,
+    /** The cluster's shared metadata, when configured. */
+    private readonly shared?: SharedMetadata,
   ) {
     this.#getDeleted = db.select().from(deletedChats).where(eq(deletedChats.id, sql.placeholder("id"))).prepare();
     this.#getChat = db.select().from(chats).where(eq(chats.id, sql.placeholder("id"))).prepare();
@@ -84,6 +90,7 @@ export class ChatStore {
   createChat(chatId: string, agent: string): void {
     this.#insertChat.run({ id: chatId, now: new Date(), metadata: {}, agent });
     this.#known.add(chatId);
+    this.#share(chatId);
   }
 
   /** The agent serving the chat, if the chat exists. */
@@ -96,12 +103,22 @@ export class ChatStore {
     if (this.#known.has(chatId)) return;
     this.#insertChat.run({ id: chatId, now: new Date(), metadata: {}, agent: this.defaultAgent });
     this.#known.add(chatId);
+    this.#share(chatId);
   }
 
   /** Records (creating the chat if needed) the highest seq the chat may use; written at once. */
   reserveSeq(chatId: string, through: number): void {
     this.#reserveSeq.run({ id: chatId, now: new Date(), metadata: {}, seq: through, agent: this.defaultAgent });
     this.#known.add(chatId);
+    if (this.shared) {
+      this.#share(chatId);
+      this.shared.seqReserved(chatId, through);
+    }
+  }
+
+  /** The chat's row, as it is here, to the shared metadata (kept there if it has it already). */
+  #share(chatId: string): void {
+    if (this.shared) this.shared.chatCreated(this.get(chatId)!);
   }
 
   /**
@@ -146,7 +163,10 @@ export class ChatStore {
   mergeMetadata(chatId: string, patch: ChatMetadata): void {
     this.ensure(chatId);
     const row = this.get(chatId)!;
-    this.db.update(chats).set({ metadata: { ...row.metadata, ...patch }, updatedAt: new Date() }).where(eq(chats.id, chatId)).run();
+    const metadata = { ...row.metadata, ...patch };
+    const now = new Date();
+    this.db.update(chats).set({ metadata, updatedAt: now }).where(eq(chats.id, chatId)).run();
+    this.shared?.metadataSet(chatId, metadata, now);
   }
 
   /** Records a user message: bumps updated_at and keeps the first text as the preview. */
@@ -156,11 +176,15 @@ export class ChatStore {
     this.#later(() => {
       this.ensure(chatId);
       this.#noteMessage.run({ id: chatId, now, preview });
+      this.shared?.userMessage(chatId, now, preview);
     });
   }
 
-  setTitle(chatId: string, title: string): void {
-    this.db.update(chats).set({ title, updatedAt: new Date() }).where(eq(chats.id, chatId)).run();
+  /** `shared: false` when the title came from the shared metadata (a rename on another node). */
+  setTitle(chatId: string, title: string, shared = true): void {
+    const now = new Date();
+    this.db.update(chats).set({ title, updatedAt: now }).where(eq(chats.id, chatId)).run();
+    if (shared) this.shared?.titleSet(chatId, title, now);
   }
 
   /** Newest first. */
@@ -171,8 +195,9 @@ export class ChatStore {
   /** Deletes the chat's row (turns and media rows cascade), keeping its highest seq in deleted_chats. */
   delete(chatId: string): boolean {
     this.#known.delete(chatId);
+    const floor = this.seqFloor(chatId);
+    this.shared?.chatDeleted(chatId, floor);
     return this.db.transaction((tx) => {
-      const floor = this.seqFloor(chatId);
       tx.insert(deletedChats).values({ id: chatId, lastSeq: floor }).onConflictDoUpdate({ target: deletedChats.id, set: { lastSeq: floor } }).run();
       return tx.delete(chats).where(eq(chats.id, chatId)).returning({ id: chats.id }).all().length > 0;
     });
@@ -182,12 +207,16 @@ export class ChatStore {
     this.#later(() => {
       this.ensure(chatId);
       this.#insertTurn.run({ id: turnId, chatId, startedAt });
+      this.shared?.turnStarted(turnId, chatId, startedAt);
     });
   }
 
   turnEnded(turnId: string, status: TurnRowStatus, latencyMs: number, error: string | undefined): void {
     const endedAt = new Date();
-    this.#later(() => this.#endTurn.run({ id: turnId, status, endedAt, latencyMs, error: error ?? null }));
+    this.#later(() => {
+      this.#endTurn.run({ id: turnId, status, endedAt, latencyMs, error: error ?? null });
+      this.shared?.turnEnded(turnId, status, endedAt, latencyMs, error ?? null);
+    });
   }
 
   /** Turns a previous process left running (it crashed or was killed). */

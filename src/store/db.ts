@@ -6,15 +6,15 @@ import { createHash } from "node:crypto";
 import { Database } from "bun:sqlite";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import type { MigrationMeta } from "drizzle-orm/migrator";
-import { journal, migrationSql } from "./migrations.gen.ts";
+import { sqliteMigrations } from "./migrations.gen.ts";
 import * as schema from "./schema.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
-/** drizzle's own migrator works on these; its file reader is bypassed because the SQL is embedded. */
-function embeddedMigrations(): MigrationMeta[] {
-  return journal.entries.map((entry, i) => {
-    const sql = migrationSql[i]!;
+/** drizzle's own migrator works on these; its file reader is bypassed because the SQL is embedded. Both dialects. */
+export function embeddedMigrations(set: { journal: { entries: { when: number; breakpoints: boolean }[] }; sql: string[] }): MigrationMeta[] {
+  return set.journal.entries.map((entry, i) => {
+    const sql = set.sql[i]!;
     return {
       sql: sql.split("--> statement-breakpoint"),
       bps: entry.breakpoints,
@@ -36,6 +36,6 @@ export function openDatabase(file: string, busyTimeoutMs: number): Db {
   // `dialect` and `session` are internal to drizzle-orm (pinned exactly in package.json);
   // this is what drizzle-orm/bun-sqlite/migrator does after reading files from disk.
   const internals = db as unknown as { dialect: { migrate(m: MigrationMeta[], s: unknown, c: object): void }; session: unknown };
-  internals.dialect.migrate(embeddedMigrations(), internals.session, { migrationsFolder: "(embedded)" });
+  internals.dialect.migrate(embeddedMigrations(sqliteMigrations), internals.session, { migrationsFolder: "(embedded)" });
   return db;
 }

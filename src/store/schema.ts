@@ -1,6 +1,8 @@
 /**
- * The SQLite schema (Drizzle). Migrations in drizzle/ are generated from this
- * file with `npm run db:generate`; never edit them by hand.
+ * The SQLite schema (Drizzle), each node's own store. Its PostgreSQL twin, the
+ * tables a cluster shares as its metadata of record, is schema-pg.ts (same
+ * table and column names). Migrations in drizzle/ are generated from this file
+ * with `npm run db:generate`; never edit them by hand.
  *
  * A chat's transcript path is derived from its id (transcripts/<id>.jsonl; the
  * chat_id alphabet has no "/" or "."), so it is not stored.
@@ -92,3 +94,4 @@ export const clientMessageIds = sqliteTable(
   },
   (t) => [uniqueIndex("client_msg_ids_chat_msg_idx").on(t.chatId, t.clientMsgId), index("client_msg_ids_accepted_idx").on(t.acceptedAt)],
 );
+

@@ -126,3 +126,58 @@ test("a stop sent on a node that does not write the chat stops the writer's runn
   expect(frames.find((f) => f.event === "turn_end")?.status).toBe("cancelled");
   expect(chatEvents(await turnsEnded(onA, 1)).at(-1)).toEqual(chatEvents(frames).at(-1));
 });
+
+test("after Redis cuts every subscriber connection, the nodes subscribe again: forwarding and fan-out work as before", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([0, 1].map(() => startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 2 })));
+  const onA = await attached(a!);
+  onA.send({ type: "message", chat_id: CHAT, content: "a writes" });
+  await turnsEnded(onA, 1);
+  const onB = await attached(b!);
+  const admin = new RedisClient(redis.url);
+  await admin.connect();
+  const channels = async () => ((await admin.send("PUBSUB", ["CHANNELS", "agentgate:*"])) as string[]).sort();
+  const before = await channels();
+  expect(before.length).toBeGreaterThanOrEqual(3); // two inboxes and the chat's channel
+  expect(await admin.send("CLIENT", ["KILL", "TYPE", "pubsub"])).toBe(2);
+  for (let i = 0; i < 500 && (await channels()).join() !== before.join(); i++) await Bun.sleep(10);
+  expect(await channels()).toEqual(before);
+  admin.close();
+
+  // b's message goes to a's inbox; a's turn reaches b's client through the chat's channel.
+  onB.send({ type: "message", chat_id: CHAT, content: "after the cut", client_msg_id: "cut-1" });
+  const framesOnB = await turnsEnded(onB, 1);
+  if (!framesOnB.some((f) => f.event === "message_ack")) framesOnB.push(...(await onB.until((f) => f.event === "message_ack")));
+  expect(framesOnB.find((f) => f.event === "message_ack")).toMatchObject({ client_msg_id: "cut-1", duplicate: false });
+  expect(chatEvents(framesOnB)).toEqual(chatEvents(await turnsEnded(onA, 1)));
+});
+
+test("an idle chat is let go: its writer releases the lease (following it while its client stays), a node with no client of it unsubscribes, and the next writer numbers on", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([0, 1].map(() => startTestGateway({ cluster_redis_url: redis.url, cluster_idle_ms: 200, echo_chunk_size: 3, echo_repeat: 2 })));
+  const onA = await attached(a!);
+  const onB = await attached(b!);
+  onA.send({ type: "message", chat_id: CHAT, content: "a writes" });
+  const first = chatEvents(await turnsEnded(onA, 1));
+  await turnsEnded(onB, 1);
+  const admin = new RedisClient(redis.url);
+  await admin.connect();
+  const owner = () => admin.get(`agentgate:{${CHAT}}:owner`);
+  const subscribers = async () => ((await admin.send("PUBSUB", ["NUMSUB", `agentgate:{${CHAT}}:notify`])) as [string, number])[1];
+  expect(await owner()).not.toBeNull();
+
+  // a lets the lease go although its client stays (it follows the chat from then on); b's client leaves, so b unsubscribes.
+  onB.ws.close();
+  await onB.closed;
+  for (let i = 0; i < 500 && ((await owner()) !== null || (await subscribers()) !== 1); i++) await Bun.sleep(10);
+  expect(await owner()).toBeNull();
+  expect(await subscribers()).toBe(1);
+
+  // A client on b sends: b takes the free lease and numbers on; a's client sees b's turn.
+  const { client: newOnB } = await TestClient.ready(b!.wsUrl("tcp"));
+  newOnB.send({ type: "message", chat_id: CHAT, content: "b writes now" });
+  const second = chatEvents(await turnsEnded(newOnB, 1));
+  expect(second[0]!.seq).toBe(first.at(-1)!.seq + 1);
+  expect(chatEvents(await turnsEnded(onA, 1))).toEqual(second);
+  admin.close();
+});

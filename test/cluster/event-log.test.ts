@@ -5,6 +5,7 @@ import { ClusterEventLog, type LoggedEvent } from "../../src/cluster/event-log.t
 import { ClusterFanout } from "../../src/cluster/fanout.ts";
 import { ClusterKeys } from "../../src/cluster/keys.ts";
 import { ChatLeases } from "../../src/cluster/lease.ts";
+import { Subscriptions } from "../../src/cluster/subscriptions.ts";
 import { onCleanup } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
@@ -29,7 +30,9 @@ const batch = (from: number, to: number): LoggedEvent[] =>
 /** A node: one command connection, one subscriber connection, frames delivered per chat. */
 async function node(url: string, cap = 10_000) {
   const redis = await connect(url);
-  const subscriber = await connect(url);
+  const subscriber = new Subscriptions(await connect(url), (e) => {
+    throw e;
+  });
   const log = new ClusterEventLog(redis, keys, cap);
   const delivered: { seq: number; frame: string }[] = [];
   const trimmed: [number, number][] = [];
@@ -81,7 +84,8 @@ test("followers on two nodes receive the owner's batches exactly once, in seq or
   expect(c.delivered).toEqual(batch(4, 200).map(({ seq, frame }) => ({ seq, frame })));
 });
 
-test("a follower that missed notices (unfollowed, then followed again from where it was) fills the gap from the stream", async () => {
+/** An owner and a follower (b) that has received the first batch, seqs 1 to 3. */
+async function ownerAndFollower() {
   const url = (await startRedis()).url;
   const owner = await node(url);
   const b = await node(url);
@@ -89,11 +93,32 @@ test("a follower that missed notices (unfollowed, then followed again from where
   await b.fanout.follow("c1", 0);
   await owner.log.append(fence, batch(1, 3));
   await until(() => b.delivered.length === 3, "first batch");
+  return { owner, b, fence };
+}
+
+test("a follower that missed notices (unfollowed, then followed again from where it was) fills the gap from the stream", async () => {
+  const { owner, b, fence } = await ownerAndFollower();
   await b.fanout.unfollow("c1");
   await owner.log.append(fence, batch(4, 9));
   await b.fanout.follow("c1", b.delivered.at(-1)!.seq);
   await owner.log.append(fence, batch(10, 12));
   await until(() => b.delivered.length === 12, "all 12");
+  expect(b.delivered.map((d) => d.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+});
+
+test("after its subscriber connection is cut (CLIENT KILL), a follower subscribes again and delivers what was appended meanwhile, then live batches, once each", async () => {
+  const { owner, b, fence } = await ownerAndFollower();
+  const channel = keys.channel("c1");
+  const subscribers = async () => ((await owner.redis.send("PUBSUB", ["NUMSUB", channel])) as [string, number])[1];
+  expect(await owner.redis.send("CLIENT", ["KILL", "TYPE", "pubsub"])).toBe(1);
+  // Appended while the follower is cut off or reconnecting: no notice reaches it.
+  await owner.log.append(fence, batch(4, 9));
+  await until(() => b.delivered.length === 9, "the missed batch, read from the stream after the reconnect");
+  for (let i = 0; i < 500 && (await subscribers()) === 0; i++) await Bun.sleep(10);
+  expect(await subscribers()).toBe(1);
+  await owner.log.append(fence, batch(10, 12));
+  await until(() => b.delivered.length === 12, "a live batch after the reconnect");
+  await Bun.sleep(50);
   expect(b.delivered.map((d) => d.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
 });
 

@@ -20,6 +20,7 @@ function postgresBin(): string {
 
 const PORT_ATTEMPTS = 5;
 const READY_TIMEOUT_MS = 20_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** The database user the tests connect as (initdb's superuser). */
 const USER = "agentgate";
 
@@ -28,6 +29,10 @@ export interface TestPostgres {
   url: string;
   pid: number;
   stop(): Promise<void>;
+  /** A fast shutdown (SIGINT: clients are cut off, nothing is left running), for an outage. */
+  shutdown(): Promise<void>;
+  /** Starts it again (after shutdown) on the same port and data dir: the outage ends. */
+  restart(): Promise<void>;
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
@@ -44,9 +49,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   const bin = postgresBin();
   const init = Bun.spawnSync(as([join(bin, "initdb"), "-D", data, "-U", USER, "--auth=trust", "--no-sync", "-E", "UTF8"]), { stdout: "pipe", stderr: "pipe" });
   if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
-  let lastError = "";
-  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const port = probeFreePort();
+  /** The server on `port`, ready, or the reason it is not. */
+  const serve = async (port: number) => {
     const proc = Bun.spawn(
       as([join(bin, "postgres"), "-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       { stdout: "pipe", stderr: "pipe" },
@@ -55,11 +59,36 @@ export async function startPostgres(): Promise<TestPostgres> {
       if (proc.exitCode === null) proc.kill("SIGKILL");
       await proc.exited;
     };
+    const shutdown = async () => {
+      proc.kill("SIGINT");
+      await Promise.race([proc.exited, Bun.sleep(SHUTDOWN_TIMEOUT_MS)]);
+      await stop();
+    };
     onCleanup(stop);
     const ready = await waitForLine(proc.stderr, "database system is ready to accept connections", READY_TIMEOUT_MS);
-    if (ready.ok) return { url: `postgres://${USER}@127.0.0.1:${port}/postgres`, pid: proc.pid, stop };
-    lastError = ready.output;
-    await stop();
+    if (!ready.ok) await stop();
+    return { proc, stop, shutdown, ready };
+  };
+  let lastError = "";
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = probeFreePort();
+    let server = await serve(port);
+    if (!server.ready.ok) {
+      lastError = server.ready.output;
+      continue;
+    }
+    return {
+      url: `postgres://${USER}@127.0.0.1:${port}/postgres`,
+      get pid() {
+        return server.proc.pid;
+      },
+      stop: () => server.stop(),
+      shutdown: () => server.shutdown(),
+      async restart() {
+        server = await serve(port);
+        if (!server.ready.ok) throw new Error(`postgres did not restart: ${server.ready.output.slice(-500)}`);
+      },
+    };
   }
   throw new Error(`postgres did not start in ${PORT_ATTEMPTS} attempts: ${lastError.slice(-500)}`);
 }

@@ -14,6 +14,7 @@ import { startRedis } from "./redis-server.ts";
 const MAIN = join(REPO_ROOT, "src/main.ts");
 const CHAT = "takeover-chat";
 const LEASE_MS = 1000;
+const LONG_TURN_ID = "long-turn-1";
 
 async function gatewayProcess(redisUrl: string) {
   const cwd = tempDir("agentgate-node-");
@@ -59,7 +60,7 @@ async function writerMidTurn() {
   const [a, b] = await Promise.all([gatewayProcess(redis.url), gatewayProcess(redis.url)]);
   const watcher = await attached(b.url);
   const writerClient = await attached(a.url);
-  writerClient.send({ type: "message", chat_id: CHAT, content: "a long turn" });
+  writerClient.send({ type: "message", chat_id: CHAT, content: "a long turn", client_msg_id: LONG_TURN_ID });
   let deltas = 0;
   const before = await eventsUntil(watcher, (f) => f.event === "delta" && ++deltas === 20);
   const turnId = before.find((f) => f.event === "goal_status" && f.status === "running")?.turn_id;
@@ -67,7 +68,7 @@ async function writerMidTurn() {
   return { redis, a, b, watcher, writerClient, before, turnId };
 }
 
-test("kill -9 of the writer mid-turn: the other node takes over, closes the turn, continues numbering; a resume loses and repeats nothing", async () => {
+test("kill -9 of the writer mid-turn: the other node takes over, closes the turn, continues numbering; a resume loses and repeats nothing; a resend of the message is a duplicate there", async () => {
   const { a, b, watcher, writerClient, before, turnId } = await writerMidTurn();
   a.proc.kill("SIGKILL");
   await a.proc.exited;
@@ -87,7 +88,11 @@ test("kill -9 of the writer mid-turn: the other node takes over, closes the turn
   expect([...seenByWriterClient, ...rest]).toEqual(watched.filter((f) => f.seq >= seenByWriterClient[0]!.seq));
   await resumed.expectQuiet();
 
-  // b writes the chat now: a new turn numbers on past everything published.
+  // The dead writer's client sends its message again to b, now the writer: acknowledged as a duplicate, not run again.
+  watcher.send({ type: "message", chat_id: CHAT, content: "a long turn", client_msg_id: LONG_TURN_ID });
+  expect((await watcher.until((f) => f.event === "message_ack")).at(-1)).toEqual({ event: "message_ack", chat_id: CHAT, client_msg_id: LONG_TURN_ID, duplicate: true });
+
+  // b writes the chat now: a new turn numbers on past everything published (the duplicate published nothing).
   watcher.send({ type: "message", chat_id: CHAT, content: "on b" });
   const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
   expect(next[0]!.seq).toBe(watched.at(-1)!.seq + 1);
