@@ -132,7 +132,12 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       retryMs: config.transcript_retry_ms,
       maxChats: config.chat_streams_max,
     },
-    { busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined, log: (level, msg, fields) => log[level](msg, fields) },
+    {
+      busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined,
+      log: (level, msg, fields) => log[level](msg, fields),
+      // Clustered: the chat's writer is another node; a turn started here before that was known writes nothing.
+      disowned: (chatId) => void runs.stopAndWait(chatId),
+    },
   );
   const reader = new ChatReader(hub, transcriptFile);
   closeInterruptedTurns(store, hub, log);

@@ -73,6 +73,12 @@ export interface HubLimits {
   maxChats: number;
 }
 
+/** Clustered: after-commit work of one chat, and what runs instead when that chat's batch is refused for good. */
+export interface RefusedWork {
+  chatId: string;
+  run(): void;
+}
+
 /** An event published but not yet committed. */
 interface Staged {
   seq: number;
@@ -100,6 +106,8 @@ export interface ChatStream {
 export interface HubHooks {
   /** Whether the chat has a turn running (its stream state is then kept). */
   busy(chatId: string): boolean;
+  /** Clustered: another gateway holds the chat's lease and this node's events for it were dropped (its local turn must stop). */
+  disowned?(chatId: string): void;
   log(level: "warn" | "error", msg: string, fields: Record<string, unknown>): void;
 }
 
@@ -118,6 +126,8 @@ export class Hub {
   #commitScheduled = false;
   /** Work waiting for the next commit (afterCommit). */
   readonly #afterCommit: (() => void)[] = [];
+  /** Clustered only: what runs instead of waiting work when its chat's batch is refused for good (afterCommit's `ifRefused`). */
+  readonly #ifRefused = new Map<() => void, RefusedWork>();
   #retryTimer: Timer | undefined;
   #evictionTimer: Timer | undefined;
   #failing = false;
@@ -236,7 +246,7 @@ export class Hub {
           if (refused.has(chat.chatId)) this.#disown(chat);
           else this.#reveal(chat, count);
         }
-        this.#revealed(inFlight.broadcasts, inFlight.afterCommit);
+        this.#revealed(inFlight.broadcasts, this.#ifRefused.size === 0 ? inFlight.afterCommit : inFlight.afterCommit.map((fn) => this.#outcomeWork(fn, refused)));
         if (this.#dirty.size > 0) this.commit();
       },
       (e: unknown) => {
@@ -249,10 +259,19 @@ export class Hub {
     );
   }
 
-  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store). */
+  /** The work to run for `fn` now that its batch's append returned: its `ifRefused` alternative when its chat was refused. */
+  #outcomeWork(fn: () => void, refused: ReadonlySet<string>): () => void {
+    const alternative = this.#ifRefused.get(fn);
+    if (!alternative) return fn;
+    this.#ifRefused.delete(fn);
+    return refused.has(alternative.chatId) ? alternative.run : fn;
+  }
+
+  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store); its local turn stops. */
   #disown(chat: ChatStream): void {
     this.#tell(chat, CHAT_OWNED_ELSEWHERE);
     this.forget(chat.chatId);
+    this.hooks.disowned?.(chat.chatId);
   }
 
   /** The transcript now holds the chat's events through `seq`: they may leave the ring. */
@@ -281,11 +300,16 @@ export class Hub {
    * when nothing waits, else after the next successful commit. Replies that
    * promise something about published events (message_ack) go out this way, so
    * no client is told of an event a kill -9 could still lose.
+   *
+   * Clustered storage only: `ifRefused` runs instead of `fn` when the batch
+   * holding the chat's events is refused for good (another gateway writes the
+   * chat; nothing of it was stored), so no ack promises a dropped event.
    */
-  afterCommit(fn: () => void): void {
+  afterCommit(fn: () => void, ifRefused?: RefusedWork): void {
+    if (this.#dirty.size === 0 && !this.#inFlight) return this.#runAfterCommit(fn);
+    if (ifRefused) this.#ifRefused.set(fn, ifRefused);
     if (this.#dirty.size > 0) this.#afterCommit.push(fn);
-    else if (this.#inFlight) this.#inFlight.afterCommit.push(fn);
-    else this.#runAfterCommit(fn);
+    else this.#inFlight!.afterCommit.push(fn);
   }
 
   /** Commits now and resolves once everything published so far is visible: at once when the commit fails, after `timeoutMs` at most (shutdown). */

@@ -253,12 +253,24 @@ export class ChatActions {
    * acked only once the user event is written. A crash before that loses the ack
    * and the id together, so the client's resend runs; a crash between the event's
    * write and the id's can at worst run a resend of an interrupted message again.
+   * Clustered, a batch Redis refuses for good (another node writes the chat)
+   * stored nothing: the sender is told to send again, and nothing is remembered.
    */
-  #acceptOnceDurable(ws: MessageSender, chatId: string, clientMsgId: string): void {
-    const key = idKey(chatId, clientMsgId);
-    this.#acceptingIds.add(key);
-    this.deps.hub.afterCommit(() => {
-      this.#acceptingIds.delete(key);
+  #answerOnceDurable(ws: MessageSender, chatId: string, clientMsgId: string | undefined): void {
+    const { placement, hub } = this.deps;
+    if (clientMsgId === undefined && !placement) return;
+    const key = clientMsgId === undefined ? undefined : idKey(chatId, clientMsgId);
+    if (key !== undefined) this.#acceptingIds.add(key);
+    const notStored = placement && {
+      chatId,
+      run: () => {
+        if (key !== undefined) this.#acceptingIds.delete(key);
+        replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
+      },
+    };
+    hub.afterCommit(() => {
+      if (clientMsgId === undefined) return;
+      this.#acceptingIds.delete(idKey(chatId, clientMsgId));
       try {
         this.deps.messageIds.accept(chatId, clientMsgId);
       } catch (e) {
@@ -266,7 +278,7 @@ export class ChatActions {
         this.deps.log.error("could not record a client_msg_id", { chat_id: chatId, error: String(e) });
       }
       reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
-    });
+    }, notStored);
   }
 
   /** A user message (typed or legacy) into the chat: published, then run; acked once durable. */
@@ -289,7 +301,7 @@ export class ChatActions {
     const userSeq = hub.publish(user);
     // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
     if (userSeq === 0) return replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
-    if (clientMsgId !== undefined) this.#acceptOnceDurable(ws, chatId, clientMsgId);
+    this.#answerOnceDurable(ws, chatId, clientMsgId);
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopes.of(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
