@@ -23,6 +23,7 @@ export interface FanoutHooks {
   deliver: Deliver;
   /** History the stream no longer holds was asked for: `from`..`to` must come from the durable store. */
   trimmed(chatId: string, from: number, to: number): void;
+  /** Reading the stream or delivering an event failed. */
   error(chatId: string, error: unknown): void;
 }
 
@@ -37,7 +38,14 @@ interface Followed {
 
 export class ClusterFanout {
   readonly #chats = new Map<string, Followed>();
-  readonly #listener = (message: string, channel: string) => this.#onNotice(channel, message);
+  /** Runs in a Redis subscriber callback, outside any error boundary: a throw (the mirror's transcript write) is reported, and the next notice's gap fill redelivers. */
+  readonly #listener = (message: string, channel: string) => {
+    try {
+      this.#onNotice(channel, message);
+    } catch (e) {
+      this.hooks.error(this.keys.chatOfChannel(channel) ?? channel, e);
+    }
+  };
 
   constructor(
     /** A connection of its own: a subscribed Redis connection can run no other commands. */
@@ -94,7 +102,7 @@ export class ClusterFanout {
     const { first, frames } = decodeNotice(message);
     if (first > chat.next) {
       chat.waiting = [message];
-      void this.#startFill(chatId, chat);
+      this.#startFill(chatId, chat).catch((e: unknown) => this.hooks.error(chatId, e));
       return;
     }
     this.#deliverFrom(chatId, chat, first, frames);

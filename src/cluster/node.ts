@@ -67,7 +67,7 @@ export class ClusterNode {
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
       trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream were not mirrored", { chat_id: chatId, from, to }),
-      error: (chatId, error) => log.error("could not read a chat's Redis stream", { chat_id: chatId, error: String(error) }),
+      error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
     });
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
     this.#watchTimer.unref();
@@ -93,7 +93,16 @@ export class ClusterNode {
 
   /** Starts listening on this node's inbox. */
   async start(): Promise<void> {
-    await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#onInbox(text));
+    await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#guardedInbox(text));
+  }
+
+  /** Inbox frames arrive in a Redis subscriber callback, outside any socket's error boundary: a throw is logged, never left to end the process. */
+  #guardedInbox(text: string): void {
+    try {
+      this.#onInbox(text);
+    } catch (e) {
+      this.deps.log.error("could not handle a node inbox frame", { error: String(e) });
+    }
   }
 
   /**

@@ -4,9 +4,11 @@
  * socket's error boundary, and a writer behind the stream gives the chat up.
  */
 import { expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { RedisClient } from "bun";
-import { MESSAGE_NOT_STORED } from "../../src/protocol/errors.ts";
-import { ackAndTurnEnd, type Frame, isTurnEnd, onCleanup, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
+import { join } from "node:path";
+import { INTERNAL_ERROR, MESSAGE_NOT_STORED } from "../../src/protocol/errors.ts";
+import { ackAndTurnEnd, BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-faults";
@@ -58,4 +60,25 @@ test("a message whose batch Redis refuses (lease taken by another node) is not a
   const ack = (await ackAndTurnEnd(client)).find((f) => f.event === "message_ack");
   expect(ack).toEqual({ event: "message_ack", chat_id: CHAT, client_msg_id: "m-2", duplicate: false });
   expect(await storedUserTexts(redis)).toEqual(["first", "refused"]);
+});
+
+test("an error while a clustered message is handled (after its Redis round trip) is answered like the socket boundary does; the process stays up", async () => {
+  const server = await startRedis();
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  const { proc } = await spawnServe([BUN, join(REPO_ROOT, "src/main.ts"), "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data",
+    "--websocket-requires-token=false", "--log-level=error", "--sqlite-busy-timeout-ms=10", `--cluster-redis-url=${server.url}`], cwd);
+  const { client } = await TestClient.ready(`ws+unix://${sock}:/`);
+  // The gateway's writes fail with SQLITE_BUSY while another connection holds the write lock.
+  const db = new Database(join(cwd, "data", "agentgate.db"));
+  db.exec("BEGIN EXCLUSIVE");
+  client.send({ type: "message", chat_id: CHAT, content: "needs a chat row", client_msg_id: "m-1" });
+  const failed = (await client.until((f) => f.event === "error")).at(-1);
+  db.exec("ROLLBACK");
+  db.close();
+  expect(failed).toMatchObject({ detail: INTERNAL_ERROR, chat_id: CHAT });
+  // Still up, and the same connection works.
+  client.send({ type: "message", chat_id: CHAT, content: "again", client_msg_id: "m-1" });
+  expect((await ackAndTurnEnd(client)).find((f) => f.event === "message_ack")).toMatchObject({ client_msg_id: "m-1", duplicate: false });
+  expect(proc.exitCode).toBeNull();
 });
