@@ -49,10 +49,10 @@ export interface HubStorage {
   /**
    * Writes the batch (one syscall); throws, keeping the batch, on failure. A
    * clustered storage also appends it to Redis and returns that promise: the hub
-   * reveals the batch when it resolves (one batch in flight), with the chats
-   * whose events were refused for good (another gateway holds their lease).
+   * reveals the batch when it resolves (one batch in flight), chat by chat by
+   * its outcome.
    */
-  commit(): void | Promise<ReadonlySet<string>>;
+  commit(): void | Promise<AppendOutcome>;
   /** Bytes staged and not yet committed. */
   stagedBytes(): number;
   /** A committed event, for the chat's transcript (behind). */
@@ -71,6 +71,16 @@ export interface HubLimits {
   retryMs: number;
   /** In-memory chat streams kept; beyond, idle ones (no subscriber, no turn, all written) are forgotten, oldest first. */
   maxChats: number;
+}
+
+/** Clustered: what became of a batch's append, per chat; chats in neither set were appended. */
+export interface AppendOutcome {
+  /** Refused for good (another gateway holds the lease): their events are dropped, unseen. */
+  refused: ReadonlySet<string>;
+  /** Failed for a passing reason (a Redis error): kept by the storage for the retry. */
+  failed: ReadonlySet<string>;
+  /** The last failure, for the log. */
+  error: unknown;
 }
 
 /** Clustered: after-commit work of one chat, and what runs instead when that chat's batch is refused for good. */
@@ -230,41 +240,59 @@ export class Hub {
   /**
    * Clustered: the batch is revealed once its append resolves; events published
    * meanwhile wait for the next commit, which starts when this one ends. Chats
-   * refused for good lose the batch's events (nobody saw them) and their stream.
+   * refused for good lose the batch's events (nobody saw them) and their stream;
+   * chats whose append failed are retried, and the work waiting for the whole
+   * batch (acks, broadcasts) waits for that retry.
    */
-  #awaitAppend(appending: Promise<ReadonlySet<string>>): void {
+  #awaitAppend(appending: Promise<AppendOutcome>): void {
     const inFlight = { counts: new Map<ChatStream, number>(), broadcasts: this.#broadcasts.splice(0), afterCommit: this.#afterCommit.splice(0) };
     for (const chat of this.#dirty) inFlight.counts.set(chat, chat.staged.length);
     this.#dirty.clear();
     this.#inFlight = inFlight;
     appending.then(
-      (refused) => {
+      ({ refused, failed, error }) => {
         this.#inFlight = undefined;
-        this.#failing = false;
         for (const [chat, count] of inFlight.counts) {
           if (this.#chats.get(chat.chatId) !== chat) continue; // deleted meanwhile
           if (refused.has(chat.chatId)) this.#disown(chat);
+          else if (failed.has(chat.chatId)) this.#dirty.add(chat);
           else this.#reveal(chat, count);
         }
-        this.#revealed(inFlight.broadcasts, this.#ifRefused.size === 0 ? inFlight.afterCommit : inFlight.afterCommit.map((fn) => this.#outcomeWork(fn, refused)));
+        const waiting = this.#ifRefused.size === 0 ? inFlight.afterCommit : this.#runRefusedWork(inFlight.afterCommit, refused, failed.size > 0);
+        if (failed.size > 0) return this.#retryLater(inFlight.broadcasts, waiting, error);
+        if (this.#failing) this.hooks.log("warn", "storage accepts writes again; held events published", {});
+        this.#failing = false;
+        this.#revealed(inFlight.broadcasts, waiting);
         if (this.#dirty.size > 0) this.commit();
       },
       (e: unknown) => {
         this.#inFlight = undefined;
         for (const chat of inFlight.counts.keys()) this.#dirty.add(chat);
-        this.#broadcasts.unshift(...inFlight.broadcasts);
-        this.#afterCommit.unshift(...inFlight.afterCommit);
-        this.#commitFailed(e);
+        this.#retryLater(inFlight.broadcasts, inFlight.afterCommit, e);
       },
     );
   }
 
-  /** The work to run for `fn` now that its batch's append returned: its `ifRefused` alternative when its chat was refused. */
-  #outcomeWork(fn: () => void, refused: ReadonlySet<string>): () => void {
-    const alternative = this.#ifRefused.get(fn);
-    if (!alternative) return fn;
-    this.#ifRefused.delete(fn);
-    return refused.has(alternative.chatId) ? alternative.run : fn;
+  /** The batch's broadcasts and after-commit work wait for the retry, ahead of newer ones. */
+  #retryLater(broadcasts: string[], afterCommit: (() => void)[], error: unknown): void {
+    this.#broadcasts.unshift(...broadcasts);
+    this.#afterCommit.unshift(...afterCommit);
+    this.#commitFailed(error);
+  }
+
+  /**
+   * Runs the `ifRefused` alternative of the work whose chat was refused; returns
+   * the rest. Alternatives of work still waiting (`retrying`) stay registered.
+   */
+  #runRefusedWork(work: (() => void)[], refused: ReadonlySet<string>, retrying: boolean): (() => void)[] {
+    const rest: (() => void)[] = [];
+    for (const fn of work) {
+      const alternative = this.#ifRefused.get(fn);
+      if (alternative && (refused.has(alternative.chatId) || !retrying)) this.#ifRefused.delete(fn);
+      if (alternative && refused.has(alternative.chatId)) this.#runAfterCommit(alternative.run);
+      else rest.push(fn);
+    }
+    return rest;
   }
 
   /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store); its local turn stops. */

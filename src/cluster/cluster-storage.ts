@@ -12,7 +12,7 @@
  * fenced append) is forgotten, so the next commit has to win it again.
  */
 import type { ChatStorage } from "../chat/storage.ts";
-import type { HubStorage } from "../chat/hub.ts";
+import type { AppendOutcome, HubStorage } from "../chat/hub.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 import type { ChatLeases, Fence } from "./lease.ts";
 import { FencedError, SeqBehindError } from "./lua.ts";
@@ -65,8 +65,8 @@ export class ClusterStorage implements HubStorage {
     return this.local.stagedBytes();
   }
 
-  /** The local write (sync, throws as on a single node), then the fenced appends; resolves with the chats refused for good. */
-  commit(): Promise<ReadonlySet<string>> {
+  /** The local write (sync, throws as on a single node), then the fenced appends; resolves with each chat's outcome (never rejects). */
+  commit(): Promise<AppendOutcome> {
     this.local.commit();
     const batch = this.#pending;
     this.#pending = new Map();
@@ -85,20 +85,26 @@ export class ClusterStorage implements HubStorage {
     await this.local.close();
   }
 
-  /** Every chat's append at once (pipelined); a chat that failed for a passing reason is kept for the retry, ahead of newer events. */
-  async #appendAll(batch: Map<string, LoggedEvent[]>): Promise<ReadonlySet<string>> {
+  /**
+   * Every chat's append at once (pipelined), each with its own outcome: a chat
+   * refused for good loses its events whatever happens to the others; one that
+   * failed for a passing reason (a Redis error) is kept for the retry, ahead of
+   * newer events.
+   */
+  async #appendAll(batch: Map<string, LoggedEvent[]>): Promise<AppendOutcome> {
     const refused = new Set<string>();
+    const failed = new Set<string>();
+    let error: unknown;
     const chats = [...batch];
     const outcomes = await Promise.allSettled(chats.map(([chatId, events]) => this.#append(chatId, events, refused)));
-    let failure: unknown;
     outcomes.forEach((outcome, i) => {
       if (outcome.status === "fulfilled") return;
-      failure = outcome.reason;
       const [chatId, events] = chats[i]!;
+      error = outcome.reason;
+      failed.add(chatId);
       this.#pending.set(chatId, [...events, ...(this.#pending.get(chatId) ?? [])]);
     });
-    if (failure !== undefined) throw failure;
-    return refused;
+    return { refused, failed, error };
   }
 
   async #append(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {

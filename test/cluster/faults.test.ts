@@ -6,13 +6,14 @@
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { RedisClient } from "bun";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { INTERNAL_ERROR, MESSAGE_NOT_STORED } from "../../src/protocol/errors.ts";
 import { ackAndTurnEnd, BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-faults";
-const key = (name: string) => `agentgate:{${CHAT}}:${name}`;
+const key = (name: string, chatId = CHAT) => `agentgate:{${chatId}}:${name}`;
 
 async function admin(url: string): Promise<RedisClient> {
   const redis = new RedisClient(url);
@@ -31,6 +32,21 @@ async function writer(overrides: Record<string, unknown> = {}): Promise<{ gw: Te
   return { gw, client, redis: await admin(server.url) };
 }
 
+/** Whether the gateway's local commit log holds `text` (written before the Redis append starts). */
+function inCommitLog(gw: TestGateway, text: string): boolean {
+  const dir = join(gw.dir, "data", "commit-log");
+  return readdirSync(dir).some((name) => readFileSync(join(dir, name), "utf8").includes(text));
+}
+
+/** Polls (bounded) until `check` holds. */
+async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
 /** Every frame up to the pong of a ping sent now (what the client was sent before it). */
 async function framesBeforePong(client: TestClient): Promise<Frame[]> {
   client.send({ type: "ping" });
@@ -38,8 +54,8 @@ async function framesBeforePong(client: TestClient): Promise<Frame[]> {
 }
 
 /** The `text` of every user event in the chat's Redis stream. */
-async function storedUserTexts(redis: RedisClient): Promise<string[]> {
-  const entries = (await redis.send("XRANGE", [key("events"), "-", "+"])) as [string, string[]][];
+async function storedUserTexts(redis: RedisClient, chatId = CHAT): Promise<string[]> {
+  const entries = (await redis.send("XRANGE", [key("events", chatId), "-", "+"])) as [string, string[]][];
   return entries.map(([, fields]) => JSON.parse(fields[1]!) as Frame).filter((e) => e.event === "user").map((e) => e.text);
 }
 
@@ -81,4 +97,35 @@ test("an error while a clustered message is handled (after its Redis round trip)
   client.send({ type: "message", chat_id: CHAT, content: "again", client_msg_id: "m-1" });
   expect((await ackAndTurnEnd(client)).find((f) => f.event === "message_ack")).toMatchObject({ client_msg_id: "m-1", duplicate: false });
   expect(proc.exitCode).toBeNull();
+});
+
+test("one batch with a refused chat and a failed chat: the refused chat's events stay unseen when the failed one is retried", async () => {
+  const { gw, client, redis } = await writer({ cluster_lease_ms: 60_000, transcript_retry_ms: 50 });
+  const [refused, failing, held] = ["mixed-refused", "mixed-failing", "mixed-held"];
+  for (const chatId of [refused, failing, held]) {
+    client.send({ type: "message", chat_id: chatId, content: "own it" });
+    await client.until((f) => f.chat_id === chatId && isTurnEnd(f));
+  }
+  // `refused`: another node holds the lease now; `failing`: its appends fail with a Redis error (WRONGTYPE) until repaired.
+  await redis.send("SET", [key("owner", refused), "999:other-node", "PX", "60000"]);
+  await redis.send("DEL", [key("last", failing)]);
+  await redis.send("HSET", [key("last", failing), "broken", "1"]);
+  // One batch in flight (held by the paused Redis): both messages are staged meanwhile and go in the next batch together.
+  await redis.send("CLIENT", ["PAUSE", "10000", "WRITE"]);
+  client.send({ type: "message", chat_id: held, content: "held batch" });
+  await eventually(() => inCommitLog(gw, "held batch"), "the held batch in the commit log");
+  client.send({ type: "message", chat_id: refused, content: "never stored" });
+  client.send({ type: "message", chat_id: failing, content: "stored late" });
+  const staged = (chatId: string) => (gw.hub.view(chatId)?.staged.length ?? 0) > 0;
+  await eventually(() => staged(refused) && staged(failing), "both messages staged");
+  await redis.send("CLIENT", ["UNPAUSE"]);
+  const frames = await client.until((f) => f.event === "error" && f.chat_id === failing);
+  await redis.send("DEL", [key("last", failing)]);
+  frames.push(...(await client.until((f) => f.chat_id === failing && isTurnEnd(f))));
+  frames.push(...(await framesBeforePong(client)));
+  expect(frames.filter((f) => f.chat_id === refused && typeof f.seq === "number")).toEqual([]);
+  expect(frames).toContainEqual(expect.objectContaining({ event: "error", chat_id: refused, reason: "chat_owned_elsewhere" }));
+  expect(frames.find((f) => f.chat_id === failing && f.event === "user")).toMatchObject({ text: "stored late" });
+  expect(await storedUserTexts(redis, refused)).toEqual(["own it"]);
+  expect(await storedUserTexts(redis, failing)).toEqual(["own it", "stored late"]);
 });
