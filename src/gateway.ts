@@ -114,6 +114,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
       latestSeq: (chatId) => hub.latestSeq(chatId),
+      continueAfter: (chatId, seq) => hub.continueAfter(chatId, seq),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
       runForwarded: (sender, message) => clients.forwarded(sender, message),
       log,

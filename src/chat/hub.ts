@@ -378,6 +378,16 @@ export class Hub {
     this.#scheduleEviction();
   }
 
+  /**
+   * Clustered, after a takeover's catch-up: the chat's Redis stream holds seqs
+   * through `seq` (some perhaps no longer readable there), so this node numbers
+   * its next event past them (a gap, never a reuse).
+   */
+  continueAfter(chatId: string, seq: number): void {
+    const chat = this.#open(chatId);
+    if (seq > chat.lastSeq) chat.lastSeq = seq;
+  }
+
   /** The chat was deleted: forget its stream. */
   forget(chatId: string): void {
     const chat = this.#chats.get(chatId);

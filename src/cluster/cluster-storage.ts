@@ -19,6 +19,8 @@ import { FencedError, SeqBehindError } from "./lua.ts";
 
 export interface ClusterStorageHooks {
   warn(msg: string, fields: Record<string, unknown>): void;
+  /** Takes a free lease the node's way (catch-up first, then `claim`); false when another node holds it. */
+  takeOver(chatId: string): Promise<boolean>;
 }
 
 export class ClusterStorage implements HubStorage {
@@ -108,7 +110,7 @@ export class ClusterStorage implements HubStorage {
   }
 
   async #append(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
-    const fence = this.#fences.get(chatId) ?? (await this.claim(chatId));
+    const fence = this.#fences.get(chatId) ?? ((await this.hooks.takeOver(chatId)) ? this.#fences.get(chatId) : undefined);
     if (!fence) {
       refused.add(chatId);
       return;
@@ -117,8 +119,11 @@ export class ClusterStorage implements HubStorage {
       await this.log.append(fence, events);
     } catch (e) {
       if (e instanceof SeqBehindError) {
-        // This node had not mirrored everything another writer appended: its events would reuse seqs.
-        this.hooks.warn("events refused: the chat's stream is ahead of this node", { chat_id: chatId, stream_last_seq: e.lastSeq });
+        // This node had not mirrored everything another writer appended: its events would reuse seqs. The
+        // lease is given up, so the next message takes the chat over the node's way (catch-up first).
+        this.hooks.warn("events refused: the chat's stream is ahead of this node; its lease is given up", { chat_id: chatId, stream_last_seq: e.lastSeq });
+        this.#fences.delete(chatId);
+        await this.leases.release(fence).catch(() => false);
         refused.add(chatId);
         return;
       }
@@ -128,11 +133,22 @@ export class ClusterStorage implements HubStorage {
     }
   }
 
-  /** Takes the chat's lease for this node, if free (or already this node's). */
-  async claim(chatId: string): Promise<Fence | undefined> {
+  /**
+   * Takes the chat's lease for this node, if free (or already this node's), and
+   * writes with it only once `prepare` (the catch-up) has run; a failed
+   * `prepare` gives the lease up again and rejects.
+   */
+  async claim(chatId: string, prepare: () => Promise<void>): Promise<boolean> {
     const fence = await this.leases.acquire(chatId);
-    if (fence) this.#fences.set(chatId, fence);
-    return fence;
+    if (!fence) return false;
+    try {
+      await prepare();
+    } catch (e) {
+      await this.leases.release(fence).catch(() => false);
+      throw e;
+    }
+    this.#fences.set(chatId, fence);
+    return true;
   }
 
   /** All at once (pipelined). A Redis error keeps the fence: if the lease lapses meanwhile, the next append is fenced and drops it. */

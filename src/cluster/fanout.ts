@@ -66,15 +66,26 @@ export class ClusterFanout {
   }
 
   /**
-   * Delivers everything the stream holds now (a node taking the chat over must
-   * have every published event before it numbers new ones).
+   * Delivers everything the stream holds through `throughSeq` (a node taking
+   * the chat over must have every published event before it numbers new ones);
+   * rejects when the stream cannot be read. Fills until done or a fill delivers
+   * nothing more (the rest is no longer in the stream).
    */
-  async catchUp(chatId: string, afterSeq: number): Promise<void> {
-    const chat = this.#chats.get(chatId);
-    if (!chat) return this.follow(chatId, afterSeq);
-    await chat.filling;
-    chat.waiting ??= [];
-    await this.#startFill(chatId, chat);
+  async catchUp(chatId: string, afterSeq: number, throughSeq: number): Promise<void> {
+    let chat = this.#chats.get(chatId);
+    if (!chat) {
+      await this.follow(chatId, afterSeq);
+      chat = this.#chats.get(chatId)!;
+    } else {
+      await chat.filling?.catch(() => {});
+      chat.waiting ??= [];
+      await this.#startFill(chatId, chat);
+    }
+    for (let before = 0; chat.next <= throughSeq && chat.next !== before; ) {
+      before = chat.next;
+      chat.waiting ??= [];
+      await this.#startFill(chatId, chat);
+    }
   }
 
   async unfollow(chatId: string): Promise<void> {
@@ -122,8 +133,9 @@ export class ClusterFanout {
     return chat.filling;
   }
 
-  /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped). */
+  /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped); rejects when the stream could not be read. */
   async #fill(chatId: string, chat: Followed): Promise<void> {
+    let failure: unknown;
     try {
       for (let round = 0; round < FILL_ROUNDS; round++) {
         const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
@@ -137,7 +149,7 @@ export class ClusterFanout {
         if (events.length < FILL_BATCH) break;
       }
     } catch (e) {
-      this.hooks.error(chatId, e);
+      failure = e;
     }
     const waiting = chat.waiting ?? [];
     chat.waiting = undefined;
@@ -145,5 +157,6 @@ export class ClusterFanout {
       const { first, frames } = decodeNotice(message);
       if (first <= chat.next) this.#deliverFrom(chatId, chat, first, frames);
     }
+    if (failure !== undefined) throw failure;
   }
 }

@@ -30,6 +30,8 @@ export interface ClusterNodeDeps {
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** The newest seq this node has of the chat (hub.latestSeq). */
   latestSeq: (chatId: string) => number;
+  /** After a takeover's catch-up: this node numbers the chat's events past `seq` (hub.continueAfter). */
+  continueAfter: (chatId: string, seq: number) => void;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
   /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
@@ -49,6 +51,7 @@ export class ClusterNode {
   readonly nodeId = newNodeId();
   readonly storage: ClusterStorage;
   readonly #leases: ChatLeases;
+  readonly #eventLog: ClusterEventLog;
   readonly #fanout: ClusterFanout;
   /** Mirrored chats whose turn is running (chat → turn_id): the ones to take over if their writer dies. */
   readonly #runningTurns = new Map<string, string>();
@@ -63,7 +66,8 @@ export class ClusterNode {
     const { connection, config, log } = deps;
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
-    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields) });
+    this.#eventLog = eventLog;
+    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) });
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
       trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream were not mirrored", { chat_id: chatId, from, to }),
@@ -85,6 +89,9 @@ export class ClusterNode {
 
   /** False while another node holds the chat's lease; a free lease is taken over here first. */
   async writableHere(chatId: string): Promise<boolean> {
+    // A takeover under way: writable once it has caught up (a message numbered before that would reuse seqs).
+    const takingOver = this.#takingOver.get(chatId);
+    if (takingOver) return takingOver;
     if (this.storage.owns(chatId)) return true;
     const holder = await this.#leases.holder(chatId);
     if (holder !== undefined) return holder.nodeId === this.nodeId;
@@ -200,10 +207,19 @@ export class ClusterNode {
     return running;
   }
 
-  /** The lease first (the old writer is fenced from then on), then every published event, then the interrupted turn closed. */
+  /**
+   * The lease first (the old writer is fenced from then on), then every
+   * published event (numbering continues past the stream's last seq, even one
+   * it no longer holds), and only then writes; then the interrupted turn closed.
+   * A failed catch-up gives the lease up again.
+   */
   async #claim(chatId: string): Promise<boolean> {
-    if (!(await this.storage.claim(chatId))) return false;
-    await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId));
+    const caughtUp = async () => {
+      const last = await this.#eventLog.lastSeq(chatId);
+      await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId), last);
+      this.deps.continueAfter(chatId, last);
+    };
+    if (!(await this.storage.claim(chatId, caughtUp))) return false;
     const turnId = this.#runningTurns.get(chatId);
     if (turnId !== undefined) {
       this.#runningTurns.delete(chatId);

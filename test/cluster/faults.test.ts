@@ -129,3 +129,18 @@ test("one batch with a refused chat and a failed chat: the refused chat's events
   expect(await storedUserTexts(redis, refused)).toEqual(["own it"]);
   expect(await storedUserTexts(redis, failing)).toEqual(["own it", "stored late"]);
 });
+
+test("a writer behind the chat's stream gives its lease up; the resend takes the chat over, catches up and numbers past the stream", async () => {
+  const { client, redis } = await writer({ cluster_lease_ms: 600 });
+  // Another writer appended through seq 5000 (as far as this node can tell: the stream no longer holds those events).
+  await redis.send("SET", [key("last"), "5000"]);
+  client.send({ type: "message", chat_id: CHAT, content: "behind", client_msg_id: "m-3" });
+  const refused = await client.until((f) => f.event === "error" && f.reason === MESSAGE_NOT_STORED);
+  expect(refused.filter((f) => f.event === "message_ack")).toEqual([]);
+  expect(await redis.get(key("owner"))).toBeNull();
+  client.send({ type: "message", chat_id: CHAT, content: "behind", client_msg_id: "m-3" });
+  const frames = await ackAndTurnEnd(client);
+  expect(frames.find((f) => f.event === "message_ack")).toMatchObject({ client_msg_id: "m-3", duplicate: false });
+  expect(frames.find((f) => f.event === "user")).toMatchObject({ text: "behind", seq: 5001 });
+  expect(await storedUserTexts(redis)).toEqual(["first", "behind"]);
+});
