@@ -26,6 +26,8 @@ export interface ClusterStorageHooks {
 export class ClusterStorage implements HubStorage {
   /** Events staged since the last append, per chat, in seq order. */
   #pending = new Map<string, LoggedEvent[]>();
+  /** Bytes of the events staged or being appended, not yet in Redis (what waits in memory while Redis fails). */
+  #heldBytes = 0;
   readonly #fences = new Map<string, Fence>();
   readonly #renewTimer: Timer;
 
@@ -61,10 +63,12 @@ export class ClusterStorage implements HubStorage {
     let events = this.#pending.get(chatId);
     if (!events) this.#pending.set(chatId, (events = []));
     events.push({ seq, stored: line, frame });
+    this.#heldBytes += line.length;
   }
 
+  /** Everything not yet in Redis, not only the local batch (empty once written locally): the hub's cap while appends fail. */
   stagedBytes(): number {
-    return this.local.stagedBytes();
+    return this.#heldBytes;
   }
 
   /** The local write (sync, throws as on a single node), then the fenced appends; resolves with each chat's outcome (never rejects). */
@@ -100,8 +104,11 @@ export class ClusterStorage implements HubStorage {
     const chats = [...batch];
     const outcomes = await Promise.allSettled(chats.map(([chatId, events]) => this.#append(chatId, events, refused)));
     outcomes.forEach((outcome, i) => {
-      if (outcome.status === "fulfilled") return;
       const [chatId, events] = chats[i]!;
+      if (outcome.status === "fulfilled") {
+        for (const e of events) this.#heldBytes -= e.stored.length;
+        return;
+      }
       error = outcome.reason;
       failed.add(chatId);
       this.#pending.set(chatId, [...events, ...(this.#pending.get(chatId) ?? [])]);

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { INTERNAL_ERROR, MESSAGE_NOT_STORED } from "../../src/protocol/errors.ts";
 import { ackAndTurnEnd, BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
-import { startRedis } from "./redis-server.ts";
+import { startRedis, type TestRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-faults";
 const key = (name: string, chatId = CHAT) => `agentgate:{${chatId}}:${name}`;
@@ -23,13 +23,13 @@ async function admin(url: string): Promise<RedisClient> {
 }
 
 /** A clustered gateway whose client has written one turn of the chat (the gateway holds its lease). */
-async function writer(overrides: Record<string, unknown> = {}): Promise<{ gw: TestGateway; client: TestClient; redis: RedisClient }> {
+async function writer(overrides: Record<string, unknown> = {}): Promise<{ gw: TestGateway; client: TestClient; redis: RedisClient; server: TestRedis }> {
   const server = await startRedis();
   const gw = await startTestGateway({ cluster_redis_url: server.url, echo_chunk_size: 3, echo_repeat: 2, ...overrides });
   const { client } = await TestClient.ready(gw.wsUrl("tcp"));
   client.send({ type: "message", chat_id: CHAT, content: "first" });
   await client.until((f) => f.chat_id === CHAT && isTurnEnd(f));
-  return { gw, client, redis: await admin(server.url) };
+  return { gw, client, redis: await admin(server.url), server };
 }
 
 /** Whether the gateway's local commit log holds `text` (written before the Redis append starts). */
@@ -143,4 +143,27 @@ test("a writer behind the chat's stream gives its lease up; the resend takes the
   expect(frames.find((f) => f.event === "message_ack")).toMatchObject({ client_msg_id: "m-3", duplicate: false });
   expect(frames.find((f) => f.event === "user")).toMatchObject({ text: "behind", seq: 5001 });
   expect(await storedUserTexts(redis)).toEqual(["first", "behind"]);
+});
+
+test("while appends fail, events held for the retry count against storage_max_held_bytes: beyond it new messages are refused", async () => {
+  const { gw, client, redis } = await writer({ storage_max_held_bytes: 1024 * 1024, transcript_retry_ms: 10, echo_chunk_size: 65_536, echo_repeat: 1 });
+  // Every append of the chat fails with a Redis error (WRONGTYPE) until repaired.
+  await redis.send("DEL", [key("last")]);
+  await redis.send("HSET", [key("last"), "broken", "1"]);
+  const refusal = (f: Frame) => f.event === "error" && f.reason === MESSAGE_NOT_STORED;
+  let refused = false;
+  // Each accepted message holds its user event and its turn's events (about 2 x 100 kB); each is written locally by a
+  // retry before the next is sent, so only what waits for Redis (not the local batch) can pass the cap, within a few.
+  for (let i = 0; i < 20 && !refused; i++) {
+    const content = `held-${i} ${"x".repeat(100_000)}`;
+    client.send({ type: "message", chat_id: CHAT, content });
+    refused = (await framesBeforePong(client)).some(refusal);
+    if (!refused) await eventually(() => inCommitLog(gw, `held-${i} `), `message ${i} written locally`);
+  }
+  expect(refused).toBe(true);
+  // Repaired: what was held is appended, and the chat takes messages again.
+  await redis.send("DEL", [key("last")]);
+  await eventually(async () => (await storedUserTexts(redis)).length > 1, "the held events appended");
+  client.send({ type: "message", chat_id: CHAT, content: "after", client_msg_id: "m-5" });
+  expect((await client.until((f) => f.event === "message_ack")).at(-1)).toMatchObject({ client_msg_id: "m-5", duplicate: false });
 });
