@@ -160,7 +160,23 @@ export class ClusterNode {
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
       data: { clientId: frame.client_id, remote: frame.remote },
     };
-    this.deps.runForwarded(sender, frame.message);
+    void this.#runIfWriter(sender, frame.message);
+  }
+
+  /**
+   * A forwarded message runs only where the chat is written: the sender's node
+   * saw this node as the writer, but the lease may have moved since (asked of
+   * Redis, not of this node's fence, which a renewal may be about to lose).
+   */
+  async #runIfWriter(sender: MessageSender, message: ForwardedMessage): Promise<void> {
+    try {
+      const holder = await this.#leases.holder(message.chat_id);
+      const writable = holder === undefined ? await this.#takeOver(message.chat_id) : holder.nodeId === this.nodeId && (await this.writableHere(message.chat_id));
+      if (writable) return this.deps.runForwarded(sender, message);
+    } catch (e) {
+      this.deps.log.error("could not check a forwarded message's chat writer", { chat_id: message.chat_id, error: String(e) });
+    }
+    this.#notRun(sender, message.chat_id);
   }
 
   /** Entries are added in time order with one lifetime: stop at the first still awaited. */

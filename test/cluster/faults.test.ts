@@ -167,3 +167,22 @@ test("while appends fail, events held for the retry count against storage_max_he
   client.send({ type: "message", chat_id: CHAT, content: "after", client_msg_id: "m-5" });
   expect((await client.until((f) => f.event === "message_ack")).at(-1)).toMatchObject({ client_msg_id: "m-5", duplicate: false });
 });
+
+test("a message forwarded to a node that no longer writes the chat is not run there: the sender is told to send it again", async () => {
+  const { client, redis, server } = await writer({ cluster_lease_ms: 60_000 });
+  const writerNode = String(await redis.get(key("owner"))).split(":")[1]!;
+  await redis.send("SET", [key("owner"), "999:other-node", "PX", "60000"]);
+  // The sending node's inbox, as another gateway would have it.
+  const replies: Frame[] = [];
+  const inbox = new RedisClient(server.url);
+  await inbox.connect();
+  onCleanup(() => inbox.close());
+  await inbox.subscribe("agentgate:node:sender-node:inbox", (text) => replies.push(JSON.parse(JSON.parse(text).frame)));
+  const forwarded = { kind: "message", from: "sender-node", ref: "sender-node:0", client_id: "remote-client", remote: "127.0.0.1", message: { chat_id: CHAT, content: "forwarded", client_msg_id: "m-6" } };
+  await redis.publish(`agentgate:node:${writerNode}:inbox`, JSON.stringify(forwarded));
+  await eventually(() => replies.length > 0, "a reply to the sending node");
+  expect(replies[0]).toMatchObject({ event: "error", chat_id: CHAT, reason: MESSAGE_NOT_STORED });
+  // Nothing ran on the old writer: its own client hears nothing of the chat.
+  expect(await framesBeforePong(client)).toEqual([]);
+  expect(await storedUserTexts(redis)).toEqual(["first"]);
+});
