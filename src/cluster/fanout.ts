@@ -34,6 +34,8 @@ interface Followed {
   waiting: string[] | undefined;
   /** The stream read under way, if any. */
   filling: Promise<void> | undefined;
+  /** Resolves once subscribed and caught up: every follow() of the chat waits for it. */
+  ready: Promise<void>;
 }
 
 export class ClusterFanout {
@@ -55,14 +57,29 @@ export class ClusterFanout {
     private readonly hooks: FanoutHooks,
   ) {}
 
-  /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
-  async follow(chatId: string, afterSeq: number): Promise<void> {
-    if (this.#chats.has(chatId)) return;
-    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined };
+  /**
+   * Delivers every event of the chat after `afterSeq`, then each new batch as it
+   * is appended; resolves once caught up (a second caller waits for the first's
+   * catch-up). A failed start forgets the chat, so the next follow() tries again.
+   */
+  follow(chatId: string, afterSeq: number): Promise<void> {
+    const followed = this.#chats.get(chatId);
+    if (followed) return followed.ready;
+    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined, ready: Promise.resolve() };
     this.#chats.set(chatId, chat);
-    // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
-    await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
-    await this.#startFill(chatId, chat);
+    chat.ready = this.#start(chatId, chat);
+    return chat.ready;
+  }
+
+  async #start(chatId: string, chat: Followed): Promise<void> {
+    try {
+      // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
+      await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
+      await this.#startFill(chatId, chat);
+    } catch (e) {
+      await this.unfollow(chatId).catch(() => {});
+      throw e;
+    }
   }
 
   /**
@@ -72,11 +89,10 @@ export class ClusterFanout {
    * nothing more (the rest is no longer in the stream).
    */
   async catchUp(chatId: string, afterSeq: number, throughSeq: number): Promise<void> {
-    let chat = this.#chats.get(chatId);
-    if (!chat) {
-      await this.follow(chatId, afterSeq);
-      chat = this.#chats.get(chatId)!;
-    } else {
+    const following = this.#chats.has(chatId);
+    await this.follow(chatId, afterSeq);
+    const chat = this.#chats.get(chatId)!;
+    if (following) {
       await chat.filling?.catch(() => {});
       chat.waiting ??= [];
       await this.#startFill(chatId, chat);
@@ -91,10 +107,6 @@ export class ClusterFanout {
   async unfollow(chatId: string): Promise<void> {
     if (!this.#chats.delete(chatId)) return;
     await this.subscriber.unsubscribe(this.keys.channel(chatId), this.#listener);
-  }
-
-  following(chatId: string): boolean {
-    return this.#chats.has(chatId);
   }
 
   /** The next seq this node will deliver for the chat (what it has shown through, plus one). */

@@ -83,7 +83,7 @@ export class ClusterNode {
    * resolves. Its own events coming back are skipped by the hub (seq already held).
    */
   async follow(chatId: string): Promise<void> {
-    if (this.storage.owns(chatId) || this.#fanout.following(chatId)) return;
+    if (this.storage.owns(chatId)) return;
     await this.#fanout.follow(chatId, this.deps.latestSeq(chatId));
   }
 

@@ -186,3 +186,14 @@ test("a message forwarded to a node that no longer writes the chat is not run th
   expect(await framesBeforePong(client)).toEqual([]);
   expect(await storedUserTexts(redis)).toEqual(["first"]);
 });
+
+test("clients attaching at once on a node that follows the chat all wait for its catch-up: every attached reports the latest seq", async () => {
+  const { client, redis, server } = await writer();
+  const latest = Number(await redis.get(key("last")));
+  const other = await startTestGateway({ cluster_redis_url: server.url });
+  const clients = await Promise.all(Array.from({ length: 3 }, async () => (await TestClient.ready(other.wsUrl("tcp"))).client));
+  for (const c of clients) c.send({ type: "attach", chat_id: CHAT });
+  for (const c of clients) expect((await c.until((f) => f.event === "attached")).at(-1)).toMatchObject({ chat_id: CHAT, latest_seq: latest });
+  expect(latest).toBeGreaterThan(1);
+  await client.expectQuiet();
+});
