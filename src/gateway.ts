@@ -268,6 +268,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     }
     await hub.whenVisible(config.shutdown_grace_ms);
     store.flush();
+    await clusterNode?.close();
     await storage.close();
     hub.settle();
     cluster?.close();

@@ -141,6 +141,8 @@ export class Hub {
   #retryTimer: Timer | undefined;
   #evictionTimer: Timer | undefined;
   #failing = false;
+  /** Shut down (settle): a commit failing now (a clustered append returning late) is not retried. */
+  #settled = false;
   /** Clustered storage only: the batch whose append is in flight (staged events per chat), and the work waiting for it. */
   #inFlight: { counts: Map<ChatStream, number>; broadcasts: string[]; afterCommit: (() => void)[] } | undefined;
 
@@ -399,6 +401,7 @@ export class Hub {
 
   /** Clean shutdown: record each chat's exact last seq, so numbering continues without a gap. */
   settle(): void {
+    this.#settled = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#evictionTimer);
     for (const chat of this.#chats.values()) this.#settleSeq(chat);
@@ -466,7 +469,7 @@ export class Hub {
     this.#failing = true;
     for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
+    if (!this.#settled) this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
   }
 
   /** Reveals the chat's first `count` staged events (all of them unless a clustered commit was in flight). */

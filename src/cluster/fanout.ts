@@ -109,6 +109,11 @@ export class ClusterFanout {
     await this.subscriber.unsubscribe(this.keys.channel(chatId), this.#listener);
   }
 
+  /** Shutdown: every chat unfollowed (nothing more is delivered). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#chats.keys()].map((chatId) => this.unfollow(chatId)));
+  }
+
   /** The next seq this node will deliver for the chat (what it has shown through, plus one). */
   nextSeq(chatId: string): number | undefined {
     return this.#chats.get(chatId)?.next;

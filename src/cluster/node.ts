@@ -61,6 +61,8 @@ export class ClusterNode {
   /** Messages this node forwarded: where their replies go, oldest first. */
   readonly #awaitingReplies = new Map<string, { sender: MessageSender; until: number }>();
   #nextRef = 0;
+  /** Shutting down: no takeovers, and forwarded messages are sent back (the sender resends to the next writer). */
+  #stopping = false;
 
   constructor(private readonly deps: ClusterNodeDeps) {
     const { connection, config, log } = deps;
@@ -153,14 +155,19 @@ export class ClusterNode {
       this.#awaitingReplies.get(frame.ref)?.sender.send(frame.frame);
       return;
     }
+    if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.message.chat_id);
+    void this.#runIfWriter(this.#replyTo(frame), frame.message);
+  }
+
+  /** Where the replies to a forwarded message go: the sending node's inbox, tagged with the message's ref. */
+  #replyTo(frame: InboxFrame & { kind: "message" }): MessageSender {
     const { from, ref } = frame;
     const inbox = this.deps.connection.keys.inbox(from);
-    const sender: MessageSender = {
+    return {
       // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
       data: { clientId: frame.client_id, remote: frame.remote },
     };
-    void this.#runIfWriter(sender, frame.message);
   }
 
   /**
@@ -188,9 +195,17 @@ export class ClusterNode {
     }
   }
 
-  /** Shutdown: no more takeovers; the leases go with the storage's close. */
+  /** Shutdown begins: no more takeovers, forwarded messages sent back; mirroring goes on while this node's clients are served. */
   stop(): void {
+    this.#stopping = true;
     clearInterval(this.#watchTimer);
+  }
+
+  /** Shutdown, after the hub's last commit and before the storage closes: nothing more arrives from Redis (inbox, followed chats). The leases go with the storage's close. */
+  async close(): Promise<void> {
+    this.stop();
+    const { subscriber, keys } = this.deps.connection;
+    await Promise.allSettled([subscriber.unsubscribe(keys.inbox(this.nodeId)), this.#fanout.close()]);
   }
 
   #mirror(chatId: string, seq: number, frame: string): void {
@@ -205,6 +220,7 @@ export class ClusterNode {
   /** Chats mirrored mid-turn whose lease nobody holds any more are taken over. */
   async #watchWriters(): Promise<void> {
     for (const chatId of this.#runningTurns.keys()) {
+      if (this.#stopping) return;
       if (this.storage.owns(chatId)) continue;
       try {
         if ((await this.#leases.holder(chatId)) === undefined) await this.#takeOver(chatId);

@@ -197,3 +197,22 @@ test("clients attaching at once on a node that follows the chat all wait for its
   expect(latest).toBeGreaterThan(1);
   await client.expectQuiet();
 });
+
+test("a forwarded message reaching a writer that is shutting down is not run: the sender is told to send it again", async () => {
+  const { gw, client, redis, server } = await writer({ echo_chunk_size: 1, echo_delay_ms: 5 });
+  const writerNode = String(await redis.get(key("owner"))).split(":")[1]!;
+  // A long turn keeps the shutdown waiting for it.
+  client.send({ type: "message", chat_id: CHAT, content: "x".repeat(2000) });
+  await client.until((f) => f.event === "delta");
+  const replies: Frame[] = [];
+  const inbox = new RedisClient(server.url);
+  await inbox.connect();
+  onCleanup(() => inbox.close());
+  await inbox.subscribe("agentgate:node:sender-node:inbox", (text) => replies.push(JSON.parse(JSON.parse(text).frame)));
+  const stopped = gw.stop();
+  const forwarded = { kind: "message", from: "sender-node", ref: "sender-node:0", client_id: "remote-client", remote: "127.0.0.1", message: { chat_id: CHAT, content: "late", client_msg_id: "m-7" } };
+  await redis.publish(`agentgate:node:${writerNode}:inbox`, JSON.stringify(forwarded));
+  await eventually(() => replies.length > 0, "a reply to the sending node");
+  expect(replies[0]).toMatchObject({ event: "error", chat_id: CHAT, reason: MESSAGE_NOT_STORED });
+  await stopped;
+});
