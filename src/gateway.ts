@@ -70,18 +70,31 @@ export async function startGateway(config: Config, log: Logger, bound?: BoundLis
   }
 }
 
+/** Builds the gateway; a failed build closes again what it had opened (newest first) before it rejects. */
 async function buildGateway(config: Config, log: Logger, front: BoundListeners): Promise<Gateway> {
+  const closeOnFailure: (() => unknown)[] = [];
+  try {
+    return await assembleGateway(config, log, front, closeOnFailure);
+  } catch (e) {
+    for (const close of closeOnFailure.reverse()) await Promise.resolve().then(close).catch(() => {});
+    throw e;
+  }
+}
+
+async function assembleGateway(config: Config, log: Logger, front: BoundListeners, closeOnFailure: (() => unknown)[]): Promise<Gateway> {
   startupMark("gateway loaded");
   const { listeners } = front;
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
   // opens no store and its listeners stop again.
   const cluster = config.cluster_redis_url ? await connectCluster(config) : undefined;
+  if (cluster) closeOnFailure.push(() => cluster.close());
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
 
   // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
+  closeOnFailure.push(() => db.$client.close());
   startupMark("db open");
   const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }));
   const logDir = join(config.data_dir, "commit-log");
@@ -119,8 +132,10 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       runForwarded: (sender, message) => clients.forwarded(sender, message),
       log,
     });
-  await clusterNode?.start();
   const storage = clusterNode ? clusterNode.storage : localStorage;
+  closeOnFailure.push(() => storage.close());
+  if (clusterNode) closeOnFailure.push(() => clusterNode.close());
+  await clusterNode?.start();
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
   const hub: Hub = new Hub(

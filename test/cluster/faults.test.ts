@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { RedisClient } from "bun";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { INTERNAL_ERROR, MESSAGE_NOT_STORED } from "../../src/protocol/errors.ts";
 import { ackAndTurnEnd, BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
@@ -215,4 +215,16 @@ test("a forwarded message reaching a writer that is shutting down is not run: th
   await eventually(() => replies.length > 0, "a reply to the sending node");
   expect(replies[0]).toMatchObject({ event: "error", chat_id: CHAT, reason: MESSAGE_NOT_STORED });
   await stopped;
+});
+
+test("a clustered gateway whose start fails after connecting closes its Redis connections again", async () => {
+  const server = await startRedis();
+  const redis = await admin(server.url);
+  const connections = async () => String(await redis.send("CLIENT", ["LIST"])).trim().split("\n").length;
+  const before = await connections();
+  // The data dir cannot be created (its parent is a file): the start fails after the cluster's Redis is connected.
+  const file = join(tempDir(), "not-a-dir");
+  writeFileSync(file, "");
+  await expect(startTestGateway({ cluster_redis_url: server.url, data_dir: join(file, "data") })).rejects.toThrow();
+  await eventually(async () => (await connections()) === before, "the failed gateway's Redis connections closed");
 });
