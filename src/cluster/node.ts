@@ -151,10 +151,7 @@ export class ClusterNode {
     } catch {
       return;
     }
-    if (frame.kind === "reply") {
-      this.#awaitingReplies.get(frame.ref)?.sender.send(frame.frame);
-      return;
-    }
+    if (frame.kind === "reply") return this.#onReply(frame.ref, frame.frame);
     if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.message.chat_id);
     void this.#runIfWriter(this.#replyTo(frame), frame.message);
   }
@@ -184,6 +181,15 @@ export class ClusterNode {
       this.deps.log.error("could not check a forwarded message's chat writer", { chat_id: message.chat_id, error: String(e) });
     }
     this.#notRun(sender, message.chat_id);
+  }
+
+  /** A reply to a message this node forwarded goes to its sender; the ack or an error is the last one (the route is forgotten). */
+  #onReply(ref: string, text: string): void {
+    const awaiting = this.#awaitingReplies.get(ref);
+    if (!awaiting) return;
+    awaiting.sender.send(text);
+    const { event } = JSON.parse(text) as { event?: string };
+    if (event === "message_ack" || event === "error") this.#awaitingReplies.delete(ref);
   }
 
   /** Entries are added in time order with one lifetime: stop at the first still awaited. */
@@ -219,6 +225,8 @@ export class ClusterNode {
 
   /** Chats mirrored mid-turn whose lease nobody holds any more are taken over. */
   async #watchWriters(): Promise<void> {
+    // Replies that never came (a stop's, a writer that died) are forgotten here too, not only at the next forward.
+    this.#forgetOldReplies();
     for (const chatId of this.#runningTurns.keys()) {
       if (this.#stopping) return;
       if (this.storage.owns(chatId)) continue;

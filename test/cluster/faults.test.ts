@@ -228,3 +228,22 @@ test("a clustered gateway whose start fails after connecting closes its Redis co
   await expect(startTestGateway({ cluster_redis_url: server.url, data_dir: join(file, "data") })).rejects.toThrow();
   await eventually(async () => (await connections()) === before, "the failed gateway's Redis connections closed");
 });
+
+test("a forwarded message's reply route is forgotten at its final reply (ack or error): a late reply reaches nobody", async () => {
+  const { client, redis, server } = await writer();
+  const writerNode = String(await redis.get(key("owner"))).split(":")[1]!;
+  const other = await startTestGateway({ cluster_redis_url: server.url, echo_chunk_size: 3, echo_repeat: 2 });
+  const { client: sender } = await TestClient.ready(other.wsUrl("tcp"));
+  sender.send({ type: "message", chat_id: CHAT, content: "via the other node", client_msg_id: "m-8" });
+  await ackAndTurnEnd(sender);
+  await client.until((f) => f.chat_id === CHAT && isTurnEnd(f));
+  const inboxes = (await redis.send("PUBSUB", ["CHANNELS", "agentgate:node:*:inbox"])) as string[];
+  const senderInbox = inboxes.find((c) => !c.includes(writerNode))!;
+  const senderNode = senderInbox.split(":")[2]!;
+  await redis.publish(senderInbox, JSON.stringify({ kind: "reply", ref: `${senderNode}:0`, frame: JSON.stringify({ event: "message", chat_id: CHAT, text: "late" }) }));
+  // The next forwarded message's ack comes through the same inbox channel, after the late reply.
+  sender.send({ type: "message", chat_id: CHAT, content: "next", client_msg_id: "m-9" });
+  const frames = await ackAndTurnEnd(sender);
+  expect(frames.find((f) => f.event === "message_ack")).toMatchObject({ client_msg_id: "m-9" });
+  expect(frames.filter((f) => f.text === "late")).toEqual([]);
+});
