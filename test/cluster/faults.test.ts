@@ -6,10 +6,11 @@
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { RedisClient } from "bun";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { INTERNAL_ERROR, MESSAGE_NOT_STORED } from "../../src/protocol/errors.ts";
 import { ackAndTurnEnd, BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
+import { eventually, inCommitLog } from "./evidence.ts";
 import { startRedis, type TestRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-faults";
@@ -30,21 +31,6 @@ async function writer(overrides: Record<string, unknown> = {}): Promise<{ gw: Te
   client.send({ type: "message", chat_id: CHAT, content: "first" });
   await client.until((f) => f.chat_id === CHAT && isTurnEnd(f));
   return { gw, client, redis: await admin(server.url), server };
-}
-
-/** Whether the gateway's local commit log holds `text` (written before the Redis append starts). */
-function inCommitLog(gw: TestGateway, text: string): boolean {
-  const dir = join(gw.dir, "data", "commit-log");
-  return readdirSync(dir).some((name) => readFileSync(join(dir, name), "utf8").includes(text));
-}
-
-/** Polls (bounded) until `check` holds. */
-async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await Bun.sleep(25);
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 /** Every frame up to the pong of a ping sent now (what the client was sent before it). */
@@ -113,7 +99,7 @@ test("one batch with a refused chat and a failed chat: the refused chat's events
   // One batch in flight (held by the paused Redis): both messages are staged meanwhile and go in the next batch together.
   await redis.send("CLIENT", ["PAUSE", "10000", "WRITE"]);
   client.send({ type: "message", chat_id: held, content: "held batch" });
-  await eventually(() => inCommitLog(gw, "held batch"), "the held batch in the commit log");
+  await eventually(() => inCommitLog(join(gw.dir, "data"), "held batch"), "the held batch in the commit log");
   client.send({ type: "message", chat_id: refused, content: "never stored" });
   client.send({ type: "message", chat_id: failing, content: "stored late" });
   const staged = (chatId: string) => (gw.hub.view(chatId)?.staged.length ?? 0) > 0;
@@ -158,7 +144,7 @@ test("while appends fail, events held for the retry count against storage_max_he
     const content = `held-${i} ${"x".repeat(100_000)}`;
     client.send({ type: "message", chat_id: CHAT, content });
     refused = (await framesBeforePong(client)).some(refusal);
-    if (!refused) await eventually(() => inCommitLog(gw, `held-${i} `), `message ${i} written locally`);
+    if (!refused) await eventually(() => inCommitLog(join(gw.dir, "data"), `held-${i} `), `message ${i} written locally`);
   }
   expect(refused).toBe(true);
   // Repaired: what was held is appended, and the chat takes messages again.
