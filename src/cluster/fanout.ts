@@ -114,11 +114,6 @@ export class ClusterFanout {
     await Promise.allSettled([...this.#chats.keys()].map((chatId) => this.unfollow(chatId)));
   }
 
-  /** The next seq this node will deliver for the chat (what it has shown through, plus one). */
-  nextSeq(chatId: string): number | undefined {
-    return this.#chats.get(chatId)?.next;
-  }
-
   #onNotice(channel: string, message: string): void {
     const chatId = this.keys.chatOfChannel(channel);
     const chat = chatId === undefined ? undefined : this.#chats.get(chatId);
