@@ -336,10 +336,10 @@ export class Hub {
    * chat; nothing of it was stored), so no ack promises a dropped event.
    */
   afterCommit(fn: () => void, ifRefused?: RefusedWork): void {
-    if (this.#dirty.size === 0 && !this.#inFlight) return this.#runAfterCommit(fn);
-    if (ifRefused) this.#ifRefused.set(fn, ifRefused);
     if (this.#dirty.size > 0) this.#afterCommit.push(fn);
-    else this.#inFlight!.afterCommit.push(fn);
+    else if (this.#inFlight) this.#inFlight.afterCommit.push(fn);
+    else return this.#runAfterCommit(fn);
+    if (ifRefused) this.#ifRefused.set(fn, ifRefused);
   }
 
   /** Commits now and resolves once everything published so far is visible: at once when the commit fails, after `timeoutMs` at most (shutdown). */
