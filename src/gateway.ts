@@ -87,7 +87,18 @@ async function sweepMedia(library: MediaLibrary, orphansBeforeMs: number, unclai
   }
 }
 
+/** Builds the gateway; a failed build closes again what it had opened (newest first) before it rejects. */
 async function buildGateway(config: Config, log: Logger, front: BoundListeners): Promise<Gateway> {
+  const closeOnFailure: (() => unknown)[] = [];
+  try {
+    return await assembleGateway(config, log, front, closeOnFailure);
+  } catch (e) {
+    for (const close of closeOnFailure.reverse()) await Promise.resolve().then(close).catch(() => {});
+    throw e;
+  }
+}
+
+async function assembleGateway(config: Config, log: Logger, front: BoundListeners, closeOnFailure: (() => unknown)[]): Promise<Gateway> {
   startupMark("gateway loaded");
   const { listeners } = front;
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
@@ -95,21 +106,18 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
   const cluster = config.cluster_redis_url
     ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
     : undefined;
+  if (cluster) closeOnFailure.push(() => cluster.close());
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
   const transcriptFile = (chatId: string) => transcriptPath(transcriptsDir, chatId);
 
   // Storage: chat and turn rows in SQLite; events in the commit log (durable before visible), then per-chat JSONL transcripts.
   const db = openDatabase(join(config.data_dir, "agentgate.db"), config.sqlite_busy_timeout_ms);
+  closeOnFailure.push(() => db.$client.close());
   startupMark("db open");
   // Their metadata of record on Postgres (migrated here), written behind; each node keeps its own SQLite too.
-  const shared = config.store_postgres_url
-    ? await openSharedMetadata(config, db, log).catch((e: unknown) => {
-        db.$client.close();
-        cluster?.close();
-        throw e;
-      })
-    : undefined;
+  const shared = config.store_postgres_url ? await openSharedMetadata(config, db, log) : undefined;
+  if (shared) closeOnFailure.push(() => shared.close(0));
   const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }), shared);
   const logDir = join(config.data_dir, "commit-log");
   mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
@@ -144,6 +152,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       latestSeq: (chatId) => hub.latestSeq(chatId),
       busy: (chatId) => runs.activeTurn(chatId) !== undefined,
       localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),
+      continueAfter: (chatId, seq) => hub.continueAfter(chatId, seq),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
       remember: (chatId, clientMsgId) => {
         try {
@@ -156,8 +165,10 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       runForwarded: (sender, message) => clients.forwarded(sender, message),
       log,
     });
-  await clusterNode?.start();
   const storage = clusterNode ? clusterNode.storage : localStorage;
+  closeOnFailure.push(() => storage.close());
+  if (clusterNode) closeOnFailure.push(() => clusterNode.close());
+  await clusterNode?.start();
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
   const hub: Hub = new Hub(
@@ -170,7 +181,12 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
       retryMs: config.transcript_retry_ms,
       maxChats: config.chat_streams_max,
     },
-    { busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined, log: (level, msg, fields) => log[level](msg, fields) },
+    {
+      busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined,
+      log: (level, msg, fields) => log[level](msg, fields),
+      // Clustered: the chat's writer is another node; a turn started here before that was known writes nothing.
+      disowned: (chatId) => void runs.stopAndWait(chatId),
+    },
   );
   const reader = new ChatReader(hub, transcriptFile);
   closeInterruptedTurns(store, hub, log);
@@ -319,6 +335,7 @@ async function buildGateway(config: Config, log: Logger, front: BoundListeners):
     await hub.whenVisible(config.shutdown_grace_ms);
     await swept;
     store.flush();
+    await clusterNode?.close();
     await shared?.close(config.shutdown_grace_ms);
     await storage.close();
     hub.settle();

@@ -11,11 +11,14 @@ import { randomBytes } from "node:crypto";
  * node's IssuedTokens, or tokens shared by a cluster (src/cluster/shared-tokens.ts).
  */
 export interface SingleUseTokens {
-  /** A fresh token, or undefined at the cap of live tokens. */
+  /** A fresh token, or undefined at the cap of live tokens; rejects with TokenNotRecordedError when a shared store refused it. */
   issue(): string | undefined | Promise<string | undefined>;
   /** True if the token was live; it is removed either way. */
   consume(token: string): boolean | Promise<boolean>;
 }
+
+/** The token could not be recorded where every node finds it (the cluster's Redis): nothing was handed out (HTTP 503). */
+export class TokenNotRecordedError extends Error {}
 
 /** nanobot's prefix: clients written for it recognise tokens by it. */
 const PREFIX = "nbwt_";

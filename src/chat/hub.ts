@@ -49,10 +49,10 @@ export interface HubStorage {
   /**
    * Writes the batch (one syscall); throws, keeping the batch, on failure. A
    * clustered storage also appends it to Redis and returns that promise: the hub
-   * reveals the batch when it resolves (one batch in flight), with the chats
-   * whose events were refused for good (another gateway holds their lease).
+   * reveals the batch when it resolves (one batch in flight), chat by chat by
+   * its outcome.
    */
-  commit(): void | Promise<ReadonlySet<string>>;
+  commit(): void | Promise<AppendOutcome>;
   /** Bytes staged and not yet committed. */
   stagedBytes(): number;
   /** A committed event, for the chat's transcript (behind). */
@@ -71,6 +71,22 @@ export interface HubLimits {
   retryMs: number;
   /** In-memory chat streams kept; beyond, idle ones (no subscriber, no turn, all written) are forgotten, oldest first. */
   maxChats: number;
+}
+
+/** Clustered: what became of a batch's append, per chat; chats in neither set were appended. */
+export interface AppendOutcome {
+  /** Refused for good (another gateway holds the lease): their events are dropped, unseen. */
+  refused: ReadonlySet<string>;
+  /** Failed for a passing reason (a Redis error): kept by the storage for the retry. */
+  failed: ReadonlySet<string>;
+  /** The last failure, for the log. */
+  error: unknown;
+}
+
+/** Clustered: after-commit work of one chat, and what runs instead when that chat's batch is refused for good. */
+export interface RefusedWork {
+  chatId: string;
+  run(): void;
 }
 
 /** An event published but not yet committed. */
@@ -100,6 +116,8 @@ export interface ChatStream {
 export interface HubHooks {
   /** Whether the chat has a turn running (its stream state is then kept). */
   busy(chatId: string): boolean;
+  /** Clustered: another gateway holds the chat's lease and this node's events for it were dropped (its local turn must stop). */
+  disowned?(chatId: string): void;
   log(level: "warn" | "error", msg: string, fields: Record<string, unknown>): void;
 }
 
@@ -118,9 +136,13 @@ export class Hub {
   #commitScheduled = false;
   /** Work waiting for the next commit (afterCommit). */
   readonly #afterCommit: (() => void)[] = [];
+  /** Clustered only: what runs instead of waiting work when its chat's batch is refused for good (afterCommit's `ifRefused`). */
+  readonly #ifRefused = new Map<() => void, RefusedWork>();
   #retryTimer: Timer | undefined;
   #evictionTimer: Timer | undefined;
   #failing = false;
+  /** Shut down (settle): a commit failing now (a clustered append returning late) is not retried. */
+  #settled = false;
   /** Clustered storage only: the batch whose append is in flight (staged events per chat), and the work waiting for it. */
   #inFlight: { counts: Map<ChatStream, number>; broadcasts: string[]; afterCommit: (() => void)[] } | undefined;
 
@@ -220,39 +242,66 @@ export class Hub {
   /**
    * Clustered: the batch is revealed once its append resolves; events published
    * meanwhile wait for the next commit, which starts when this one ends. Chats
-   * refused for good lose the batch's events (nobody saw them) and their stream.
+   * refused for good lose the batch's events (nobody saw them) and their stream;
+   * chats whose append failed are retried, and the work waiting for the whole
+   * batch (acks, broadcasts) waits for that retry.
    */
-  #awaitAppend(appending: Promise<ReadonlySet<string>>): void {
+  #awaitAppend(appending: Promise<AppendOutcome>): void {
     const inFlight = { counts: new Map<ChatStream, number>(), broadcasts: this.#broadcasts.splice(0), afterCommit: this.#afterCommit.splice(0) };
     for (const chat of this.#dirty) inFlight.counts.set(chat, chat.staged.length);
     this.#dirty.clear();
     this.#inFlight = inFlight;
     appending.then(
-      (refused) => {
+      ({ refused, failed, error }) => {
         this.#inFlight = undefined;
-        this.#failing = false;
         for (const [chat, count] of inFlight.counts) {
           if (this.#chats.get(chat.chatId) !== chat) continue; // deleted meanwhile
           if (refused.has(chat.chatId)) this.#disown(chat);
+          else if (failed.has(chat.chatId)) this.#dirty.add(chat);
           else this.#reveal(chat, count);
         }
-        this.#revealed(inFlight.broadcasts, inFlight.afterCommit);
+        const waiting = this.#ifRefused.size === 0 ? inFlight.afterCommit : this.#runRefusedWork(inFlight.afterCommit, refused, failed.size > 0);
+        if (failed.size > 0) return this.#retryLater(inFlight.broadcasts, waiting, error);
+        if (this.#failing) this.hooks.log("warn", "storage accepts writes again; held events published", {});
+        this.#failing = false;
+        this.#revealed(inFlight.broadcasts, waiting);
         if (this.#dirty.size > 0) this.commit();
       },
       (e: unknown) => {
         this.#inFlight = undefined;
         for (const chat of inFlight.counts.keys()) this.#dirty.add(chat);
-        this.#broadcasts.unshift(...inFlight.broadcasts);
-        this.#afterCommit.unshift(...inFlight.afterCommit);
-        this.#commitFailed(e);
+        this.#retryLater(inFlight.broadcasts, inFlight.afterCommit, e);
       },
     );
   }
 
-  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store). */
+  /** The batch's broadcasts and after-commit work wait for the retry, ahead of newer ones. */
+  #retryLater(broadcasts: string[], afterCommit: (() => void)[], error: unknown): void {
+    this.#broadcasts.unshift(...broadcasts);
+    this.#afterCommit.unshift(...afterCommit);
+    this.#commitFailed(error);
+  }
+
+  /**
+   * Runs the `ifRefused` alternative of the work whose chat was refused; returns
+   * the rest. Alternatives of work still waiting (`retrying`) stay registered.
+   */
+  #runRefusedWork(work: (() => void)[], refused: ReadonlySet<string>, retrying: boolean): (() => void)[] {
+    const rest: (() => void)[] = [];
+    for (const fn of work) {
+      const alternative = this.#ifRefused.get(fn);
+      if (alternative && (refused.has(alternative.chatId) || !retrying)) this.#ifRefused.delete(fn);
+      if (alternative && refused.has(alternative.chatId)) this.#runAfterCommit(alternative.run);
+      else rest.push(fn);
+    }
+    return rest;
+  }
+
+  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store); its local turn stops. */
   #disown(chat: ChatStream): void {
     this.#tell(chat, CHAT_OWNED_ELSEWHERE);
     this.forget(chat.chatId);
+    this.hooks.disowned?.(chat.chatId);
   }
 
   /** The transcript now holds the chat's events through `seq`: they may leave the ring. */
@@ -281,11 +330,16 @@ export class Hub {
    * when nothing waits, else after the next successful commit. Replies that
    * promise something about published events (message_ack) go out this way, so
    * no client is told of an event a kill -9 could still lose.
+   *
+   * Clustered storage only: `ifRefused` runs instead of `fn` when the batch
+   * holding the chat's events is refused for good (another gateway writes the
+   * chat; nothing of it was stored), so no ack promises a dropped event.
    */
-  afterCommit(fn: () => void): void {
+  afterCommit(fn: () => void, ifRefused?: RefusedWork): void {
     if (this.#dirty.size > 0) this.#afterCommit.push(fn);
     else if (this.#inFlight) this.#inFlight.afterCommit.push(fn);
-    else this.#runAfterCommit(fn);
+    else return this.#runAfterCommit(fn);
+    if (ifRefused) this.#ifRefused.set(fn, ifRefused);
   }
 
   /** Commits now and resolves once everything published so far is visible: at once when the commit fails, after `timeoutMs` at most (shutdown). */
@@ -326,6 +380,16 @@ export class Hub {
     this.#scheduleEviction();
   }
 
+  /**
+   * Clustered, after a takeover's catch-up: the chat's Redis stream holds seqs
+   * through `seq` (some perhaps no longer readable there), so this node numbers
+   * its next event past them (a gap, never a reuse).
+   */
+  continueAfter(chatId: string, seq: number): void {
+    const chat = this.#open(chatId);
+    if (seq > chat.lastSeq) chat.lastSeq = seq;
+  }
+
   /** The chat was deleted: forget its stream. */
   forget(chatId: string): void {
     const chat = this.#chats.get(chatId);
@@ -337,6 +401,7 @@ export class Hub {
 
   /** Clean shutdown: record each chat's exact last seq, so numbering continues without a gap. */
   settle(): void {
+    this.#settled = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#evictionTimer);
     for (const chat of this.#chats.values()) this.#settleSeq(chat);
@@ -404,7 +469,7 @@ export class Hub {
     this.#failing = true;
     for (const text of this.#broadcasts.splice(0)) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
+    if (!this.#settled) this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
   }
 
   /** Reveals the chat's first `count` staged events (all of them unless a clustered commit was in flight). */

@@ -6,6 +6,7 @@
  * are `error` frames to the asker; the socket stays open.
  */
 import { Hub } from "../chat/hub.ts";
+import { isRedisError } from "../cluster/cluster.ts";
 import type { Logger } from "../log.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
@@ -14,6 +15,7 @@ import {
   CHAT_BUSY,
   CHAT_OWNED_ELSEWHERE,
   IMAGE_REJECTED,
+  INTERNAL_ERROR,
   MESSAGE_NOT_STORED,
   MISSING_CONTENT,
   NOT_CAPABLE,
@@ -149,16 +151,27 @@ export class ChatActions {
   attach(ws: ClientSocket, env: Attach): void {
     const { placement } = this.deps;
     if (!placement) return this.#attach(ws, env);
-    placement.follow(env.chat_id).then(
-      () => this.#attach(ws, env),
-      (e: unknown) => this.#clusterFailed(ws, env.chat_id, e),
-    );
+    this.#whenPlaced(ws, env.chat_id, placement.follow(env.chat_id), () => this.#attach(ws, env));
   }
 
-  /** The cluster's Redis did not answer: the asker is told, as for a failing store. */
-  #clusterFailed(ws: ClientSocket, chatId: string, error: unknown): void {
-    this.deps.log.error("cluster Redis failed", { chat_id: chatId, error: String(error) });
-    replyError(ws, { detail: STORAGE_ERROR, reason: STORE_FAILED }, chatId);
+  /**
+   * Clustered: `handle` runs once the chat's placement is known, outside the
+   * socket's error boundary (src/connections.ts), so it gets one of its own: it
+   * never rejects (an unhandled rejection would end the process).
+   */
+  #whenPlaced<T>(sender: MessageSender, chatId: string, placing: Promise<T>, handle: (placed: T) => unknown): void {
+    placing.then(handle).catch((e: unknown) => this.#handlingFailed(sender, chatId, e));
+  }
+
+  /** A Redis failure is answered as a failing store; anything else as the socket boundary answers a failed frame. */
+  #handlingFailed(sender: MessageSender, chatId: string, error: unknown): void {
+    try {
+      const redis = isRedisError(error);
+      this.deps.log.error(redis ? "cluster Redis failed" : "handling a clustered frame failed", { chat_id: chatId, error: String(error) });
+      replyError(sender, redis ? { detail: STORAGE_ERROR, reason: STORE_FAILED } : { detail: INTERNAL_ERROR }, chatId);
+    } catch {
+      // The log sink or the socket failed too: nothing more to tell anyone.
+    }
   }
 
   #attach(ws: ClientSocket, env: Attach): void {
@@ -183,10 +196,7 @@ export class ChatActions {
   message(ws: ClientSocket, env: Message): void {
     const { placement } = this.deps;
     if (!placement) return this.#message(ws, env);
-    placement.writableHere(env.chat_id).then(
-      (writable) => (writable ? this.#message(ws, env) : this.#forward(ws, env, placement)),
-      (e: unknown) => this.#clusterFailed(ws, env.chat_id, e),
-    );
+    this.#whenPlaced(ws, env.chat_id, placement.writableHere(env.chat_id), (writable) => (writable ? this.#message(ws, env) : this.#forward(ws, env, placement)));
   }
 
   /**
@@ -194,23 +204,23 @@ export class ChatActions {
    * runs there. Media and workspace scopes stay on the node that received them,
    * so such messages are refused (not built yet).
    */
-  #forward(ws: ClientSocket, env: Message, placement: ChatPlacement): void {
+  async #forward(ws: ClientSocket, env: Message, placement: ChatPlacement): Promise<void> {
     const chatId = env.chat_id;
     if (env.media?.length || env.media_ids?.length || env.workspace_scope !== undefined) return replyError(ws, { detail: STORAGE_ERROR, reason: CHAT_OWNED_ELSEWHERE }, chatId);
     if (env.content.trim() === "") return replyError(ws, { detail: MISSING_CONTENT }, chatId);
     const forwarded: ForwardedMessage = { chat_id: chatId, content: env.content, ...(env.client_msg_id !== undefined && { client_msg_id: env.client_msg_id }), ...(env.webui === true && { webui: true }) };
-    placement
-      .follow(chatId)
-      .then(() => {
-        if (this.join(ws, chatId)) this.hydrate(ws, chatId);
-        return placement.forward(ws, forwarded);
-      })
-      .catch((e: unknown) => this.#clusterFailed(ws, chatId, e));
+    await placement.follow(chatId);
+    if (this.join(ws, chatId)) this.hydrate(ws, chatId);
+    await placement.forward(ws, forwarded);
   }
 
-  /** On the node writing the chat: a message another node received, run as if sent here. */
+  /** On the node writing the chat: a message another node received, run as if sent here; a failure is answered to its sender. */
   forwarded(sender: MessageSender, message: ForwardedMessage): void {
-    this.#submitOnce(sender, message.chat_id, message.content, message.webui === true ? { webui: true } : {}, message.client_msg_id);
+    try {
+      this.#submitOnce(sender, message.chat_id, message.content, message.webui === true ? { webui: true } : {}, message.client_msg_id);
+    } catch (e) {
+      this.#handlingFailed(sender, message.chat_id, e);
+    }
   }
 
   #message(ws: ClientSocket, env: Message): void {
@@ -253,12 +263,24 @@ export class ChatActions {
    * acked only once the user event is written. A crash before that loses the ack
    * and the id together, so the client's resend runs; a crash between the event's
    * write and the id's can at worst run a resend of an interrupted message again.
+   * Clustered, a batch Redis refuses for good (another node writes the chat)
+   * stored nothing: the sender is told to send again, and nothing is remembered.
    */
-  #acceptOnceDurable(ws: MessageSender, chatId: string, clientMsgId: string): void {
-    const key = idKey(chatId, clientMsgId);
-    this.#acceptingIds.add(key);
-    this.deps.hub.afterCommit(() => {
-      this.#acceptingIds.delete(key);
+  #answerOnceDurable(ws: MessageSender, chatId: string, clientMsgId: string | undefined): void {
+    const { placement, hub } = this.deps;
+    if (clientMsgId === undefined && !placement) return;
+    const key = clientMsgId === undefined ? undefined : idKey(chatId, clientMsgId);
+    if (key !== undefined) this.#acceptingIds.add(key);
+    const notStored = placement && {
+      chatId,
+      run: () => {
+        if (key !== undefined) this.#acceptingIds.delete(key);
+        replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
+      },
+    };
+    hub.afterCommit(() => {
+      if (clientMsgId === undefined) return;
+      this.#acceptingIds.delete(idKey(chatId, clientMsgId));
       try {
         this.deps.messageIds.accept(chatId, clientMsgId);
       } catch (e) {
@@ -266,7 +288,7 @@ export class ChatActions {
         this.deps.log.error("could not record a client_msg_id", { chat_id: chatId, error: String(e) });
       }
       reply(ws, { event: "message_ack", chat_id: chatId, client_msg_id: clientMsgId, duplicate: false });
-    });
+    }, notStored);
   }
 
   /** A user message (typed or legacy) into the chat: published, then run; acked once durable. */
@@ -289,7 +311,7 @@ export class ChatActions {
     const userSeq = hub.publish(user);
     // The store refused the message: nothing runs and nothing is remembered, so a resend will run.
     if (userSeq === 0) return replyError(ws, { detail: STORAGE_ERROR, reason: MESSAGE_NOT_STORED }, chatId);
-    if (clientMsgId !== undefined) this.#acceptOnceDurable(ws, chatId, clientMsgId);
+    this.#answerOnceDurable(ws, chatId, clientMsgId);
     chats.noteUserMessage(chatId, content);
     const scope = this.#scopes.of(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
@@ -300,10 +322,7 @@ export class ChatActions {
   stopFrame(ws: ClientSocket, chatId: string): void {
     const { placement } = this.deps;
     if (!placement) return this.stop(ws, chatId);
-    placement
-      .writableHere(chatId)
-      .then((writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { chat_id: chatId, content: STOP_COMMAND })))
-      .catch((e: unknown) => this.#clusterFailed(ws, chatId, e));
+    this.#whenPlaced(ws, chatId, placement.writableHere(chatId), (writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { chat_id: chatId, content: STOP_COMMAND })));
   }
 
   /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */

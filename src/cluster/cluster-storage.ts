@@ -14,18 +14,22 @@
  * another node may take it at once, and this node's next commit claims it anew.
  */
 import type { ChatStorage } from "../chat/storage.ts";
-import type { HubStorage } from "../chat/hub.ts";
+import type { AppendOutcome, HubStorage } from "../chat/hub.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 import type { ChatLeases, Fence } from "./lease.ts";
 import { FencedError, SeqBehindError } from "./lua.ts";
 
 export interface ClusterStorageHooks {
   warn(msg: string, fields: Record<string, unknown>): void;
+  /** Takes a free lease the node's way (catch-up first, then `claim`); false when another node holds it. */
+  takeOver(chatId: string): Promise<boolean>;
 }
 
 export class ClusterStorage implements HubStorage {
   /** Events staged since the last append, per chat, in seq order. */
   #pending = new Map<string, LoggedEvent[]>();
+  /** Bytes of the events staged or being appended, not yet in Redis (what waits in memory while Redis fails). */
+  #heldBytes = 0;
   readonly #fences = new Map<string, Fence>();
   /** When each held chat last had a batch appended (or its lease won). */
   readonly #lastWrite = new Map<string, number>();
@@ -67,14 +71,16 @@ export class ClusterStorage implements HubStorage {
     let events = this.#pending.get(chatId);
     if (!events) this.#pending.set(chatId, (events = []));
     events.push({ seq, stored: line, frame });
+    this.#heldBytes += line.length;
   }
 
+  /** Everything not yet in Redis, not only the local batch (empty once written locally): the hub's cap while appends fail. */
   stagedBytes(): number {
-    return this.local.stagedBytes();
+    return this.#heldBytes;
   }
 
-  /** The local write (sync, throws as on a single node), then the fenced appends; resolves with the chats refused for good. */
-  commit(): Promise<ReadonlySet<string>> {
+  /** The local write (sync, throws as on a single node), then the fenced appends; resolves with each chat's outcome (never rejects). */
+  commit(): Promise<AppendOutcome> {
     this.local.commit();
     const batch = this.#pending;
     this.#pending = new Map();
@@ -93,20 +99,29 @@ export class ClusterStorage implements HubStorage {
     await this.local.close();
   }
 
-  /** Every chat's append at once (pipelined); a chat that failed for a passing reason is kept for the retry, ahead of newer events. */
-  async #appendAll(batch: Map<string, LoggedEvent[]>): Promise<ReadonlySet<string>> {
+  /**
+   * Every chat's append at once (pipelined), each with its own outcome: a chat
+   * refused for good loses its events whatever happens to the others; one that
+   * failed for a passing reason (a Redis error) is kept for the retry, ahead of
+   * newer events.
+   */
+  async #appendAll(batch: Map<string, LoggedEvent[]>): Promise<AppendOutcome> {
     const refused = new Set<string>();
+    const failed = new Set<string>();
+    let error: unknown;
     const chats = [...batch];
     const outcomes = await Promise.allSettled(chats.map(([chatId, events]) => this.#append(chatId, events, refused)));
-    let failure: unknown;
     outcomes.forEach((outcome, i) => {
-      if (outcome.status === "fulfilled") return;
-      failure = outcome.reason;
       const [chatId, events] = chats[i]!;
+      if (outcome.status === "fulfilled") {
+        for (const e of events) this.#heldBytes -= e.stored.length;
+        return;
+      }
+      error = outcome.reason;
+      failed.add(chatId);
       this.#pending.set(chatId, [...events, ...(this.#pending.get(chatId) ?? [])]);
     });
-    if (failure !== undefined) throw failure;
-    return refused;
+    return { refused, failed, error };
   }
 
   async #append(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
@@ -122,7 +137,7 @@ export class ClusterStorage implements HubStorage {
   }
 
   async #appendHeld(chatId: string, events: LoggedEvent[], refused: Set<string>): Promise<void> {
-    const fence = this.#fences.get(chatId) ?? (await this.claim(chatId));
+    const fence = this.#fences.get(chatId) ?? ((await this.hooks.takeOver(chatId)) ? this.#fences.get(chatId) : undefined);
     if (!fence) {
       refused.add(chatId);
       return;
@@ -131,8 +146,11 @@ export class ClusterStorage implements HubStorage {
       await this.log.append(fence, events);
     } catch (e) {
       if (e instanceof SeqBehindError) {
-        // This node had not mirrored everything another writer appended: its events would reuse seqs.
-        this.hooks.warn("events refused: the chat's stream is ahead of this node", { chat_id: chatId, stream_last_seq: e.lastSeq });
+        // This node had not mirrored everything another writer appended: its events would reuse seqs. The
+        // lease is given up, so the next message takes the chat over the node's way (catch-up first).
+        this.hooks.warn("events refused: the chat's stream is ahead of this node; its lease is given up", { chat_id: chatId, stream_last_seq: e.lastSeq });
+        this.#fences.delete(chatId);
+        await this.leases.release(fence).catch(() => false);
         refused.add(chatId);
         return;
       }
@@ -143,15 +161,25 @@ export class ClusterStorage implements HubStorage {
     }
   }
 
-  /** Takes the chat's lease for this node, if free (or already this node's). */
-  async claim(chatId: string): Promise<Fence | undefined> {
+  /**
+   * Takes the chat's lease for this node, if free (or already this node's), and
+   * writes with it only once `prepare` (the catch-up) has run; a failed
+   * `prepare` gives the lease up again and rejects. A release of the chat under
+   * way is waited for first (it would otherwise drop the new lease).
+   */
+  async claim(chatId: string, prepare: () => Promise<void>): Promise<boolean> {
     await this.#releasing.get(chatId);
     const fence = await this.leases.acquire(chatId);
-    if (fence) {
-      this.#fences.set(chatId, fence);
-      this.#lastWrite.set(chatId, Date.now());
+    if (!fence) return false;
+    try {
+      await prepare();
+    } catch (e) {
+      await this.leases.release(fence).catch(() => false);
+      throw e;
     }
-    return fence;
+    this.#fences.set(chatId, fence);
+    this.#lastWrite.set(chatId, Date.now());
+    return true;
   }
 
   /** Held chats with nothing appended since `before` and nothing waiting to be. */

@@ -42,6 +42,12 @@ export async function connectCluster(
   };
 }
 
+/** Whether `error` came from Redis (Bun's RedisClient: a server error reply, a closed or failed connection) rather than from our own code. */
+export function isRedisError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && code.startsWith("ERR_REDIS");
+}
+
 async function connect(url: string): Promise<RedisClient> {
   const redis = new RedisClient(url, { connectionTimeout: CONNECT_TIMEOUT_MS });
   // The client retries a refused connection on its own for long: start-up gives it a fixed time.

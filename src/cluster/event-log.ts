@@ -91,12 +91,6 @@ export class ClusterEventLog {
   async lastSeq(chatId: string): Promise<number> {
     return Number((await this.redis.get(this.keys.lastSeq(chatId))) ?? 0);
   }
-
-  /** The oldest seq the stream still holds (0 when empty): below it, history is in the durable store only. */
-  async oldestSeq(chatId: string): Promise<number> {
-    const first = (await this.redis.send("XRANGE", [this.keys.stream(chatId), "-", "+", "COUNT", "1"])) as [string, string[]][];
-    return first.length === 0 ? 0 : seqOfId(first[0]![0]);
-  }
 }
 
 const seqOfId = (id: string) => Number(id.slice(0, id.indexOf("-")));

@@ -23,6 +23,7 @@ export interface FanoutHooks {
   deliver: Deliver;
   /** History the stream no longer holds was asked for: `from`..`to` must come from the durable store. */
   trimmed(chatId: string, from: number, to: number): void;
+  /** Reading the stream or delivering an event failed. */
   error(chatId: string, error: unknown): void;
 }
 
@@ -35,11 +36,20 @@ interface Followed {
   filling: Promise<void> | undefined;
   /** When it was followed or last delivered something (Date.now()). */
   activeAt: number;
+  /** Resolves once subscribed and caught up: every follow() of the chat waits for it. */
+  ready: Promise<void>;
 }
 
 export class ClusterFanout {
   readonly #chats = new Map<string, Followed>();
-  readonly #listener = (message: string, channel: string) => this.#onNotice(channel, message);
+  /** Runs in a Redis subscriber callback, outside any error boundary: a throw (the mirror's transcript write) is reported, and the next notice's gap fill redelivers. */
+  readonly #listener = (message: string, channel: string) => {
+    try {
+      this.#onNotice(channel, message);
+    } catch (e) {
+      this.hooks.error(this.keys.chatOfChannel(channel) ?? channel, e);
+    }
+  };
 
   constructor(
     /** A connection of its own: a subscribed Redis connection can run no other commands. */
@@ -50,30 +60,55 @@ export class ClusterFanout {
   ) {
     // Notices published while the connection was down are lost: the streams have them.
     subscriber.onReconnect(() => {
-      for (const [chatId, chat] of this.#chats) void this.catchUp(chatId, chat.next - 1);
+      for (const [chatId, chat] of this.#chats) this.catchUp(chatId, chat.next - 1, chat.next - 1).catch((e: unknown) => this.hooks.error(chatId, e));
     });
   }
 
-  /** Delivers every event of the chat after `afterSeq`, then each new batch as it is appended. */
-  async follow(chatId: string, afterSeq: number): Promise<void> {
-    if (this.#chats.has(chatId)) return;
-    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined, activeAt: Date.now() };
+  /**
+   * Delivers every event of the chat after `afterSeq`, then each new batch as it
+   * is appended; resolves once caught up (a second caller waits for the first's
+   * catch-up). A failed start forgets the chat, so the next follow() tries again.
+   */
+  follow(chatId: string, afterSeq: number): Promise<void> {
+    const followed = this.#chats.get(chatId);
+    if (followed) return followed.ready;
+    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined, activeAt: Date.now(), ready: Promise.resolve() };
     this.#chats.set(chatId, chat);
-    // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
-    await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
-    await this.#startFill(chatId, chat);
+    chat.ready = this.#start(chatId, chat);
+    return chat.ready;
+  }
+
+  async #start(chatId: string, chat: Followed): Promise<void> {
+    try {
+      // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
+      await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
+      await this.#startFill(chatId, chat);
+    } catch (e) {
+      await this.unfollow(chatId).catch(() => {});
+      throw e;
+    }
   }
 
   /**
-   * Delivers everything the stream holds now (a node taking the chat over must
-   * have every published event before it numbers new ones).
+   * Delivers everything the stream holds through `throughSeq` (a node taking
+   * the chat over must have every published event before it numbers new ones);
+   * rejects when the stream cannot be read. Fills until done or a fill delivers
+   * nothing more (the rest is no longer in the stream).
    */
-  async catchUp(chatId: string, afterSeq: number): Promise<void> {
-    const chat = this.#chats.get(chatId);
-    if (!chat) return this.follow(chatId, afterSeq);
-    await chat.filling;
-    chat.waiting ??= [];
-    await this.#startFill(chatId, chat);
+  async catchUp(chatId: string, afterSeq: number, throughSeq: number): Promise<void> {
+    const following = this.#chats.has(chatId);
+    await this.follow(chatId, afterSeq);
+    const chat = this.#chats.get(chatId)!;
+    if (following) {
+      await chat.filling?.catch(() => {});
+      chat.waiting ??= [];
+      await this.#startFill(chatId, chat);
+    }
+    for (let before = 0; chat.next <= throughSeq && chat.next !== before; ) {
+      before = chat.next;
+      chat.waiting ??= [];
+      await this.#startFill(chatId, chat);
+    }
   }
 
   async unfollow(chatId: string): Promise<void> {
@@ -81,18 +116,14 @@ export class ClusterFanout {
     await this.subscriber.unsubscribe(this.keys.channel(chatId));
   }
 
-  following(chatId: string): boolean {
-    return this.#chats.has(chatId);
-  }
-
   /** Followed chats with nothing delivered since `before` and no stream read under way. */
   idleSince(before: number): string[] {
     return [...this.#chats].filter(([, chat]) => chat.activeAt < before && chat.filling === undefined).map(([chatId]) => chatId);
   }
 
-  /** The next seq this node will deliver for the chat (what it has shown through, plus one). */
-  nextSeq(chatId: string): number | undefined {
-    return this.#chats.get(chatId)?.next;
+  /** Shutdown: every chat unfollowed (nothing more is delivered). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#chats.keys()].map((chatId) => this.unfollow(chatId)));
   }
 
   #onNotice(channel: string, message: string): void {
@@ -106,7 +137,7 @@ export class ClusterFanout {
     const { first, frames } = decodeNotice(message);
     if (first > chat.next) {
       chat.waiting = [message];
-      void this.#startFill(chatId, chat);
+      this.#startFill(chatId, chat).catch((e: unknown) => this.hooks.error(chatId, e));
       return;
     }
     this.#deliverFrom(chatId, chat, first, frames);
@@ -127,8 +158,9 @@ export class ClusterFanout {
     return chat.filling;
   }
 
-  /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped). */
+  /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped); rejects when the stream could not be read. */
   async #fill(chatId: string, chat: Followed): Promise<void> {
+    let failure: unknown;
     try {
       for (let round = 0; round < FILL_ROUNDS; round++) {
         const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
@@ -143,7 +175,7 @@ export class ClusterFanout {
         if (events.length < FILL_BATCH) break;
       }
     } catch (e) {
-      this.hooks.error(chatId, e);
+      failure = e;
     }
     const waiting = chat.waiting ?? [];
     chat.waiting = undefined;
@@ -151,5 +183,6 @@ export class ClusterFanout {
       const { first, frames } = decodeNotice(message);
       if (first <= chat.next) this.#deliverFrom(chatId, chat, first, frames);
     }
+    if (failure !== undefined) throw failure;
   }
 }

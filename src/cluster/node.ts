@@ -48,6 +48,8 @@ export interface ClusterNodeDeps {
   busy: (chatId: string) => boolean;
   /** This node's sockets attached to the chat. */
   localSubscribers: (chatId: string) => number;
+  /** After a takeover's catch-up: this node numbers the chat's events past `seq` (hub.continueAfter). */
+  continueAfter: (chatId: string, seq: number) => void;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
   /** Records a client_msg_id the chat's writer accepted (its `user` event was mirrored here). */
@@ -69,6 +71,7 @@ export class ClusterNode {
   readonly nodeId = newNodeId();
   readonly storage: ClusterStorage;
   readonly #leases: ChatLeases;
+  readonly #eventLog: ClusterEventLog;
   readonly #fanout: ClusterFanout;
   /** Mirrored chats whose turn is running (chat → turn_id): the ones to take over if their writer dies. */
   readonly #runningTurns = new Map<string, string>();
@@ -79,16 +82,19 @@ export class ClusterNode {
   /** Messages this node forwarded: where their replies go, oldest first. */
   readonly #awaitingReplies = new Map<string, { sender: MessageSender; until: number }>();
   #nextRef = 0;
+  /** Shutting down: no takeovers, and forwarded messages are sent back (the sender resends to the next writer). */
+  #stopping = false;
 
   constructor(private readonly deps: ClusterNodeDeps) {
     const { connection, config, log } = deps;
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
-    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields) });
+    this.#eventLog = eventLog;
+    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) });
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
       trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream were not mirrored", { chat_id: chatId, from, to }),
-      error: (chatId, error) => log.error("could not read a chat's Redis stream", { chat_id: chatId, error: String(error) }),
+      error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
     });
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
     this.#watchTimer.unref();
@@ -102,12 +108,15 @@ export class ClusterNode {
    * resolves. Its own events coming back are skipped by the hub (seq already held).
    */
   async follow(chatId: string): Promise<void> {
-    if (this.storage.owns(chatId) || this.#fanout.following(chatId)) return;
+    if (this.storage.owns(chatId)) return;
     await this.#fanout.follow(chatId, this.deps.latestSeq(chatId));
   }
 
   /** False while another node holds the chat's lease; a free lease is taken over here first. */
   async writableHere(chatId: string): Promise<boolean> {
+    // A takeover under way: writable once it has caught up (a message numbered before that would reuse seqs).
+    const takingOver = this.#takingOver.get(chatId);
+    if (takingOver) return takingOver;
     if (this.storage.owns(chatId)) return true;
     const holder = await this.#leases.holder(chatId);
     if (holder !== undefined) return holder.nodeId === this.nodeId;
@@ -116,7 +125,16 @@ export class ClusterNode {
 
   /** Starts listening on this node's inbox. */
   async start(): Promise<void> {
-    await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#onInbox(text));
+    await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#guardedInbox(text));
+  }
+
+  /** Inbox frames arrive in a Redis subscriber callback, outside any socket's error boundary: a throw is logged, never left to end the process. */
+  #guardedInbox(text: string): void {
+    try {
+      this.#onInbox(text);
+    } catch (e) {
+      this.deps.log.error("could not handle a node inbox frame", { error: String(e) });
+    }
   }
 
   /**
@@ -156,18 +174,45 @@ export class ClusterNode {
     } catch {
       return;
     }
-    if (frame.kind === "reply") {
-      this.#awaitingReplies.get(frame.ref)?.sender.send(frame.frame);
-      return;
-    }
+    if (frame.kind === "reply") return this.#onReply(frame.ref, frame.frame);
+    if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.message.chat_id);
+    void this.#runIfWriter(this.#replyTo(frame), frame.message);
+  }
+
+  /** Where the replies to a forwarded message go: the sending node's inbox, tagged with the message's ref. */
+  #replyTo(frame: InboxFrame & { kind: "message" }): MessageSender {
     const { from, ref } = frame;
     const inbox = this.deps.connection.keys.inbox(from);
-    const sender: MessageSender = {
+    return {
       // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
       data: { clientId: frame.client_id, remote: frame.remote },
     };
-    this.deps.runForwarded(sender, frame.message);
+  }
+
+  /**
+   * A forwarded message runs only where the chat is written: the sender's node
+   * saw this node as the writer, but the lease may have moved since (asked of
+   * Redis, not of this node's fence, which a renewal may be about to lose).
+   */
+  async #runIfWriter(sender: MessageSender, message: ForwardedMessage): Promise<void> {
+    try {
+      const holder = await this.#leases.holder(message.chat_id);
+      const writable = holder === undefined ? await this.#takeOver(message.chat_id) : holder.nodeId === this.nodeId && (await this.writableHere(message.chat_id));
+      if (writable) return this.deps.runForwarded(sender, message);
+    } catch (e) {
+      this.deps.log.error("could not check a forwarded message's chat writer", { chat_id: message.chat_id, error: String(e) });
+    }
+    this.#notRun(sender, message.chat_id);
+  }
+
+  /** A reply to a message this node forwarded goes to its sender; the ack or an error is the last one (the route is forgotten). */
+  #onReply(ref: string, text: string): void {
+    const awaiting = this.#awaitingReplies.get(ref);
+    if (!awaiting) return;
+    awaiting.sender.send(text);
+    const { event } = JSON.parse(text) as { event?: string };
+    if (event === "message_ack" || event === "error") this.#awaitingReplies.delete(ref);
   }
 
   /** Entries are added in time order with one lifetime: stop at the first still awaited. */
@@ -179,8 +224,9 @@ export class ClusterNode {
     }
   }
 
-  /** Shutdown: no more takeovers; the leases go with the storage's close. */
+  /** Shutdown begins: no more takeovers, forwarded messages sent back; mirroring goes on while this node's clients are served. */
   stop(): void {
+    this.#stopping = true;
     clearInterval(this.#watchTimer);
     clearInterval(this.#idleTimer);
   }
@@ -205,6 +251,13 @@ export class ClusterNode {
     }
   }
 
+  /** Shutdown, after the hub's last commit and before the storage closes: nothing more arrives from Redis (inbox, followed chats). The leases go with the storage's close. */
+  async close(): Promise<void> {
+    this.stop();
+    const { subscriber, keys } = this.deps.connection;
+    await Promise.allSettled([subscriber.unsubscribe(keys.inbox(this.nodeId)), this.#fanout.close()]);
+  }
+
   #mirror(chatId: string, seq: number, frame: string): void {
     const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string; client_msg_id?: unknown };
     if (event.event === "goal_status" && event.turn_id !== undefined) {
@@ -218,7 +271,10 @@ export class ClusterNode {
 
   /** Chats mirrored mid-turn whose lease nobody holds any more are taken over. */
   async #watchWriters(): Promise<void> {
+    // Replies that never came (a stop's, a writer that died) are forgotten here too, not only at the next forward.
+    this.#forgetOldReplies();
     for (const chatId of this.#runningTurns.keys()) {
+      if (this.#stopping) return;
       if (this.storage.owns(chatId)) continue;
       try {
         if ((await this.#leases.holder(chatId)) === undefined) await this.#takeOver(chatId);
@@ -237,10 +293,19 @@ export class ClusterNode {
     return running;
   }
 
-  /** The lease first (the old writer is fenced from then on), then every published event, then the interrupted turn closed. */
+  /**
+   * The lease first (the old writer is fenced from then on), then every
+   * published event (numbering continues past the stream's last seq, even one
+   * it no longer holds), and only then writes; then the interrupted turn closed.
+   * A failed catch-up gives the lease up again.
+   */
   async #claim(chatId: string): Promise<boolean> {
-    if (!(await this.storage.claim(chatId))) return false;
-    await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId));
+    const caughtUp = async () => {
+      const last = await this.#eventLog.lastSeq(chatId);
+      await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId), last);
+      this.deps.continueAfter(chatId, last);
+    };
+    if (!(await this.storage.claim(chatId, caughtUp))) return false;
     const turnId = this.#runningTurns.get(chatId);
     if (turnId !== undefined) {
       this.#runningTurns.delete(chatId);

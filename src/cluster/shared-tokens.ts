@@ -5,10 +5,11 @@
  * atomic in Redis, so of two nodes presented the same token at once exactly one
  * sees it removed. The local IssuedTokens still mints the token and bounds how
  * many this node has outstanding (max_outstanding_tokens). Redis unreachable:
- * consuming refuses (fail closed), issuing throws.
+ * consuming refuses (fail closed), issuing rejects with TokenNotRecordedError
+ * (the route answers 503) and the minted token is forgotten.
  */
 import type { RedisClient } from "bun";
-import type { IssuedTokens } from "../auth/issued-tokens.ts";
+import { type IssuedTokens, TokenNotRecordedError } from "../auth/issued-tokens.ts";
 import type { ClusterKeys } from "./keys.ts";
 
 const digest = (token: string) => new Bun.CryptoHasher("sha256").update(token).digest("base64url");
@@ -25,7 +26,13 @@ export class SharedTokens {
   async issue(): Promise<string | undefined> {
     const token = this.local.issue();
     if (token === undefined) return undefined;
-    await this.redis.set(this.keys.token(digest(token)), "1", "PX", this.ttlMs);
+    try {
+      await this.redis.set(this.keys.token(digest(token)), "1", "PX", this.ttlMs);
+    } catch (e) {
+      // Never handed out: it must not count against this node's cap.
+      this.local.consume(token);
+      throw new TokenNotRecordedError(`the token could not be recorded in the cluster's Redis: ${(e as Error).message}`);
+    }
     return token;
   }
 

@@ -8,7 +8,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requireApiCredential } from "../auth/api-credential.ts";
-import type { IssuedTokens, SingleUseTokens } from "../auth/issued-tokens.ts";
+import { type IssuedTokens, type SingleUseTokens, TokenNotRecordedError } from "../auth/issued-tokens.ts";
 import type { TrustPolicy } from "../auth/peer.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -23,7 +23,7 @@ import { metricsRoute } from "./metrics.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { RateLimiter, rateLimit } from "./rate-limit.ts";
 import { refusal } from "./refusal.ts";
-import { HTTP_INTERNAL, HTTP_INTERNAL_REASON } from "../protocol/errors.ts";
+import { HTTP_INTERNAL, HTTP_INTERNAL_REASON, HTTP_TOKENS_UNAVAILABLE, HTTP_TOKENS_UNAVAILABLE_REASON } from "../protocol/errors.ts";
 import { peerOf } from "./request-env.ts";
 import { requestLog } from "./request-log.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
@@ -101,6 +101,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.on(["GET", "HEAD"], "*", config.webui_dir ? staticSite({ root: config.webui_dir, csp: config.webui_csp }) : webPage());
   app.notFound(() => refusal(404, "Not Found", "no such route"));
   app.onError((err, c) => {
+    if (err instanceof TokenNotRecordedError) {
+      log.error("token not issued", { path: c.req.path, error: err.message });
+      return refusal(503, HTTP_TOKENS_UNAVAILABLE, HTTP_TOKENS_UNAVAILABLE_REASON);
+    }
     log.error("http handler failed", { path: c.req.path, error: err.message });
     return refusal(500, HTTP_INTERNAL, HTTP_INTERNAL_REASON);
   });

@@ -97,6 +97,9 @@ export const GATEWAY_SHUTDOWN = "gateway_shutdown";
 export const HTTP_INTERNAL = "internal";
 export const HTTP_INTERNAL_REASON = "internal server error";
 export const HTTP_NOT_STORED_REASON = "the message could not be stored; nothing was published";
+/** Clustered: an issue route's token could not be recorded in the cluster's Redis (503); nothing was handed out. */
+export const HTTP_TOKENS_UNAVAILABLE = "tokens_unavailable";
+export const HTTP_TOKENS_UNAVAILABLE_REASON = "the token could not be recorded for the cluster; try again";
 
 // ── WebSocket close codes and reasons (RFC 6455 §7.4; 4000–4999 are ours) ───
 /** Shutdown: the gateway is going away; clients reconnect soon. */

@@ -5,8 +5,10 @@
  */
 import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
+import { join } from "node:path";
 import type { ConfigInput } from "../../src/config.ts";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
+import { eventually, inCommitLog } from "./evidence.ts";
 import { startRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-chat-1";
@@ -102,8 +104,8 @@ test("durable before visible: while Redis holds writes back, the writer's own cl
   await admin.connect();
   await admin.send("CLIENT", ["PAUSE", "10000", "WRITE"]);
   onA.send({ type: "message", chat_id: CHAT, content: "held back" });
-  // Long enough for the hub to have revealed the turn, were it not waiting for the append.
-  await Bun.sleep(300);
+  // Written locally, its append held by Redis: a hub that did not wait for the append would have revealed it by now.
+  await eventually(() => inCommitLog(join(a.dir, "data"), "held back"), "the held batch in the local commit log");
   await onA.expectQuiet();
   await admin.send("CLIENT", ["UNPAUSE"]);
   const second = chatEvents(await turnsEnded(onA, 1));

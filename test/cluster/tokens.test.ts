@@ -3,8 +3,9 @@
  * redis-server; a token issued on either is accepted exactly once on any.
  */
 import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { join } from "node:path";
-import { BUN, REPO_ROOT, spawnServe, startTestGateway, tempDir } from "../helpers.ts";
+import { BUN, onCleanup, REPO_ROOT, spawnServe, startTestGateway, tempDir } from "../helpers.ts";
 import { probeFreePort, startRedis } from "./redis-server.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");
@@ -68,3 +69,20 @@ test("a gateway whose cluster Redis cannot be reached does not start, and says w
   const port = probeFreePort();
   await expect(startTestGateway({ cluster_redis_url: `redis://user:hunter2@127.0.0.1:${port}` })).rejects.toThrow(/^cluster_redis_url: cannot connect to Redis(?!.*hunter2)/);
 }, 15_000);
+
+test("a token Redis refuses to record is not handed out and does not count against max_outstanding_tokens: 503, then issued once Redis takes writes", async () => {
+  const redis = await startRedis();
+  const gw = await startTestGateway({ cluster_redis_url: redis.url, token_issue_path: "/token", max_outstanding_tokens: 2 });
+  const admin = new RedisClient(redis.url);
+  await admin.connect();
+  onCleanup(() => admin.close());
+  // Writes refused (OOM) while reads still work.
+  await admin.send("CONFIG", ["SET", "maxmemory", "1"]);
+  for (let i = 0; i < 3; i++) {
+    const res = await gw.http("tcp", "/token");
+    expect(res.status).toBe(503);
+    expect(JSON.stringify(await res.json())).not.toContain("nbwt_");
+  }
+  await admin.send("CONFIG", ["SET", "maxmemory", "0"]);
+  for (let i = 0; i < 2; i++) expect((await gw.http("tcp", "/token")).status).toBe(200);
+});
