@@ -100,6 +100,9 @@ describe("forwarding headers", () => {
       { forwarded: 'for="[2001:db8::1]:4711";proto=https' },
       { "x-real-ip": "203.0.113.9" },
       { "x-forwarded-for": "not-an-ip" },
+      // A proxy that sets one header passes a client's own other header through: disagreeing headers are not local.
+      { forwarded: "for=127.0.0.1", "x-forwarded-for": "203.0.113.9" },
+      { "x-real-ip": "203.0.113.9", "x-forwarded-for": "127.0.0.1" },
     ];
     for (const headers of remote) {
       await attempt(`trusted-proxy bootstrap ${JSON.stringify(headers)}`, await get(gw, "/webui/bootstrap", { host: "agents.example.com", ...headers }), 403);

@@ -89,11 +89,24 @@ export class TrustPolicy {
     return { address, viaUnixSocket, proxied: true, local: address !== "" && isLoopback(address), https };
   }
 
-  /** The nearest hop no trusted proxy vouches for: the rightmost untrusted address of the chain. */
+  /**
+   * The client behind trusted proxies, from every forwarding header present: a
+   * proxy that sets one header passes a client's own copy of another through, so
+   * headers that disagree name no client ("", never local).
+   */
   #clientBehindProxies(req: Request): string {
+    const clients = new Set<string>();
     const forwarded = req.headers.get("forwarded");
     const xff = req.headers.get("x-forwarded-for");
-    const chain = forwarded !== null ? forwardedFor(forwarded) : xff !== null ? xff.split(",").map((s) => stripPort(s.trim())) : [req.headers.get("x-real-ip")?.trim() ?? ""];
+    const realIp = req.headers.get("x-real-ip");
+    if (forwarded !== null) clients.add(this.#nearestUntrusted(forwardedFor(forwarded)));
+    if (xff !== null) clients.add(this.#nearestUntrusted(xff.split(",").map((s) => stripPort(s.trim()))));
+    if (realIp !== null) clients.add(this.#nearestUntrusted([realIp.trim()]));
+    return clients.size === 1 ? [...clients][0]! : "";
+  }
+
+  /** The nearest hop no trusted proxy vouches for: the rightmost untrusted address of the chain. */
+  #nearestUntrusted(chain: string[]): string {
     for (let i = chain.length - 1; i >= 0; i--) {
       const hop = chain[i]!;
       if (i === 0 || !this.#proxies.has(hop)) return isIP(hop) ? hop : "";
