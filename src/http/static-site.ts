@@ -15,6 +15,7 @@
  */
 import { realpathSync, statSync } from "node:fs";
 import { extname, join, sep } from "node:path";
+import { isInside } from "../path-inside.ts";
 import type { Handler } from "hono";
 import { refusal } from "./refusal.ts";
 
@@ -40,7 +41,7 @@ export const IMMUTABLE = "public, max-age=31536000, immutable";
 function fileInside(root: string, relPath: string): string | undefined {
   try {
     const real = realpathSync(join(root, relPath));
-    return (real === root || real.startsWith(root + sep)) && statSync(real).isFile() ? real : undefined;
+    return isInside(root, real) && statSync(real).isFile() ? real : undefined;
   } catch {
     return undefined;
   }

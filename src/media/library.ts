@@ -8,6 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { copyFile, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, extname, isAbsolute, join, relative, sep } from "node:path";
+import { isInside } from "../path-inside.ts";
 import { eq, inArray, isNull } from "drizzle-orm";
 import type { Logger } from "../log.ts";
 import type { Db } from "../store/db.ts";
@@ -27,11 +28,6 @@ export interface MediaRef {
 
 const TMP_DIR = ".tmp";
 const UPLOADS_DIR = "uploads";
-
-/** Is `path` (already resolved) inside `root` (already resolved)? */
-export function isInside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
 
 /** Was the file last modified before `ms` (epoch)? A file gone meanwhile is not. */
 function modifiedBefore(path: string, ms: number): boolean {

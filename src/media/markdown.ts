@@ -87,7 +87,7 @@ export type ImageUrlFor = (target: string) => Promise<string | undefined>;
  * The markdown for one image: as written for a URL target, with the signed URL
  * from `urlFor` for a publishable local target, else its alt text.
  */
-export async function renderImage(image: ImageRef, urlFor: ImageUrlFor): Promise<string> {
+async function renderImage(image: ImageRef, urlFor: ImageUrlFor): Promise<string> {
   if (isUrl(image.target)) return image.raw;
   const url = await urlFor(image.target);
   return url === undefined ? image.alt : `![${image.alt}](${url}${image.title})`;

@@ -133,8 +133,9 @@ export class TranscriptWriter {
   flush(sync = false): Promise<boolean> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const chats = new Set([...this.#pending.keys(), ...(sync ? this.#files.keys() : [])]);
-    return Promise.all([...chats].map((chatId) => this.#write(chatId, sync))).then((oks) => oks.every(Boolean));
+    // Open files too when syncing (their earlier writes need the fsync); otherwise only chats with a batch.
+    const chats = sync ? [...new Set([...this.#pending.keys(), ...this.#files.keys()])] : [...this.#pending.keys()];
+    return Promise.all(chats.map((chatId) => this.#write(chatId, sync))).then((oks) => oks.every(Boolean));
   }
 
   /** Drops a chat's transcript entirely (the chat was deleted). */
