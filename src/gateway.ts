@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { AgentRegistry } from "./agents/registry.ts";
-import { IssuedTokens } from "./auth/issued-tokens.ts";
+import { IssuedTokens, type SingleUseTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
 import { clientLine } from "./chat/client-line.ts";
 import { connectCluster } from "./cluster/cluster.ts";
@@ -44,14 +44,12 @@ import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 import { startupMark } from "./startup-trace.ts";
 
-/** WebSocket close code for "going away": clients reconnect elsewhere or later. */
-
 export interface Gateway {
   readonly config: Config;
   readonly listeners: Listener[];
   readonly hub: Hub;
   /** Single-use WebSocket tokens: minted here, consumed by the handshake. */
-  readonly wsTokens: IssuedTokens;
+  readonly wsTokens: SingleUseTokens;
   /** Tells every open connection the runtime model changed (blank names are ignored). */
   announceModel(modelName: string, modelPreset?: string): void;
   /** Orderly shutdown: stop accepting, let turns settle, close clients with 1001, flush, remove the socket. */
@@ -347,7 +345,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= stopOnce());
 
-  return { config, listeners, hub, wsTokens, announceModel, stop };
+  return { config, listeners, hub, wsTokens: singleUseTokens, announceModel, stop };
 }
 
 /** Opens the shared metadata; its faults are logged and counted, the writes retried. */

@@ -12,12 +12,13 @@ import { startupMark } from "../startup-trace.ts";
 
 startupMark("serve loaded");
 
-function connectHints(gateway: Gateway): string[] {
+async function connectHints(gateway: Gateway): Promise<string[]> {
   const { config, listeners } = gateway;
   const urls = listeners.map((l) => (l.transport === "tcp" ? l.address : unixWsUrl(l.address, config.path)));
   if (config.token) return urls.map((u) => `  ${u}?token=<your static token>`);
   if (!config.websocket_requires_token) return urls.map((u) => `  ${u}`);
-  const lines = urls.map((u) => `  ${u}?token=${gateway.wsTokens.issue()}`);
+  // Through the same store the handshake consumes from (the cluster's Redis when clustered).
+  const lines = await Promise.all(urls.map(async (u) => `  ${u}?token=${await gateway.wsTokens.issue()}`));
   lines.push(`  (each token is single-use and expires in ${config.token_ttl_s} s)`);
   lines.push("  more tokens: agentgate token (same config)");
   return lines;
@@ -43,7 +44,7 @@ export async function serve(config: Config): Promise<void> {
   const gateway = await startGateway(config, log, bound);
   startupMark("gateway started");
   const where = gateway.listeners.map((l) => `  ${l.address}  (${l.transport === "tcp" ? "TCP" : "unix socket, mode 0600"})`);
-  process.stdout.write(["agentgate listening on", ...where, "connect:", ...connectHints(gateway), ""].join("\n"));
+  process.stdout.write(["agentgate listening on", ...where, "connect:", ...(await connectHints(gateway)), ""].join("\n"));
   if (!config.token_issue_secret && !config.token && config.token_issue_path) {
     log.warn("token_issue_path has no secret: it mints client tokens for any local peer (loopback, allowed Host, no untrusted proxy)");
   }

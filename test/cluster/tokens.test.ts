@@ -15,8 +15,10 @@ const TOKENS = 20;
 async function gatewayNode(redisUrl: string) {
   const cwd = tempDir("agentgate-node-");
   const sock = join(cwd, "gw.sock");
-  await spawnServe([BUN, MAIN, "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--token-issue-path=/token", "--log-level=error", `--cluster-redis-url=${redisUrl}`], cwd);
+  const { banner } = await spawnServe([BUN, MAIN, "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--token-issue-path=/token", "--log-level=error", `--cluster-redis-url=${redisUrl}`], cwd);
   return {
+    /** The token the start-up banner printed in its connect hint. */
+    printedToken: /\?token=([^\s]+)/.exec(banner)?.[1] ?? "",
     async issue(): Promise<string> {
       const res = await fetch("http://localhost/token", { unix: sock });
       expect(res.status).toBe(200);
@@ -63,6 +65,14 @@ test("a token issued on one node is accepted on another, once", async () => {
   expect(await b.handshake(token)).toBe(true);
   expect(await a.handshake(token)).toBe(false);
   expect(await b.handshake("nbwt_not-issued")).toBe(false);
+});
+
+test("the token printed at start is recorded for the cluster: accepted once, on any node", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayNode(redis.url), gatewayNode(redis.url)]);
+  expect(a.printedToken).toStartWith("nbwt_");
+  expect(await b.handshake(a.printedToken)).toBe(true);
+  expect(await a.handshake(a.printedToken)).toBe(false);
 });
 
 test("a gateway whose cluster Redis cannot be reached does not start, and says which option (not the URL's password)", async () => {
