@@ -6,7 +6,8 @@
  * have created one extra, empty chat).
  */
 import type { Attached, ChatEvent, ErrorEvent, MessageAck, Ready } from "../protocol/events.ts";
-import { Chat } from "./chat.ts";
+import { CLOSE_TOO_BIG } from "../protocol/errors.ts";
+import { Chat, type ChatLink } from "./chat.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import { Emitter } from "./emitter.ts";
 import { Tools } from "./tools.ts";
@@ -22,7 +23,6 @@ interface PendingNewChat {
   resolve: (chat: Chat) => void;
 }
 
-const FRAME_TOO_BIG = 1009;
 const REPLY_EVENTS = new Set(["ready", "attached", "error", "pong", "message_ack", "runtime_model_updated"]);
 
 export class Client extends Emitter<ClientEvent> {
@@ -30,6 +30,8 @@ export class Client extends Emitter<ClientEvent> {
   readonly #newChats: PendingNewChat[] = [];
   readonly #connection: Connection;
   readonly tools: Tools;
+  /** What every chat sends through: this client's connection, and its declared tools. */
+  readonly #link: ChatLink = { send: (f) => this.#send(f), capabilities: () => this.tools.names() };
   /** The chat the gateway opened for this connection (nanobot's default chat); changes per connection. */
   defaultChatId: string | undefined;
 
@@ -41,7 +43,7 @@ export class Client extends Emitter<ClientEvent> {
       opened: () => this.#resumeAll(),
       frame: (text) => this.#frame(text),
       state: (event) => {
-        if (event.event === "refused" && event.code === FRAME_TOO_BIG) this.#abandonPending(new Error(`gateway closed with 1009: ${event.reason}`));
+        if (event.event === "refused" && event.code === CLOSE_TOO_BIG) this.#abandonPending(new Error(`gateway closed with ${CLOSE_TOO_BIG}: ${event.reason}`));
         this.emit(event);
       },
     });
@@ -70,7 +72,7 @@ export class Client extends Emitter<ClientEvent> {
   chat(chatId: string, sinceSeq = 0): Chat {
     const existing = this.#chats.get(chatId);
     if (existing) return existing;
-    const chat = new Chat(chatId, { send: (f) => this.#send(f), capabilities: () => this.tools.names() }, sinceSeq);
+    const chat = new Chat(chatId, this.#link, sinceSeq);
     this.#chats.set(chatId, chat);
     chat.resume();
     return chat;
@@ -139,7 +141,7 @@ export class Client extends Emitter<ClientEvent> {
     if (known) return known.attached(frame.latest_seq);
     const pending = this.#newChats.shift();
     if (!pending) return;
-    const chat = new Chat(frame.chat_id, { send: (f) => this.#send(f), capabilities: () => this.tools.names() }, 0);
+    const chat = new Chat(frame.chat_id, this.#link, 0);
     this.#chats.set(frame.chat_id, chat);
     pending.resolve(chat);
   }

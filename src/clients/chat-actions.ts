@@ -325,8 +325,10 @@ export class ChatActions {
     this.#whenPlaced(ws, chatId, placement.writableHere(chatId), (writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { chat_id: chatId, content: STOP_COMMAND })));
   }
 
-  /** `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat. */
-  /** A stop in a chat that does not exist is answered to this client only: it creates nothing. */
+  /**
+   * `stop` and content "/stop" alike: cancel the turn, clear the queue, and say so in the chat.
+   * A stop in a chat that does not exist is answered to this client only: it creates nothing.
+   */
   stop(ws: MessageSender, chatId: string): void {
     if (this.deps.chats.metadata(chatId) !== undefined || this.deps.runs.activeTurn(chatId)) this.deps.runs.stop(chatId);
     else reply(ws, { event: "message", chat_id: chatId, text: NO_ACTIVE_TASK });

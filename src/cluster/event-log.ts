@@ -26,7 +26,7 @@ export interface LoggedEvent {
 }
 
 /** What a batch's PUBLISH carries: its first seq, then one client frame per line (JSON never holds a raw newline). */
-export function encodeNotice(events: readonly LoggedEvent[]): string {
+function encodeNotice(events: readonly LoggedEvent[]): string {
   let text = String(events[0]!.seq);
   for (const e of events) text += `\n${e.frame}`;
   return text;

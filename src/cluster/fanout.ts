@@ -17,7 +17,7 @@ const FILL_BATCH = 512;
 /** XRANGE calls one gap fill may make: bounds a fill chasing a writer that keeps appending. */
 const FILL_ROUNDS = 64;
 
-export type Deliver = (chatId: string, seq: number, frame: string) => void;
+type Deliver = (chatId: string, seq: number, frame: string) => void;
 
 export interface FanoutHooks {
   deliver: Deliver;

@@ -7,7 +7,7 @@
 import type { RedisClient } from "bun";
 
 /** The error a fenced script raises when the caller no longer holds the chat's lease. */
-export const FENCED = "FENCED";
+const FENCED = "FENCED";
 
 export class FencedError extends Error {
   constructor(chatId: string) {

@@ -168,12 +168,8 @@ export class ClusterNode {
   }
 
   #onInbox(text: string): void {
-    let frame: InboxFrame;
-    try {
-      frame = JSON.parse(text) as InboxFrame;
-    } catch {
-      return;
-    }
+    // Only peer nodes write this channel; a frame that does not parse is logged by #guardedInbox.
+    const frame = JSON.parse(text) as InboxFrame;
     if (frame.kind === "reply") return this.#onReply(frame.ref, frame.frame);
     if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.message.chat_id);
     void this.#runIfWriter(this.#replyTo(frame), frame.message);

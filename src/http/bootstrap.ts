@@ -42,14 +42,13 @@ export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserToke
       metrics.authFailed("issue_secret");
       return refusal(401, "Unauthorized", "the bootstrap secret is missing or wrong");
     }
-    const notLocal = secret ? undefined : trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer);
-    if (notLocal !== undefined) return refusal(403, "Forbidden", `bootstrap is localhost-only: ${notLocal}`);
+    const notLocal = trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer);
+    if (!secret && notLocal !== undefined) return refusal(403, "Forbidden", `bootstrap is localhost-only: ${notLocal}`);
     const token = await wsTokens.issue();
     const apiToken = token && apiTokens.issue();
     if (!token || !apiToken) return refusal(429, "too many outstanding tokens", "at most max_outstanding_tokens live tokens");
     // nanobot's WebUI sends `token` (not api_token) to the sessions API: honoured for a browser on this machine only.
-    const localBrowser = trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer) === undefined;
-    if (config.bootstrap_token_api_access && localBrowser) browserTokens.admit(token);
+    if (config.bootstrap_token_api_access && notLocal === undefined) browserTokens.admit(token);
     metrics.tokenIssued("bootstrap");
     c.header("Cache-Control", "no-store");
     return c.json({
