@@ -38,7 +38,7 @@ import { closeInterruptedTurns, publishInterrupted } from "./runs/recover.ts";
 import { Runs, type TurnLog } from "./runs/runs.ts";
 import { ToolCalls } from "./runs/tool-calls.ts";
 import { ChatStore } from "./store/chat-store.ts";
-import { CommitLog } from "./store/commit-log.ts";
+import { CommitLog, removeSegments } from "./store/commit-log.ts";
 import { type Db, openDatabase } from "./store/db.ts";
 import { AcceptedMessageIds } from "./store/message-ids.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
@@ -119,7 +119,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const store = new ChatStore(db, config.agent, (e) => log.error("bookkeeping write failed; will retry", { error: String(e) }), shared);
   const logDir = join(config.data_dir, "commit-log");
   mkdirSync(transcriptsDir, { recursive: true, mode: 0o700 });
-  const recovered = recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
+  // Clustered, a chat's Redis stream is its record: the local log may hold events Redis never took (killed
+  // between the local write and the fenced append), so its leftovers are dropped; following a chat refills
+  // from the stream whatever the transcript lacks (transcripts only ever hold events Redis took).
+  const recovered = cluster ? (removeSegments(logDir), 0) : recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
   if (recovered > 0) log.info("recovered events from the commit log into transcripts", { events: recovered });
   startupMark("commit log recovered");
   const transcript = new TranscriptWriter({

@@ -176,7 +176,8 @@ export function* leftoverRecords(dir: string): Generator<LogRecord> {
   }
 }
 
-/** Deletes every segment (after a start-up replay made the transcripts whole). */
+/** Deletes every segment (after a start-up replay made the transcripts whole, or, clustered, unread). */
 export function removeSegments(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const n of segmentsIn(dir)) rmSync(join(dir, segmentName(n)), { force: true });
 }

@@ -5,9 +5,10 @@
  */
 import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConfigInput } from "../../src/config.ts";
-import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
+import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
 import { eventually, inCommitLog } from "./evidence.ts";
 import { startRedis } from "./redis-server.ts";
 
@@ -182,4 +183,23 @@ test("an idle chat is let go: its writer releases the lease (following it while 
   expect(second[0]!.seq).toBe(first.at(-1)!.seq + 1);
   expect(chatEvents(await turnsEnded(onA, 1))).toEqual(second);
   admin.close();
+});
+
+test("a node restarting with commit-log leftovers Redis never took shows the stream's events, not its orphans", async () => {
+  const redis = await startRedis();
+  const a = await startTestGateway({ cluster_redis_url: redis.url, echo_chunk_size: 3, echo_repeat: 6 });
+  const onA = await attached(a);
+  onA.send({ type: "message", chat_id: CHAT, content: "hello cluster" });
+  const published = chatEvents(await turnsEnded(onA, 1));
+  // What a writer killed between its local log write and the fenced append leaves: the seq the cluster then gave to another event.
+  const dataDir = tempDir();
+  const last = published.at(-1)!.seq;
+  mkdirSync(join(dataDir, "commit-log"), { recursive: true });
+  writeFileSync(join(dataDir, "commit-log", "000000000001.log"), `${CHAT}\t${JSON.stringify({ event: "message", chat_id: CHAT, text: "orphan", seq: last })}\n`);
+  const b = await startTestGateway({ cluster_redis_url: redis.url, data_dir: dataDir });
+  const onB = await attached(b, 0);
+  const replayed: Frame[] = [];
+  while (replayed.length < published.length) replayed.push(...chatEvents([await onB.next()]));
+  expect(replayed).toEqual(published);
+  await onB.expectQuiet();
 });
