@@ -71,10 +71,10 @@ test("examples: stream-turn.mjs under Node (built JS) survives a gateway restart
   expect(await new Response(bun.stdout).text()).toBe(`${"hi".repeat(REPEAT)}\n`);
   expect(await bun.exited).toBe(0);
 
-  if (Bun.spawnSync(["python3", "-c", "import websockets"]).exitCode !== 0) {
-    throw new Error("python3 cannot import websockets: install it (pip install websockets; .ci/run does)");
-  }
-  const py = run(["python3", join(REPO_ROOT, "examples/python_client.py"), ...args.slice(1, -1), "hey"]);
+  // pyenv's python3 may lack the package where Debian's has python3-websockets (.ci/run installs either).
+  const python = ["python3", "/usr/bin/python3"].find((p) => Bun.spawnSync([p, "-c", "import websockets"]).exitCode === 0);
+  if (!python) throw new Error("no python3 can import websockets: install it (pip install websockets or apt python3-websockets; .ci/run does)");
+  const py = run([python, join(REPO_ROOT, "examples/python_client.py"), ...args.slice(1, -1), "hey"]);
   expect(await new Response(py.stdout).text()).toBe(`${"hey".repeat(REPEAT)}\n`);
   expect(await py.exited).toBe(0);
 }, 60_000);
