@@ -6,6 +6,7 @@
  */
 import { statSync } from "node:fs";
 import type { Build } from "bun";
+import { configCatalog } from "./src/config.ts";
 import { bundleWebUi } from "./src/web/bundle.ts";
 
 /**
@@ -41,6 +42,8 @@ export async function buildBinary({ outfile, target, bytecode }: BuildTarget): P
       AGENTGATE_BUILD_DATE: JSON.stringify(new Date().toISOString()),
       // The chat page at / (web/), embedded so the executable needs no files next to it.
       AGENTGATE_WEB_BUNDLE: JSON.stringify(await bundleWebUi()),
+      // Every option's flag, help and default, and the checks start-up may apply without zod (src/config-rules.ts).
+      AGENTGATE_CONFIG_CATALOG: JSON.stringify(configCatalog()),
     },
   });
   if (!result.success) throw new AggregateError(result.logs, `build of ${outfile} failed`);

@@ -9,9 +9,11 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { AddressSet, isLoopback, isUnspecified } from "./auth/address.ts";
-import { parseErrorLine } from "./config-file-line.ts";
-import { expandHome } from "./expand-home.ts";
+import { AddressSet, isUnspecified } from "./auth/address.ts";
+import { type CatalogOption, crossCheck, homePath, type PlainCheck, switchValue } from "./config-rules.ts";
+import { ConfigError, envName, mergeSources } from "./config-sources.ts";
+
+export { ConfigError };
 
 // The config is parsed once or twice per process: zod's eval-compiled fast path costs more to
 // build (and cannot come from the binary's bytecode cache) than it saves. Measured in bench/startup.ts.
@@ -19,25 +21,30 @@ z.config({ jitless: true });
 
 const MiB = 1024 * 1024;
 
-/** The boolean options' schemas: their flags may stand alone (`--streaming`). */
-const switches = new WeakSet<z.ZodType>();
-
-/** Env vars and flags arrive as strings: "false" must mean false, not a truthy string. */
-const bool = (fallback: boolean) => {
-  const schema = z.preprocess((v) => {
-    if (typeof v !== "string") return v;
-    const s = v.trim().toLowerCase();
-    if (["1", "true", "yes", "on"].includes(s)) return true;
-    if (["0", "false", "no", "off"].includes(s)) return false;
-    return v;
-  }, z.boolean().default(fallback));
-  switches.add(schema);
+/**
+ * Each option built by a helper below, with the check the start-up fast path may apply to it
+ * (config-rules.ts); an option with none, or a helper's schema changed further (every zod method
+ * returns a new schema), is left to the schema. `written`: a home path's default as written.
+ */
+const plainChecks = z.registry<{ check: PlainCheck; written?: string }>();
+const plain = <T extends z.ZodType>(schema: T, check: PlainCheck, written?: string): T => {
+  plainChecks.add(schema, { check, written });
   return schema;
 };
 
+const bool = (fallback: boolean) => plain(z.preprocess(switchValue, z.boolean().default(fallback)), { kind: "switch" });
+
 /** One `.check()` with all three rules: the same checks as `.int().min().max()`, one schema clone instead of three (start-up time). */
 const int = (fallback: number, min: number, max: number) =>
-  z.coerce.number().check(z.int(), z.gte(min), z.lte(max)).default(fallback);
+  plain(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)).default(fallback), { kind: "int", min, max });
+
+const text = (fallback: string) => plain(z.string().default(fallback), { kind: "text" });
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  plain(z.enum(values).default(fallback as never), { kind: "one of", values });
+
+/** A directory the gateway owns; `~` works. */
+const homeDirectory = (fallback: string) => plain(z.string().default(fallback).transform(homePath), { kind: "home path" }, fallback);
 
 /** Lists from env/flags: either JSON (`["a","b"]`) or comma-separated (`a,b`). */
 const stringList = (fallback: string[]) =>
@@ -129,30 +136,30 @@ function section<T extends z.ZodRawShape>(group: OptionGroup, shape: T): T {
 export const ConfigSchema = z
   .object({
     ...section("listen", {
-    host: z.string().default("127.0.0.1").register(optionDocs, { description: "TCP bind address. Loopback by default: nothing is exposed until asked." }),
+    host: text("127.0.0.1").register(optionDocs, { description: "TCP bind address. Loopback by default: nothing is exposed until asked." }),
     port: int(8765, 0, 65535).register(optionDocs, { description: "TCP port (nanobot's default). 0 picks a free port, which tests use." }),
     tcp_enabled: bool(true).register(optionDocs, { description: "Serve TCP. Turn off to serve only the unix socket (local IPC)." }),
     unix_socket_path: z
       .string()
       .default("")
-      .transform((p) => expandHome(p.trim()))
+      .transform(homePath)
       .refine((p) => !p.includes("\0"), "must not contain NUL bytes")
       .refine((p) => p === "" || isAbsolute(p), "unix_socket_path must be an absolute path")
       .register(optionDocs, { description: "Also serve the same protocol on this unix socket (mode 0600). Empty: no unix socket." }),
     path: urlPath("/", false).register(optionDocs, { description: "WebSocket upgrade path. Upgrades elsewhere get 404." }),
-    ssl_certfile: z.string().default("").register(optionDocs, { description: "TLS certificate (PEM) for wss://. Set together with ssl_keyfile." }),
-    ssl_keyfile: z.string().default("").register(optionDocs, { description: "TLS private key (PEM) for wss://. Set together with ssl_certfile." }),
+    ssl_certfile: text("").register(optionDocs, { description: "TLS certificate (PEM) for wss://. Set together with ssl_keyfile." }),
+    ssl_keyfile: text("").register(optionDocs, { description: "TLS private key (PEM) for wss://. Set together with ssl_certfile." }),
     }),
 
     ...section("auth", {
-    token: z.string().default("").register(optionDocs, { description: "Static client token accepted as ?token= (compared timing-safe). Empty: none." }),
+    token: text("").register(optionDocs, { description: "Static client token accepted as ?token= (compared timing-safe). Empty: none." }),
     token_issue_path: urlPath("", true).register(optionDocs, { description: "HTTP route minting single-use client tokens (GET or POST). Empty: no route." }),
-    token_issue_secret: z.string().default("").register(optionDocs, { description: "Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token." }),
+    token_issue_secret: text("").register(optionDocs, { description: "Secret guarding token_issue_path (Bearer or X-Agentgate-Auth). Falls back to token." }),
     token_ttl_s: int(300, 2, 86400).register(optionDocs, { description: "Lifetime of an issued token: short, because it is a bearer credential in a URL (nanobot: 300 s)." }),
     max_outstanding_tokens: int(10000, 1, 1_000_000).register(optionDocs, { description: "Cap on live issued tokens; beyond it the issue route answers 429 so it cannot grow memory unbounded." }),
     websocket_requires_token: bool(true).register(optionDocs, { description: "Reject WebSocket upgrades without a valid token (static, issued or JWT)." }),
     allow_from: stringList(["*"]).register(optionDocs, { description: 'client_id allowlist checked before auth (403). "*" allows all; [] denies all.' }),
-    jwt_secret: z.string().default("").register(optionDocs, { description: "HS256 secret: a JWT with sub and exp signed with it is accepted as a client token; its sub is the client_id. Empty: JWTs off." }),
+    jwt_secret: text("").register(optionDocs, { description: "HS256 secret: a JWT with sub and exp signed with it is accepted as a client token; its sub is the client_id. Empty: JWTs off." }),
     allowed_hosts: stringList([]).register(optionDocs, { description: "Host names (any port) besides localhost, 127.0.0.1 and [::1] under which loopback trust is granted (bootstrap and token issue without a secret, token-less WebSocket). Others get 403: the defence against DNS rebinding." }),
     allowed_origins: stringList([]).register(optionDocs, { description: 'Browser origins (glob patterns, e.g. "https://*.example.com"; "*" allows all) allowed to upgrade or call the HTTP API besides the gateway\'s own. Requests without Origin (native apps, CLIs) are allowed.' }),
     trusted_proxies: stringList([])
@@ -180,10 +187,10 @@ export const ConfigSchema = z
     }),
 
     ...section("agents", {
-    agent: z.string().default("echo").register(optionDocs, { description: 'Agent that serves chats by default: "echo" or a name under agents.' }),
+    agent: text("echo").register(optionDocs, { description: 'Agent that serves chats by default: "echo" or a name under agents.' }),
     agents: jsonValue(z.record(z.string().regex(AGENT_NAME, "agent names are 1-64 of [A-Za-z0-9_-]"), z.lazy(agentSpec)).default({})).register(optionDocs, { description: 'Named agents: {"name": {"type": "stdio", "command": [...]} | {"type": "ws"} | {"type": "openai", "base_url", "model"}}. From env or a flag, as JSON.' }),
     agent_path: urlPath("/agent", false).register(optionDocs, { description: "WebSocket path agents of type ws connect to (with agent_token)." }),
-    agent_token: z.string().default("").register(optionDocs, { description: "Credential agents present to connect in (Bearer or ?token=); distinct from client tokens. Required when a ws agent is configured." }),
+    agent_token: text("").register(optionDocs, { description: "Credential agents present to connect in (Bearer or ?token=); distinct from client tokens. Required when a ws agent is configured." }),
     agent_hello_timeout_ms: int(15_000, 100, 300_000).register(optionDocs, { description: "How long a connecting agent has to say hello before it is closed." }),
     agent_cancel_grace_ms: int(5000, 0, 300_000).register(optionDocs, { description: "After a cancel, how long an agent has to end the turn before the gateway ends it as cancelled." }),
     agent_reconnect_grace_ms: int(20_000, 0, 600_000).register(optionDocs, { description: "How long the open turns of a disconnected ws agent wait for it to reconnect before ending with agent_disconnected." }),
@@ -210,10 +217,7 @@ export const ConfigSchema = z
 
     ...section("storage", {
     transcript_flush_ms: int(20, 1, 5000).register(optionDocs, { description: "Longest a committed event waits before it is written to its chat's transcript (it is already durable in the commit log)." }),
-    transcript_fsync: z
-      .enum(["batch", "turn", "never"])
-      .default("turn")
-      .register(optionDocs, { description: "Machine-crash safety (a process crash loses nothing either way): fsync the commit log after every batch, when a turn ends, or never (the OS decides)." }),
+    transcript_fsync: oneOf(["batch", "turn", "never"], "turn").register(optionDocs, { description: "Machine-crash safety (a process crash loses nothing either way): fsync the commit log after every batch, when a turn ends, or never (the OS decides)." }),
     transcript_retry_ms: int(1000, 10, 60_000).register(optionDocs, { description: "After a failed write (disk full, I/O error), how long before it is tried again; the events wait in memory, unseen." }),
     storage_max_held_bytes: int(64 * MiB, 1024 * 1024, 4096 * MiB).register(optionDocs, { description: "While writes fail, events wait in memory up to this many bytes; beyond it new events are refused with an error event." }),
     commit_log_segment_bytes: int(64 * MiB, 64 * 1024, 4096 * MiB).register(optionDocs, { description: "The commit log starts a new segment past this size; old segments are deleted once the transcripts hold them." }),
@@ -225,21 +229,18 @@ export const ConfigSchema = z
     replay_ring_total_bytes: int(16 * MiB, 0, 16 * 1024 * MiB).register(optionDocs, { description: "Bytes of recent events across all chats; beyond it each chat keeps an equal share and older events are read from transcripts." }),
     replay_buffer_bytes: int(1 * MiB, 16 * 1024, 256 * MiB).register(optionDocs, { description: "A replay pauses until the client drains once this much is queued for it, so resuming never trips the backpressure limit." }),
     sqlite_busy_timeout_ms: int(5000, 0, 600_000).register(optionDocs, { description: "How long a database write waits for a lock held by another process." }),
-    model_name: z.string().default("").register(optionDocs, { description: "Model name reported to clients at bootstrap. Empty: the agent's own name." }),
+    model_name: text("").register(optionDocs, { description: "Model name reported to clients at bootstrap. Empty: the agent's own name." }),
     }),
 
     ...section("web UI", {
     webui_dir: z
       .string()
       .default("")
-      .transform((p) => expandHome(p.trim()))
+      .transform(homePath)
       .refine((p) => p === "" || isAbsolute(p), "webui_dir must be an absolute path")
       .refine((p) => p === "" || existsSync(join(p, "index.html")), "webui_dir must contain index.html (a built single-page app)")
       .register(optionDocs, { description: "Serve a built single-page app (e.g. nanobot's WebUI dist/) from this folder at /, with index.html for unknown page paths. Empty: / serves the built-in chat page." }),
-    webui_csp: z
-      .string()
-      .default("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
-      .register(optionDocs, { description: "Content-Security-Policy sent with the web UI: no inline or foreign script; inline styles allowed because common UI builds emit them." }),
+    webui_csp: text("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'").register(optionDocs, { description: "Content-Security-Policy sent with the web UI: no inline or foreign script; inline styles allowed because common UI builds emit them." }),
     bootstrap_token_api_access: bool(true).register(optionDocs, { description: "A token minted by /webui/bootstrap for a local browser also works as a Bearer on /api/sessions* and /api/media until it expires (nanobot's WebUI sends it there); still single-use on the WebSocket." }),
     }),
 
@@ -268,96 +269,19 @@ export const ConfigSchema = z
     }),
 
     ...section("process", {
-    data_dir: z
-      .string()
-      .default("~/.agentgate")
-      .transform((p) => expandHome(p.trim()))
-      .register(optionDocs, { description: "Where the gateway keeps its state." }),
+    data_dir: homeDirectory("~/.agentgate").register(optionDocs, { description: "Where the gateway keeps its state." }),
     shutdown_grace_ms: int(5000, 0, 120_000).register(optionDocs, { description: "On SIGINT/SIGTERM: how long running turns get to finish before clients are closed." }),
-    log_level: z.enum(["debug", "info", "warn", "error"]).default("info").register(optionDocs, { description: "Least severe log level printed (stderr)." }),
-    log_format: z
-      .enum(["text", "json"])
-      .default("text")
-      .register(optionDocs, { description: "Log lines as text (key=value, for people) or JSON objects (one per line, for log collectors)." }),
-    metrics_enabled: z
-      .enum(["auto", "on", "off"])
-      .default("auto")
-      .register(optionDocs, { description: "GET /metrics (Prometheus). auto: open on a loopback bind and the unix socket, absent on other binds; on: also on other binds, behind the API credential; off: never." }),
+    log_level: oneOf(["debug", "info", "warn", "error"], "info").register(optionDocs, { description: "Least severe log level printed (stderr)." }),
+    log_format: oneOf(["text", "json"], "text").register(optionDocs, { description: "Log lines as text (key=value, for people) or JSON objects (one per line, for log collectors)." }),
+    metrics_enabled: oneOf(["auto", "on", "off"], "auto").register(optionDocs, { description: "GET /metrics (Prometheus). auto: open on a loopback bind and the unix socket, absent on other binds; on: also on other binds, behind the API credential; off: never." }),
     }),
   })
-  .superRefine((c, ctx) => {
-    const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    const exposure = isUnspecified(c.host) ? "all interfaces" : "not loopback";
-    if (!isLoopback(c.host) && !c.token && !c.token_issue_secret) {
-      fail("host", `host is ${c.host} (${exposure}) but neither token nor token_issue_secret is set`);
-    }
-    if (!isLoopback(c.host) && !c.websocket_requires_token && !c.token) {
-      fail("websocket_requires_token", `websocket_requires_token is false but host ${c.host} is ${exposure}: anyone who can reach it could connect`);
-    }
-    if (c.token_issue_path !== "" && c.token_issue_path === c.path) {
-      fail("token_issue_path", "token_issue_path must differ from path (the WebSocket upgrade path)");
-    }
-    if (Boolean(c.ssl_certfile) !== Boolean(c.ssl_keyfile)) {
-      fail("ssl_certfile", "ssl_certfile and ssl_keyfile must both be set for WSS, or both left empty");
-    }
-    if (!c.tcp_enabled && !c.unix_socket_path) {
-      fail("tcp_enabled", "tcp_enabled is false and unix_socket_path is empty: nothing to listen on");
-    }
-    if (c.replay_buffer_bytes + c.replay_ring_bytes > c.slow_consumer_bytes) {
-      fail("replay_buffer_bytes", "replay_buffer_bytes + replay_ring_bytes must not exceed slow_consumer_bytes (a resume would close itself)");
-    }
-    if (c.slow_consumer_bytes >= c.backpressure_limit_bytes) {
-      fail("slow_consumer_bytes", "slow_consumer_bytes must be below backpressure_limit_bytes");
-    }
-    if (c.agent !== "echo" && !Object.hasOwn(c.agents, c.agent)) fail("agent", `agent "${c.agent}" is neither echo nor a name under agents`);
-    if (Object.hasOwn(c.agents, "echo")) fail("agents", 'the name "echo" is the built-in agent');
-    if (Object.values(c.agents).some((a) => a.type === "ws") && !c.agent_token) fail("agent_token", "agent_token must be set when a ws agent is configured");
-    if (c.agent_path === c.path || c.agent_path === c.token_issue_path) fail("agent_path", "agent_path must differ from path and token_issue_path");
-    if (c.jwt_secret && c.jwt_secret.length < 32) {
-      fail("jwt_secret", "jwt_secret must be at least 32 characters");
-    }
-    // A rename or delete through one node reaches the others' local state through Redis.
-    if (c.store_postgres_url && !c.cluster_redis_url) fail("store_postgres_url", "store_postgres_url needs cluster_redis_url (the nodes share chats through Redis)");
-  });
+  .superRefine((c, ctx) => crossCheck(c, (path, message) => ctx.addIssue({ code: "custom", path: [path], message })));
 
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 const OPTION_NAMES = Object.keys(ConfigSchema.shape) as (keyof Config)[];
-const ENV_PREFIX = "AGENTGATE_";
-/** Env vars the loader reads itself rather than as options. */
-const ENV_NON_OPTIONS = new Set(["AGENTGATE_CONFIG", "AGENTGATE_STARTUP_TRACE"]);
-
-export class ConfigError extends Error {}
-
-/** `unixSocketPath` → `unix_socket_path`, so nanobot's camelCase config keys are accepted. */
-const snakeCase = (key: string) => key.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
-
-export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  const handle = Bun.file(file);
-  if (!(await handle.exists())) throw new ConfigError(`config: file not found: ${file}`);
-  const text = await handle.text();
-  let parsed: unknown;
-  try {
-    parsed = file.endsWith(".toml") ? Bun.TOML.parse(text) : JSON.parse(text);
-  } catch (e) {
-    const line = parseErrorLine(text, file.endsWith(".toml"));
-    throw new ConfigError(`config: cannot parse ${file}${line ? ` at line ${line}` : ""}: ${(e as Error).message}`);
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`config: ${file} must hold an object`);
-  }
-  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [snakeCase(k), v]));
-}
-
-export function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || ENV_NON_OPTIONS.has(name) || value === undefined) continue;
-    out[name.slice(ENV_PREFIX.length).toLowerCase()] = value;
-  }
-  return out;
-}
 
 export interface LoadedConfig {
   config: Config;
@@ -367,49 +291,50 @@ export interface LoadedConfig {
 
 /** Merges the sources in precedence order and validates once. Throws ConfigError naming the option. */
 export function resolveConfig(...sources: Record<string, unknown>[]): LoadedConfig {
-  const merged: Record<string, unknown> = Object.assign({}, ...sources);
-  const unknownKeys = Object.keys(merged).filter((k) => !(OPTION_NAMES as string[]).includes(k));
-  for (const k of unknownKeys) delete merged[k];
+  const { merged, unknownKeys } = mergeSources(OPTION_NAMES, sources);
+  return { config: validateConfig(merged), unknownKeys };
+}
+
+/** The schema's verdict on merged options (known ones only). Throws ConfigError naming the option. */
+export function validateConfig(merged: Record<string, unknown>): Config {
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const option = issue.path.join(".") || "config";
     throw new ConfigError(`invalid config: ${option}: ${issue.message}`);
   }
-  return { config: result.data, unknownKeys };
+  return result.data;
 }
 
-export interface OptionFlag {
-  name: keyof Config;
-  description: string;
-  /** A boolean option: its flag may stand alone. */
-  isSwitch: boolean;
-}
-
-/** Every option's name, help text and kind, without parsing anything: what the command line needs before the config loads. */
-export function optionFlags(): OptionFlag[] {
+/**
+ * Every option with its help, group, plain check and default, in schema order: what the command
+ * line needs before the config loads. build.ts embeds it in the binary, so that start-up neither
+ * loads zod nor builds this schema for it (config-rules.ts).
+ */
+export function configCatalog(): CatalogOption[] {
+  const defaults = ConfigSchema.parse({});
   return OPTION_NAMES.map((name) => {
     const field = ConfigSchema.shape[name];
-    return { name, description: optionDocs.get(field)?.description ?? "", isSwitch: switches.has(field) };
+    const tagged = plainChecks.get(field);
+    return {
+      name,
+      description: optionDocs.get(field)?.description ?? "",
+      group: optionGroups.get(field)?.group ?? "process",
+      check: tagged?.check ?? { kind: "schema" },
+      default: tagged?.written ?? defaults[name],
+    };
   });
 }
 
-export interface OptionInfo extends OptionFlag {
-  group: OptionGroup;
-  /** The default as a user would write it (data_dir unexpanded). */
-  default: unknown;
+export interface OptionInfo extends CatalogOption {
+  /** A boolean option: its flag may stand alone. */
+  isSwitch: boolean;
   env: string;
 }
 
-/** Every option with its group, default and env name, in schema order: --help and genconfig are generated from it. */
+/** Every option with its env name, in schema order: --help and genconfig are generated from it. */
 export function optionTable(): OptionInfo[] {
-  const defaults = ConfigSchema.parse({});
-  return optionFlags().map((flag) => ({
-    ...flag,
-    group: optionGroups.get(ConfigSchema.shape[flag.name])?.group ?? "process",
-    default: flag.name === "data_dir" ? "~/.agentgate" : defaults[flag.name],
-    env: ENV_PREFIX + flag.name.toUpperCase(),
-  }));
+  return configCatalog().map((o) => ({ ...o, isSwitch: o.check.kind === "switch", env: envName(o.name) }));
 }
 
 /** The host a client on this machine connects to: wildcards (in any spelling) become loopback, IPv6 is bracketed. */

@@ -38,7 +38,7 @@ async function run(argv: string[]): Promise<void> {
   if (help) return (await import("./cli/help.ts")).printHelp(name);
   const commandName = name ?? DEFAULT_COMMAND;
   const command: Command = COMMANDS[commandName];
-  const configFlags: FlagSpec[] = command.takesConfig ? (await import("./cli/config-flags.ts")).configFlags() : [];
+  const configFlags: FlagSpec[] = command.takesConfig ? await (await import("./cli/config-flags.ts")).configFlags() : [];
   startupMark("config flags");
   const flags = parseFlags(rest, [...command.flags, ...configFlags], commandName);
   const own = new Set(command.flags.map((f) => f.name));

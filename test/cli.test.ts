@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readConfigFile, resolveConfig } from "../src/config.ts";
+import { resolveConfig } from "../src/config.ts";
+import { readConfigFile } from "../src/config-sources.ts";
 import { BUN, REPO_ROOT, startTestGateway, TestClient, tempDir } from "./helpers.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, optionTable, readEnv, resolveConfig } from "../src/config.ts";
+import { ConfigError, optionTable, resolveConfig } from "../src/config.ts";
+import { readEnv } from "../src/config-sources.ts";
 import { BUN, REPO_ROOT, tempDir } from "./helpers.ts";
 
 const configError = (...sources: Record<string, unknown>[]) => {

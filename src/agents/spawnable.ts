@@ -6,7 +6,8 @@
  */
 import { accessSync, constants } from "node:fs";
 import { resolve } from "node:path";
-import { type AgentSpec, type Config, ConfigError } from "../config.ts";
+import type { AgentSpec, Config } from "../config.ts";
+import { ConfigError } from "../config-sources.ts";
 
 export type StdioSpec = Extract<AgentSpec, { type: "stdio" }>;
 

@@ -7,12 +7,13 @@ import type { Config } from "../config.ts";
 import type { Gateway } from "../gateway.ts";
 import { bindListeners } from "../listen.ts";
 import { createLogger } from "../log.ts";
-import { unixWsUrl } from "./gateway-address.ts";
 import { startupMark } from "../startup-trace.ts";
 
 startupMark("serve loaded");
 
 async function connectHints(gateway: Gateway): Promise<string[]> {
+  // Imported here: it loads config.ts (zod), which the gateway has loaded by now but start-up has not.
+  const { unixWsUrl } = await import("./gateway-address.ts");
   const { config, listeners } = gateway;
   const urls = listeners.map((l) => (l.transport === "tcp" ? l.address : unixWsUrl(l.address, config.path)));
   if (config.token) return urls.map((u) => `  ${u}?token=<your static token>`);

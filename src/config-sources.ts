@@ -1,0 +1,58 @@
+/**
+ * Where config values come from, before any is validated: a config file (JSON or
+ * TOML), env AGENTGATE_*, and their merge, later sources winning. Loads no schema:
+ * the start-up path reads its sources with it before deciding whether zod is needed.
+ */
+import { parseErrorLine } from "./config-file-line.ts";
+
+const ENV_PREFIX = "AGENTGATE_";
+/** Env vars the loader reads itself rather than as options. */
+const ENV_NON_OPTIONS = new Set(["AGENTGATE_CONFIG", "AGENTGATE_STARTUP_TRACE"]);
+
+/** The env var that sets an option. */
+export const envName = (option: string) => ENV_PREFIX + option.toUpperCase();
+
+export class ConfigError extends Error {}
+
+/** `unixSocketPath` → `unix_socket_path`, so nanobot's camelCase config keys are accepted. */
+const snakeCase = (key: string) => key.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  const handle = Bun.file(file);
+  if (!(await handle.exists())) throw new ConfigError(`config: file not found: ${file}`);
+  const text = await handle.text();
+  let parsed: unknown;
+  try {
+    parsed = file.endsWith(".toml") ? Bun.TOML.parse(text) : JSON.parse(text);
+  } catch (e) {
+    const line = parseErrorLine(text, file.endsWith(".toml"));
+    throw new ConfigError(`config: cannot parse ${file}${line ? ` at line ${line}` : ""}: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config: ${file} must hold an object`);
+  }
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [snakeCase(k), v]));
+}
+
+export function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || ENV_NON_OPTIONS.has(name) || value === undefined) continue;
+    out[name.slice(ENV_PREFIX.length).toLowerCase()] = value;
+  }
+  return out;
+}
+
+export interface MergedSources {
+  /** The known options' values, later sources winning. */
+  merged: Record<string, unknown>;
+  /** Keys present in some source that no option matches; the caller warns about them. */
+  unknownKeys: string[];
+}
+
+export function mergeSources(optionNames: readonly string[], sources: Record<string, unknown>[]): MergedSources {
+  const merged: Record<string, unknown> = Object.assign({}, ...sources);
+  const unknownKeys = Object.keys(merged).filter((k) => !optionNames.includes(k));
+  for (const k of unknownKeys) delete merged[k];
+  return { merged, unknownKeys };
+}
