@@ -24,6 +24,19 @@ export function switchValue(v: unknown): unknown {
   return v;
 }
 
+/** URL paths are compared after stripping trailing slashes (the root stays "/"). */
+export function normalizePath(p: string): string {
+  const stripped = p.replace(/\/+$/, "");
+  return stripped === "" ? "/" : stripped;
+}
+
+/** The host a client on this machine connects to: wildcards (in any spelling) become loopback, IPv6 is bracketed. */
+export function connectableHost(config: Pick<Config, "host">): string {
+  if (isUnspecified(config.host)) return "127.0.0.1";
+  const host = config.host.replace(/^\[(.*)\]$/, "$1");
+  return host.includes(":") ? `[${host}]` : host;
+}
+
 /** A configured path: trimmed, `~` expanded. */
 export const homePath = (p: string) => expandHome(p.trim());
 

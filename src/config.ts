@@ -9,8 +9,8 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { AddressSet, isUnspecified } from "./auth/address.ts";
-import { type CatalogOption, crossCheck, homePath, type PlainCheck, switchValue } from "./config-rules.ts";
+import { AddressSet } from "./auth/address.ts";
+import { type CatalogOption, crossCheck, homePath, normalizePath, type PlainCheck, switchValue } from "./config-rules.ts";
 import { ConfigError, envName, mergeSources } from "./config-sources.ts";
 
 export { ConfigError };
@@ -60,12 +60,6 @@ const stringList = (fallback: string[]) =>
     }
     return s === "" ? [] : s.split(",").map((x) => x.trim());
   }, z.array(z.string()).default(fallback));
-
-/** URL paths are compared after stripping trailing slashes (the root stays "/"). */
-export function normalizePath(p: string): string {
-  const stripped = p.replace(/\/+$/, "");
-  return stripped === "" ? "/" : stripped;
-}
 
 const urlPath = (fallback: string, optional: boolean) =>
   z
@@ -335,13 +329,6 @@ export interface OptionInfo extends CatalogOption {
 /** Every option with its env name, in schema order: --help and genconfig are generated from it. */
 export function optionTable(): OptionInfo[] {
   return configCatalog().map((o) => ({ ...o, isSwitch: o.check.kind === "switch", env: envName(o.name) }));
-}
-
-/** The host a client on this machine connects to: wildcards (in any spelling) become loopback, IPv6 is bracketed. */
-export function connectableHost(config: Pick<Config, "host">): string {
-  if (isUnspecified(config.host)) return "127.0.0.1";
-  const host = config.host.replace(/^\[(.*)\]$/, "$1");
-  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** The config with secrets masked, for check-config and logs. */

@@ -1,8 +1,10 @@
 /**
  * `~` and `~/…` expanded to the user's home directory, the one way for config
  * paths and client-given workspace paths alike; any other path is returned as is.
+ * node:os and node:path are required only for such a path: loading them is
+ * start-up time (issue #16) that an absolute path need not pay.
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
+const os = () => require("node:os") as typeof import("node:os");
+const nodePath = () => require("node:path") as typeof import("node:path");
 
-export const expandHome = (path: string) => (path === "~" ? homedir() : path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
+export const expandHome = (path: string) => (path === "~" ? os().homedir() : path.startsWith("~/") ? nodePath().join(os().homedir(), path.slice(2)) : path);

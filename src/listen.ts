@@ -6,9 +6,8 @@
  * for them, bounded in number and time (startup_waiting_max, startup_wait_ms);
  * after that every request and socket goes to them (connections.ts).
  * This file imports nothing heavy: `agentgate serve` loads it before the server.
+ * Not even node:fs and node:path, which only a unix socket needs: loading them is start-up time.
  */
-import { chmodSync, lstatSync, mkdirSync, rmSync, unlinkSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Server, WebSocketHandler } from "bun";
 import type { Config } from "./config.ts";
 import type { ConnData } from "./connections.ts";
@@ -56,6 +55,8 @@ const notServing = (reason: string, retryAfterS?: number) => {
 };
 const STARTING_RETRY_AFTER_S = 1;
 
+const fs = () => require("node:fs") as typeof import("node:fs");
+
 async function socketAnswers(path: string): Promise<boolean> {
   try {
     const socket = await Bun.connect({ unix: path, socket: { data() {} } });
@@ -70,13 +71,13 @@ async function socketAnswers(path: string): Promise<boolean> {
 async function clearStaleSocket(path: string): Promise<void> {
   let stat;
   try {
-    stat = lstatSync(path);
+    stat = fs().lstatSync(path);
   } catch {
     return;
   }
   if (!stat.isSocket()) throw new Error(`unix_socket_path ${path} exists and is not a socket`);
   if (await socketAnswers(path)) throw new Error(`another instance is listening on ${path}`);
-  unlinkSync(path);
+  fs().unlinkSync(path);
 }
 
 /**
@@ -101,6 +102,8 @@ function socketOptions(config: Config, callbacks: SocketCallbacks): WebSocketHan
 const NO_BUN_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 
 function serveUnix(path: string, fetch: FetchHandler, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
+  const { chmodSync, mkdirSync } = fs();
+  const { dirname } = require("node:path") as typeof import("node:path");
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The socket is created under this umask, so it is 0600 from its first instant.
   const previous = process.umask(0o177);
@@ -125,7 +128,7 @@ function tcpAddress(server: Server<ConnData>, config: Config): string {
 
 async function stopAll(listeners: Listener[]): Promise<void> {
   await Promise.all(listeners.map((l) => l.server.stop(true)));
-  for (const l of listeners) if (l.transport === "unix") rmSync(l.address, { force: true });
+  for (const l of listeners) if (l.transport === "unix") fs().rmSync(l.address, { force: true });
 }
 
 /** Binds every configured listener; see BoundListeners for what they answer before and after `serve`. */

@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { AddressSet, isLoopback, isUnspecified } from "../src/auth/address.ts";
-import { ConfigError, connectableHost, resolveConfig } from "../src/config.ts";
+import { ConfigError, resolveConfig } from "../src/config.ts";
+import { connectableHost } from "../src/config-rules.ts";
 import { BUN, REPO_ROOT, spawnServe, tempDir } from "./helpers.ts";
 
 const WILDCARDS = ["0", "0.0.0.0", "::", "::0", "0:0:0:0:0:0:0:0", "000.000.000.000", "0x0", "0.0", "[::]", "0x00000000"];

@@ -4,8 +4,6 @@
  * child will get. Checked by check-config and before serving (a clear error
  * naming the agent instead of a spawn ENOENT), and by /ready.
  */
-import { accessSync, constants } from "node:fs";
-import { resolve } from "node:path";
 import type { AgentSpec, Config } from "../config.ts";
 import { ConfigError } from "../config-sources.ts";
 
@@ -15,6 +13,9 @@ export type StdioSpec = Extract<AgentSpec, { type: "stdio" }>;
 export function stdioCommandProblem(spec: StdioSpec): string | undefined {
   const program = spec.command[0]!;
   if (program.includes("/")) {
+    // Required here: loading node:fs and node:path costs start-up time (issue #16) that a config without such an agent need not pay.
+    const { accessSync, constants } = require("node:fs") as typeof import("node:fs");
+    const { resolve } = require("node:path") as typeof import("node:path");
     const path = resolve(spec.cwd ?? process.cwd(), program);
     try {
       accessSync(path, constants.X_OK);

@@ -13,9 +13,10 @@ import type { FlagSpec } from "./args.ts";
 
 /** build.ts derives it from the schema (config.ts configCatalog); from source it is derived here. */
 declare const AGENTGATE_CONFIG_CATALOG: CatalogOption[];
+const EMBEDDED_CATALOG = typeof AGENTGATE_CONFIG_CATALOG === "object" ? AGENTGATE_CONFIG_CATALOG : undefined;
 
 async function catalog(): Promise<CatalogOption[]> {
-  return typeof AGENTGATE_CONFIG_CATALOG === "object" ? AGENTGATE_CONFIG_CATALOG : (await import("../config.ts")).configCatalog();
+  return EMBEDDED_CATALOG ?? (await import("../config.ts")).configCatalog();
 }
 
 const CONFIG_FILE: FlagSpec = { name: "config", value: "FILE", help: "config file, JSON or TOML (also AGENTGATE_CONFIG)" };

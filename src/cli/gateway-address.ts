@@ -4,7 +4,9 @@
  * Connection failures are reported as they are (refused, TLS certificate
  * errors, …) rather than as a vague "no answer".
  */
-import { type Config, ConfigError, connectableHost } from "../config.ts";
+import type { Config } from "../config.ts";
+import { connectableHost } from "../config-rules.ts";
+import { ConfigError } from "../config-sources.ts";
 import { UsageError } from "./args.ts";
 
 /** The unix-socket URL form Bun's WebSocket client accepts. */

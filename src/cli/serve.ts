@@ -7,13 +7,12 @@ import type { Config } from "../config.ts";
 import type { Gateway } from "../gateway.ts";
 import { bindListeners } from "../listen.ts";
 import { createLogger } from "../log.ts";
+import { unixWsUrl } from "./gateway-address.ts";
 import { startupMark } from "../startup-trace.ts";
 
 startupMark("serve loaded");
 
 async function connectHints(gateway: Gateway): Promise<string[]> {
-  // Imported here: it loads config.ts (zod), which the gateway has loaded by now but start-up has not.
-  const { unixWsUrl } = await import("./gateway-address.ts");
   const { config, listeners } = gateway;
   const urls = listeners.map((l) => (l.transport === "tcp" ? l.address : unixWsUrl(l.address, config.path)));
   if (config.token) return urls.map((u) => `  ${u}?token=<your static token>`);
@@ -30,6 +29,36 @@ async function answerWaitingRequests(): Promise<void> {
   for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * The libraries the server's modules load, each taking milliseconds (node:net alone ~10 ms), loaded one
+ * per event-loop turn before the server itself: loading is synchronous, so a liveness probe that comes
+ * meanwhile waits for one of them rather than for all. Only an order: whatever is missing here loads
+ * with the server.
+ */
+const SERVER_LIBRARIES: [string, () => Promise<unknown>][] = [
+  ["node:fs", () => import("node:fs")],
+  ["node:fs/promises", () => import("node:fs/promises")],
+  ["node:path", () => import("node:path")],
+  ["node:crypto", () => import("node:crypto")],
+  ["node:net", () => import("node:net")],
+  ["node:stream", () => import("node:stream")],
+  ["node:stream/web", () => import("node:stream/web")],
+  ["node:zlib", () => import("node:zlib")],
+  ["node:readline", () => import("node:readline")],
+  ["node:os", () => import("node:os")],
+  ["bun:sqlite", () => import("bun:sqlite")],
+  ["hono", () => import("hono")],
+  ["hono/jwt", () => import("hono/jwt")],
+  ["drizzle-orm", () => import("drizzle-orm")],
+  ["drizzle-orm/sqlite-core", () => import("drizzle-orm/sqlite-core")],
+  ["drizzle-orm/pg-core", () => import("drizzle-orm/pg-core")],
+  ["drizzle-orm/bun-sqlite", () => import("drizzle-orm/bun-sqlite")],
+  ["drizzle-orm/bun-sql", () => import("drizzle-orm/bun-sql")],
+  ["@sinclair/typebox", () => import("@sinclair/typebox")],
+  ["@fastify/busboy", () => import("@fastify/busboy")],
+  ["eventsource-parser", () => import("eventsource-parser")],
+];
+
 export async function serve(config: Config): Promise<void> {
   startupMark("config loaded");
   checkAgentCommands(config);
@@ -40,6 +69,11 @@ export async function serve(config: Config): Promise<void> {
   // Loading the server's modules holds the event loop for tens of ms, and so does opening the store:
   // a liveness probe waiting on the new listener is answered before each, not after.
   await answerWaitingRequests();
+  for (const [name, load] of SERVER_LIBRARIES) {
+    await load();
+    startupMark(name);
+    await answerWaitingRequests();
+  }
   const { startGateway } = await import("../gateway.ts");
   await answerWaitingRequests();
   const gateway = await startGateway(config, log, bound);
