@@ -3,8 +3,9 @@
  * directory with an empty HOME: nothing but the binary itself may be needed.
  */
 import { expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { redactConfig, resolveConfig } from "../src/config.ts";
 import { BINARY, ensureBinary, isTurnEnd, spawnServe, TestClient, tempDir } from "./helpers.ts";
 
 test("the compiled binary serves a streamed turn over its unix socket from an empty directory", async () => {
@@ -35,4 +36,32 @@ test("the compiled binary serves a streamed turn over its unix socket from an em
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
   expect(existsSync(sock)).toBe(false);
+}, 60_000);
+
+/** The binary's config comes from the catalog build.ts embedded (src/config-rules.ts), without zod; the schema's must come out. */
+test("the compiled binary takes the same config as the schema, and refuses an invalid one before anything is written", () => {
+  ensureBinary();
+  const cwd = tempDir("agentgate-empty-");
+  const run = (args: string[]) => {
+    const proc = Bun.spawnSync([BINARY, ...args], { cwd, env: { PATH: process.env.PATH ?? "", HOME: cwd, AGENTGATE_ECHO_REPEAT: "3" } });
+    return { code: proc.exitCode, stdout: proc.stdout.toString(), stderr: proc.stderr.toString() };
+  };
+  const plain = ["--port=9000", "--streaming=off", "--log-level=warn", `--data-dir=${join(cwd, "state")}`, "--token=tok"];
+  const checked = run(["check-config", ...plain]);
+  expect(checked.code).toBe(0);
+  const schema = resolveConfig({ echo_repeat: "3" }, { port: "9000", streaming: "off", log_level: "warn", data_dir: join(cwd, "state"), token: "tok" }).config;
+  expect(checked.stdout).toBe(`config ok\n${JSON.stringify(redactConfig(schema), null, 2)}\n`);
+
+  for (const [args, message] of [
+    [["--port=99999"], "invalid config: port: "],
+    [["--host=0.0.0.0"], "invalid config: host: host is 0.0.0.0 (all interfaces) but neither token nor token_issue_secret is set"],
+    [["--path=nope"], 'invalid config: path: must start with "/"'],
+    [[`--unix-socket-path=${join(cwd, "run", "gw.sock")}`, "--tcp-enabled=false", "--slow-consumer-bytes=65536"], "invalid config: replay_buffer_bytes: "],
+  ] as const) {
+    const out = run(["serve", ...args, `--data-dir=${join(cwd, "state")}`]);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toStartWith(`agentgate: ${message}`);
+    expect(out.stderr.trim().split("\n")).toHaveLength(1);
+    expect(readdirSync(cwd)).toEqual([]);
+  }
 }, 60_000);

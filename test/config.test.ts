@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, optionTable, resolveConfig } from "../src/config.ts";
+import { ConfigError, configCatalog, optionTable, resolveConfig, validateConfig } from "../src/config.ts";
+import { type CatalogOption, resolvePlainConfig } from "../src/config-rules.ts";
 import { readEnv } from "../src/config-sources.ts";
 import { BUN, REPO_ROOT, tempDir } from "./helpers.ts";
 
@@ -92,6 +93,113 @@ describe("config schema (reference §1, §7.1 CFG-*)", () => {
     expect(config.allow_from).toEqual(["a", "b"]);
     expect(unknownKeys).toEqual(["bogus"]);
     expect(resolveConfig(readEnv({ AGENTGATE_ALLOW_FROM: '["x,y"]' })).config.allow_from).toEqual(["x,y"]);
+  });
+});
+
+/**
+ * The start-up fast path (config-rules.ts) must give exactly the schema's config, or leave the
+ * decision to the schema: never a config the schema would refuse or make differently.
+ */
+describe("the plain-value fast path agrees with the schema", () => {
+  const catalog = configCatalog();
+  /** The schema's config for merged options, or the error it refuses them with. */
+  const bySchema = (merged: Record<string, unknown>) => {
+    try {
+      return { config: validateConfig(merged) };
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return { error: (e as Error).message };
+    }
+  };
+  /** The fast path's answer for `merged`, checked against the schema's; whether it answered. */
+  const agrees = (merged: Record<string, unknown>): boolean => {
+    const plain = resolvePlainConfig(catalog, structuredClone(merged));
+    if (plain === undefined) return false;
+    const schema = bySchema(structuredClone(merged));
+    expect(schema.error).toBeUndefined();
+    // Key order too: check-config prints the config as JSON.
+    expect(JSON.stringify(plain)).toBe(JSON.stringify(schema.config));
+    expect(plain).toEqual(schema.config!);
+    return true;
+  };
+  const ofKind = (kind: CatalogOption["check"]["kind"]) => catalog.filter((o) => o.check.kind === kind);
+
+  test("the defaults, and a config setting every plain option from strings (as env and flags give them), take the fast path", () => {
+    expect(agrees({})).toBe(true);
+    const every: Record<string, unknown> = {};
+    for (const o of catalog) {
+      const c = o.check;
+      if (c.kind === "int") every[o.name] = String(c.max === o.default ? c.min : c.max);
+      if (c.kind === "switch") every[o.name] = o.default ? "off" : "yes";
+      if (c.kind === "text") every[o.name] = `${o.name}-value-that-is-at-least-32-characters-long`;
+      if (c.kind === "one of") every[o.name] = c.values.at(-1);
+      if (c.kind === "home path") every[o.name] = "~/elsewhere";
+    }
+    // Choices the rules between options ask for: loopback, a distinct agent name and paths that fit together.
+    Object.assign(every, { host: "localhost", tcp_enabled: "on", agent: "echo", slow_consumer_bytes: "8388608", backpressure_limit_bytes: "16777216", replay_ring_bytes: "1048576", replay_buffer_bytes: "1048576" });
+    expect(agrees(every)).toBe(true);
+    expect(agrees(Object.fromEntries(Object.entries(every).map(([k, v]) => [k, Number.isNaN(Number(v)) ? v : Number(v)])))).toBe(true);
+    // Every option but the structured ones (lists, paths with rules, agents) can be plain.
+    expect(ofKind("schema").map((o): string => o.name).sort()).toEqual(
+      ["agent_path", "agents", "allow_from", "allowed_hosts", "allowed_origins", "cluster_key_prefix", "cluster_redis_url", "media_allowed_roots", "path", "store_postgres_url", "token_issue_path", "trusted_proxies", "unix_socket_path", "webui_dir"].sort(),
+    );
+  });
+
+  test("each option's plain check is the schema's: a plain value is answered exactly when the schema accepts it", () => {
+    /** A plain value for one option: the fast path answers (the same config) if and only if the schema accepts it. */
+    const plainAlone = (name: string, v: unknown) => {
+      const merged = { [name]: v };
+      expect(agrees(merged)).toBe(bySchema(merged).config !== undefined);
+    };
+    for (const o of catalog) {
+      const c = o.check;
+      if (c.kind === "int") {
+        for (const v of [c.min, c.max, String(c.min), String(c.max), o.default]) plainAlone(o.name, v);
+        for (const v of [c.min - 1, c.max + 1, String(c.max + 1), c.min + 0.5]) {
+          expect(resolvePlainConfig(catalog, { [o.name]: v })).toBeUndefined();
+          expect(bySchema({ [o.name]: v }).error).toStartWith(`invalid config: ${o.name}: `);
+        }
+      }
+      if (c.kind === "switch") for (const v of [true, false, "1", "TRUE", " yes ", "on", "0", "False", "no", "off"]) plainAlone(o.name, v);
+      if (c.kind === "one of") for (const v of c.values) expect(agrees({ [o.name]: v })).toBe(true);
+      if (c.kind === "text" || c.kind === "home path") for (const v of ["", " a b ", "/x/y", "~", "~/z", "127.0.0.2", "x".repeat(40)]) plainAlone(o.name, v);
+    }
+  });
+
+  test("values that are not plain are left to the schema, which decides as before", () => {
+    const [int] = ofKind("int");
+    const [sw] = ofKind("switch");
+    const [choice] = ofKind("one of");
+    const [text] = ofKind("text");
+    const odd: Record<string, unknown>[] = [
+      ...[" 8", "08", "1e3", "0x10", "", "-1", "+5", "9".repeat(17), null, true, [], {}, Number.NaN].map((v) => ({ [int!.name]: v })),
+      ...["maybe", "", 1, 0, null, []].map((v) => ({ [sw!.name]: v })),
+      ...["INFO", "", 1, null].map((v) => ({ [choice!.name]: v })),
+      ...[1, null, true, ["a"], {}].map((v) => ({ [text!.name]: v })),
+      { data_dir: 5 },
+      { path: "/chat" },
+      { agents: "{}" },
+      { unix_socket_path: "/tmp/x.sock" },
+    ];
+    for (const merged of odd) {
+      expect(resolvePlainConfig(catalog, merged)).toBeUndefined();
+      bySchema(merged);
+    }
+  });
+
+  test("a config breaking a rule between options is left to the schema, which names the rule", () => {
+    for (const merged of [{ host: "0.0.0.0" }, { host: "::" }, { ssl_certfile: "/c.pem" }, { tcp_enabled: "false" }, { jwt_secret: "short" }, { slow_consumer_bytes: "16777216" }, { agent: "nobody" }]) {
+      expect(resolvePlainConfig(catalog, merged)).toBeUndefined();
+      expect(bySchema(merged).error).toStartWith("invalid config: ");
+    }
+  });
+
+  test("the fast path gives each config its own lists and objects, as the schema's defaults do", () => {
+    const a = resolvePlainConfig(catalog, {})!;
+    a.allow_from.push("mutated");
+    (a.agents as Record<string, unknown>).x = {};
+    expect(resolvePlainConfig(catalog, {})).toEqual(validateConfig({}));
+    expect(catalog.find((o) => o.name === "allow_from")?.default).toEqual(["*"]);
   });
 });
 
