@@ -9,7 +9,8 @@
  */
 import { createInterface, type Interface } from "node:readline";
 import { type Chat, type Client, connect, GatewayApi, type TurnSummary } from "../client/index.ts";
-import { type Config, ConfigError } from "../config.ts";
+import type { Config } from "../config.ts";
+import { ConfigError } from "../config-sources.ts";
 import { flagOn } from "./args.ts";
 import { type GatewayAddress, gatewayAddress } from "./gateway-address.ts";
 import { issueToken } from "./token.ts";

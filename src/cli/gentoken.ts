@@ -4,7 +4,8 @@
  * client token and as an API credential). No gateway needs to run.
  */
 import { sign } from "hono/jwt";
-import { type Config, ConfigError } from "../config.ts";
+import type { Config } from "../config.ts";
+import { ConfigError } from "../config-sources.ts";
 import { UsageError } from "./args.ts";
 
 const DEFAULT_TTL_S = 3600;

@@ -3,7 +3,8 @@
  * exit 0 on 200, 1 otherwise with the answer. Meant for Docker's HEALTHCHECK and
  * scripts, where no curl may be at hand.
  */
-import { type Config, ConfigError } from "../config.ts";
+import type { Config } from "../config.ts";
+import { ConfigError } from "../config-sources.ts";
 import { flagOn } from "./args.ts";
 import { gatewayAddress, gatewayFetch } from "./gateway-address.ts";
 

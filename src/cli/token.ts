@@ -4,7 +4,8 @@
  * a secret, answers local peers only). Uses the unix socket when the config has one.
  * `agentgate chat` takes a fresh one the same way before every (re)connect.
  */
-import { type Config, ConfigError } from "../config.ts";
+import type { Config } from "../config.ts";
+import { ConfigError } from "../config-sources.ts";
 import { type GatewayAddress, gatewayAddress, gatewayFetch } from "./gateway-address.ts";
 
 /** The issuing route's answer; bootstrap adds an API token for the sessions routes. */
