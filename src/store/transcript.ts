@@ -306,14 +306,16 @@ export class TranscriptWriter {
   #open(chatId: string): ChatFile {
     const fd = openSync(transcriptPath(this.options.dir, chatId), "a+", 0o600);
     try {
-      if (!this.#checkedTails.has(chatId)) {
+      let size: number;
+      if (this.#checkedTails.has(chatId)) size = fstatSync(fd).size;
+      else {
         this.#tailChecks++;
-        const { cut } = cutTornTail(fd);
-        if (cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: cut });
+        const tail = cutTornTail(fd);
+        if (tail.cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: tail.cut });
         if (this.#checkedTails.size >= CHECKED_TAILS_MAX) this.#checkedTails.clear();
         this.#checkedTails.add(chatId);
+        size = tail.size;
       }
-      const size = fstatSync(fd).size;
       return { fd, size, indexed: size, syncing: 0, closeWhenSynced: false };
     } catch (e) {
       closeSync(fd);
@@ -335,8 +337,7 @@ export class TranscriptWriter {
  * The end of the last complete line of an open file (0 when it has none), and
  * that line. Reads at most what it must from the end.
  */
-function lastLine(fd: number): { keep: number; line: string } {
-  const size = fstatSync(fd).size;
+function lastLine(fd: number, size = fstatSync(fd).size): { keep: number; line: string } {
   let carry = Buffer.alloc(0);
   for (let end = size; end > 0; ) {
     const start = Math.max(0, end - TAIL_SCAN_BYTES);
@@ -370,12 +371,12 @@ function withFile<T>(path: string, flags: string, missing: T, use: (fd: number) 
   }
 }
 
-/** Cuts a torn last line (a write a previous process never finished) off a file open for writing; returns the bytes cut and the last whole line. */
-function cutTornTail(fd: number): { cut: number; last: string } {
+/** Cuts a torn last line (a write a previous process never finished) off a file open for writing; returns the bytes cut and kept, and the last whole line. */
+function cutTornTail(fd: number): { cut: number; size: number; last: string } {
   const size = fstatSync(fd).size;
-  const { keep, line } = lastLine(fd);
+  const { keep, line } = lastLine(fd, size);
   if (keep < size) ftruncateSync(fd, keep);
-  return { cut: size - keep, last: line };
+  return { cut: size - keep, size: keep, last: line };
 }
 
 /** Start-up recovery: cuts a torn tail off the transcript and returns its last seq (0 when none), reading the tail once. */
