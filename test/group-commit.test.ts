@@ -45,3 +45,17 @@ test("under the bound, nothing is written or shown before the loop turn ends", a
   const frames = (await client.until((f) => f.seq === 10)).filter((f) => f.event === "session_updated");
   expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 });
+
+test("rings over replay_ring_total_bytes give their flushed events back at the commit after the transcripts caught up", async () => {
+  const gw = await startTestGateway({ commit_batch_bytes: 4096, replay_ring_total_bytes: 16 * 1024 });
+  const chats = ["a", "b", "c", "d"];
+  for (const chatId of chats) publishTitles(gw, chatId, 50);
+  const ringBytes = () => chats.reduce((n, chatId) => n + gw.hub.view(chatId)!.ring.bytes, 0);
+  expect(ringBytes()).toBeGreaterThan(4 * 40 * 1024);
+  // Bounded wait for the transcripts to hold everything (the rings keep what they do not).
+  for (let i = 0; i < 200 && chats.some((chatId) => gw.hub.view(chatId)!.flushedThrough < 50); i++) await Bun.sleep(10);
+  publishTitles(gw, "a", 1);
+  await gw.hub.whenVisible(5000);
+  // Each chat keeps at most an equal share of the cap, plus a's newest event, not yet in its transcript.
+  expect(ringBytes()).toBeLessThanOrEqual(16 * 1024 + 2 * 1024);
+});

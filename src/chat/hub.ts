@@ -136,6 +136,8 @@ export class Hub {
   /** Broadcasts waiting for the commit of the chat events published before them. */
   #broadcasts: string[] = [];
   #ringBytes = 0;
+  /** A transcript write landed since the last pass over the rings: only then can a pass free anything (commits come every commit_batch_bytes). */
+  #reliefDue = false;
   #commitScheduled = false;
   /** Work waiting for the next commit (afterCommit). */
   readonly #afterCommit: (() => void)[] = [];
@@ -241,7 +243,7 @@ export class Hub {
   #revealed(broadcasts: string[], afterCommit: (() => void)[]): void {
     for (const text of broadcasts) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
     for (const fn of afterCommit) this.#runAfterCommit(fn);
-    if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
+    if (this.#reliefDue && this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
     this.#scheduleEviction();
   }
 
@@ -316,6 +318,7 @@ export class Hub {
     if (!chat) return;
     chat.flushedThrough = Math.max(chat.flushedThrough, seq);
     this.#ringBytes -= chat.ring.evict(chat.flushedThrough, this.limits.ring);
+    this.#reliefDue = true;
     this.#scheduleEviction();
   }
 
@@ -500,6 +503,7 @@ export class Hub {
    * oldest events out first, events not yet in the transcript always kept.
    */
   #relieveMemory(): void {
+    this.#reliefDue = false;
     const share = { maxEvents: this.limits.ring.maxEvents, maxBytes: Math.min(this.limits.ring.maxBytes, this.limits.ringTotalBytes / this.#chats.size) };
     for (const chat of this.#chats.values()) this.#ringBytes -= chat.ring.evict(chat.flushedThrough, share);
   }
