@@ -266,9 +266,13 @@ export class TranscriptWriter {
     );
   }
 
-  /** A file closed since it was written (more chats than open files): reopened to be fsynced. */
+  /** A file closed since it was written (more chats than open files): reopened to be fsynced; one removed meanwhile needs none. */
   async #syncClosed(path: string): Promise<void> {
-    const handle = await open(path, "r");
+    const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
+    });
+    if (!handle) return;
     try {
       await handle.sync();
     } finally {
