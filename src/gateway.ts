@@ -179,6 +179,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       ringTotalBytes: config.replay_ring_total_bytes,
       maxEventBytes: config.transcript_max_line_bytes - 1,
       maxStagedBytes: config.storage_max_held_bytes,
+      commitBatchBytes: config.commit_batch_bytes,
       retryMs: config.transcript_retry_ms,
       maxChats: config.chat_streams_max,
     },

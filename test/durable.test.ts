@@ -3,6 +3,8 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { createLogger } from "../src/log.ts";
+import { recoverTranscripts } from "../src/chat/storage.ts";
+import { CommitLog } from "../src/store/commit-log.ts";
 import { readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, tempDir, type TestGateway } from "./helpers.ts";
 
@@ -90,6 +92,52 @@ describe("transcript writer", () => {
     await w.flush();
     expect(readFileSync(file, "utf8")).toBe(`{"a":1,"seq":1}\n{"a":2,"seq":2}\n{"a":3,"seq":3}\n`);
     await w.close(false);
+  });
+
+  test("a file's tail is checked once per process, not at every reopen after the open-file cap closed it", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "a.jsonl"), `{"seq":1}\n{"se`);
+    const w = writer(dir, { maxOpenFiles: 1 });
+    // Two chats through one open file: every flush closes the other chat's file and reopens its own.
+    for (let seq = 2; seq <= 11; seq++) {
+      for (const chat of ["a", "b"]) w.append(chat, seq, `{"seq":${seq}}`);
+      expect(await w.flush()).toBe(true);
+    }
+    expect(w.tailChecks).toBe(2);
+    expect(await collect(join(dir, "a.jsonl"))).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect(await collect(join(dir, "b.jsonl"))).toEqual(Array.from({ length: 10 }, (_, i) => i + 2));
+    await w.close(false);
+  });
+
+  test("a sync flush also fsyncs files the open-file cap closed since they were written", async () => {
+    const dir = tempDir();
+    const w = writer(dir, { maxOpenFiles: 1 });
+    for (const chat of ["a", "b", "c"]) {
+      w.append(chat, 1, `{"seq":1}`);
+      expect(await w.flush()).toBe(true);
+    }
+    // a and b are closed now; the sync reopens them to fsync (a missing file would make it fail).
+    expect(await w.flush(true)).toBe(true);
+    await w.remove("a");
+    w.append("b", 2, `{"seq":2}`);
+    expect(await w.flush(true)).toBe(true);
+    await w.close(true);
+  });
+
+  test("start-up recovery cuts a torn transcript tail and appends exactly the log's events past the last whole line", () => {
+    const root = tempDir();
+    const logDir = join(root, "log");
+    const file = (chatId: string) => join(root, `${chatId}.jsonl`);
+    writeFileSync(file("c"), `{"seq":1}\n{"seq":2}\n{"seq":3,"te`);
+    const log = new CommitLog({ dir: logDir, segmentBytes: 1 << 20 });
+    for (let seq = 1; seq <= 5; seq++) log.append("c", `{"seq":${seq}}`);
+    log.append("c", "not json");
+    log.append("d", `{"seq":1}`);
+    log.commit();
+    log.close();
+    expect(recoverTranscripts(logDir, file, () => 0)).toBe(4);
+    expect(readFileSync(file("c"), "utf8")).toBe([1, 2, 3, 4, 5].map((seq) => `{"seq":${seq}}\n`).join(""));
+    expect(readFileSync(file("d"), "utf8")).toBe(`{"seq":1}\n`);
   });
 
   test("the reader skips corrupt lines and honours the seq window", async () => {

@@ -4,7 +4,7 @@
  * read.
  */
 import { expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../src/log.ts";
 import { indexedStart, indexPath, readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
@@ -44,4 +44,14 @@ test("an index entry that does not match its line, or lies past the end, is igno
   writeFileSync(indexPath(file), `390 ${size + 10}\n300 7\ngarbage\n`);
   expect(await indexedStart(file, 395, size)).toEqual({ seq: 300, offset: 7 });
   expect(await seqsFrom(file, 395)).toEqual([395, 396, 397, 398, 399, 400]);
+});
+
+test("the index starts at four strides: a smaller transcript has no index file and is read whole", async () => {
+  const small = await writeChat(tempDir(), 150);
+  expect(Bun.file(small).size).toBeLessThan(4 * 1024);
+  expect(existsSync(indexPath(small))).toBe(false);
+  expect(await seqsFrom(small, 100)).toEqual(Array.from({ length: 51 }, (_, i) => 100 + i));
+  const big = await writeChat(tempDir(), 3000);
+  const offsets = readFileSync(indexPath(big), "utf8").trim().split("\n").map((entry) => Number(entry.split(" ")[1]));
+  expect(Math.min(...offsets)).toBeGreaterThanOrEqual(4 * 1024);
 });

@@ -2,14 +2,15 @@
  * The hub: one ordered event stream per chat, fanned out through native Bun
  * pub/sub topics on every listener, durable before visible.
  *
- * `publish` is the hot path and never waits for the disk: it reserves and
- * assigns the chat's next `seq`, serializes the event once and stages it in the
- * commit log's batch. Once per event-loop turn (group commit) the batch is
- * written with one synchronous `write`; only when that has returned are the
- * batch's events pushed to the replay rings and published natively on every
- * listener (uWS walks its topic tree; no JS loop per subscriber), in seq order,
- * and handed to the per-chat transcripts behind. A kill -9 can therefore never
- * lose an event a client saw.
+ * `publish` is the hot path and never waits for the disk per event: it reserves
+ * and assigns the chat's next `seq`, serializes the event once and stages it in
+ * the commit log's batch. Once per event-loop turn (group commit), or as soon as
+ * the batch reaches `commitBatchBytes` (a busy turn would otherwise hold all its
+ * events in memory), the batch is written with one synchronous `write`; only
+ * when that has returned are the batch's events pushed to the replay rings and
+ * published natively on every listener (uWS walks its topic tree; no JS loop
+ * per subscriber), in seq order, and handed to the per-chat transcripts behind.
+ * A kill -9 can therefore never lose an event a client saw.
  *
  * Faults: a failed reservation refuses the event (seq 0, an error event to the
  * chat's clients) rather than use an unreserved seq; a failed commit keeps the
@@ -67,6 +68,8 @@ export interface HubLimits {
   maxEventBytes: number;
   /** While commits fail, events wait in memory up to this many bytes; beyond, new events are refused. */
   maxStagedBytes: number;
+  /** A batch this big is committed at once rather than at the end of the loop turn. */
+  commitBatchBytes: number;
   /** A failed commit is retried after this long. */
   retryMs: number;
   /** In-memory chat streams kept; beyond, idle ones (no subscriber, no turn, all written) are forgotten, oldest first. */
@@ -133,6 +136,8 @@ export class Hub {
   /** Broadcasts waiting for the commit of the chat events published before them. */
   #broadcasts: string[] = [];
   #ringBytes = 0;
+  /** A transcript write landed since the last pass over the rings: only then can a pass free anything (commits come every commit_batch_bytes). */
+  #reliefDue = false;
   #commitScheduled = false;
   /** Work waiting for the next commit (afterCommit). */
   readonly #afterCommit: (() => void)[] = [];
@@ -197,7 +202,10 @@ export class Hub {
     this.storage.stage(chat.chatId, stored, seq, frame);
     chat.staged.push({ seq, frame, stored, event });
     this.#dirty.add(chat);
-    if (!this.#commitScheduled && !this.#failing) {
+    if (this.#failing) return seq;
+    // A busy loop turn does not hold its whole output in memory: a full batch is written (and shown) now.
+    if (this.storage.stagedBytes() >= this.limits.commitBatchBytes) this.commit();
+    else if (!this.#commitScheduled) {
       this.#commitScheduled = true;
       setImmediate(() => this.commit());
     }
@@ -206,8 +214,8 @@ export class Hub {
 
   /**
    * Group commit: writes every staged event with one write, then makes them
-   * visible, chat by chat in seq order. Runs once per event-loop turn; shutdown
-   * calls it directly.
+   * visible, chat by chat in seq order. Runs once per event-loop turn, and from
+   * `publish` when the batch is full; shutdown calls it directly.
    */
   commit(): boolean {
     this.#commitScheduled = false;
@@ -235,7 +243,7 @@ export class Hub {
   #revealed(broadcasts: string[], afterCommit: (() => void)[]): void {
     for (const text of broadcasts) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
     for (const fn of afterCommit) this.#runAfterCommit(fn);
-    if (this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
+    if (this.#reliefDue && this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
     this.#scheduleEviction();
   }
 
@@ -310,6 +318,7 @@ export class Hub {
     if (!chat) return;
     chat.flushedThrough = Math.max(chat.flushedThrough, seq);
     this.#ringBytes -= chat.ring.evict(chat.flushedThrough, this.limits.ring);
+    this.#reliefDue = true;
     this.#scheduleEviction();
   }
 
@@ -494,6 +503,7 @@ export class Hub {
    * oldest events out first, events not yet in the transcript always kept.
    */
   #relieveMemory(): void {
+    this.#reliefDue = false;
     const share = { maxEvents: this.limits.ring.maxEvents, maxBytes: Math.min(this.limits.ring.maxBytes, this.limits.ringTotalBytes / this.#chats.size) };
     for (const chat of this.#chats.values()) this.#ringBytes -= chat.ring.evict(chat.flushedThrough, share);
   }

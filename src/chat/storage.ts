@@ -14,7 +14,7 @@
 import { metrics } from "../metrics/metrics.ts";
 import type { ChatStore } from "../store/chat-store.ts";
 import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.ts";
-import { appendLinesSync, lastSeqIn, repairTail, type TranscriptWriter } from "../store/transcript.ts";
+import { appendLinesSync, lastSeqIn, repairedLastSeq, seqOfLine, type TranscriptWriter } from "../store/transcript.ts";
 import type { HubStorage } from "./hub.ts";
 
 export type FsyncPolicy = "batch" | "turn" | "never";
@@ -110,12 +110,9 @@ export function recoverTranscripts(logDir: string, transcriptFile: (chatId: stri
   const last = new Map<string, number>();
   const lines = new Map<string, string[]>();
   for (const { chatId, line } of leftoverRecords(logDir)) {
-    const seq = seqOfRecord(line);
+    const seq = seqOfLine(line);
     if (seq === undefined) continue;
-    if (!last.has(chatId)) {
-      repairTail(transcriptFile(chatId));
-      last.set(chatId, Math.max(lastSeqIn(transcriptFile(chatId)), seqFloorOfDeleted(chatId)));
-    }
+    if (!last.has(chatId)) last.set(chatId, Math.max(repairedLastSeq(transcriptFile(chatId)), seqFloorOfDeleted(chatId)));
     if (seq <= last.get(chatId)!) continue;
     last.set(chatId, seq);
     const list = lines.get(chatId) ?? [];
@@ -131,11 +128,3 @@ export function recoverTranscripts(logDir: string, transcriptFile: (chatId: stri
   return recovered;
 }
 
-function seqOfRecord(line: string): number | undefined {
-  try {
-    const seq = (JSON.parse(line) as { seq?: unknown }).seq;
-    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -1,6 +1,6 @@
 /**
  * The commit log: one append-only file for the whole process, written
- * synchronously once per event-loop turn (group commit) before any event of the
+ * synchronously once per event-loop turn or full batch (group commit) before any event of the
  * batch is shown to a client. It is what makes "durable before visible" cheap:
  * one `write` per loop turn whatever the number of chats, where a write per chat
  * per turn cost ~3 µs each (measured, see the README).

@@ -4,24 +4,26 @@
  * stream share a line as a run (see delta-runs.ts).
  *
  * They are derived behind the commit log (which already made each event
- * durable before any client saw it): `append` encodes an event into the chat's
- * batch (UTF-8, newline-ended); a timer hands each chat's batch to a per-chat
- * chain of asynchronous file operations (open or create, write, fsync when asked,
- * close) on the I/O thread pool, in order. The event loop never waits for disk.
- *
- * Why bytes and not a list of strings: under load a batch holds thousands of
- * frames per second per chat; kept as strings they outlive the young generation.
- * A chat's batch buffer is reused once its write is done.
+ * durable before any client saw it): `append` queues an event's line in the
+ * chat's batch (the string the replay ring holds anyway, or the open run); a
+ * timer writes every chat's batch with one synchronous `write` per chat, from
+ * one reused buffer, on a cached file descriptor. Synchronous on purpose: a
+ * write to the page cache costs a few µs, while the thread pool's round trip
+ * (promise chain, hand-off, futex wake-up) cost several times that per chat per
+ * flush, and a buffer per chat in flight was most of the gateway's page faults
+ * with 1 000 streaming chats. Only fsync, which waits for the device, runs on
+ * the thread pool, and only for files written since the last one.
  *
  * Faults: a write that fails (disk full, I/O error) is cut back to the file's
- * size before it, and the batch goes back in front of the chat's queue to be
- * retried; `onFlushed` only ever reports what is in the file, so the ring keeps
- * everything else. A torn last line is cut the first time the file is opened.
- * A line over the size guard is refused whole and logged (the hub refuses such
- * events before they get a seq, so this is a last guard).
+ * size before it and the batch stays queued for a retry; `onFlushed` only ever
+ * reports what is in the file, so the ring keeps everything else. A torn last
+ * line (a previous process died inside a write) is cut the first time this
+ * process opens the file; a file whose cut-back failed is closed and checked
+ * again when reopened. A line over the size guard is refused whole and logged
+ * (the hub refuses such events before they get a seq, so this is a last guard).
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
-import { appendFile, type FileHandle, open, rm } from "node:fs/promises";
+import { appendFileSync, closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
 import { metrics } from "../metrics/metrics.ts";
@@ -36,49 +38,54 @@ export interface TranscriptOptions {
   maxOpenFiles: number;
   /** After a failed write, the batch is tried again this much later. */
   retryMs: number;
-  /** A sparse index entry (first seq of a batch → its byte offset) is kept about every this many bytes. */
+  /** A sparse index entry (first seq of a batch → its byte offset) is kept about every this many bytes, from INDEX_FIRST_STRIDES of them on. */
   indexEveryBytes?: number;
   log: Logger;
   /** Told after each write which seq of a chat is now in the file. */
   onFlushed?: (chatId: string, seq: number) => void;
 }
 
-/** A chat's lines waiting to be written: `length` bytes of `bytes`, then the open run; the last seq is `lastSeq`. */
+/** A chat's lines waiting to be written, then the open run; the last seq is `lastSeq`. */
 interface Pending {
-  bytes: Buffer;
-  length: number;
+  lines: string[];
   firstSeq: number;
   lastSeq: number;
   run?: DeltaRun;
   runChars: number;
 }
 
-/** One chat's file: its handle once open (and its size), the chain its operations run on. */
+/** One chat's open file: its descriptor (append mode), size, and fsyncs in flight on it. */
 interface ChatFile {
-  handle?: FileHandle;
+  fd: number;
   size: number;
   /** Offset of the last index entry written for the file (or its size when opened). */
   indexed: number;
-  chain: Promise<boolean>;
+  syncing: number;
+  /** Evicted while an fsync was in flight: the fsync's end closes it. */
+  closeWhenSynced: boolean;
 }
 
 const NEWLINE = 0x0a;
 const TAIL_SCAN_BYTES = 64 * 1024;
 /** What a run line adds per member besides its text: the quotes and comma around it, and its share of the seq range. */
 const RUN_MEMBER_OVERHEAD = 8;
-/** A new batch buffer: a chat streaming 1 000 deltas/s fills a few KiB per 20 ms flush (less with runs). */
-const BATCH_BYTES = 16 * 1024;
-/** Written batch buffers up to this size go back to the writer's pool; bigger ones are dropped. */
-const SPARE_MAX_BYTES = 64 * 1024;
-/**
- * The pool of written batch buffers any chat's next batch takes from, up to this
- * many bytes. Shared, because a chat's own buffer is often still being written when
- * its next event arrives: with a buffer per file, 1 000 streaming chats allocated a
- * fresh 16 KiB per chat per flush, and the kernel faulted every page of it in again
- * (most of the gateway's page faults under that load).
- */
-const POOL_MAX_BYTES = 32 * 1024 * 1024;
+/** The write buffer shared by every chat's flush; one grown past the kept size for a big batch is given back after it. */
+const BUFFER_BYTES = 64 * 1024;
+const KEPT_BUFFER_BYTES = 1024 * 1024;
 const INDEX_EVERY_BYTES = 64 * 1024;
+/**
+ * The index starts once a file holds this many strides (256 KiB by default):
+ * reading a smaller file whole costs about what reading its index would, and
+ * most chats never grow that big, so they never create the second file (with
+ * 1 000 new chats, creating the .idx files was ~5 % of the gateway's CPU on ext4).
+ */
+const INDEX_FIRST_STRIDES = 4;
+/**
+ * Chats whose tail this process checked: their file needs no check when reopened
+ * (only this process wrote it since, whole lines or cut back). A memory bound,
+ * not a correctness one: past it the set starts again and a reopen checks again.
+ */
+const CHECKED_TAILS_MAX = 100_000;
 
 export function transcriptPath(dir: string, chatId: string): string {
   return join(dir, `${chatId}.jsonl`);
@@ -91,17 +98,22 @@ export function indexPath(transcript: string): string {
 
 export class TranscriptWriter {
   readonly #pending = new Map<string, Pending>();
-  /** Chat files, least recently written first (Map keeps insertion order). */
+  /** Open chat files, least recently written first (Map keeps insertion order). */
   readonly #files = new Map<string, ChatFile>();
-  /** Files being closed: a reopen queues behind the close so writes never reorder. */
-  readonly #closing = new Map<string, Promise<boolean>>();
+  /** Chats written since the last fsync (their data may be in the page cache only). */
+  readonly #unsynced = new Set<string>();
+  readonly #checkedTails = new Set<string>();
   #timer: Timer | undefined;
-  /** Batch buffers whose write is done, ready for reuse. */
-  readonly #pool: Buffer[] = [];
-  #poolBytes = 0;
+  #buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  #tailChecks = 0;
 
   constructor(private readonly options: TranscriptOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Files whose tail this writer checked (at most once per file while it remembers them): for diagnostics and tests. */
+  get tailChecks(): number {
+    return this.#tailChecks;
   }
 
   /**
@@ -122,26 +134,33 @@ export class TranscriptWriter {
       if (member) {
         pending.run = startRun(member, line);
         pending.runChars = line.length;
-      } else this.#encode(chatId, pending, seq, line);
+      } else this.#queue(chatId, pending, seq, line);
     }
     pending.lastSeq = seq;
     pending.firstSeq ||= seq;
     this.#timer ??= setTimeout(() => void this.flush(), this.options.flushMs);
   }
 
-  /** Hands every queued batch to its chat's chain; resolves true when all are written (and fsynced when `sync`). */
+  /**
+   * Writes every queued batch now; resolves true when all are in their files
+   * (and, when `sync`, every file written since the last fsync is fsynced).
+   */
   flush(sync = false): Promise<boolean> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    // Open files too when syncing (their earlier writes need the fsync); otherwise only chats with a batch.
-    const chats = sync ? [...new Set([...this.#pending.keys(), ...this.#files.keys()])] : [...this.#pending.keys()];
-    return Promise.all(chats.map((chatId) => this.#write(chatId, sync))).then((oks) => oks.every(Boolean));
+    let ok = true;
+    for (const [chatId, pending] of this.#pending) ok = this.#write(chatId, pending) && ok;
+    if (this.#buffer.length > KEPT_BUFFER_BYTES) this.#buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+    if (!ok) this.#timer = setTimeout(() => void this.flush(), this.options.retryMs);
+    if (!sync) return Promise.resolve(ok);
+    return this.#syncWritten().then((synced) => ok && synced);
   }
 
   /** Drops a chat's transcript entirely (the chat was deleted). */
   async remove(chatId: string): Promise<void> {
     this.#pending.delete(chatId);
-    await this.#close(chatId);
+    this.#unsynced.delete(chatId);
+    this.#close(chatId);
     await rm(transcriptPath(this.options.dir, chatId), { force: true });
     await rm(indexPath(transcriptPath(this.options.dir, chatId)), { force: true });
   }
@@ -149,148 +168,180 @@ export class TranscriptWriter {
   /** Shutdown: write everything (fsynced when `sync`), close files. True when all landed. */
   async close(sync: boolean): Promise<boolean> {
     const ok = await this.flush(sync);
-    await Promise.all([...this.#files.keys()].map((chatId) => this.#close(chatId)));
+    for (const chatId of [...this.#files.keys()]) this.#close(chatId);
     return ok;
   }
 
-  #write(chatId: string, sync: boolean): Promise<boolean> {
-    const pending = this.#pending.get(chatId);
-    if (pending) {
-      this.#closeRun(chatId, pending);
-      this.#pending.delete(chatId);
+  /** Writes one chat's batch whole, or cuts the file back to its size before and keeps the batch. */
+  #write(chatId: string, pending: Pending): boolean {
+    this.#closeRun(chatId, pending);
+    const bytes = pending.lines.length === 0 ? 0 : this.#encode(pending.lines);
+    if (bytes > 0) {
+      const started = performance.now();
+      let file: ChatFile | undefined;
+      let written = 0;
+      try {
+        file = this.#fileOf(chatId);
+        while (written < bytes) written += writeSync(file.fd, this.#buffer, written, bytes - written);
+      } catch (e) {
+        metrics.storageFault("transcript");
+        this.options.log.error("transcript write failed; will retry", { chat_id: chatId, error: String(e) });
+        if (file && written > 0) this.#cutBack(chatId, file);
+        return false;
+      }
+      metrics.transcriptWritten((performance.now() - started) / 1000, bytes);
+      this.#indexed(chatId, file, pending.firstSeq, bytes);
+      this.#unsynced.add(chatId);
     }
-    if (!pending && !sync) return this.#files.get(chatId)?.chain ?? Promise.resolve(true);
-    return this.#enqueue(chatId, async (handle, file) => {
-      if (pending && pending.length > 0) await this.#writeBatch(chatId, handle, file, pending);
-      if (sync) await handle.sync();
-      if (pending) this.options.onFlushed?.(chatId, pending.lastSeq);
-    });
+    this.#pending.delete(chatId);
+    this.options.onFlushed?.(chatId, pending.lastSeq);
+    return true;
   }
 
-  /** Writes one batch whole, or cuts the file back to its size before and requeues the batch. */
-  async #writeBatch(chatId: string, handle: FileHandle, file: ChatFile, pending: Pending): Promise<void> {
-    const started = performance.now();
+  /** Encodes the lines, newline-ended, into the write buffer (grown when they may not fit); returns the bytes. */
+  #encode(lines: string[]): number {
+    let bound = 0;
+    for (const line of lines) bound += utf8Bound(line) + 1;
+    if (bound > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(Math.max(bound, this.#buffer.length * 2));
+    const buffer = this.#buffer;
+    let length = 0;
+    for (const line of lines) {
+      length += buffer.write(line, length);
+      buffer[length++] = NEWLINE;
+    }
+    return length;
+  }
+
+  /** A failed write leaves no partial line: cut back, or, when even that fails, closed so a reopen checks the tail again. */
+  #cutBack(chatId: string, file: ChatFile): void {
     try {
-      for (let written = 0; written < pending.length; ) written += (await handle.write(pending.bytes, written, pending.length - written)).bytesWritten;
-    } catch (e) {
-      metrics.storageFault("transcript");
-      await handle.truncate(file.size).catch(() => {});
-      this.#requeue(chatId, pending);
-      throw e;
+      ftruncateSync(file.fd, file.size);
+    } catch {
+      this.#checkedTails.delete(chatId);
+      this.#close(chatId);
     }
-    metrics.transcriptWritten((performance.now() - started) / 1000, pending.length);
-    const offset = file.size;
-    file.size += pending.length;
-    if (offset >= file.indexed + (this.options.indexEveryBytes ?? INDEX_EVERY_BYTES)) {
-      file.indexed = offset;
-      // Only a hint (readers check it): a failure here loses nothing.
-      await appendFile(indexPath(transcriptPath(this.options.dir, chatId)), `${pending.firstSeq} ${offset}\n`, { mode: 0o600 }).catch(() => {});
-    }
-    this.#recycle(pending.bytes);
   }
 
-  /** A failed batch goes back in front of whatever the chat queued since, and is retried later. */
-  #requeue(chatId: string, failed: Pending): void {
-    const newer = this.#pending.get(chatId);
-    if (newer) {
-      const bytes = Buffer.allocUnsafe(failed.length + newer.bytes.length);
-      failed.bytes.copy(bytes, 0, 0, failed.length);
-      newer.bytes.copy(bytes, failed.length, 0, newer.length);
-      newer.bytes = bytes;
-      newer.length += failed.length;
-      newer.firstSeq = failed.firstSeq;
-    } else this.#pending.set(chatId, failed);
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.flush(), this.options.retryMs);
+  /** After a write at the file's old end: an index entry when the last one is far enough behind. Only a hint: a failure loses nothing. */
+  #indexed(chatId: string, file: ChatFile, firstSeq: number, bytes: number): void {
+    const offset = file.size;
+    file.size += bytes;
+    const every = this.options.indexEveryBytes ?? INDEX_EVERY_BYTES;
+    if (offset < file.indexed + every || offset < every * INDEX_FIRST_STRIDES) return;
+    file.indexed = offset;
+    try {
+      appendFileSync(indexPath(transcriptPath(this.options.dir, chatId)), `${firstSeq} ${offset}\n`, { mode: 0o600 });
+    } catch {}
+  }
+
+  /** fsyncs (on the thread pool) every file written since the last time; false when one failed (it stays to be synced). */
+  #syncWritten(): Promise<boolean> {
+    const chats = [...this.#unsynced];
+    this.#unsynced.clear();
+    return Promise.all(chats.map((chatId) => this.#sync(chatId))).then((oks) => oks.every(Boolean));
+  }
+
+  #sync(chatId: string): Promise<boolean> {
+    const file = this.#files.get(chatId);
+    const synced = file ? this.#syncOpen(file) : this.#syncClosed(transcriptPath(this.options.dir, chatId));
+    return synced.then(
+      () => true,
+      (e: unknown) => {
+        this.#unsynced.add(chatId);
+        this.options.log.error("transcript fsync failed", { chat_id: chatId, error: String(e) });
+        return false;
+      },
+    );
+  }
+
+  /** fsync on an open file; an eviction meanwhile waits for it to close the descriptor. */
+  #syncOpen(file: ChatFile): Promise<void> {
+    file.syncing++;
+    return new Promise<void>((resolve, reject) =>
+      fsync(file.fd, (e) => {
+        if (--file.syncing === 0 && file.closeWhenSynced) closeSync(file.fd);
+        if (e) reject(e);
+        else resolve();
+      }),
+    );
+  }
+
+  /** A file closed since it was written (more chats than open files): reopened to be fsynced; one removed meanwhile needs none. */
+  async #syncClosed(path: string): Promise<void> {
+    const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
+    });
+    if (!handle) return;
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   }
 
   #pendingOf(chatId: string): Pending {
     let pending = this.#pending.get(chatId);
-    if (!pending) {
-      const pooled = this.#pool.pop();
-      if (pooled) this.#poolBytes -= pooled.length;
-      this.#pending.set(chatId, (pending = { bytes: pooled ?? Buffer.allocUnsafe(BATCH_BYTES), length: 0, firstSeq: 0, lastSeq: 0, runChars: 0 }));
-    }
+    if (!pending) this.#pending.set(chatId, (pending = { lines: [], firstSeq: 0, lastSeq: 0, runChars: 0 }));
     return pending;
-  }
-
-  /** A written batch's buffer back to the pool, while the pool has room for it. */
-  #recycle(bytes: Buffer): void {
-    if (bytes.length > SPARE_MAX_BYTES || this.#poolBytes + bytes.length > POOL_MAX_BYTES) return;
-    this.#pool.push(bytes);
-    this.#poolBytes += bytes.length;
   }
 
   #closeRun(chatId: string, pending: Pending): void {
     const run = pending.run;
     if (!run) return;
     pending.run = undefined;
-    this.#encode(chatId, pending, run.through, encodeRun(run));
+    this.#queue(chatId, pending, run.through, encodeRun(run));
   }
 
-  /** Encodes one line into the batch, unless it is over the size guard. */
-  #encode(chatId: string, pending: Pending, seq: number, line: string): void {
+  /** Queues one line for the chat's next write, unless it is over the size guard. */
+  #queue(chatId: string, pending: Pending, seq: number, line: string): void {
     if (utf8Exceeds(line, this.options.maxLineBytes, 1)) {
       this.options.log.error("transcript line refused: over the size guard", { chat_id: chatId, seq, bytes: Buffer.byteLength(line) });
       return;
     }
-    // Grown only when the line may not fit exactly: a run line of ASCII text must not triple the buffer.
-    if (utf8Exceeds(line, pending.bytes.length - pending.length, 1)) {
-      const bigger = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + utf8Bound(line) + 1));
-      pending.bytes.copy(bigger, 0, 0, pending.length);
-      pending.bytes = bigger;
-    }
-    pending.length += pending.bytes.write(line, pending.length);
-    pending.bytes[pending.length++] = NEWLINE;
+    pending.lines.push(line);
   }
 
-  /** Runs `op` on the chat's open file after everything queued before it. Failures are logged and resolve false. */
-  #enqueue(chatId: string, op: (handle: FileHandle, file: ChatFile) => Promise<unknown>): Promise<boolean> {
-    const file = this.#touch(chatId);
-    file.chain = file.chain
-      .then(async () => {
-        file.handle ??= await this.#openRepaired(chatId, file);
-        await op(file.handle, file);
-        return true;
-      })
-      .catch((e: unknown) => {
-        this.options.log.error("transcript write failed; will retry", { chat_id: chatId, error: String(e) });
-        return false;
-      });
-    return file.chain;
-  }
-
-  /** The chat's file entry, now the most recently used; the least recent beyond the cap is closed. */
-  #touch(chatId: string): ChatFile {
+  /** The chat's open file, now the most recently used; opened (the least recent beyond the cap closed) when it is not. */
+  #fileOf(chatId: string): ChatFile {
     let file = this.#files.get(chatId);
     if (file) this.#files.delete(chatId);
     else {
-      if (this.#files.size >= this.options.maxOpenFiles) void this.#close(this.#files.keys().next().value!);
-      file = { size: 0, indexed: 0, chain: (this.#closing.get(chatId) ?? Promise.resolve(true)).then(() => true) };
+      if (this.#files.size >= this.options.maxOpenFiles) this.#close(this.#files.keys().next().value!);
+      file = this.#open(chatId);
     }
     this.#files.set(chatId, file);
     return file;
   }
 
-  /** Closes the chat's file after its queued work; a later write reopens it behind this close. */
-  #close(chatId: string): Promise<boolean> {
-    const file = this.#files.get(chatId);
-    if (!file) return this.#closing.get(chatId) ?? Promise.resolve(true);
-    this.#files.delete(chatId);
-    const closed = file.chain.then((ok) => file.handle?.close().then(() => ok) ?? ok).catch(() => false);
-    this.#closing.set(chatId, closed);
-    void closed.then(() => this.#closing.get(chatId) === closed && this.#closing.delete(chatId));
-    return closed;
+  /** Opens (creating) the chat's file for appending; the first open in this process cuts a torn tail. */
+  #open(chatId: string): ChatFile {
+    const fd = openSync(transcriptPath(this.options.dir, chatId), "a+", 0o600);
+    try {
+      let size: number;
+      if (this.#checkedTails.has(chatId)) size = fstatSync(fd).size;
+      else {
+        this.#tailChecks++;
+        const tail = cutTornTail(fd);
+        if (tail.cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: tail.cut });
+        if (this.#checkedTails.size >= CHECKED_TAILS_MAX) this.#checkedTails.clear();
+        this.#checkedTails.add(chatId);
+        size = tail.size;
+      }
+      return { fd, size, indexed: size, syncing: 0, closeWhenSynced: false };
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
   }
 
-  async #openRepaired(chatId: string, file: ChatFile): Promise<FileHandle> {
-    const path = transcriptPath(this.options.dir, chatId);
-    const cut = repairTail(path);
-    if (cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: cut });
-    const handle = await open(path, "a+", 0o600);
-    file.size = (await handle.stat()).size;
-    file.indexed = file.size;
-    return handle;
+  /** Closes the chat's file now, or after the fsync in flight on it. */
+  #close(chatId: string): void {
+    const file = this.#files.get(chatId);
+    if (!file) return;
+    this.#files.delete(chatId);
+    if (file.syncing > 0) file.closeWhenSynced = true;
+    else closeSync(file.fd);
   }
 }
 
@@ -298,8 +349,7 @@ export class TranscriptWriter {
  * The end of the last complete line of an open file (0 when it has none), and
  * that line. Reads at most what it must from the end.
  */
-function lastLine(fd: number): { keep: number; line: string } {
-  const size = fstatSync(fd).size;
+function lastLine(fd: number, size = fstatSync(fd).size): { keep: number; line: string } {
   let carry = Buffer.alloc(0);
   for (let end = size; end > 0; ) {
     const start = Math.max(0, end - TAIL_SCAN_BYTES);
@@ -333,14 +383,17 @@ function withFile<T>(path: string, flags: string, missing: T, use: (fd: number) 
   }
 }
 
-/** Cuts a torn last line (a write the previous process never finished); returns the bytes cut. */
-export function repairTail(path: string): number {
-  return withFile(path, "r+", 0, (fd) => {
-    const size = fstatSync(fd).size;
-    const { keep } = lastLine(fd);
-    if (keep < size) ftruncateSync(fd, keep);
-    return size - keep;
-  });
+/** Cuts a torn last line (a write a previous process never finished) off a file open for writing; returns the bytes cut and kept, and the last whole line. */
+function cutTornTail(fd: number): { cut: number; size: number; last: string } {
+  const size = fstatSync(fd).size;
+  const { keep, line } = lastLine(fd, size);
+  if (keep < size) ftruncateSync(fd, keep);
+  return { cut: size - keep, size: keep, last: line };
+}
+
+/** Start-up recovery: cuts a torn tail off the transcript and returns its last seq (0 when none), reading the tail once. */
+export function repairedLastSeq(path: string): number {
+  return withFile(path, "r+", 0, (fd) => parseLine(cutTornTail(fd).last)?.through ?? 0);
 }
 
 /** The last seq of a transcript (a run's last), ignoring a torn tail; 0 when there is none. */
@@ -358,6 +411,11 @@ export function appendLinesSync(path: string, lines: string[]): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The seq of a stored line (a run's first), when it is a valid one. */
+export function seqOfLine(line: string): number | undefined {
+  return parseLine(line)?.seq;
 }
 
 /** A transcript line checked: a JSON object with an integer seq, or a valid run. */
