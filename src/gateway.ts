@@ -12,6 +12,7 @@ import { clientLine } from "./chat/client-line.ts";
 import { connectCluster } from "./cluster/cluster.ts";
 import { ClusterNode } from "./cluster/node.ts";
 import { SharedTokens } from "./cluster/shared-tokens.ts";
+import type { TokenKind } from "./cluster/keys.ts";
 import { Hub } from "./chat/hub.ts";
 import { ChatReader } from "./chat/reader.ts";
 import { ChatStorage, recoverTranscripts } from "./chat/storage.ts";
@@ -245,11 +246,14 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     log,
   });
 
-  // Clients and HTTP. In a cluster, single-use tokens are accepted once on any node.
-  const wsTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
-  const singleUseTokens = cluster ? new SharedTokens(cluster.redis, cluster.keys, wsTokens, config.token_ttl_s * 1000) : wsTokens;
-  const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
-  const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  // Clients and HTTP. In a cluster, a token issued on one node is accepted on any (a single-use one once).
+  const tokenStore = (kind: TokenKind) => {
+    const local = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+    return cluster ? new SharedTokens(cluster.redis, cluster.keys, kind, local, config.token_ttl_s * 1000) : local;
+  };
+  const singleUseTokens = tokenStore("ws");
+  const apiTokens = tokenStore("api");
+  const browserTokens = tokenStore("browser");
   const clients = new ClientSessions({
     hub,
     runs,

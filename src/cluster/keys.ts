@@ -1,3 +1,6 @@
+/** Which store an issued token belongs to: single-use WebSocket tokens, API tokens, a local browser's bootstrap token on REST. */
+export type TokenKind = "ws" | "api" | "browser";
+
 /**
  * Every Redis key and channel the cluster uses, named in one place. A chat's
  * keys share a `{chat_id}` hash tag so one Lua script may touch them all (they
@@ -48,7 +51,7 @@ export class ClusterKeys {
   }
 
   /** A live issued token, by the SHA-256 of the token (the Redis never holds a usable credential). */
-  token(digest: string): string {
-    return `${this.prefix}token:${digest}`;
+  token(kind: TokenKind, digest: string): string {
+    return `${this.prefix}token:${kind}:${digest}`;
   }
 }
