@@ -164,7 +164,8 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
           log.error("could not record a mirrored client_msg_id", { chat_id: chatId, error: String(e) });
         }
       },
-      runForwarded: (sender, message) => clients.forwarded(sender, message),
+      runForwarded: (sender, frame) => clients.forwarded(sender, frame),
+      publish: (message) => hub.publish(message),
       log,
     });
   const storage = clusterNode ? clusterNode.storage : localStorage;
@@ -302,7 +303,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     apiTokens,
     browserTokens,
     sessions: { directory: sessions, runs, reader, toClient },
-    chats: { hub, runs, maxTextBytes: config.max_message_bytes },
+    chats: { hub, runs, maxTextBytes: config.max_message_bytes, ...(clusterNode && { placement: clusterNode }) },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
     agentNames: agents.names(),

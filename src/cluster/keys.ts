@@ -45,6 +45,11 @@ export class ClusterKeys {
     return `${this.prefix}node:${nodeId}:inbox`;
   }
 
+  /** The inline media of a message forwarded to a chat's writer (by the forwarding node's ref), read once, with a short TTL. */
+  forwardedMedia(ref: string): string {
+    return `${this.prefix}forward:${ref}:media`;
+  }
+
   /** Channel telling every node of a rename or delete made through the sessions API on one of them. */
   sessions(): string {
     return `${this.prefix}sessions`;

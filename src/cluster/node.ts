@@ -26,7 +26,7 @@
  * its message is.
  */
 import type { ChatStorage } from "../chat/storage.ts";
-import type { ForwardedMessage, MessageSender } from "../clients/chat-actions.ts";
+import type { ForwardedFrame, MessageSender } from "../clients/chat-actions.ts";
 import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -54,17 +54,41 @@ export interface ClusterNodeDeps {
   closeTurn: (chatId: string, turnId: string) => void;
   /** Records a client_msg_id the chat's writer accepted (its `user` event was mirrored here). */
   remember: (chatId: string, clientMsgId: string) => void;
-  /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
-  runForwarded: (sender: MessageSender, message: ForwardedMessage) => void;
+  /** Handles a frame another node received for a chat this node writes (ChatActions.forwarded). */
+  runForwarded: (sender: MessageSender, frame: ForwardedFrame) => void;
+  /** Publishes a chat event here, the chat's writer (hub.publish): its seq, 0 if refused. */
+  publish: (event: PublishedMessage) => number;
   log: Logger;
 }
 
 /** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
 const FORWARD_REPLY_MS = 60_000;
 
-/** What travels through node inboxes. */
+/** How long a chats-API publish handed to the writer waits for its seq. */
+const PUBLISH_REPLY_MS = 10_000;
+
+/** A proactive message of the chats API (POST /api/chats/{id}/messages). */
+export interface PublishedMessage {
+  event: "message";
+  chat_id: string;
+  text: string;
+  kind?: string;
+}
+
+/** What a node hands to a chat's writer: a client's frame, or a chats-API publish. */
+type Forwarded = ForwardedFrame | { type: "publish"; chat_id: string; message: PublishedMessage };
+
+/** The writer's answer to a forwarded publish; ends its route like an ack. */
+const PUBLISHED = "published";
+
+/**
+ * What travels through node inboxes. A message's inline media rides in a key
+ * of its own (`media_key`, read once by the writer), not in the pub/sub frame:
+ * Redis drops a subscriber whose output buffer passes its pub/sub limit (32 MB
+ * by default), and a message may carry more.
+ */
 type InboxFrame =
-  | { kind: "message"; from: string; ref: string; client_id: string; remote: string; message: ForwardedMessage }
+  | { kind: "message"; from: string; ref: string; client_id: string; remote: string; local: boolean; work: Forwarded; media_key?: string }
   | { kind: "reply"; ref: string; frame: string };
 
 export class ClusterNode {
@@ -138,28 +162,66 @@ export class ClusterNode {
   }
 
   /**
-   * Hands a message to the chat's writer through its inbox; the writer's
+   * Hands a frame to the chat's writer through its inbox; the writer's
    * replies come back through this node's. A chat nobody writes any more is
-   * taken over and the message runs here.
+   * taken over and the frame is handled here.
    */
-  async forward(sender: MessageSender, message: ForwardedMessage, attempts = 3): Promise<void> {
-    const holder = await this.#leases.holder(message.chat_id);
+  async forward(sender: MessageSender, work: Forwarded, attempts = 3): Promise<void> {
+    const chatId = work.chat_id;
+    const holder = await this.#leases.holder(chatId);
     if (holder === undefined || holder.nodeId === this.nodeId) {
-      if (await this.writableHere(message.chat_id)) return this.deps.runForwarded(sender, message);
+      if (await this.writableHere(chatId)) return this.#run(sender, work);
       // Another node won the free lease meanwhile: forward to it (a few times at most while leases change hands).
-      if (attempts > 1) return this.forward(sender, message, attempts - 1);
+      if (attempts > 1) return this.forward(sender, work, attempts - 1);
     }
-    if (holder === undefined) return this.#notRun(sender, message.chat_id);
+    if (holder === undefined) return this.#notRun(sender, chatId);
+    const { redis, keys } = this.deps.connection;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
     this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
-    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, message };
-    const receivers = await this.deps.connection.redis.publish(this.deps.connection.keys.inbox(holder.nodeId), JSON.stringify(frame));
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local: sender.data.local, work };
+    if (work.type === "message" && work.media?.length) {
+      frame.media_key = keys.forwardedMedia(ref);
+      frame.work = { ...work, media: [] };
+      await redis.set(frame.media_key, JSON.stringify(work.media), "PX", FORWARD_REPLY_MS);
+    }
+    const receivers = await redis.publish(keys.inbox(holder.nodeId), JSON.stringify(frame));
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
-      this.#notRun(sender, message.chat_id);
+      this.#notRun(sender, chatId);
     }
+  }
+
+  /**
+   * POST /api/chats/{id}/messages on a node that does not write the chat: the
+   * writer publishes it (or this node, taking a free lease). Its seq, or 0 when
+   * nothing was stored (the writer refused, went away, or did not answer in time).
+   */
+  publishElsewhere(message: PublishedMessage): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => resolve(0), PUBLISH_REPLY_MS);
+      const done = (seq: number) => {
+        clearTimeout(timer);
+        resolve(seq);
+      };
+      const sender: MessageSender = {
+        send: (frame) => done((JSON.parse(frame) as { seq?: number }).seq ?? 0),
+        data: { clientId: "chats-api", remote: "", local: false },
+      };
+      this.forward(sender, { type: "publish", chat_id: message.chat_id, message }).catch((e: unknown) => {
+        this.deps.log.error("could not hand a chats-API message to the chat's writer", { chat_id: message.chat_id, error: String(e) });
+        done(0);
+      });
+    });
+  }
+
+  /** On the chat's writer: a forwarded frame handled as if received here. */
+  #run(sender: MessageSender, work: Forwarded): void {
+    if (work.type !== "publish") return this.deps.runForwarded(sender, work);
+    const seq = this.deps.publish(work.message);
+    if (seq === 0) return this.#notRun(sender, work.chat_id);
+    sender.send(JSON.stringify({ event: PUBLISHED, chat_id: work.chat_id, seq }));
   }
 
   /** Nothing was stored: the client sends again (with a client_msg_id its resend runs once). */
@@ -171,8 +233,8 @@ export class ClusterNode {
     // Only peer nodes write this channel; a frame that does not parse is logged by #guardedInbox.
     const frame = JSON.parse(text) as InboxFrame;
     if (frame.kind === "reply") return this.#onReply(frame.ref, frame.frame);
-    if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.message.chat_id);
-    void this.#runIfWriter(this.#replyTo(frame), frame.message);
+    if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.work.chat_id);
+    void this.#runIfWriter(this.#replyTo(frame), frame);
   }
 
   /** Where the replies to a forwarded message go: the sending node's inbox, tagged with the message's ref. */
@@ -182,7 +244,7 @@ export class ClusterNode {
     return {
       // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
-      data: { clientId: frame.client_id, remote: frame.remote },
+      data: { clientId: frame.client_id, remote: frame.remote, local: frame.local },
     };
   }
 
@@ -191,15 +253,23 @@ export class ClusterNode {
    * saw this node as the writer, but the lease may have moved since (asked of
    * Redis, not of this node's fence, which a renewal may be about to lose).
    */
-  async #runIfWriter(sender: MessageSender, message: ForwardedMessage): Promise<void> {
+  async #runIfWriter(sender: MessageSender, frame: InboxFrame & { kind: "message" }): Promise<void> {
+    const { work, media_key } = frame;
+    const chatId = work.chat_id;
     try {
-      const holder = await this.#leases.holder(message.chat_id);
-      const writable = holder === undefined ? await this.#takeOver(message.chat_id) : holder.nodeId === this.nodeId && (await this.writableHere(message.chat_id));
-      if (writable) return this.deps.runForwarded(sender, message);
+      const holder = await this.#leases.holder(chatId);
+      const writable = holder === undefined ? await this.#takeOver(chatId) : holder.nodeId === this.nodeId && (await this.writableHere(chatId));
+      if (writable && media_key !== undefined && work.type === "message") {
+        const media = (await this.deps.connection.redis.send("GETDEL", [media_key])) as string | null;
+        // Expired (the sender has stopped waiting for this message's replies by now): told like any message not run.
+        if (media === null) return this.#notRun(sender, chatId);
+        return this.#run(sender, { ...work, media: JSON.parse(media) as unknown[] });
+      }
+      if (writable) return this.#run(sender, work);
     } catch (e) {
-      this.deps.log.error("could not check a forwarded message's chat writer", { chat_id: message.chat_id, error: String(e) });
+      this.deps.log.error("could not check a forwarded frame's chat writer", { chat_id: chatId, error: String(e) });
     }
-    this.#notRun(sender, message.chat_id);
+    this.#notRun(sender, chatId);
   }
 
   /** A reply to a message this node forwarded goes to its sender; the ack or an error is the last one (the route is forgotten). */
@@ -208,7 +278,7 @@ export class ClusterNode {
     if (!awaiting) return;
     awaiting.sender.send(text);
     const { event } = JSON.parse(text) as { event?: string };
-    if (event === "message_ack" || event === "error") this.#awaitingReplies.delete(ref);
+    if (event === "message_ack" || event === "error" || event === PUBLISHED) this.#awaitingReplies.delete(ref);
   }
 
   /** Entries are added in time order with one lifetime: stop at the first still awaited. */

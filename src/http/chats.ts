@@ -10,13 +10,22 @@ import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
 
+/** Clustered only (src/cluster/node.ts): a message to a chat another node writes is published there. */
+export interface PublishPlacement {
+  /** False while another node holds the chat's lease. */
+  writableHere(chatId: string): Promise<boolean>;
+  /** Published by the chat's writer: its seq, 0 if nothing was stored. */
+  publishElsewhere(message: { event: "message"; chat_id: string; text: string; kind?: string }): Promise<number>;
+}
+
 export interface ChatsDeps {
   hub: Hub;
   runs: Runs;
   maxTextBytes: number;
+  placement?: PublishPlacement;
 }
 
-export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
+export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hono {
   const app = new Hono();
 
   app.use("/:id/*", async (c, next) => {
@@ -31,7 +40,8 @@ export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
     if (Buffer.byteLength(text) > maxTextBytes) return refusal(413, "Payload Too Large", "text too large");
     if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
-    const seq = hub.publish({ event: "message", chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) });
+    const message = { event: "message" as const, chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) };
+    const seq = placement && !(await placement.writableHere(chat_id)) ? await placement.publishElsewhere(message) : hub.publish(message);
     if (seq === 0) return refusal(503, STORAGE_ERROR, HTTP_NOT_STORED_REASON);
     return c.json({ chat_id, seq });
   });
