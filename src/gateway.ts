@@ -102,9 +102,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const { listeners } = front;
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
   // opens no store and its listeners stop again.
-  const cluster = config.cluster_redis_url
-    ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
-    : undefined;
+  const cluster = config.cluster_redis_url ? await connectCluster(config, log) : undefined;
   if (cluster) closeOnFailure.push(() => cluster.close());
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
