@@ -124,3 +124,40 @@ test("a writer paused (SIGSTOP) past its lease is replaced, and once resumed its
   const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
   expect(next[0]!.seq).toBe(stored.at(-1)!.seq + 1);
 }, 40_000);
+
+test("three nodes: kill -9 of the writer mid-turn; the two others see one identical stream (the turn closed once), whichever takes over, and a client of the dead node resumes on either with nothing lost or twice", async () => {
+  const { redis, a, b, watcher: onB, writerClient, before } = await writerMidTurn();
+  const c = await gatewayProcess(redis.url);
+  // c joins mid-turn, resuming from where b's watcher started: it mirrors the same stream.
+  const onC = await attached(c.url, before[0]!.seq - 1);
+  const seenOnC = await eventsUntil(onC, (f) => f.seq === before.at(-1)!.seq);
+  expect(seenOnC).toEqual(before);
+  a.proc.kill("SIGKILL");
+  await a.proc.exited;
+  const seenByWriterClient = chatEvents(writerClient.frames.splice(0));
+
+  const afterOnB = await eventsUntil(onB, (f) => f.event === "goal_status" && f.status === "idle");
+  const afterOnC = await eventsUntil(onC, (f) => f.event === "goal_status" && f.status === "idle");
+  expect(afterOnC).toEqual(afterOnB);
+  const watched = [...before, ...afterOnB];
+  expect(contiguous(watched)).toBe(true);
+  expect(watched.filter((f) => f.event === "turn_end")).toEqual([expect.objectContaining({ status: "interrupted" })]);
+  await onB.expectQuiet();
+  await onC.expectQuiet();
+
+  // The dead node's client resumes on each survivor from the last event it saw.
+  const lastSeen = seenByWriterClient.at(-1)!.seq;
+  for (const survivor of [b, c]) {
+    const resumed = await attached(survivor.url, lastSeen);
+    const rest = await eventsUntil(resumed, (f) => f.seq === watched.at(-1)!.seq);
+    expect([...seenByWriterClient, ...rest]).toEqual(watched.filter((f) => f.seq >= seenByWriterClient[0]!.seq));
+    await resumed.expectQuiet();
+  }
+
+  // A new turn sent on c runs on whichever node took over; both see it, numbered on.
+  onC.send({ type: "message", chat_id: CHAT, content: "after the takeover" });
+  const nextOnC = await eventsUntil(onC, (f) => isTurnEnd(f));
+  expect(nextOnC[0]!.seq).toBe(watched.at(-1)!.seq + 1);
+  expect(contiguous(nextOnC)).toBe(true);
+  expect(await eventsUntil(onB, (f) => isTurnEnd(f))).toEqual(nextOnC);
+}, 40_000);
