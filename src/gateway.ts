@@ -154,6 +154,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),
       continueAfter: (chatId, seq) => hub.continueAfter(chatId, seq),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      runQueued: (chatId, message) => clients.runQueued(chatId, message),
       remember: (chatId, clientMsgId) => {
         try {
           store.ensure(chatId);

@@ -71,6 +71,14 @@ export type ForwardedToolResult = ToolResultEnvelope & { capabilities: string[] 
  */
 export type ForwardedFrame = Message | SetWorkspaceScope | ForwardedToolResult;
 
+/** A message a chat's writer accepted (its `user` event is published) and queued, left unrun when the writer died. */
+export interface QueuedTurn {
+  /** Seq of its `user` event: the turn answers it. */
+  seq: number;
+  text: string;
+  clientId: string;
+}
+
 /** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
 export interface MessageIdMemory {
   has(chatId: string, clientMsgId: string): boolean;
@@ -344,6 +352,17 @@ export class ChatActions {
     const scope = this.#scopes.of(chatId);
     const metadata = { client_id: ws.data.clientId, remote: ws.data.remote, ...extra, ...(scope && { workspace_scope: scope }) };
     runs.submit(chatId, { content, media: refs.map((r, i) => library.forAgent(r, urls[i]!)), metadata, userSeq });
+  }
+
+  /**
+   * Clustered, on the node that took the chat over: a message its dead writer
+   * had queued runs here as its turn (answering its published user event).
+   * Its media stays with the dead writer's files: the turn gets the text.
+   */
+  runQueued(chatId: string, message: QueuedTurn): void {
+    const scope = this.#scopes.of(chatId);
+    const metadata = { client_id: message.clientId, ...(scope && { workspace_scope: scope }) };
+    this.deps.runs.submit(chatId, { content: message.text, media: [], metadata, userSeq: message.seq });
   }
 
   /** A `stop` frame. In a cluster it runs where the chat is written: sent on to the writer as "/stop" when that is another node. */

@@ -26,7 +26,7 @@
  * its message is.
  */
 import type { ChatStorage } from "../chat/storage.ts";
-import type { ForwardedFrame, MessageSender } from "../clients/chat-actions.ts";
+import type { ForwardedFrame, MessageSender, QueuedTurn } from "../clients/chat-actions.ts";
 import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -35,11 +35,12 @@ import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
+import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "max_queued_turns">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** The newest seq this node has of the chat (hub.latestSeq). */
@@ -52,6 +53,8 @@ export interface ClusterNodeDeps {
   continueAfter: (chatId: string, seq: number) => void;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
+  /** Runs a message a dead writer accepted but had not started (its user event is published): ChatActions.runQueued. */
+  runQueued: (chatId: string, message: QueuedTurn) => void;
   /** Records a client_msg_id the chat's writer accepted (its `user` event was mirrored here). */
   remember: (chatId: string, clientMsgId: string) => void;
   /** Handles a frame another node received for a chat this node writes (ChatActions.forwarded). */
@@ -101,6 +104,8 @@ export class ClusterNode {
   readonly #runningTurns = new Map<string, string>();
   readonly #watchTimer: Timer;
   readonly #idleTimer: Timer;
+  /** Messages the writers of mirrored chats accepted and have not started: run here by a takeover. */
+  readonly #queued: QueuedMessages;
   /** Takeovers under way (a second caller waits for the first). */
   readonly #takingOver = new Map<string, Promise<boolean>>();
   /** Messages this node forwarded: where their replies go, oldest first. */
@@ -114,6 +119,7 @@ export class ClusterNode {
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
     this.#eventLog = eventLog;
+    this.#queued = new QueuedMessages(config.max_queued_turns + 1);
     this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) });
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
@@ -325,7 +331,8 @@ export class ClusterNode {
   }
 
   #mirror(chatId: string, seq: number, frame: string): void {
-    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string; client_msg_id?: unknown };
+    const event = JSON.parse(frame) as MirroredEvent & { client_msg_id?: unknown };
+    this.#queued.observe(chatId, seq, event);
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
       else if (event.status === "idle") this.#runningTurns.delete(chatId);
@@ -362,7 +369,8 @@ export class ClusterNode {
   /**
    * The lease first (the old writer is fenced from then on), then every
    * published event (numbering continues past the stream's last seq, even one
-   * it no longer holds), and only then writes; then the interrupted turn closed.
+   * it no longer holds), and only then writes; then the interrupted turn closed
+   * and the messages its writer had queued run here, in order.
    * A failed catch-up gives the lease up again.
    */
   async #claim(chatId: string): Promise<boolean> {
@@ -378,6 +386,9 @@ export class ClusterNode {
       this.deps.closeTurn(chatId, turnId);
       this.deps.log.warn("took over a chat whose writer stopped; its running turn is closed as interrupted", { chat_id: chatId, turn_id: turnId });
     }
+    const queued = this.#queued.take(chatId);
+    if (queued.length > 0) this.deps.log.warn("took over a chat whose writer stopped; running the messages it had queued", { chat_id: chatId, count: queued.length });
+    for (const message of queued) this.deps.runQueued(chatId, message);
     return true;
   }
 }

@@ -161,3 +161,29 @@ test("three nodes: kill -9 of the writer mid-turn; the two others see one identi
   expect(contiguous(nextOnC)).toBe(true);
   expect(await eventsUntil(onB, (f) => isTurnEnd(f))).toEqual(nextOnC);
 }, 40_000);
+
+test("kill -9 of the writer with messages queued behind its turn: the node taking over closes the turn and runs the queued messages, in order", async () => {
+  const { a, watcher, writerClient, turnId } = await writerMidTurn();
+  writerClient.send({ type: "message", chat_id: CHAT, content: "q1", client_msg_id: "queued-1" });
+  writerClient.send({ type: "message", chat_id: CHAT, content: "q2", client_msg_id: "queued-2" });
+  // Both queued messages are in Redis (the watcher mirrored them) before the writer dies.
+  let users = 0;
+  const beforeKill = await eventsUntil(watcher, (f) => f.event === "user" && ++users === 2);
+  expect(beforeKill.filter((f) => f.event === "user").map((f) => f.text)).toEqual(["q1", "q2"]);
+  a.proc.kill("SIGKILL");
+  await a.proc.exited;
+
+  let ends = 0;
+  const after = await eventsUntil(watcher, (f) => isTurnEnd(f) && ++ends === 3, 30_000);
+  expect(contiguous([...beforeKill, ...after])).toBe(true);
+  const turnEnds = after.filter((f) => f.event === "turn_end");
+  expect(turnEnds[0]).toMatchObject({ status: "interrupted", turn_id: turnId });
+  expect(turnEnds.slice(1).map((f) => f.status)).toEqual(["done", "done"]);
+  // Each queued message ran as its own turn, in order: its deltas echo it.
+  const textOf = (turn: string) => after.filter((f) => f.event === "delta" && f.turn_id === turn).map((f) => f.text).join("");
+  expect(textOf(turnEnds[1]!.turn_id)).toBe("q1".repeat(150));
+  expect(textOf(turnEnds[2]!.turn_id)).toBe("q2".repeat(150));
+  // Nothing more runs.
+  expect(after.at(-1)).toMatchObject({ event: "goal_status", status: "idle", turn_id: turnEnds[2]!.turn_id });
+  await watcher.expectQuiet();
+}, 60_000);
