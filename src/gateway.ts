@@ -165,6 +165,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       },
       runForwarded: (sender, frame) => clients.forwarded(sender, frame),
       publish: (message) => hub.publish(message),
+      stop: (chatId) => runs.stop(chatId),
       log,
     });
   const storage = clusterNode ? clusterNode.storage : localStorage;

@@ -61,14 +61,16 @@ export interface ClusterNodeDeps {
   runForwarded: (sender: MessageSender, frame: ForwardedFrame) => void;
   /** Publishes a chat event here, the chat's writer (hub.publish): its seq, 0 if refused. */
   publish: (event: PublishedMessage) => number;
+  /** Stops the chat's turn here, the chat's writer (runs.stop): how many turns were stopped. */
+  stop: (chatId: string) => number;
   log: Logger;
 }
 
 /** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
 const FORWARD_REPLY_MS = 60_000;
 
-/** How long a chats-API publish handed to the writer waits for its seq. */
-const PUBLISH_REPLY_MS = 10_000;
+/** How long a chats-API request handed to the writer waits for its answer. */
+const API_REPLY_MS = 10_000;
 
 /** A proactive message of the chats API (POST /api/chats/{id}/messages). */
 export interface PublishedMessage {
@@ -78,11 +80,11 @@ export interface PublishedMessage {
   kind?: string;
 }
 
-/** What a node hands to a chat's writer: a client's frame, or a chats-API publish. */
-type Forwarded = ForwardedFrame | { type: "publish"; chat_id: string; message: PublishedMessage };
+/** What a node hands to a chat's writer: a client's frame, or a chats-API publish or stop. */
+type Forwarded = ForwardedFrame | { type: "publish"; chat_id: string; message: PublishedMessage } | { type: "stop_chat"; chat_id: string };
 
-/** The writer's answer to a forwarded publish; ends its route like an ack. */
-const PUBLISHED = "published";
+/** The writer's answer to a forwarded chats-API request ({seq} or {stopped}); ends its route like an ack. */
+const API_ANSWER = "api_answer";
 
 /**
  * What travels through node inboxes. A message's inline media rides in a key
@@ -205,18 +207,28 @@ export class ClusterNode {
    * nothing was stored (the writer refused, went away, or did not answer in time).
    */
   publishElsewhere(message: PublishedMessage): Promise<number> {
+    return this.#askWriter({ type: "publish", chat_id: message.chat_id, message }, "seq");
+  }
+
+  /** POST /api/chats/{id}/stop on a node that does not write the chat: how many turns the writer stopped (0 if it did not answer). */
+  stopElsewhere(chatId: string): Promise<number> {
+    return this.#askWriter({ type: "stop_chat", chat_id: chatId }, "stopped");
+  }
+
+  /** A chats-API request handed to the chat's writer: the number its answer carries under `field`, 0 for any other answer or none in time. */
+  #askWriter(work: Forwarded, field: "seq" | "stopped"): Promise<number> {
     return new Promise<number>((resolve) => {
-      const timer = setTimeout(() => resolve(0), PUBLISH_REPLY_MS);
-      const done = (seq: number) => {
+      const timer = setTimeout(() => resolve(0), API_REPLY_MS);
+      const done = (n: number) => {
         clearTimeout(timer);
-        resolve(seq);
+        resolve(n);
       };
       const sender: MessageSender = {
-        send: (frame) => done((JSON.parse(frame) as { seq?: number }).seq ?? 0),
+        send: (frame) => done((JSON.parse(frame) as Record<string, number | undefined>)[field] ?? 0),
         data: { clientId: "chats-api", remote: "", local: false },
       };
-      this.forward(sender, { type: "publish", chat_id: message.chat_id, message }).catch((e: unknown) => {
-        this.deps.log.error("could not hand a chats-API message to the chat's writer", { chat_id: message.chat_id, error: String(e) });
+      this.forward(sender, work).catch((e: unknown) => {
+        this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
         done(0);
       });
     });
@@ -224,10 +236,11 @@ export class ClusterNode {
 
   /** On the chat's writer: a forwarded frame handled as if received here. */
   #run(sender: MessageSender, work: Forwarded): void {
+    if (work.type === "stop_chat") return void sender.send(JSON.stringify({ event: API_ANSWER, chat_id: work.chat_id, stopped: this.deps.stop(work.chat_id) }));
     if (work.type !== "publish") return this.deps.runForwarded(sender, work);
     const seq = this.deps.publish(work.message);
     if (seq === 0) return this.#notRun(sender, work.chat_id);
-    sender.send(JSON.stringify({ event: PUBLISHED, chat_id: work.chat_id, seq }));
+    sender.send(JSON.stringify({ event: API_ANSWER, chat_id: work.chat_id, seq }));
   }
 
   /** Nothing was stored: the client sends again (with a client_msg_id its resend runs once). */
@@ -284,7 +297,7 @@ export class ClusterNode {
     if (!awaiting) return;
     awaiting.sender.send(text);
     const { event } = JSON.parse(text) as { event?: string };
-    if (event === "message_ack" || event === "error" || event === PUBLISHED) this.#awaitingReplies.delete(ref);
+    if (event === "message_ack" || event === "error" || event === API_ANSWER) this.#awaitingReplies.delete(ref);
   }
 
   /** Entries are added in time order with one lifetime: stop at the first still awaited. */

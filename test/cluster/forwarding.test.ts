@@ -118,3 +118,14 @@ test("POST /api/chats/{id}/messages to a chat nobody writes takes the chat on th
   expect(await eventOf(onA, chatId, "message")).toMatchObject({ text: "first words", seq });
 });
 
+
+test("POST /api/chats/{id}/stop on another node stops the writer's running turn", async () => {
+  const [a, b] = await twoNodes({ echo_chunk_size: 1, echo_delay_ms: 5 });
+  const chatId = "fwd-stop";
+  const onA = await attached(a, chatId);
+  onA.send({ type: "message", chat_id: chatId, content: "x".repeat(2000) });
+  await onA.until((f) => f.chat_id === chatId && f.event === "delta");
+  const res = await b.http("tcp", `/api/chats/${chatId}/stop`, { method: "POST", headers: { authorization: "Bearer t" } });
+  expect(await res.json()).toEqual({ stopped: 1 });
+  expect((await onA.until((f) => f.chat_id === chatId && f.event === "turn_end")).at(-1)).toMatchObject({ status: "cancelled" });
+});
