@@ -149,6 +149,12 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       local: localStorage,
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
+      readRange: async (chatId, first, last) => {
+        if (hub.latestSeq(chatId) < last) return undefined;
+        const frames: string[] = [];
+        for await (const line of reader.read(chatId, { from: first, through: last, visible: true })) frames.push(toClient(line));
+        return frames.length === last - first + 1 ? frames : undefined;
+      },
       latestSeq: (chatId) => hub.latestSeq(chatId),
       busy: (chatId) => runs.activeTurn(chatId) !== undefined,
       localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),

@@ -50,6 +50,16 @@ export class ClusterKeys {
     return `${this.prefix}forward:${ref}:media`;
   }
 
+  /** Channel on which a node asks every other for a chat's events its stream no longer holds (history.ts). */
+  historyRequests(): string {
+    return `${this.prefix}history`;
+  }
+
+  /** The answer to a history request (by the asking node's ref), read once, with a TTL. */
+  historyAnswer(ref: string): string {
+    return `${this.prefix}history:${ref}`;
+  }
+
   /** Channel telling every node of a rename or delete made through the sessions API on one of them. */
   sessions(): string {
     return `${this.prefix}sessions`;

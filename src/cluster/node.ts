@@ -34,15 +34,18 @@ import type { ClusterConnection } from "./cluster.ts";
 import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
+import { SharedHistory } from "./history.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "max_queued_turns">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "max_queued_turns">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
+  /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
+  readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>;
   /** The newest seq this node has of the chat (hub.latestSeq). */
   latestSeq: (chatId: string) => number;
   /** Is a turn running or queued in the chat here? */
@@ -94,7 +97,8 @@ const API_ANSWER = "api_answer";
  */
 type InboxFrame =
   | { kind: "message"; from: string; ref: string; client_id: string; remote: string; local: boolean; work: Forwarded; media_key?: string }
-  | { kind: "reply"; ref: string; frame: string };
+  | { kind: "reply"; ref: string; frame: string }
+  | { kind: "history"; ref: string; key: string };
 
 export class ClusterNode {
   readonly nodeId = newNodeId();
@@ -102,6 +106,7 @@ export class ClusterNode {
   readonly #leases: ChatLeases;
   readonly #eventLog: ClusterEventLog;
   readonly #fanout: ClusterFanout;
+  readonly #history: SharedHistory;
   /** Mirrored chats whose turn is running (chat → turn_id): the ones to take over if their writer dies. */
   readonly #runningTurns = new Map<string, string>();
   readonly #watchTimer: Timer;
@@ -123,9 +128,11 @@ export class ClusterNode {
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);
     this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) });
+    this.#history = new SharedHistory(connection, this.nodeId, deps.readRange, config.cluster_history_wait_ms, log);
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
-      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream were not mirrored", { chat_id: chatId, from, to }),
+      older: (chatId, from, to) => this.#history.request(chatId, from, to),
+      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream, and on no other node, were not mirrored", { chat_id: chatId, from, to }),
       error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
     });
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
@@ -155,9 +162,10 @@ export class ClusterNode {
     return this.#takeOver(chatId);
   }
 
-  /** Starts listening on this node's inbox. */
+  /** Starts listening on this node's inbox, and for other nodes' history requests. */
   async start(): Promise<void> {
     await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#guardedInbox(text));
+    await this.#history.start();
   }
 
   /** Inbox frames arrive in a Redis subscriber callback, outside any socket's error boundary: a throw is logged, never left to end the process. */
@@ -252,6 +260,7 @@ export class ClusterNode {
     // Only peer nodes write this channel; a frame that does not parse is logged by #guardedInbox.
     const frame = JSON.parse(text) as InboxFrame;
     if (frame.kind === "reply") return this.#onReply(frame.ref, frame.frame);
+    if (frame.kind === "history") return this.#history.answered(frame.ref, frame.key);
     if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.work.chat_id);
     void this.#runIfWriter(this.#replyTo(frame), frame);
   }
@@ -340,7 +349,7 @@ export class ClusterNode {
   async close(): Promise<void> {
     this.stop();
     const { subscriber, keys } = this.deps.connection;
-    await Promise.allSettled([subscriber.unsubscribe(keys.inbox(this.nodeId)), this.#fanout.close()]);
+    await Promise.allSettled([subscriber.unsubscribe(keys.inbox(this.nodeId)), this.#history.stop(), this.#fanout.close()]);
   }
 
   #mirror(chatId: string, seq: number, frame: string): void {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { ConfigInput } from "../../src/config.ts";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway, tempDir } from "../helpers.ts";
 import { eventually, inCommitLog } from "./evidence.ts";
+import { attachedClient } from "./clients.ts";
 import { startRedis } from "./redis-server.ts";
 
 const CHAT = "cluster-chat-1";
@@ -22,12 +23,7 @@ async function nodes(count: number, overrides: Partial<ConfigInput> = {}): Promi
 /** The chat's events (frames with a seq) among `frames`. */
 const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
 
-async function attached(gw: TestGateway, sinceSeq?: number): Promise<TestClient> {
-  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
-  client.send({ type: "attach", chat_id: CHAT, ...(sinceSeq !== undefined && { since_seq: sinceSeq }) });
-  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
-  return client;
-}
+const attached = (gw: TestGateway, sinceSeq?: number) => attachedClient(gw.wsUrl("tcp"), CHAT, sinceSeq);
 
 /** Frames until `count` turns of the chat have ended. */
 async function turnsEnded(client: TestClient, count: number): Promise<Frame[]> {

@@ -11,6 +11,7 @@ import { RedisClient } from "bun";
 import { createLogger } from "../../src/log.ts";
 import { type Frame, isTurnEnd, onCleanup, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
 import { eventually } from "./evidence.ts";
+import { attachedClient } from "./clients.ts";
 import { launchRedis, startRedis } from "./redis-server.ts";
 
 const CHAT = "reopen-chat";
@@ -18,12 +19,7 @@ const GIVE_UP = "gave up on a Redis connection";
 
 const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
 
-async function attached(gw: TestGateway): Promise<TestClient> {
-  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
-  client.send({ type: "attach", chat_id: CHAT });
-  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
-  return client;
-}
+const attached = (gw: TestGateway) => attachedClient(gw.wsUrl("tcp"), CHAT);
 
 test("after Redis is gone past the client's reconnect attempts, each node opens its connections again, resubscribes and catches up", async () => {
   const redis = await startRedis();

@@ -9,6 +9,7 @@ import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { join } from "node:path";
 import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { attachedClient } from "./clients.ts";
 import { startRedis } from "./redis-server.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");
@@ -29,12 +30,7 @@ async function gatewayProcess(redisUrl: string) {
 
 const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
 
-async function attached(url: string, sinceSeq?: number): Promise<TestClient> {
-  const { client } = await TestClient.ready(url);
-  client.send({ type: "attach", chat_id: CHAT, ...(sinceSeq !== undefined && { since_seq: sinceSeq }) });
-  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
-  return client;
-}
+const attached = (url: string, sinceSeq?: number) => attachedClient(url, CHAT, sinceSeq);
 
 /** Chat events until one matches, bounded in time. */
 async function eventsUntil(client: TestClient, match: (f: Frame) => boolean, timeoutMs = 15_000): Promise<Frame[]> {
