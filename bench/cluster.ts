@@ -6,10 +6,11 @@
  *   single   one gateway, no Redis (today's default);
  *   local    two gateways and a redis-server, subscribers on the writing node
  *            (the Redis append before every reveal);
- *   remote   the same, subscribers on the other node (append, PUBLISH, mirror).
+ *   remote   the same, subscribers on the other node (append, PUBLISH, mirror);
+ *   remote3  three gateways, subscribers spread over the two that do not write.
  * Per set-up: p50/p99 latency per delta, and server CPU per delivered delta: the
- * gateways and redis-server together, so the 2-node figures carry everything the
- * cluster adds. Every process started here is ended here, by pid.
+ * gateways and redis-server together, so the 2- and 3-node figures carry
+ * everything the cluster adds. Every process started here is ended here, by pid.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +23,10 @@ const RATE = knob("BENCH_LATENCY_RATE", 2000);
 const SECONDS = knob("BENCH_LATENCY_S", 10);
 const SUBSCRIBERS = 10;
 
-type Setup = "single" | "local" | "remote";
+const SETUPS = ["single", "local", "remote", "remote3"] as const;
+type Setup = (typeof SETUPS)[number];
+/** Gateways that only mirror the chat (its subscribers' nodes) per set-up. */
+const MIRRORS: Record<Setup, number> = { single: 0, local: 0, remote: 1, remote3: 2 };
 
 interface Outcome {
   p50: number;
@@ -37,7 +41,7 @@ async function run(setup: Setup, dir: string): Promise<Outcome> {
   const redis = setup === "single" ? undefined : await launchRedis(dir);
   const flags = [...WS_AGENT_FLAGS, ...(redis ? [`--cluster-redis-url=${redis.url}`] : [])];
   const writer = await startServer("agentgate", 1, join(dir, "a"), flags, "server");
-  const other = setup === "remote" ? await startServer("agentgate", 1, join(dir, "b"), flags, "server") : undefined;
+  const others = await Promise.all(Array.from({ length: MIRRORS[setup] }, (_, i) => startServer("agentgate", 1, join(dir, `m${i}`), flags, "server")));
   const options = {
     url: writer.url,
     side: "agentgate",
@@ -47,10 +51,10 @@ async function run(setup: Setup, dir: string): Promise<Outcome> {
     stallEveryMs: 0,
     padBytes: 0,
     agentToken: AGENT_TOKEN,
-    ...(other && { subscriberUrl: other.url }),
+    ...(others.length > 0 && { subscriberUrls: others.map((o) => o.url) }),
   };
   const gen: Running = spawn([BUN, "bench/load-latency.ts", JSON.stringify(options)], "load");
-  const pids = [writer.server.proc.pid, ...(other ? [other.server.proc.pid] : []), ...(redis ? [redis.pid] : [])];
+  const pids = [writer.server.proc.pid, ...others.map((o) => o.server.proc.pid), ...(redis ? [redis.pid] : [])];
   try {
     await gen.lines.next("latency load ready");
     const before = pids.map((pid) => procUsage(pid).cpu);
@@ -58,23 +62,23 @@ async function run(setup: Setup, dir: string): Promise<Outcome> {
     const cpu = pids.reduce((sum, pid, i) => sum + procUsage(pid).cpu - before[i]!, 0);
     return { p50: report.p50, p99: report.p99, gaps: report.gaps, cpuPerDelta: cpu / report.deltas };
   } finally {
-    await Promise.all([gen, writer.server, ...(other ? [other.server] : [])].map(end));
+    await Promise.all([gen, writer.server, ...others.map((o) => o.server)].map(end));
     await redis?.stop();
   }
 }
 
 export async function clusterBench(dataDir: string): Promise<void> {
-  const results: Record<Setup, Outcome[]> = { single: [], local: [], remote: [] };
+  const results: Record<Setup, Outcome[]> = { single: [], local: [], remote: [], remote3: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const setup of ["single", "local", "remote"] as const) results[setup].push(await run(setup, join(dataDir, `${setup}-${round}`)));
+    for (const setup of SETUPS) results[setup].push(await run(setup, join(dataDir, `${setup}-${round}`)));
   }
   console.log(`\ncluster (#17): ${SUBSCRIBERS} subscribers, ${RATE} deltas/s for ${SECONDS} s from a ws agent; server CPU = gateways + redis-server`);
   const single = median(results.single.map((r) => r.cpuPerDelta));
-  for (const setup of ["single", "local", "remote"] as const) {
+  for (const setup of SETUPS) {
     const rs = results[setup];
     const cpu = median(rs.map((r) => r.cpuPerDelta));
     console.log(
-      `  ${setup.padEnd(7)} p50 ${median(rs.map((r) => r.p50)).toFixed(2)} ms  p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms` +
+      `  ${setup.padEnd(8)} p50 ${median(rs.map((r) => r.p50)).toFixed(2)} ms  p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms` +
         `  server CPU ${(cpu * 1e6).toFixed(2)} µs/delivered delta (×${(cpu / single).toFixed(2)} of single)  gaps ${rs.reduce((n, r) => n + r.gaps, 0)}` +
         `  (runs p50: ${rs.map((r) => r.p50.toFixed(2)).join(", ")}; p99: ${rs.map((r) => r.p99.toFixed(2)).join(", ")})`,
     );

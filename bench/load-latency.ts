@@ -17,11 +17,12 @@
  * Optionally, every `stallEveryMs` a new "stalled" client connects over a raw TCP
  * socket, joins the chat and never reads again (the slow-consumer scenario).
  *
- * Cluster (bench/cluster.ts): with `subscriberUrl`, the subscribers are on that
- * gateway and the turn is started by a client on `url` (the node the agent is
- * connected to, which then writes the chat), so every delta crosses Redis.
+ * Cluster (bench/cluster.ts): with `subscriberUrls`, the subscribers are on
+ * those gateways (spread round-robin) and the turn is started by a client on
+ * `url` (the node the agent is connected to, which then writes the chat), so
+ * every delta crosses Redis.
  *
- * argv: one JSON object {url, side, rate, seconds, subscribers, stallEveryMs, padBytes, agentToken, subscriberUrl?}.
+ * argv: one JSON object {url, side, rate, seconds, subscribers, stallEveryMs, padBytes, agentToken, subscriberUrls?}.
  * Prints {ready} once set up, then one JSON report line. Exits by itself.
  */
 import { connect, type Socket } from "node:net";
@@ -35,7 +36,7 @@ interface Options {
   stallEveryMs: number;
   padBytes: number;
   agentToken: string;
-  subscriberUrl?: string;
+  subscriberUrls?: string[];
 }
 
 const o = JSON.parse(process.argv[2]!) as Options;
@@ -74,8 +75,8 @@ let finished = 0;
 let whenAllDone: () => void = () => {};
 const allDone = new Promise<void>((r) => (whenAllDone = r));
 
-function subscriber(): Promise<WebSocket> {
-  const ws = new WebSocket(o.subscriberUrl ?? o.url);
+function subscriber(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
   let lastSeq = 0;
   let deltas = 0;
   return new Promise((resolve, reject) => {
@@ -154,7 +155,7 @@ async function rawPublisher(): Promise<() => void> {
 const startRaw = o.side === "raw" ? await rawPublisher() : undefined;
 if (o.side === "agentgate") await agentPublisher();
 const subs: WebSocket[] = [];
-for (let i = 0; i < o.subscribers; i++) subs.push(await subscriber());
+for (let i = 0; i < o.subscribers; i++) subs.push(await subscriber(o.subscriberUrls?.[i % o.subscriberUrls.length] ?? o.url));
 report({ ready: subs.length });
 
 const t0 = performance.now();
@@ -164,7 +165,7 @@ if (o.stallEveryMs > 0) {
   void allDone.then(() => clearInterval(timer));
 }
 /** The client that starts the turn: on the agent's gateway when subscribers are on another. */
-const starter = o.subscriberUrl ? await new Promise<WebSocket>((resolve) => {
+const starter = o.subscriberUrls ? await new Promise<WebSocket>((resolve) => {
   const ws = new WebSocket(o.url);
   ws.addEventListener("message", () => resolve(ws), { once: true });
 }) : subs[0]!;

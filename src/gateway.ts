@@ -12,6 +12,7 @@ import { clientLine } from "./chat/client-line.ts";
 import { connectCluster } from "./cluster/cluster.ts";
 import { ClusterNode } from "./cluster/node.ts";
 import { SharedTokens } from "./cluster/shared-tokens.ts";
+import type { TokenKind } from "./cluster/keys.ts";
 import { Hub } from "./chat/hub.ts";
 import { ChatReader } from "./chat/reader.ts";
 import { ChatStorage, recoverTranscripts } from "./chat/storage.ts";
@@ -101,9 +102,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const { listeners } = front;
   // Several gateways sharing one Redis: connected before anything is opened, so a node that cannot reach it
   // opens no store and its listeners stop again.
-  const cluster = config.cluster_redis_url
-    ? await connectCluster(config, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }))
-    : undefined;
+  const cluster = config.cluster_redis_url ? await connectCluster(config, log) : undefined;
   if (cluster) closeOnFailure.push(() => cluster.close());
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const transcriptsDir = join(config.data_dir, "transcripts");
@@ -150,11 +149,18 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       local: localStorage,
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
+      readRange: async (chatId, first, last) => {
+        if (hub.latestSeq(chatId) < last) return undefined;
+        const frames: string[] = [];
+        for await (const line of reader.read(chatId, { from: first, through: last, visible: true })) frames.push(toClient(line));
+        return frames.length === last - first + 1 ? frames : undefined;
+      },
       latestSeq: (chatId) => hub.latestSeq(chatId),
       busy: (chatId) => runs.activeTurn(chatId) !== undefined,
       localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),
       continueAfter: (chatId, seq) => hub.continueAfter(chatId, seq),
       closeTurn: (chatId, turnId) => publishInterrupted(hub, chatId, turnId),
+      runQueued: (chatId, message) => clients.runQueued(chatId, message),
       remember: (chatId, clientMsgId) => {
         try {
           store.ensure(chatId);
@@ -163,7 +169,9 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
           log.error("could not record a mirrored client_msg_id", { chat_id: chatId, error: String(e) });
         }
       },
-      runForwarded: (sender, message) => clients.forwarded(sender, message),
+      runForwarded: (sender, frame) => clients.forwarded(sender, frame),
+      publish: (message) => hub.publish(message),
+      stop: (chatId) => runs.stop(chatId),
       log,
     });
   const storage = clusterNode ? clusterNode.storage : localStorage;
@@ -246,11 +254,14 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     log,
   });
 
-  // Clients and HTTP. In a cluster, single-use tokens are accepted once on any node.
-  const wsTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
-  const singleUseTokens = cluster ? new SharedTokens(cluster.redis, cluster.keys, wsTokens, config.token_ttl_s * 1000) : wsTokens;
-  const apiTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
-  const browserTokens = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+  // Clients and HTTP. In a cluster, a token issued on one node is accepted on any (a single-use one once).
+  const tokenStore = (kind: TokenKind) => {
+    const local = new IssuedTokens(config.token_ttl_s * 1000, config.max_outstanding_tokens);
+    return cluster ? new SharedTokens(cluster.redis, cluster.keys, kind, local, config.token_ttl_s * 1000) : local;
+  };
+  const singleUseTokens = tokenStore("ws");
+  const apiTokens = tokenStore("api");
+  const browserTokens = tokenStore("browser");
   const clients = new ClientSessions({
     hub,
     runs,
@@ -299,7 +310,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     apiTokens,
     browserTokens,
     sessions: { directory: sessions, runs, reader, toClient },
-    chats: { hub, runs, maxTextBytes: config.max_message_bytes },
+    chats: { hub, runs, maxTextBytes: config.max_message_bytes, ...(clusterNode && { placement: clusterNode }) },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
     agentNames: agents.names(),

@@ -8,20 +8,20 @@ import type { Config } from "../config.ts";
 import { refusal } from "../http/refusal.ts";
 import { metrics } from "../metrics/metrics.ts";
 import { jwtSubject } from "./handshake.ts";
-import type { IssuedTokens } from "./issued-tokens.ts";
+import type { ReusableTokens } from "./issued-tokens.ts";
 import { presentedToken, secretEquals } from "./secret.ts";
 
 /**
  * `extraTokens`: further live tokens accepted on this route group (bootstrap
  * tokens of a local browser, on the sessions and media routes only).
  */
-export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: IssuedTokens, extraTokens?: IssuedTokens): MiddlewareHandler {
+export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: ReusableTokens, extraTokens?: ReusableTokens): MiddlewareHandler {
   return async (c, next) => {
     const token = presentedToken(c.req.raw, new URL(c.req.url));
     const ok =
       token !== "" &&
-      (apiTokens.isLive(token) ||
-        extraTokens?.isLive(token) === true || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
+      ((await apiTokens.isLive(token)) ||
+        (extraTokens !== undefined && (await extraTokens.isLive(token))) || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
     if (!ok) {
       metrics.authFailed(token === "" ? "api_missing" : "api_invalid");
       return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");

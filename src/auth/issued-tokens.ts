@@ -17,13 +17,27 @@ export interface SingleUseTokens {
   consume(token: string): boolean | Promise<boolean>;
 }
 
+/**
+ * Reusable tokens (API tokens, a local browser's bootstrap token on REST) as
+ * bootstrap and the API credential use them: this node's IssuedTokens, or
+ * tokens shared by a cluster (src/cluster/shared-tokens.ts).
+ */
+export interface ReusableTokens {
+  /** A fresh token, or undefined at the cap of live tokens; rejects with TokenNotRecordedError when a shared store refused it. */
+  issue(): string | undefined | Promise<string | undefined>;
+  /** Accepts a token minted elsewhere for this store's TTL; false at the cap. */
+  admit(token: string): boolean | Promise<boolean>;
+  /** True while the token is live; it stays live. */
+  isLive(token: string): boolean | Promise<boolean>;
+}
+
 /** The token could not be recorded where every node finds it (the cluster's Redis): nothing was handed out (HTTP 503). */
 export class TokenNotRecordedError extends Error {}
 
 /** nanobot's prefix: clients written for it recognise tokens by it. */
 const PREFIX = "nbwt_";
 
-export class IssuedTokens implements SingleUseTokens {
+export class IssuedTokens implements SingleUseTokens, ReusableTokens {
   /** token → expiry (ms since epoch). */
   readonly #expiries = new Map<string, number>();
 

@@ -13,7 +13,7 @@ import type { MediaLibrary, MediaRef } from "../media/library.ts";
 import type { Attach, Message, NewChat, SetWorkspaceScope, ToolResultEnvelope } from "../protocol/client.ts";
 import {
   CHAT_BUSY,
-  CHAT_OWNED_ELSEWHERE,
+  IMAGE_REJECT,
   IMAGE_REJECTED,
   INTERNAL_ERROR,
   MESSAGE_NOT_STORED,
@@ -51,22 +51,32 @@ export interface ChatPlacement {
   follow(chatId: string): Promise<void>;
   /** False while another node holds the chat's lease: a message sent here is forwarded to it. */
   writableHere(chatId: string): Promise<boolean>;
-  /** Hands a text message to the node writing the chat; its replies (ack, error) come back to `sender`. */
-  forward(sender: MessageSender, message: ForwardedMessage): Promise<void>;
+  /** Hands a frame to the node writing the chat; its replies (ack, error) come back to `sender`. */
+  forward(sender: MessageSender, frame: ForwardedFrame): Promise<void>;
 }
 
 /** Who sent a message, as far as running it needs: where replies go and who to name in the chat. */
 export interface MessageSender {
   send(frame: string): unknown;
-  readonly data: Pick<ClientData, "clientId" | "remote">;
+  readonly data: Pick<ClientData, "clientId" | "remote" | "local">;
 }
 
-/** A text message one node hands to the node writing the chat. */
-export interface ForwardedMessage {
-  chat_id: string;
-  content: string;
-  client_msg_id?: string;
-  webui?: boolean;
+/** A tool result one node hands to the chat's writer, with the tools its sender may answer for (none if not attached to the chat). */
+export type ForwardedToolResult = ToolResultEnvelope & { capabilities: string[] };
+
+/**
+ * What one node hands to the node writing the chat, as its client sent it
+ * (already checked against the protocol's schema), except that a message's
+ * uploads travel as inline media: they are files of the receiving node.
+ */
+export type ForwardedFrame = Message | SetWorkspaceScope | ForwardedToolResult;
+
+/** A message a chat's writer accepted (its `user` event is published) and queued, left unrun when the writer died. */
+export interface QueuedTurn {
+  /** Seq of its `user` event: the turn answers it. */
+  seq: number;
+  text: string;
+  clientId: string;
 }
 
 /** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
@@ -105,7 +115,7 @@ const replayTarget = (ws: ClientSocket): ReplayTarget => ({
 });
 
 /** A refused workspace_scope, told to the asker; true when the scope was accepted. */
-const scopeAccepted = (ws: ClientSocket, result: ScopeResult, chatId: string): result is { ok: true; scope: WorkspaceScope } => {
+const scopeAccepted = (ws: MessageSender, result: ScopeResult, chatId: string): result is { ok: true; scope: WorkspaceScope } => {
   if (!result.ok) replyError(ws, { detail: WORKSPACE_SCOPE_REJECTED, reason: result.reason }, chatId);
   return result.ok;
 };
@@ -201,37 +211,47 @@ export class ChatActions {
 
   /**
    * Another node writes the chat: the client follows it here and the message
-   * runs there. Media and workspace scopes stay on the node that received them,
-   * so such messages are refused (not built yet).
+   * runs there, checked there. Uploads named by media_ids are files of this
+   * node: their bytes go along as inline media (stored by the writer, served by
+   * its signed URLs); the uploads stay unclaimed here, swept as any unclaimed upload.
    */
   async #forward(ws: ClientSocket, env: Message, placement: ChatPlacement): Promise<void> {
     const chatId = env.chat_id;
-    if (env.media?.length || env.media_ids?.length || env.workspace_scope !== undefined) return replyError(ws, { detail: STORAGE_ERROR, reason: CHAT_OWNED_ELSEWHERE }, chatId);
-    if (env.content.trim() === "") return replyError(ws, { detail: MISSING_CONTENT }, chatId);
-    const forwarded: ForwardedMessage = { chat_id: chatId, content: env.content, ...(env.client_msg_id !== undefined && { client_msg_id: env.client_msg_id }), ...(env.webui === true && { webui: true }) };
+    const { media_ids, ...rest } = env;
+    const uploads = this.deps.library.uploads(media_ids ?? [], chatId);
+    if (!uploads) return replyError(ws, { detail: IMAGE_REJECTED, reason: IMAGE_REJECT.unknownMedia }, chatId);
+    const inlined = await Promise.all(uploads.map(async (u) => ({ data_url: `data:${u.mime};base64,${Buffer.from(await Bun.file(this.deps.library.forAgent(u, "").path).arrayBuffer()).toString("base64")}`, name: u.name })));
+    const forwarded: Message = inlined.length > 0 ? { ...rest, media: [...(env.media ?? []), ...inlined] } : rest;
     await placement.follow(chatId);
     if (this.join(ws, chatId)) this.hydrate(ws, chatId);
     await placement.forward(ws, forwarded);
   }
 
-  /** On the node writing the chat: a message another node received, run as if sent here; a failure is answered to its sender. */
-  forwarded(sender: MessageSender, message: ForwardedMessage): void {
+  /** On the node writing the chat: a frame another node received, handled as if sent here; replies and failures go to its sender. */
+  forwarded(sender: MessageSender, frame: ForwardedFrame): void {
     try {
-      this.#submitOnce(sender, message.chat_id, message.content, message.webui === true ? { webui: true } : {}, message.client_msg_id);
+      if (frame.type === "message") this.#runMessage(sender, frame);
+      else if (frame.type === "set_workspace_scope") this.#setScope(sender, frame);
+      else this.#answerTool(sender, frame, (tool) => frame.capabilities.includes(tool));
     } catch (e) {
-      this.#handlingFailed(sender, message.chat_id, e);
+      this.#handlingFailed(sender, frame.chat_id, e);
     }
   }
 
   #message(ws: ClientSocket, env: Message): void {
+    this.#runMessage(ws, env, ws);
+  }
+
+  /** Checks and submits a message on the chat's writer; `joining`: the sending socket, when it is here, subscribes to the chat. */
+  #runMessage(sender: MessageSender, env: Message, joining?: ClientSocket): void {
     const chatId = env.chat_id;
     const media = this.deps.inbound.check(chatId, env.media, env.media_ids);
-    if (!media.ok) return replyError(ws, { detail: IMAGE_REJECTED, reason: media.reason }, chatId);
+    if (!media.ok) return replyError(sender, { detail: IMAGE_REJECTED, reason: media.reason }, chatId);
     const attachments = media.media.decoded.length + media.media.uploads.length;
-    if (env.content.trim() === "" && attachments === 0) return replyError(ws, { detail: MISSING_CONTENT }, chatId);
-    if (env.workspace_scope !== undefined && !scopeAccepted(ws, this.#scopes.applyToMessage(chatId, env.workspace_scope, ws.data.local), chatId)) return;
-    if (this.join(ws, chatId)) this.hydrate(ws, chatId);
-    this.#submitOnce(ws, chatId, env.content, env.webui === true ? { webui: true } : {}, env.client_msg_id, attachments > 0 ? media.media : undefined);
+    if (env.content.trim() === "" && attachments === 0) return replyError(sender, { detail: MISSING_CONTENT }, chatId);
+    if (env.workspace_scope !== undefined && !scopeAccepted(sender, this.#scopes.applyToMessage(chatId, env.workspace_scope, sender.data.local), chatId)) return;
+    if (joining && this.join(joining, chatId)) this.hydrate(joining, chatId);
+    this.#submitOnce(sender, chatId, env.content, env.webui === true ? { webui: true } : {}, env.client_msg_id, attachments > 0 ? media.media : undefined);
   }
 
   /** Submits unless the client_msg_id was accepted before (then acked as a duplicate once the first copy is durable). */
@@ -243,19 +263,35 @@ export class ChatActions {
     this.submit(sender, chatId, content, extra, id, media);
   }
 
+  /** In a cluster it runs where the chat is written (the scope is that node's chat metadata). */
   setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
+    const { placement } = this.deps;
+    if (!placement) return this.#setScope(ws, env);
+    this.#whenPlaced(ws, env.chat_id, placement.writableHere(env.chat_id), (writable) => (writable ? this.#setScope(ws, env) : placement.forward(ws, env)));
+  }
+
+  #setScope(sender: MessageSender, env: SetWorkspaceScope): void {
     const chatId = env.chat_id;
-    const result = this.#scopes.set(chatId, env.workspace_scope, ws.data.local);
-    if (!scopeAccepted(ws, result, chatId)) return;
+    const result = this.#scopes.set(chatId, env.workspace_scope, sender.data.local);
+    if (!scopeAccepted(sender, result, chatId)) return;
     this.deps.hub.publish({ event: "session_updated", chat_id: chatId, scope: "metadata", workspace_scope: scopePayload(result.scope) });
   }
 
+  /** In a cluster it answers the call where it is pending, on the chat's writer, with the tools this socket declared if it is attached to the chat. */
   toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
+    const canRun = (tool: string) => ws.data.chats.has(env.chat_id) && ws.data.capabilities.has(tool);
+    const { placement } = this.deps;
+    if (!placement) return this.#answerTool(ws, env, canRun);
+    this.#whenPlaced(ws, env.chat_id, placement.writableHere(env.chat_id), (writable) =>
+      writable ? this.#answerTool(ws, env, canRun) : placement.forward(ws, { ...env, capabilities: ws.data.chats.has(env.chat_id) ? [...ws.data.capabilities] : [] }),
+    );
+  }
+
+  #answerTool(sender: MessageSender, env: ToolResultEnvelope, canRun: (tool: string) => boolean): void {
     const { chat_id, call_id, ok, result, error } = env;
-    const canRun = (tool: string) => ws.data.chats.has(chat_id) && ws.data.capabilities.has(tool);
     const answer = this.deps.toolCalls.answer(chat_id, { call_id, ok, ...(result !== undefined && { result }), ...(error !== undefined && { error }) }, canRun);
-    if (answer === "unknown_call") replyError(ws, { detail: UNKNOWN_CALL_ID, reason: call_id }, chat_id);
-    else if (answer === "not_capable") replyError(ws, { detail: TOOL_RESULT_REJECTED, reason: NOT_CAPABLE }, chat_id);
+    if (answer === "unknown_call") replyError(sender, { detail: UNKNOWN_CALL_ID, reason: call_id }, chat_id);
+    else if (answer === "not_capable") replyError(sender, { detail: TOOL_RESULT_REJECTED, reason: NOT_CAPABLE }, chat_id);
   }
 
   /**
@@ -318,11 +354,22 @@ export class ChatActions {
     runs.submit(chatId, { content, media: refs.map((r, i) => library.forAgent(r, urls[i]!)), metadata, userSeq });
   }
 
+  /**
+   * Clustered, on the node that took the chat over: a message its dead writer
+   * had queued runs here as its turn (answering its published user event).
+   * Its media stays with the dead writer's files: the turn gets the text.
+   */
+  runQueued(chatId: string, message: QueuedTurn): void {
+    const scope = this.#scopes.of(chatId);
+    const metadata = { client_id: message.clientId, ...(scope && { workspace_scope: scope }) };
+    this.deps.runs.submit(chatId, { content: message.text, media: [], metadata, userSeq: message.seq });
+  }
+
   /** A `stop` frame. In a cluster it runs where the chat is written: sent on to the writer as "/stop" when that is another node. */
   stopFrame(ws: ClientSocket, chatId: string): void {
     const { placement } = this.deps;
     if (!placement) return this.stop(ws, chatId);
-    this.#whenPlaced(ws, chatId, placement.writableHere(chatId), (writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { chat_id: chatId, content: STOP_COMMAND })));
+    this.#whenPlaced(ws, chatId, placement.writableHere(chatId), (writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { type: "message", chat_id: chatId, content: STOP_COMMAND })));
   }
 
   /**

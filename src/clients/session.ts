@@ -11,7 +11,7 @@ import type { WebSocketHandler } from "bun";
 import { MAX_CLIENT_ID_LENGTH } from "../auth/handshake.ts";
 import { EVERYONE_TOPIC } from "../chat/hub.ts";
 import { parseInbound } from "../protocol/client.ts";
-import { type ChatActionDeps, ChatActions, type ForwardedMessage, MAX_CAPABILITIES, type MessageSender } from "./chat-actions.ts";
+import { type ChatActionDeps, ChatActions, type ForwardedFrame, MAX_CAPABILITIES, type MessageSender, type QueuedTurn } from "./chat-actions.ts";
 import type { ClientData, ClientSocket } from "./client-socket.ts";
 import { logConnectionClose, logConnectionOpen } from "./connection-log.ts";
 import { reply, replyError } from "./replies.ts";
@@ -62,9 +62,14 @@ export class ClientSessions {
     },
   };
 
-  /** Clustered: a message another node received for a chat this node writes. */
-  forwarded(sender: MessageSender, message: ForwardedMessage): void {
-    this.#actions.forwarded(sender, message);
+  /** Clustered: a frame another node received for a chat this node writes. */
+  forwarded(sender: MessageSender, frame: ForwardedFrame): void {
+    this.#actions.forwarded(sender, frame);
+  }
+
+  /** Clustered, after a takeover: a message the chat's dead writer had queued runs here. */
+  runQueued(chatId: string, message: QueuedTurn): void {
+    this.#actions.runQueued(chatId, message);
   }
 
   /** Open connections in the chat that declared the tool. */

@@ -6,7 +6,9 @@
  */
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
 import { ClusterKeys } from "./keys.ts";
+import { KeptOpen } from "./reopen.ts";
 import { Subscriptions } from "./subscriptions.ts";
 
 /** How long start-up waits for Redis before giving up with an error naming the option. */
@@ -21,21 +23,32 @@ export interface ClusterConnection {
 }
 
 export async function connectCluster(
-  config: Pick<Config, "cluster_redis_url" | "cluster_key_prefix">,
-  /** Told when subscribing again after a reconnect failed (the next reconnect tries again). */
-  resubscribeFailed: (error: unknown) => void,
+  config: Pick<Config, "cluster_redis_url" | "cluster_key_prefix" | "cluster_redis_max_retries" | "cluster_redis_reopen_max_ms">,
+  log: Logger,
 ): Promise<ClusterConnection> {
-  const redis = await connect(config.cluster_redis_url);
-  const subscribed = await connect(config.cluster_redis_url).catch((e: unknown) => {
+  const redis = await connect(config);
+  const subscribed = await connect(config).catch((e: unknown) => {
     redis.close();
     throw e;
   });
-  const subscriber = new Subscriptions(subscribed, resubscribeFailed);
+  // The next reconnect (or reopening) subscribes again.
+  const subscriber = new Subscriptions(subscribed, (e) => log.error("could not subscribe again after the Redis connection came back; retried at the next reconnect", { error: String(e) }));
+  const keptOpen = [
+    { client: redis, role: "commands" },
+    { client: subscribed, role: "subscriptions" },
+  ].map(
+    ({ client, role }) =>
+      new KeptOpen(client, config.cluster_redis_reopen_max_ms, {
+        gaveUp: (e) => log.error("gave up on a Redis connection after cluster_redis_max_retries reconnects; opening it again", { connection: role, error: String(e) }),
+        reopened: () => log.warn("opened a Redis connection again", { connection: role }),
+      }),
+  );
   return {
     redis,
     subscriber,
     keys: new ClusterKeys(config.cluster_key_prefix),
     close: () => {
+      for (const kept of keptOpen) kept.stop();
       subscriber.close();
       redis.close();
     },
@@ -48,8 +61,8 @@ export function isRedisError(error: unknown): boolean {
   return typeof code === "string" && code.startsWith("ERR_REDIS");
 }
 
-async function connect(url: string): Promise<RedisClient> {
-  const redis = new RedisClient(url, { connectionTimeout: CONNECT_TIMEOUT_MS });
+async function connect({ cluster_redis_url: url, cluster_redis_max_retries: maxRetries }: Pick<Config, "cluster_redis_url" | "cluster_redis_max_retries">): Promise<RedisClient> {
+  const redis = new RedisClient(url, { connectionTimeout: CONNECT_TIMEOUT_MS, maxRetries });
   // The client retries a refused connection on its own for long: start-up gives it a fixed time.
   let timer: Timer | undefined;
   const timedOut = new Promise<never>((_, reject) => {

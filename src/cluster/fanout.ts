@@ -4,11 +4,13 @@
  * batch notice carries its first seq and the client frames; frames reach
  * `deliver` exactly once per seq, in seq order, with no gap: a notice that
  * skips ahead (a missed message, a reconnect) or the catch-up after following
- * is filled from the chat's stream first, and notices arriving meanwhile wait.
+ * is filled from the chat's stream first (what the capped stream no longer
+ * holds, from another node), and notices arriving meanwhile wait.
  * The node hands delivered frames to its native Bun topic, so its own sockets
  * are served by uWS as on a single node.
  */
 import { type ClusterEventLog, decodeNotice } from "./event-log.ts";
+import type { OlderEvents } from "./history.ts";
 import type { ClusterKeys } from "./keys.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 
@@ -21,7 +23,9 @@ type Deliver = (chatId: string, seq: number, frame: string) => void;
 
 export interface FanoutHooks {
   deliver: Deliver;
-  /** History the stream no longer holds was asked for: `from`..`to` must come from the durable store. */
+  /** Seqs `from`..`to`, which the stream no longer holds, from another node (history.ts): some of the newest of them, or none. */
+  older(chatId: string, from: number, to: number): Promise<OlderEvents>;
+  /** History neither the stream nor another node had: `from`..`to` are not delivered. */
   trimmed(chatId: string, from: number, to: number): void;
   /** Reading the stream or delivering an event failed. */
   error(chatId: string, error: unknown): void;
@@ -158,6 +162,16 @@ export class ClusterFanout {
     return chat.filling;
   }
 
+  /** Seqs from `next` through `last`, trimmed from the stream: from another node, or logged as missing. */
+  async #fillOlder(chatId: string, chat: Followed, last: number): Promise<void> {
+    const { first, frames } = await this.hooks.older(chatId, chat.next, last);
+    if (this.#chats.get(chatId) !== chat) return;
+    const from = frames.length > 0 ? first : last + 1;
+    if (from > chat.next) this.hooks.trimmed(chatId, chat.next, from - 1);
+    for (const [i, frame] of frames.entries()) this.hooks.deliver(chatId, first + i, frame);
+    chat.next = Math.max(chat.next, from + frames.length);
+  }
+
   /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped); rejects when the stream could not be read. */
   async #fill(chatId: string, chat: Followed): Promise<void> {
     let failure: unknown;
@@ -165,7 +179,8 @@ export class ClusterFanout {
       for (let round = 0; round < FILL_ROUNDS; round++) {
         const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
         if (this.#chats.get(chatId) !== chat) return;
-        if (events.length > 0 && events[0]!.seq > chat.next) this.hooks.trimmed(chatId, chat.next, events[0]!.seq - 1);
+        if (events.length > 0 && events[0]!.seq > chat.next) await this.#fillOlder(chatId, chat, events[0]!.seq - 1);
+        if (this.#chats.get(chatId) !== chat) return;
         if (events.length > 0) chat.activeAt = Date.now();
         for (const e of events) {
           if (e.seq < chat.next) continue;

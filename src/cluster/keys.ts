@@ -1,3 +1,6 @@
+/** Which store an issued token belongs to: single-use WebSocket tokens, API tokens, a local browser's bootstrap token on REST. */
+export type TokenKind = "ws" | "api" | "browser";
+
 /**
  * Every Redis key and channel the cluster uses, named in one place. A chat's
  * keys share a `{chat_id}` hash tag so one Lua script may touch them all (they
@@ -42,13 +45,28 @@ export class ClusterKeys {
     return `${this.prefix}node:${nodeId}:inbox`;
   }
 
+  /** The inline media of a message forwarded to a chat's writer (by the forwarding node's ref), read once, with a short TTL. */
+  forwardedMedia(ref: string): string {
+    return `${this.prefix}forward:${ref}:media`;
+  }
+
+  /** Channel on which a node asks every other for a chat's events its stream no longer holds (history.ts). */
+  historyRequests(): string {
+    return `${this.prefix}history`;
+  }
+
+  /** The answer to a history request (by the asking node's ref), read once, with a TTL. */
+  historyAnswer(ref: string): string {
+    return `${this.prefix}history:${ref}`;
+  }
+
   /** Channel telling every node of a rename or delete made through the sessions API on one of them. */
   sessions(): string {
     return `${this.prefix}sessions`;
   }
 
   /** A live issued token, by the SHA-256 of the token (the Redis never holds a usable credential). */
-  token(digest: string): string {
-    return `${this.prefix}token:${digest}`;
+  token(kind: TokenKind, digest: string): string {
+    return `${this.prefix}token:${kind}:${digest}`;
   }
 }

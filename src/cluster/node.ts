@@ -26,7 +26,7 @@
  * its message is.
  */
 import type { ChatStorage } from "../chat/storage.ts";
-import type { ForwardedMessage, MessageSender } from "../clients/chat-actions.ts";
+import type { ForwardedFrame, MessageSender, QueuedTurn } from "../clients/chat-actions.ts";
 import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -34,14 +34,18 @@ import type { ClusterConnection } from "./cluster.ts";
 import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
+import { SharedHistory } from "./history.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
+import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "max_queued_turns">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
+  /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
+  readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>;
   /** The newest seq this node has of the chat (hub.latestSeq). */
   latestSeq: (chatId: string) => number;
   /** Is a turn running or queued in the chat here? */
@@ -52,20 +56,49 @@ export interface ClusterNodeDeps {
   continueAfter: (chatId: string, seq: number) => void;
   /** Ends a turn whose writer died (publishes turn_end interrupted and goal_status idle). */
   closeTurn: (chatId: string, turnId: string) => void;
+  /** Runs a message a dead writer accepted but had not started (its user event is published): ChatActions.runQueued. */
+  runQueued: (chatId: string, message: QueuedTurn) => void;
   /** Records a client_msg_id the chat's writer accepted (its `user` event was mirrored here). */
   remember: (chatId: string, clientMsgId: string) => void;
-  /** Runs a message another node received for a chat this node writes (ChatActions.forwarded). */
-  runForwarded: (sender: MessageSender, message: ForwardedMessage) => void;
+  /** Handles a frame another node received for a chat this node writes (ChatActions.forwarded). */
+  runForwarded: (sender: MessageSender, frame: ForwardedFrame) => void;
+  /** Publishes a chat event here, the chat's writer (hub.publish): its seq, 0 if refused. */
+  publish: (event: PublishedMessage) => number;
+  /** Stops the chat's turn here, the chat's writer (runs.stop): how many turns were stopped. */
+  stop: (chatId: string) => number;
   log: Logger;
 }
 
 /** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
 const FORWARD_REPLY_MS = 60_000;
 
-/** What travels through node inboxes. */
+/** How long a chats-API request handed to the writer waits for its answer. */
+const API_REPLY_MS = 10_000;
+
+/** A proactive message of the chats API (POST /api/chats/{id}/messages). */
+export interface PublishedMessage {
+  event: "message";
+  chat_id: string;
+  text: string;
+  kind?: string;
+}
+
+/** What a node hands to a chat's writer: a client's frame, or a chats-API publish or stop. */
+type Forwarded = ForwardedFrame | { type: "publish"; chat_id: string; message: PublishedMessage } | { type: "stop_chat"; chat_id: string };
+
+/** The writer's answer to a forwarded chats-API request ({seq} or {stopped}); ends its route like an ack. */
+const API_ANSWER = "api_answer";
+
+/**
+ * What travels through node inboxes. A message's inline media rides in a key
+ * of its own (`media_key`, read once by the writer), not in the pub/sub frame:
+ * Redis drops a subscriber whose output buffer passes its pub/sub limit (32 MB
+ * by default), and a message may carry more.
+ */
 type InboxFrame =
-  | { kind: "message"; from: string; ref: string; client_id: string; remote: string; message: ForwardedMessage }
-  | { kind: "reply"; ref: string; frame: string };
+  | { kind: "message"; from: string; ref: string; client_id: string; remote: string; local: boolean; work: Forwarded; media_key?: string }
+  | { kind: "reply"; ref: string; frame: string }
+  | { kind: "history"; ref: string; key: string };
 
 export class ClusterNode {
   readonly nodeId = newNodeId();
@@ -73,10 +106,13 @@ export class ClusterNode {
   readonly #leases: ChatLeases;
   readonly #eventLog: ClusterEventLog;
   readonly #fanout: ClusterFanout;
+  readonly #history: SharedHistory;
   /** Mirrored chats whose turn is running (chat → turn_id): the ones to take over if their writer dies. */
   readonly #runningTurns = new Map<string, string>();
   readonly #watchTimer: Timer;
   readonly #idleTimer: Timer;
+  /** Messages the writers of mirrored chats accepted and have not started: run here by a takeover. */
+  readonly #queued: QueuedMessages;
   /** Takeovers under way (a second caller waits for the first). */
   readonly #takingOver = new Map<string, Promise<boolean>>();
   /** Messages this node forwarded: where their replies go, oldest first. */
@@ -90,10 +126,13 @@ export class ClusterNode {
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
     this.#eventLog = eventLog;
+    this.#queued = new QueuedMessages(config.max_queued_turns + 1);
     this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) });
+    this.#history = new SharedHistory(connection, this.nodeId, deps.readRange, config.cluster_history_wait_ms, log);
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
-      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream were not mirrored", { chat_id: chatId, from, to }),
+      older: (chatId, from, to) => this.#history.request(chatId, from, to),
+      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream, and on no other node, were not mirrored", { chat_id: chatId, from, to }),
       error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
     });
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
@@ -123,9 +162,10 @@ export class ClusterNode {
     return this.#takeOver(chatId);
   }
 
-  /** Starts listening on this node's inbox. */
+  /** Starts listening on this node's inbox, and for other nodes' history requests. */
   async start(): Promise<void> {
     await this.deps.connection.subscriber.subscribe(this.deps.connection.keys.inbox(this.nodeId), (text) => this.#guardedInbox(text));
+    await this.#history.start();
   }
 
   /** Inbox frames arrive in a Redis subscriber callback, outside any socket's error boundary: a throw is logged, never left to end the process. */
@@ -138,28 +178,77 @@ export class ClusterNode {
   }
 
   /**
-   * Hands a message to the chat's writer through its inbox; the writer's
+   * Hands a frame to the chat's writer through its inbox; the writer's
    * replies come back through this node's. A chat nobody writes any more is
-   * taken over and the message runs here.
+   * taken over and the frame is handled here.
    */
-  async forward(sender: MessageSender, message: ForwardedMessage, attempts = 3): Promise<void> {
-    const holder = await this.#leases.holder(message.chat_id);
+  async forward(sender: MessageSender, work: Forwarded, attempts = 3): Promise<void> {
+    const chatId = work.chat_id;
+    const holder = await this.#leases.holder(chatId);
     if (holder === undefined || holder.nodeId === this.nodeId) {
-      if (await this.writableHere(message.chat_id)) return this.deps.runForwarded(sender, message);
+      if (await this.writableHere(chatId)) return this.#run(sender, work);
       // Another node won the free lease meanwhile: forward to it (a few times at most while leases change hands).
-      if (attempts > 1) return this.forward(sender, message, attempts - 1);
+      if (attempts > 1) return this.forward(sender, work, attempts - 1);
     }
-    if (holder === undefined) return this.#notRun(sender, message.chat_id);
+    if (holder === undefined) return this.#notRun(sender, chatId);
+    const { redis, keys } = this.deps.connection;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
     this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
-    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, message };
-    const receivers = await this.deps.connection.redis.publish(this.deps.connection.keys.inbox(holder.nodeId), JSON.stringify(frame));
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local: sender.data.local, work };
+    if (work.type === "message" && work.media?.length) {
+      frame.media_key = keys.forwardedMedia(ref);
+      frame.work = { ...work, media: [] };
+      await redis.set(frame.media_key, JSON.stringify(work.media), "PX", FORWARD_REPLY_MS);
+    }
+    const receivers = await redis.publish(keys.inbox(holder.nodeId), JSON.stringify(frame));
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
-      this.#notRun(sender, message.chat_id);
+      this.#notRun(sender, chatId);
     }
+  }
+
+  /**
+   * POST /api/chats/{id}/messages on a node that does not write the chat: the
+   * writer publishes it (or this node, taking a free lease). Its seq, or 0 when
+   * nothing was stored (the writer refused, went away, or did not answer in time).
+   */
+  publishElsewhere(message: PublishedMessage): Promise<number> {
+    return this.#askWriter({ type: "publish", chat_id: message.chat_id, message }, "seq");
+  }
+
+  /** POST /api/chats/{id}/stop on a node that does not write the chat: how many turns the writer stopped (0 if it did not answer). */
+  stopElsewhere(chatId: string): Promise<number> {
+    return this.#askWriter({ type: "stop_chat", chat_id: chatId }, "stopped");
+  }
+
+  /** A chats-API request handed to the chat's writer: the number its answer carries under `field`, 0 for any other answer or none in time. */
+  #askWriter(work: Forwarded, field: "seq" | "stopped"): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => resolve(0), API_REPLY_MS);
+      const done = (n: number) => {
+        clearTimeout(timer);
+        resolve(n);
+      };
+      const sender: MessageSender = {
+        send: (frame) => done((JSON.parse(frame) as Record<string, number | undefined>)[field] ?? 0),
+        data: { clientId: "chats-api", remote: "", local: false },
+      };
+      this.forward(sender, work).catch((e: unknown) => {
+        this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
+        done(0);
+      });
+    });
+  }
+
+  /** On the chat's writer: a forwarded frame handled as if received here. */
+  #run(sender: MessageSender, work: Forwarded): void {
+    if (work.type === "stop_chat") return void sender.send(JSON.stringify({ event: API_ANSWER, chat_id: work.chat_id, stopped: this.deps.stop(work.chat_id) }));
+    if (work.type !== "publish") return this.deps.runForwarded(sender, work);
+    const seq = this.deps.publish(work.message);
+    if (seq === 0) return this.#notRun(sender, work.chat_id);
+    sender.send(JSON.stringify({ event: API_ANSWER, chat_id: work.chat_id, seq }));
   }
 
   /** Nothing was stored: the client sends again (with a client_msg_id its resend runs once). */
@@ -171,8 +260,9 @@ export class ClusterNode {
     // Only peer nodes write this channel; a frame that does not parse is logged by #guardedInbox.
     const frame = JSON.parse(text) as InboxFrame;
     if (frame.kind === "reply") return this.#onReply(frame.ref, frame.frame);
-    if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.message.chat_id);
-    void this.#runIfWriter(this.#replyTo(frame), frame.message);
+    if (frame.kind === "history") return this.#history.answered(frame.ref, frame.key);
+    if (this.#stopping) return this.#notRun(this.#replyTo(frame), frame.work.chat_id);
+    void this.#runIfWriter(this.#replyTo(frame), frame);
   }
 
   /** Where the replies to a forwarded message go: the sending node's inbox, tagged with the message's ref. */
@@ -182,7 +272,7 @@ export class ClusterNode {
     return {
       // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
-      data: { clientId: frame.client_id, remote: frame.remote },
+      data: { clientId: frame.client_id, remote: frame.remote, local: frame.local },
     };
   }
 
@@ -191,15 +281,23 @@ export class ClusterNode {
    * saw this node as the writer, but the lease may have moved since (asked of
    * Redis, not of this node's fence, which a renewal may be about to lose).
    */
-  async #runIfWriter(sender: MessageSender, message: ForwardedMessage): Promise<void> {
+  async #runIfWriter(sender: MessageSender, frame: InboxFrame & { kind: "message" }): Promise<void> {
+    const { work, media_key } = frame;
+    const chatId = work.chat_id;
     try {
-      const holder = await this.#leases.holder(message.chat_id);
-      const writable = holder === undefined ? await this.#takeOver(message.chat_id) : holder.nodeId === this.nodeId && (await this.writableHere(message.chat_id));
-      if (writable) return this.deps.runForwarded(sender, message);
+      const holder = await this.#leases.holder(chatId);
+      const writable = holder === undefined ? await this.#takeOver(chatId) : holder.nodeId === this.nodeId && (await this.writableHere(chatId));
+      if (writable && media_key !== undefined && work.type === "message") {
+        const media = (await this.deps.connection.redis.send("GETDEL", [media_key])) as string | null;
+        // Expired (the sender has stopped waiting for this message's replies by now): told like any message not run.
+        if (media === null) return this.#notRun(sender, chatId);
+        return this.#run(sender, { ...work, media: JSON.parse(media) as unknown[] });
+      }
+      if (writable) return this.#run(sender, work);
     } catch (e) {
-      this.deps.log.error("could not check a forwarded message's chat writer", { chat_id: message.chat_id, error: String(e) });
+      this.deps.log.error("could not check a forwarded frame's chat writer", { chat_id: chatId, error: String(e) });
     }
-    this.#notRun(sender, message.chat_id);
+    this.#notRun(sender, chatId);
   }
 
   /** A reply to a message this node forwarded goes to its sender; the ack or an error is the last one (the route is forgotten). */
@@ -208,7 +306,7 @@ export class ClusterNode {
     if (!awaiting) return;
     awaiting.sender.send(text);
     const { event } = JSON.parse(text) as { event?: string };
-    if (event === "message_ack" || event === "error") this.#awaitingReplies.delete(ref);
+    if (event === "message_ack" || event === "error" || event === API_ANSWER) this.#awaitingReplies.delete(ref);
   }
 
   /** Entries are added in time order with one lifetime: stop at the first still awaited. */
@@ -251,11 +349,12 @@ export class ClusterNode {
   async close(): Promise<void> {
     this.stop();
     const { subscriber, keys } = this.deps.connection;
-    await Promise.allSettled([subscriber.unsubscribe(keys.inbox(this.nodeId)), this.#fanout.close()]);
+    await Promise.allSettled([subscriber.unsubscribe(keys.inbox(this.nodeId)), this.#history.stop(), this.#fanout.close()]);
   }
 
   #mirror(chatId: string, seq: number, frame: string): void {
-    const event = JSON.parse(frame) as { event?: string; status?: string; turn_id?: string; client_msg_id?: unknown };
+    const event = JSON.parse(frame) as MirroredEvent & { client_msg_id?: unknown };
+    this.#queued.observe(chatId, seq, event);
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
       else if (event.status === "idle") this.#runningTurns.delete(chatId);
@@ -292,7 +391,8 @@ export class ClusterNode {
   /**
    * The lease first (the old writer is fenced from then on), then every
    * published event (numbering continues past the stream's last seq, even one
-   * it no longer holds), and only then writes; then the interrupted turn closed.
+   * it no longer holds), and only then writes; then the interrupted turn closed
+   * and the messages its writer had queued run here, in order.
    * A failed catch-up gives the lease up again.
    */
   async #claim(chatId: string): Promise<boolean> {
@@ -308,6 +408,9 @@ export class ClusterNode {
       this.deps.closeTurn(chatId, turnId);
       this.deps.log.warn("took over a chat whose writer stopped; its running turn is closed as interrupted", { chat_id: chatId, turn_id: turnId });
     }
+    const queued = this.#queued.take(chatId);
+    if (queued.length > 0) this.deps.log.warn("took over a chat whose writer stopped; running the messages it had queued", { chat_id: chatId, count: queued.length });
+    for (const message of queued) this.deps.runQueued(chatId, message);
     return true;
   }
 }

@@ -8,7 +8,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requireApiCredential } from "../auth/api-credential.ts";
-import { type IssuedTokens, type SingleUseTokens, TokenNotRecordedError } from "../auth/issued-tokens.ts";
+import { type ReusableTokens, type SingleUseTokens, TokenNotRecordedError } from "../auth/issued-tokens.ts";
 import type { TrustPolicy } from "../auth/peer.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -37,9 +37,9 @@ export interface HttpDeps {
   /** Single-use WebSocket tokens. */
   wsTokens: SingleUseTokens;
   /** Reusable API tokens handed out by bootstrap. */
-  apiTokens: IssuedTokens;
+  apiTokens: ReusableTokens;
   /** Bootstrap WebSocket tokens of local browsers, also accepted on the sessions and media routes. */
-  browserTokens: IssuedTokens;
+  browserTokens: ReusableTokens;
   sessions: SessionsDeps;
   chats: ChatsDeps;
   media: { signer: MediaSigner; library: MediaLibrary; limits: MediaLimits };

@@ -6,7 +6,7 @@
  * unix socket, an allowed Host, no untrusted proxy) may ask (403).
  */
 import type { Context, Handler } from "hono";
-import type { IssuedTokens, SingleUseTokens } from "../auth/issued-tokens.ts";
+import type { ReusableTokens, SingleUseTokens } from "../auth/issued-tokens.ts";
 import { hostName, type TrustPolicy } from "../auth/peer.ts";
 import { requestProvesSecret } from "../auth/secret.ts";
 import type { Config } from "../config.ts";
@@ -19,9 +19,9 @@ export interface BootstrapDeps {
   config: Config;
   trust: TrustPolicy;
   wsTokens: SingleUseTokens;
-  apiTokens: IssuedTokens;
+  apiTokens: ReusableTokens;
   /** Where a local browser's WebSocket token is admitted for REST too (bootstrap_token_api_access). */
-  browserTokens: IssuedTokens;
+  browserTokens: ReusableTokens;
   modelName: string;
   /** Every agent a client may name in new_chat (additive to nanobot's answer, as is default_agent). */
   agentNames: string[];
@@ -46,10 +46,10 @@ export function bootstrapRoute({ config, trust, wsTokens, apiTokens, browserToke
     const notLocal = trust.localRefusal(c.req.raw, (c.env as RequestEnv).peer);
     if (!secret && notLocal !== undefined) return refusal(403, "Forbidden", `bootstrap is localhost-only: ${notLocal}`);
     const token = await wsTokens.issue();
-    const apiToken = token && apiTokens.issue();
+    const apiToken = token && (await apiTokens.issue());
     if (!token || !apiToken) return refusal(429, "too many outstanding tokens", "at most max_outstanding_tokens live tokens");
     // nanobot's WebUI sends `token` (not api_token) to the sessions API: honoured for a browser on this machine only.
-    if (config.bootstrap_token_api_access && notLocal === undefined) browserTokens.admit(token);
+    if (config.bootstrap_token_api_access && notLocal === undefined) await browserTokens.admit(token);
     metrics.tokenIssued("bootstrap");
     c.header("Cache-Control", "no-store");
     return c.json({

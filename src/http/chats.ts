@@ -2,6 +2,7 @@
  * Server-side control of chats, under the API credential:
  *   POST /api/chats/{id}/messages  {text, kind?}  publish a proactive message (persisted, fanned out)
  *   POST /api/chats/{id}/stop                     cancel the running turn and clear the queue
+ * In a cluster both run on the chat's writer.
  */
 import { Hono } from "hono";
 import type { Hub } from "../chat/hub.ts";
@@ -10,13 +11,24 @@ import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
 
+/** Clustered only (src/cluster/node.ts): a message to (or a stop of) a chat another node writes is handled there. */
+export interface PublishPlacement {
+  /** False while another node holds the chat's lease. */
+  writableHere(chatId: string): Promise<boolean>;
+  /** Published by the chat's writer: its seq, 0 if nothing was stored. */
+  publishElsewhere(message: { event: "message"; chat_id: string; text: string; kind?: string }): Promise<number>;
+  /** Stopped by the chat's writer: how many turns. */
+  stopElsewhere(chatId: string): Promise<number>;
+}
+
 export interface ChatsDeps {
   hub: Hub;
   runs: Runs;
   maxTextBytes: number;
+  placement?: PublishPlacement;
 }
 
-export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
+export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hono {
   const app = new Hono();
 
   app.use("/:id/*", async (c, next) => {
@@ -31,12 +43,16 @@ export function chatsApp({ hub, runs, maxTextBytes }: ChatsDeps): Hono {
     if (Buffer.byteLength(text) > maxTextBytes) return refusal(413, "Payload Too Large", "text too large");
     if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
-    const seq = hub.publish({ event: "message", chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) });
+    const message = { event: "message" as const, chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) };
+    const seq = placement && !(await placement.writableHere(chat_id)) ? await placement.publishElsewhere(message) : hub.publish(message);
     if (seq === 0) return refusal(503, STORAGE_ERROR, HTTP_NOT_STORED_REASON);
     return c.json({ chat_id, seq });
   });
 
-  app.post("/:id/stop", (c) => c.json({ stopped: runs.stop(c.req.param("id")) }));
+  app.post("/:id/stop", async (c) => {
+    const chatId = c.req.param("id");
+    return c.json({ stopped: placement && !(await placement.writableHere(chatId)) ? await placement.stopElsewhere(chatId) : runs.stop(chatId) });
+  });
 
   return app;
 }

@@ -38,6 +38,8 @@ async function node(url: string, cap = 10_000) {
   const trimmed: [number, number][] = [];
   const fanout = new ClusterFanout(subscriber, log, keys, {
     deliver: (_chat, seq, frame) => delivered.push({ seq, frame }),
+    // No other node holds older history here.
+    older: async (_chat, from) => ({ first: from, frames: [] }),
     trimmed: (_chat, from, to) => trimmed.push([from, to]),
     error: (_chat, e) => {
       throw e;

@@ -164,7 +164,7 @@ test("a message forwarded to a node that no longer writes the chat is not run th
   await inbox.connect();
   onCleanup(() => inbox.close());
   await inbox.subscribe("agentgate:node:sender-node:inbox", (text) => replies.push(JSON.parse(JSON.parse(text).frame)));
-  const forwarded = { kind: "message", from: "sender-node", ref: "sender-node:0", client_id: "remote-client", remote: "127.0.0.1", message: { chat_id: CHAT, content: "forwarded", client_msg_id: "m-6" } };
+  const forwarded = { kind: "message", from: "sender-node", ref: "sender-node:0", client_id: "remote-client", remote: "127.0.0.1", local: true, work: { type: "message", chat_id: CHAT, content: "forwarded", client_msg_id: "m-6" } };
   await redis.publish(`agentgate:node:${writerNode}:inbox`, JSON.stringify(forwarded));
   await eventually(() => replies.length > 0, "a reply to the sending node");
   expect(replies[0]).toMatchObject({ event: "error", chat_id: CHAT, reason: MESSAGE_NOT_STORED });
@@ -196,7 +196,7 @@ test("a forwarded message reaching a writer that is shutting down is not run: th
   onCleanup(() => inbox.close());
   await inbox.subscribe("agentgate:node:sender-node:inbox", (text) => replies.push(JSON.parse(JSON.parse(text).frame)));
   const stopped = gw.stop();
-  const forwarded = { kind: "message", from: "sender-node", ref: "sender-node:0", client_id: "remote-client", remote: "127.0.0.1", message: { chat_id: CHAT, content: "late", client_msg_id: "m-7" } };
+  const forwarded = { kind: "message", from: "sender-node", ref: "sender-node:0", client_id: "remote-client", remote: "127.0.0.1", local: true, work: { type: "message", chat_id: CHAT, content: "late", client_msg_id: "m-7" } };
   await redis.publish(`agentgate:node:${writerNode}:inbox`, JSON.stringify(forwarded));
   await eventually(() => replies.length > 0, "a reply to the sending node");
   expect(replies[0]).toMatchObject({ event: "error", chat_id: CHAT, reason: MESSAGE_NOT_STORED });

@@ -16,6 +16,8 @@ export interface TestRedis {
   url: string;
   port: number;
   pid: number;
+  /** Its working dir: where SAVE writes the dump a restart on the same port loads. */
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -34,11 +36,12 @@ export async function startRedis(): Promise<TestRedis> {
   return redis;
 }
 
-/** Starts redis-server in `dir` on a free loopback port (the bench uses it too); the caller stops it. */
-export async function launchRedis(dir: string): Promise<TestRedis> {
+/** Starts redis-server in `dir` on a free loopback port, or on `port` (a restart), (the bench uses it too); the caller stops it. */
+export async function launchRedis(dir: string, fixedPort?: number): Promise<TestRedis> {
   let lastError = "";
-  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const port = probeFreePort();
+  const attempts = fixedPort === undefined ? PORT_ATTEMPTS : 1;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = fixedPort ?? probeFreePort();
     const proc = Bun.spawn(
       [REDIS_SERVER, "--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--logfile", ""],
       { cwd: dir, stdout: "pipe", stderr: "pipe" },
@@ -48,11 +51,11 @@ export async function launchRedis(dir: string): Promise<TestRedis> {
       await proc.exited;
     };
     const ready = await waitForLine(proc.stdout, "Ready to accept connections", READY_TIMEOUT_MS);
-    if (ready.ok) return { url: `redis://127.0.0.1:${port}`, port, pid: proc.pid, stop };
+    if (ready.ok) return { url: `redis://127.0.0.1:${port}`, port, pid: proc.pid, dir, stop };
     lastError = ready.output;
     await stop();
   }
-  throw new Error(`redis-server did not start in ${PORT_ATTEMPTS} attempts: ${lastError.slice(-500)}`);
+  throw new Error(`redis-server did not start in ${attempts} attempts: ${lastError.slice(-500)}`);
 }
 
 /** Reads a child's output until `needle` appears, the stream ends or the deadline passes. */

@@ -9,6 +9,7 @@ import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { join } from "node:path";
 import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { attachedClient } from "./clients.ts";
 import { startRedis } from "./redis-server.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");
@@ -29,12 +30,7 @@ async function gatewayProcess(redisUrl: string) {
 
 const chatEvents = (frames: Frame[]) => frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number");
 
-async function attached(url: string, sinceSeq?: number): Promise<TestClient> {
-  const { client } = await TestClient.ready(url);
-  client.send({ type: "attach", chat_id: CHAT, ...(sinceSeq !== undefined && { since_seq: sinceSeq }) });
-  await client.until((f) => f.event === "attached" && f.chat_id === CHAT);
-  return client;
-}
+const attached = (url: string, sinceSeq?: number) => attachedClient(url, CHAT, sinceSeq);
 
 /** Chat events until one matches, bounded in time. */
 async function eventsUntil(client: TestClient, match: (f: Frame) => boolean, timeoutMs = 15_000): Promise<Frame[]> {
@@ -124,3 +120,66 @@ test("a writer paused (SIGSTOP) past its lease is replaced, and once resumed its
   const next = await eventsUntil(watcher, (f) => isTurnEnd(f));
   expect(next[0]!.seq).toBe(stored.at(-1)!.seq + 1);
 }, 40_000);
+
+test("three nodes: kill -9 of the writer mid-turn; the two others see one identical stream (the turn closed once), whichever takes over, and a client of the dead node resumes on either with nothing lost or twice", async () => {
+  const { redis, a, b, watcher: onB, writerClient, before } = await writerMidTurn();
+  const c = await gatewayProcess(redis.url);
+  // c joins mid-turn, resuming from where b's watcher started: it mirrors the same stream.
+  const onC = await attached(c.url, before[0]!.seq - 1);
+  const seenOnC = await eventsUntil(onC, (f) => f.seq === before.at(-1)!.seq);
+  expect(seenOnC).toEqual(before);
+  a.proc.kill("SIGKILL");
+  await a.proc.exited;
+  const seenByWriterClient = chatEvents(writerClient.frames.splice(0));
+
+  const afterOnB = await eventsUntil(onB, (f) => f.event === "goal_status" && f.status === "idle");
+  const afterOnC = await eventsUntil(onC, (f) => f.event === "goal_status" && f.status === "idle");
+  expect(afterOnC).toEqual(afterOnB);
+  const watched = [...before, ...afterOnB];
+  expect(contiguous(watched)).toBe(true);
+  expect(watched.filter((f) => f.event === "turn_end")).toEqual([expect.objectContaining({ status: "interrupted" })]);
+  await onB.expectQuiet();
+  await onC.expectQuiet();
+
+  // The dead node's client resumes on each survivor from the last event it saw.
+  const lastSeen = seenByWriterClient.at(-1)!.seq;
+  for (const survivor of [b, c]) {
+    const resumed = await attached(survivor.url, lastSeen);
+    const rest = await eventsUntil(resumed, (f) => f.seq === watched.at(-1)!.seq);
+    expect([...seenByWriterClient, ...rest]).toEqual(watched.filter((f) => f.seq >= seenByWriterClient[0]!.seq));
+    await resumed.expectQuiet();
+  }
+
+  // A new turn sent on c runs on whichever node took over; both see it, numbered on.
+  onC.send({ type: "message", chat_id: CHAT, content: "after the takeover" });
+  const nextOnC = await eventsUntil(onC, (f) => isTurnEnd(f));
+  expect(nextOnC[0]!.seq).toBe(watched.at(-1)!.seq + 1);
+  expect(contiguous(nextOnC)).toBe(true);
+  expect(await eventsUntil(onB, (f) => isTurnEnd(f))).toEqual(nextOnC);
+}, 40_000);
+
+test("kill -9 of the writer with messages queued behind its turn: the node taking over closes the turn and runs the queued messages, in order", async () => {
+  const { a, watcher, writerClient, turnId } = await writerMidTurn();
+  writerClient.send({ type: "message", chat_id: CHAT, content: "q1", client_msg_id: "queued-1" });
+  writerClient.send({ type: "message", chat_id: CHAT, content: "q2", client_msg_id: "queued-2" });
+  // Both queued messages are in Redis (the watcher mirrored them) before the writer dies.
+  let users = 0;
+  const beforeKill = await eventsUntil(watcher, (f) => f.event === "user" && ++users === 2);
+  expect(beforeKill.filter((f) => f.event === "user").map((f) => f.text)).toEqual(["q1", "q2"]);
+  a.proc.kill("SIGKILL");
+  await a.proc.exited;
+
+  let ends = 0;
+  const after = await eventsUntil(watcher, (f) => isTurnEnd(f) && ++ends === 3, 30_000);
+  expect(contiguous([...beforeKill, ...after])).toBe(true);
+  const turnEnds = after.filter((f) => f.event === "turn_end");
+  expect(turnEnds[0]).toMatchObject({ status: "interrupted", turn_id: turnId });
+  expect(turnEnds.slice(1).map((f) => f.status)).toEqual(["done", "done"]);
+  // Each queued message ran as its own turn, in order: its deltas echo it.
+  const textOf = (turn: string) => after.filter((f) => f.event === "delta" && f.turn_id === turn).map((f) => f.text).join("");
+  expect(textOf(turnEnds[1]!.turn_id)).toBe("q1".repeat(150));
+  expect(textOf(turnEnds[2]!.turn_id)).toBe("q2".repeat(150));
+  // Nothing more runs.
+  expect(after.at(-1)).toMatchObject({ event: "goal_status", status: "idle", turn_id: turnEnds[2]!.turn_id });
+  await watcher.expectQuiet();
+}, 60_000);

@@ -24,6 +24,18 @@ async function gatewayNode(redisUrl: string) {
       expect(res.status).toBe(200);
       return ((await res.json()) as { token: string }).token;
     },
+    /** GET /webui/bootstrap: a single-use WebSocket token and a reusable API token. */
+    async bootstrap(): Promise<{ token: string; api_token: string }> {
+      const res = await fetch("http://localhost/webui/bootstrap", { unix: sock });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { token: string; api_token: string };
+    },
+    /** The status of GET /api/sessions with `token` as its Bearer. */
+    async sessionsStatus(token: string): Promise<number> {
+      const res = await fetch("http://localhost/api/sessions", { unix: sock, headers: { authorization: `Bearer ${token}` } });
+      await res.arrayBuffer();
+      return res.status;
+    },
     /** Whether a WebSocket handshake with this token is accepted. */
     handshake(token: string): Promise<boolean> {
       return new Promise((resolve) => {
@@ -73,6 +85,21 @@ test("the token printed at start is recorded for the cluster: accepted once, on 
   expect(a.printedToken).toStartWith("nbwt_");
   expect(await b.handshake(a.printedToken)).toBe(true);
   expect(await a.handshake(a.printedToken)).toBe(false);
+});
+
+test("bootstrap's API token and browser token, issued on one node, open the sessions API on every node until they expire; the browser token's handshake still succeeds once", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([gatewayNode(redis.url), gatewayNode(redis.url)]);
+  const { token, api_token } = await a.bootstrap();
+  for (const node of [b, a, b]) {
+    expect(await node.sessionsStatus(api_token)).toBe(200);
+    expect(await node.sessionsStatus(token)).toBe(200);
+  }
+  expect(await b.sessionsStatus("nbwt_not-issued")).toBe(401);
+  const outcomes = await Promise.all([a.handshake(token), b.handshake(token)]);
+  expect(outcomes.filter(Boolean).length).toBe(1);
+  // Still a REST credential after its single WebSocket use, as on one node.
+  expect(await b.sessionsStatus(token)).toBe(200);
 });
 
 test("a gateway whose cluster Redis cannot be reached does not start, and says which option (not the URL's password)", async () => {

@@ -1,0 +1,98 @@
+/**
+ * History older than a chat's capped Redis stream, from the nodes that hold
+ * it. A node filling a gap the stream no longer holds (fanout.ts) asks every
+ * node on one channel for the missing seqs (at most `HISTORY_MAX_EVENTS`, the
+ * newest of the gap); a node whose own store (ring and transcript) holds every
+ * one of them answers: the first to SET the answer key (NX, with a TTL) writes
+ * the client frames there and names the key in the asker's inbox; the asker
+ * reads it once (GETDEL). No node holding the whole range, or no answer within
+ * `cluster_history_wait_ms`: the gap stays, logged as trimmed.
+ */
+import type { Logger } from "../log.ts";
+import type { ClusterConnection } from "./cluster.ts";
+
+/** Events one request asks for: bounds the answer key and one fill's memory (a chat's stream holds cluster_stream_max_events). */
+const HISTORY_MAX_EVENTS = 10_000;
+/** How long an answer key lives: longer than any asker waits. */
+const ANSWER_TTL_MS = 60_000;
+
+interface HistoryRequest {
+  from: string;
+  ref: string;
+  chat_id: string;
+  first: number;
+  last: number;
+}
+
+export interface OlderEvents {
+  /** Seq of the first frame. */
+  first: number;
+  frames: string[];
+}
+
+export class SharedHistory {
+  /** Requests of this node awaiting an answer: ref → resolve with the answer key. */
+  readonly #awaiting = new Map<string, (key: string) => void>();
+  #nextRef = 0;
+
+  constructor(
+    private readonly connection: ClusterConnection,
+    private readonly nodeId: string,
+    /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one. */
+    private readonly readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>,
+    private readonly waitMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): Promise<void> {
+    return this.connection.subscriber.subscribe(this.connection.keys.historyRequests(), (text) => void this.#answer(text));
+  }
+
+  stop(): Promise<void> {
+    return this.connection.subscriber.unsubscribe(this.connection.keys.historyRequests());
+  }
+
+  /** Seqs first..last of the chat from another node (the newest HISTORY_MAX_EVENTS of them), or none. */
+  async request(chatId: string, first: number, last: number): Promise<OlderEvents> {
+    const { redis, keys } = this.connection;
+    const from = Math.max(first, last - HISTORY_MAX_EVENTS + 1);
+    const ref = `${this.nodeId}:${this.#nextRef++}`;
+    let timer: Timer | undefined;
+    const answered = new Promise<string | undefined>((resolve) => {
+      this.#awaiting.set(ref, resolve);
+      timer = setTimeout(() => resolve(undefined), this.waitMs);
+    });
+    try {
+      const request: HistoryRequest = { from: this.nodeId, ref, chat_id: chatId, first: from, last };
+      await redis.publish(keys.historyRequests(), JSON.stringify(request));
+      const key = await answered;
+      const frames = key === undefined ? null : ((await redis.send("GETDEL", [key])) as string | null);
+      return { first: from, frames: frames === null ? [] : (JSON.parse(frames) as string[]) };
+    } finally {
+      clearTimeout(timer);
+      this.#awaiting.delete(ref);
+    }
+  }
+
+  /** The inbox named the key holding the answer to one of this node's requests. */
+  answered(ref: string, key: string): void {
+    this.#awaiting.get(ref)?.(key);
+  }
+
+  /** Another node's request: answered when this node holds the whole range and no other node answered first. */
+  async #answer(text: string): Promise<void> {
+    try {
+      const request = JSON.parse(text) as HistoryRequest;
+      if (request.from === this.nodeId) return;
+      const frames = await this.readRange(request.chat_id, request.first, request.last);
+      if (!frames) return;
+      const { redis, keys } = this.connection;
+      const key = keys.historyAnswer(request.ref);
+      if ((await redis.send("SET", [key, JSON.stringify(frames), "PX", String(ANSWER_TTL_MS), "NX"])) === null) return;
+      await redis.publish(keys.inbox(request.from), JSON.stringify({ kind: "history", ref: request.ref, key }));
+    } catch (e) {
+      // Runs in a subscriber callback: logged, never thrown (the asker logs the gap as trimmed).
+      this.log.warn("could not answer another node's request for a chat's history", { error: String(e) });
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The messages a chat's writer accepted but has not started a turn for, as a
+ * node mirroring the chat reads them off its events, so that a node taking the
+ * chat over from a dead writer runs them. A writer runs a chat's messages one
+ * turn at a time, in order (src/runs/runs.ts), so each `goal_status running`
+ * starts the oldest `user` event still waiting; a stop drops them all (the
+ * runs' "Stopped N task(s)." message, the one without a turn_id, published as
+ * the queue is cleared); a message closed unrun at the writer's shutdown
+ * (`turn_end` with `gateway_shutdown`) drops the oldest. Bounded per chat:
+ * a writer never has more than `max_queued_turns` waiting plus the one starting.
+ */
+import type { QueuedTurn } from "../clients/chat-actions.ts";
+import { GATEWAY_SHUTDOWN } from "../protocol/errors.ts";
+
+/** The fields of a mirrored event read here. */
+export interface MirroredEvent {
+  event?: string;
+  status?: string;
+  turn_id?: string;
+  text?: unknown;
+  client_id?: unknown;
+  error?: unknown;
+}
+
+const STOPPED = /^Stopped \d+ task\(s\)\.$/;
+
+export class QueuedMessages {
+  readonly #byChat = new Map<string, QueuedTurn[]>();
+
+  constructor(private readonly maxPerChat: number) {}
+
+  observe(chatId: string, seq: number, e: MirroredEvent): void {
+    if (e.event === "user" && typeof e.text === "string") {
+      const waiting = this.#byChat.get(chatId) ?? [];
+      waiting.push({ seq, text: e.text, clientId: typeof e.client_id === "string" ? e.client_id : "" });
+      if (waiting.length > this.maxPerChat) waiting.shift();
+      this.#byChat.set(chatId, waiting);
+    } else if ((e.event === "goal_status" && e.status === "running") || (e.event === "turn_end" && e.error === GATEWAY_SHUTDOWN)) {
+      this.#shift(chatId);
+    } else if (e.event === "message" && e.turn_id === undefined && typeof e.text === "string" && STOPPED.test(e.text)) {
+      this.#byChat.delete(chatId);
+    }
+  }
+
+  /** The chat's waiting messages, oldest first; forgotten here. */
+  take(chatId: string): QueuedTurn[] {
+    const waiting = this.#byChat.get(chatId) ?? [];
+    this.#byChat.delete(chatId);
+    return waiting;
+  }
+
+  #shift(chatId: string): void {
+    const waiting = this.#byChat.get(chatId);
+    waiting?.shift();
+    if (waiting?.length === 0) this.#byChat.delete(chatId);
+  }
+}
