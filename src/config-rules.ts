@@ -100,6 +100,9 @@ export interface CatalogOption {
 /** A string zod's number coercion reads as exactly this safe integer: no sign, blanks, exponent or leading zero. */
 const PLAIN_INT = /^(?:0|[1-9][0-9]{0,14})$/;
 
+/** A default's own copy, as zod gives one (shallow): the config's lists must not be the catalog's. */
+const freshCopy = (d: unknown) => (Array.isArray(d) ? [...d] : typeof d === "object" && d !== null ? { ...d } : d);
+
 const SCHEMA_DECIDES = Symbol("the schema decides");
 
 /** The schema's value for one present option, or SCHEMA_DECIDES where the value is not plain. */
@@ -133,9 +136,7 @@ export function resolvePlainConfig(catalog: readonly CatalogOption[], merged: Re
   for (const option of catalog) {
     const v = merged[option.name];
     if (v === undefined) {
-      // A fresh copy, as zod's default gives: the config's lists must not share the catalog's.
-      const d = option.default;
-      out[option.name] = option.check.kind === "home path" ? homePath(d as string) : typeof d === "object" ? structuredClone(d) : d;
+      out[option.name] = option.check.kind === "home path" ? homePath(option.default as string) : freshCopy(option.default);
       continue;
     }
     const value = plainValue(option.check, v);

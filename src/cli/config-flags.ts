@@ -33,6 +33,7 @@ export async function loadConfig(flags: Record<string, string>): Promise<Config>
   const fromFile = file ? await readConfigFile(file) : {};
   const known = await catalog();
   const { merged, unknownKeys } = mergeSources(known.map((o) => o.name), [fromFile, readEnv(process.env), options]);
+  const config = resolvePlainConfig(known, merged) ?? (await import("../config.ts")).validateConfig(merged);
   for (const key of unknownKeys) process.stderr.write(`warning: unknown config option ignored: ${key}\n`);
-  return resolvePlainConfig(known, merged) ?? (await import("../config.ts")).validateConfig(merged);
+  return config;
 }

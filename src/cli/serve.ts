@@ -30,12 +30,16 @@ async function answerWaitingRequests(): Promise<void> {
 }
 
 /**
- * The runtime's modules the server uses; in the compiled binary loading one costs milliseconds
- * (node:fs, node:net, node:crypto the most). Loading is synchronous and a liveness probe that comes
- * meanwhile waits for it to end: they load one per event-loop turn, before the server's own modules.
- * Only an order: one missing here loads with the server.
+ * The runtime's modules the server uses, and those they build on; in the compiled binary loading one
+ * costs milliseconds (node:stream, node:util, node:fs, node:net the most). Loading is synchronous and a
+ * liveness probe that comes meanwhile waits for it to end: they load one per event-loop turn, the
+ * ones others need first, before the server's own modules. Only an order: one missing here loads with
+ * the server.
  */
-const RUNTIME_MODULES = ["node:fs", "node:fs/promises", "node:path", "node:crypto", "node:net", "node:stream", "node:stream/web", "node:zlib", "node:readline", "node:os", "bun:sqlite"];
+const RUNTIME_MODULES = [
+  ...["node:path", "node:events", "node:buffer", "node:util", "node:stream"],
+  ...["node:fs", "node:fs/promises", "node:crypto", "node:net", "node:stream/web", "node:zlib", "node:readline", "node:os", "bun:sqlite"],
+];
 
 export async function serve(config: Config): Promise<void> {
   startupMark("config loaded");
