@@ -218,9 +218,10 @@ export class ChatActions {
   async #forward(ws: ClientSocket, env: Message, placement: ChatPlacement): Promise<void> {
     const chatId = env.chat_id;
     const { media_ids, ...rest } = env;
-    const uploads = this.deps.library.uploads(media_ids ?? [], chatId);
-    if (!uploads) return replyError(ws, { detail: IMAGE_REJECTED, reason: IMAGE_REJECT.unknownMedia }, chatId);
-    const inlined = await Promise.all(uploads.map(async (u) => ({ data_url: `data:${u.mime};base64,${Buffer.from(await Bun.file(this.deps.library.forAgent(u, "").path).arrayBuffer()).toString("base64")}`, name: u.name })));
+    const { library } = this.deps;
+    const uploads = library.uploads(media_ids ?? [], chatId)?.map((u) => ({ ...u, path: library.resolveInside(u.relPath) }));
+    if (!uploads || uploads.some((u) => u.path === undefined)) return replyError(ws, { detail: IMAGE_REJECTED, reason: IMAGE_REJECT.unknownMedia }, chatId);
+    const inlined = await Promise.all(uploads.map(async (u) => ({ data_url: `data:${u.mime};base64,${Buffer.from(await Bun.file(u.path!).arrayBuffer()).toString("base64")}`, name: u.name })));
     const forwarded: Message = inlined.length > 0 ? { ...rest, media: [...(env.media ?? []), ...inlined] } : rest;
     await placement.follow(chatId);
     if (this.join(ws, chatId)) this.hydrate(ws, chatId);
