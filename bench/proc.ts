@@ -3,7 +3,7 @@
  * generators (optionally pinned to a core with taskset), reading their JSON-line
  * reports, CPU and RSS from /proc, and ending them by pid. Every wait is bounded.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -90,6 +90,26 @@ export function procUsage(pid: number): ProcUsage {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   const sys = Number(fields[12]) / CLK_TCK;
   return { cpu: Number(fields[11]) / CLK_TCK + sys, sys, faults: Number(fields[7]) };
+}
+
+/**
+ * CPU seconds a process we started spent in JSC's JIT compiler threads (JITWorker):
+ * optimizing a hot function is a one-off cost (larger for a deep chain of hot calls,
+ * each optimized alone and again inlined into its callers), paid in full by a short run.
+ */
+export function jitCpu(pid: number): number {
+  let seconds = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      if (!stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).startsWith("JITWorker")) continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      seconds += (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return seconds;
 }
 
 export function rssBytes(pid: number): number {
