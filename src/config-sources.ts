@@ -51,7 +51,8 @@ export interface MergedSources {
 }
 
 export function mergeSources(optionNames: readonly string[], sources: Record<string, unknown>[]): MergedSources {
-  const merged: Record<string, unknown> = Object.assign({}, ...sources);
+  // No prototype: a "__proto__" key in a config file is an unknown option, not a prototype to inherit options from.
+  const merged: Record<string, unknown> = Object.assign(Object.create(null), ...sources);
   const unknownKeys = Object.keys(merged).filter((k) => !optionNames.includes(k));
   for (const k of unknownKeys) delete merged[k];
   return { merged, unknownKeys };

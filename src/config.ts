@@ -25,10 +25,12 @@ const MiB = 1024 * 1024;
  * Each option built by a helper below, with the check the start-up fast path may apply to it
  * (config-rules.ts); an option with none, or a helper's schema changed further (every zod method
  * returns a new schema), is left to the schema. `written`: a home path's default as written.
+ * A WeakMap, not a zod registry: a registry hands a schema's tag to the schemas derived from it
+ * (`.refine()`, `.check()`), so the fast path would skip a refinement added later.
  */
-const plainChecks = z.registry<{ check: PlainCheck; written?: string }>();
+const plainChecks = new WeakMap<z.ZodType, { check: PlainCheck; written?: string }>();
 const plain = <T extends z.ZodType>(schema: T, check: PlainCheck, written?: string): T => {
-  plainChecks.add(schema, { check, written });
+  plainChecks.set(schema, { check, written });
   return schema;
 };
 
@@ -304,6 +306,11 @@ export function validateConfig(merged: Record<string, unknown>): Config {
   return result.data;
 }
 
+/** The check the fast path may apply to this schema: only a helper's own schema has one. */
+export function plainCheckOf(schema: z.ZodType): { check: PlainCheck; written?: string } | undefined {
+  return plainChecks.get(schema);
+}
+
 /**
  * Every option with its help, group, plain check and default, in schema order: what the command
  * line needs before the config loads. build.ts embeds it in the binary, so that start-up neither
@@ -313,7 +320,7 @@ export function configCatalog(): CatalogOption[] {
   const defaults = ConfigSchema.parse({});
   return OPTION_NAMES.map((name) => {
     const field = ConfigSchema.shape[name];
-    const tagged = plainChecks.get(field);
+    const tagged = plainCheckOf(field);
     return {
       name,
       description: optionDocs.get(field)?.description ?? "",

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, configCatalog, optionTable, resolveConfig, validateConfig } from "../src/config.ts";
+import { ConfigError, ConfigSchema, configCatalog, optionTable, plainCheckOf, resolveConfig, validateConfig } from "../src/config.ts";
 import { type CatalogOption, resolvePlainConfig } from "../src/config-rules.ts";
 import { readEnv } from "../src/config-sources.ts";
 import { BUN, REPO_ROOT, tempDir } from "./helpers.ts";
@@ -94,6 +94,14 @@ describe("config schema (reference §1, §7.1 CFG-*)", () => {
     expect(unknownKeys).toEqual(["bogus"]);
     expect(resolveConfig(readEnv({ AGENTGATE_ALLOW_FROM: '["x,y"]' })).config.allow_from).toEqual(["x,y"]);
   });
+
+  test('a "__proto__" key in a config file is an unknown option, not a prototype that sets options', () => {
+    const file = JSON.parse('{"__proto__": {"port": 1234, "host": "0.0.0.0"}}') as Record<string, unknown>;
+    const { config, unknownKeys } = resolveConfig(file);
+    expect(unknownKeys).toEqual(["__proto__"]);
+    expect(config.port).toBe(resolveConfig().config.port);
+    expect(config.host).toBe("127.0.0.1");
+  });
 });
 
 /**
@@ -102,6 +110,13 @@ describe("config schema (reference §1, §7.1 CFG-*)", () => {
  */
 describe("the plain-value fast path agrees with the schema", () => {
   const catalog = configCatalog();
+
+  test("a refinement added to an option's schema takes it off the fast path", () => {
+    const field = ConfigSchema.shape.model_name;
+    expect(plainCheckOf(field)).toBeDefined();
+    expect(plainCheckOf(field.refine((v) => !v.includes(" ")))).toBeUndefined();
+    expect(plainCheckOf(field.describe("x"))).toBeUndefined();
+  });
   /** The schema's config for merged options, or the error it refuses them with. */
   const bySchema = (merged: Record<string, unknown>) => {
     try {
