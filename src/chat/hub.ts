@@ -496,14 +496,23 @@ export class Hub {
     for (let l = 0; l < listeners.length; l++) subscribers += listeners[l]!.subscriberCount(topic);
     metrics.delivered(subscribers * count);
     let bytes = 0;
+    // Events are counted per run of one type (a stream's deltas): one metric call per run, not per event.
+    let runType = staged[0]!.type;
+    let runLength = 0;
     for (let i = 0; i < count; i++) {
       const { seq, type, frame, stored, event } = staged[i]!;
-      metrics.eventPublished(type);
+      if (type !== runType) {
+        metrics.eventPublished(runType, runLength);
+        runType = type;
+        runLength = 0;
+      }
+      runLength++;
       for (let l = 0; l < listeners.length; l++) listeners[l]!.publish(topic, frame);
       ring.push(seq, frame);
       bytes += frame.length;
       this.storage.committed(chatId, seq, stored, event);
     }
+    metrics.eventPublished(runType, runLength);
     this.#ringBytes += bytes;
     chat.durableSeq = staged[count - 1]!.seq;
     chat.staged = count === staged.length ? [] : staged.slice(count);
