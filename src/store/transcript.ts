@@ -129,7 +129,7 @@ export class TranscriptWriter {
    * event as an object) lets a delta join the open run. Never touches the disk.
    */
   append(chatId: string, seq: number, line: string, event?: object): void {
-    const pending = this.#pendingOf(chatId);
+    const pending = this.#pending.get(chatId) ?? this.#newPending(chatId);
     const run = pending.run;
     const member = event === undefined ? undefined : runMember(event, line);
     // The common case, a delta continuing the open run, stays this short so it optimizes once.
@@ -304,9 +304,10 @@ export class TranscriptWriter {
     }
   }
 
-  #pendingOf(chatId: string): Pending {
-    let pending = this.#pending.get(chatId);
-    if (pending === undefined) this.#pending.set(chatId, (pending = new Pending()));
+  /** A new batch for the chat (append looks an existing one up itself: no call per event). */
+  #newPending(chatId: string): Pending {
+    const pending = new Pending();
+    this.#pending.set(chatId, pending);
     return pending;
   }
 
