@@ -22,7 +22,7 @@ import type { Server } from "bun";
 import type { ChatEvent } from "../protocol/events.ts";
 import { metrics } from "../metrics/metrics.ts";
 import { CHAT_OWNED_ELSEWHERE, EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
-import { utf8Exceeds } from "../store/utf8-size.ts";
+import { utf8Bound, utf8Exceeds } from "../store/utf8-size.ts";
 import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
 /** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
@@ -95,6 +95,8 @@ export interface RefusedWork {
 /** An event published but not yet committed. */
 interface Staged {
   seq: number;
+  /** The event's type, read once at publish (the reveal loop then reads no field of events of many shapes). */
+  type: string;
   frame: string;
   stored: string;
   event: object;
@@ -128,7 +130,8 @@ export interface HubHooks {
 type AnyServer = Server<any>;
 
 export class Hub {
-  readonly #listeners = new Set<AnyServer>();
+  /** An array, not a Set: the per-event fan-out walks it by index (no iterator per event on the hot path). */
+  #listeners: AnyServer[] = [];
   /** Chat streams, least recently loaded or kept first. */
   readonly #chats = new Map<string, ChatStream>();
   /** Chats with staged events, in the order they first staged one. */
@@ -158,11 +161,11 @@ export class Hub {
   ) {}
 
   addListener(server: AnyServer): void {
-    this.#listeners.add(server);
+    if (!this.#listeners.includes(server)) this.#listeners = [...this.#listeners, server];
   }
 
   removeListener(server: AnyServer): void {
-    this.#listeners.delete(server);
+    this.#listeners = this.#listeners.filter((s) => s !== server);
   }
 
   static topicOf(chatId: string): string {
@@ -190,17 +193,19 @@ export class Hub {
    * event's `private` part (original text, server paths) goes to storage only.
    */
   publish(event: ChatEvent & { private?: object }): number {
-    const chat = this.#open(event.chat_id);
+    // Per event: the rare cases (a chat not in memory, a new seq block, a large event or a failing disk) are
+    // checked inline and handled out of line, so the hot path is one function JSC optimizes once, not a chain.
+    const chat = this.#chats.get(event.chat_id) ?? this.#open(event.chat_id);
     const seq = chat.lastSeq + 1;
-    if (!this.#reserve(chat, seq)) return 0;
+    if (seq > chat.reservedThrough && !this.#reserve(chat, seq)) return 0;
     event.seq = seq;
     const stored = JSON.stringify(event);
-    if (!this.#admissible(chat, stored)) return 0;
+    if ((this.#failing || utf8Bound(stored) > this.limits.maxEventBytes) && !this.#admissible(chat, stored)) return 0;
     chat.lastSeq = seq;
     chat.refusing = false;
     const frame = event.private === undefined ? stored : JSON.stringify({ ...event, private: undefined });
     this.storage.stage(chat.chatId, stored, seq, frame);
-    chat.staged.push({ seq, frame, stored, event });
+    chat.staged.push({ seq, type: event.event, frame, stored, event });
     this.#dirty.add(chat);
     if (this.#failing) return seq;
     // A busy loop turn does not hold its whole output in memory: a full batch is written (and shown) now.
@@ -481,21 +486,38 @@ export class Hub {
     if (!this.#settled) this.#retryTimer = setTimeout(() => this.commit(), this.limits.retryMs);
   }
 
-  /** Reveals the chat's first `count` staged events (all of them unless a clustered commit was in flight). */
+  /**
+   * Reveals the chat's first `count` staged events (all of them unless a clustered
+   * commit was in flight). The per-event hot loop of the commit: kept short and
+   * indexed so JSC optimizes it once.
+   */
   #reveal(chat: ChatStream, count: number): void {
+    const listeners = this.#listeners;
+    const { topic, staged, ring, chatId } = chat;
     let subscribers = 0;
-    for (const server of this.#listeners) subscribers += server.subscriberCount(chat.topic);
+    for (let l = 0; l < listeners.length; l++) subscribers += listeners[l]!.subscriberCount(topic);
     metrics.delivered(subscribers * count);
+    let bytes = 0;
+    // Events are counted per run of one type (a stream's deltas): one metric call per run, not per event.
+    let runType = staged[0]!.type;
+    let runLength = 0;
     for (let i = 0; i < count; i++) {
-      const { seq, frame, stored, event } = chat.staged[i]!;
-      metrics.eventPublished((event as { event: string }).event);
-      for (const server of this.#listeners) server.publish(chat.topic, frame);
-      chat.ring.push(seq, frame);
-      this.#ringBytes += frame.length;
-      this.storage.committed(chat.chatId, seq, stored, event);
+      const { seq, type, frame, stored, event } = staged[i]!;
+      if (type !== runType) {
+        metrics.eventPublished(runType, runLength);
+        runType = type;
+        runLength = 0;
+      }
+      runLength++;
+      for (let l = 0; l < listeners.length; l++) listeners[l]!.publish(topic, frame);
+      ring.push(seq, frame);
+      bytes += frame.length;
+      this.storage.committed(chatId, seq, stored, event);
     }
-    chat.durableSeq = chat.staged[count - 1]!.seq;
-    chat.staged = count === chat.staged.length ? [] : chat.staged.slice(count);
+    metrics.eventPublished(runType, runLength);
+    this.#ringBytes += bytes;
+    chat.durableSeq = staged[count - 1]!.seq;
+    chat.staged = count === staged.length ? [] : staged.slice(count);
   }
 
   /**

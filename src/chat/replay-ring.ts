@@ -35,8 +35,16 @@ export class ReplayRing {
   /** Evicts the oldest events the transcript already holds until within limits (or until nothing is evictable). */
   evict(flushedThrough: number, limits: RingLimits): number {
     const before = this.#bytes;
-    while (this.#head < this.#seqs.length && (this.#seqs.length - this.#head > limits.maxEvents || this.#bytes > limits.maxBytes)) {
-      if (!this.#evictOne(flushedThrough)) break;
+    const seqs = this.#seqs;
+    const frames = this.#frames;
+    // One loop, no call per evicted event: this runs for every event once its transcript write lands.
+    while (this.#head < seqs.length && (seqs.length - this.#head > limits.maxEvents || this.#bytes > limits.maxBytes)) {
+      const seq = seqs[this.#head]!;
+      if (seq > flushedThrough) break;
+      this.#bytes -= frames[this.#head]!.length;
+      frames[this.#head] = "";
+      this.diskOnlyThrough = seq;
+      this.#head++;
     }
     this.#compact();
     return before - this.#bytes;
@@ -45,16 +53,6 @@ export class ReplayRing {
   /** Frames with seq in [fromSeq, throughSeq], oldest first. */
   *from(fromSeq: number, throughSeq = Number.POSITIVE_INFINITY): Generator<string> {
     for (let i = this.#head; i < this.#seqs.length && this.#seqs[i]! <= throughSeq; i++) if (this.#seqs[i]! >= fromSeq) yield this.#frames[i]!;
-  }
-
-  #evictOne(flushedThrough: number): boolean {
-    const seq = this.#seqs[this.#head];
-    if (seq === undefined || seq > flushedThrough) return false;
-    this.#bytes -= this.#frames[this.#head]!.length;
-    this.#frames[this.#head] = "";
-    this.diskOnlyThrough = seq;
-    this.#head++;
-    return true;
   }
 
   /** Reclaims the evicted prefix once it is at least half the arrays. */

@@ -17,6 +17,9 @@ import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.
 import { appendLinesSync, lastSeqIn, repairedLastSeq, seqOfLine, type TranscriptWriter } from "../store/transcript.ts";
 import type { HubStorage } from "./hub.ts";
 
+/** How a turn_end's type reads in its stored line, wherever the field sits. */
+const TURN_END = '"event":"turn_end"';
+
 export type FsyncPolicy = "batch" | "turn" | "never";
 
 export interface ChatStorageOptions {
@@ -78,7 +81,9 @@ export class ChatStorage implements HubStorage {
 
   committed(chatId: string, seq: number, line: string, event: object): void {
     this.options.transcript.append(chatId, seq, line, event);
-    if (this.options.fsync === "turn" && (event as { event?: unknown }).event === "turn_end") this.options.log.sync();
+    // Read off the stored line, not the event object: this runs per event, and reading a field of events of every
+    // shape made JSC's optimized code exit at each stream's end. A nested look-alike only costs an extra fsync.
+    if (this.options.fsync === "turn" && line.includes(TURN_END)) this.options.log.sync();
   }
 
   /** Shutdown (after the hub's last commit): everything into the transcripts, then no segment is needed. */

@@ -83,9 +83,9 @@ const toolByReason = bound(toolCalls, TOOL_FAILURES) as Record<string, CounterCh
 
 /** The hooks the gateway's parts call. */
 export const metrics = {
-  /** One committed event of this type. */
-  eventPublished(type: string): void {
-    (byEventType[type] ?? otherEvent).inc();
+  /** `count` committed events of this type. */
+  eventPublished(type: string, count = 1): void {
+    (byEventType[type] ?? otherEvent).inc(count);
   },
   delivered(frames: number): void {
     deliveriesAll.inc(frames);

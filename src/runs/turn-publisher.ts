@@ -63,7 +63,10 @@ export class TurnPublisher {
   /** Bound so agents can be handed `publisher.emit` directly. */
   readonly emit = (frame: AgentTurnFrame): void => {
     if (this.#closed) return;
-    if (this.#queue) this.#queue.push(frame);
+    // The per-event common case (a streamed delta that cannot touch an image, nothing queued) goes straight out: a
+    // short chain of calls that JSC optimizes once instead of five layers each optimized and inlined again.
+    if (frame.type === "delta" && this.#queue === undefined && this.#turn.streaming && !this.#mayHoldImage(frame.text)) this.#publishDelta(frame.text, frame.text);
+    else if (this.#queue) this.#queue.push(frame);
     else if (this.#needsFiles(frame)) {
       this.#queue = [frame];
       this.#drained = this.#drain();

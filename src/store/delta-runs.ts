@@ -24,7 +24,7 @@ export interface DeltaRun {
   firstLine?: string;
 }
 
-interface DeltaFields {
+export interface DeltaFields {
   event: string;
   chat_id: string;
   text: string;
@@ -36,8 +36,19 @@ interface DeltaFields {
 const WITH_TURN = ["event", "chat_id", "text", "stream_id", "turn_id", "seq"];
 const WITHOUT_TURN = ["event", "chat_id", "text", "stream_id", "seq"];
 
-/** The event as a run member, when it may join one (exact live shape, string fields); undefined otherwise. */
-export function runMember(event: object): DeltaFields | undefined {
+/** Every run member's stored line starts with one of these (`event` is its first field). */
+const DELTA_LINE = '{"event":"delta",';
+const REASONING_LINE = '{"event":"reasoning_delta",';
+
+/**
+ * The event as a run member, when it may join one (exact live shape, string
+ * fields); undefined otherwise. `line` is the event as stored: its prefix turns
+ * every other event away before any of its fields is read, so this per-event
+ * check only ever reads fields of deltas (one shape) and JSC's optimized code
+ * is not thrown away at each stream's end, when events of other shapes pass.
+ */
+export function runMember(event: object, line: string): DeltaFields | undefined {
+  if (!line.startsWith(DELTA_LINE) && !line.startsWith(REASONING_LINE)) return undefined;
   const e = event as Partial<DeltaFields>;
   if (e.event !== "delta" && e.event !== "reasoning_delta") return undefined;
   if (typeof e.text !== "string" || typeof e.stream_id !== "string" || typeof e.seq !== "number") return undefined;
@@ -71,7 +82,7 @@ export function asRun(parsed: Record<string, unknown>): DeltaRun | undefined {
   if (typeof chat_id !== "string" || typeof stream_id !== "string" || typeof seq !== "number" || typeof through !== "number") return undefined;
   if (!Array.isArray(texts) || texts.length !== through - seq + 1 || !texts.every((t) => typeof t === "string")) return undefined;
   if (turn_id !== undefined && typeof turn_id !== "string") return undefined;
-  return { kind: run, chat_id, stream_id, turn_id, seq, through, texts };
+  return { kind: run, chat_id, stream_id, turn_id, seq, through, texts, firstLine: undefined };
 }
 
 /** The live frame of the run's i-th event, fields in the order the hub serialized them. */

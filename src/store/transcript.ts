@@ -29,7 +29,7 @@ import { LineSplitter } from "../line-splitter.ts";
 import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import { MAX_JSON_BYTES_PER_UNIT, utf8Bound, utf8Exceeds } from "./utf8-size.ts";
-import { asRun, continues, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
+import { asRun, continues, type DeltaFields, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
 
 export interface TranscriptOptions {
   dir: string;
@@ -45,13 +45,21 @@ export interface TranscriptOptions {
   onFlushed?: (chatId: string, seq: number) => void;
 }
 
-/** A chat's lines waiting to be written, then the open run; the last seq is `lastSeq`. */
-interface Pending {
-  lines: string[];
-  firstSeq: number;
-  lastSeq: number;
-  run?: DeltaRun;
-  runChars: number;
+/**
+ * A chat's lines waiting to be written, then the open run; the last seq is
+ * `lastSeq`. Kept across flushes while the chat keeps streaming (reset after each
+ * write, dropped after a flush interval with nothing new), and every field is set
+ * here: `append` is the per-event hot path, and a shape that changes, or an
+ * object created anew every flush, made JSC throw away and recompile its
+ * optimized code (measured with BUN_JSC_verboseOSR).
+ */
+class Pending {
+  lines: string[] = [];
+  /** 0: nothing queued since the last write. */
+  firstSeq = 0;
+  lastSeq = 0;
+  run: DeltaRun | undefined = undefined;
+  runChars = 0;
 }
 
 /** One chat's open file: its descriptor (append mode), size, and fsyncs in flight on it. */
@@ -121,23 +129,34 @@ export class TranscriptWriter {
    * event as an object) lets a delta join the open run. Never touches the disk.
    */
   append(chatId: string, seq: number, line: string, event?: object): void {
-    const pending = this.#pendingOf(chatId);
-    const member = event && runMember(event);
-    // The run must stay under the line guard with the newcomer in it (text counted at a JSON escape's worst).
-    const joined = member ? pending.runChars + member.text.length + RUN_MEMBER_OVERHEAD : 0;
-    if (member && pending.run && continues(pending.run, member) && joined * MAX_JSON_BYTES_PER_UNIT < this.options.maxLineBytes) {
-      pending.run.texts.push(member.text);
-      pending.run.through = seq;
-      pending.runChars = joined;
-    } else {
-      this.#closeRun(chatId, pending);
-      if (member) {
-        pending.run = startRun(member, line);
-        pending.runChars = line.length;
-      } else this.#queue(chatId, pending, seq, line);
+    const pending = this.#pending.get(chatId) ?? this.#newPending(chatId);
+    const run = pending.run;
+    const member = event === undefined ? undefined : runMember(event, line);
+    // The common case, a delta continuing the open run, stays this short so it optimizes once.
+    if (run !== undefined && member !== undefined && continues(run, member) && this.#fits(pending.runChars + member.text.length)) {
+      run.texts.push(member.text);
+      run.through = seq;
+      pending.runChars += member.text.length + RUN_MEMBER_OVERHEAD;
+      pending.lastSeq = seq;
+      return;
     }
+    this.#appendLine(chatId, pending, seq, line, member);
+  }
+
+  /** Whether a run of `chars` characters plus a newcomer stays under the line guard (text counted at a JSON escape's worst). */
+  #fits(chars: number): boolean {
+    return (chars + RUN_MEMBER_OVERHEAD) * MAX_JSON_BYTES_PER_UNIT < this.options.maxLineBytes;
+  }
+
+  /** Any other event: the open run is closed; a delta starts a new one, anything else is queued as its own line. */
+  #appendLine(chatId: string, pending: Pending, seq: number, line: string, member: DeltaFields | undefined): void {
+    this.#closeRun(chatId, pending);
+    if (member) {
+      pending.run = startRun(member, line);
+      pending.runChars = line.length;
+    } else this.#queue(chatId, pending, seq, line);
     pending.lastSeq = seq;
-    pending.firstSeq ||= seq;
+    if (pending.firstSeq === 0) pending.firstSeq = seq;
     this.#timer ??= setTimeout(() => void this.flush(), this.options.flushMs);
   }
 
@@ -149,7 +168,11 @@ export class TranscriptWriter {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     let ok = true;
-    for (const [chatId, pending] of this.#pending) ok = this.#write(chatId, pending) && ok;
+    for (const [chatId, pending] of this.#pending) {
+      // Nothing new for a whole flush interval: the chat stopped streaming, its batch is let go.
+      if (pending.firstSeq === 0 && pending.run === undefined) this.#pending.delete(chatId);
+      else ok = this.#write(chatId, pending) && ok;
+    }
     if (this.#buffer.length > KEPT_BUFFER_BYTES) this.#buffer = Buffer.allocUnsafe(BUFFER_BYTES);
     if (!ok) this.#timer = setTimeout(() => void this.flush(), this.options.retryMs);
     if (!sync) return Promise.resolve(ok);
@@ -193,7 +216,8 @@ export class TranscriptWriter {
       this.#indexed(chatId, file, pending.firstSeq, bytes);
       this.#unsynced.add(chatId);
     }
-    this.#pending.delete(chatId);
+    pending.lines.length = 0;
+    pending.firstSeq = 0;
     this.options.onFlushed?.(chatId, pending.lastSeq);
     return true;
   }
@@ -280,9 +304,10 @@ export class TranscriptWriter {
     }
   }
 
-  #pendingOf(chatId: string): Pending {
-    let pending = this.#pending.get(chatId);
-    if (!pending) this.#pending.set(chatId, (pending = { lines: [], firstSeq: 0, lastSeq: 0, runChars: 0 }));
+  /** A new batch for the chat (append looks an existing one up itself: no call per event). */
+  #newPending(chatId: string): Pending {
+    const pending = new Pending();
+    this.#pending.set(chatId, pending);
     return pending;
   }
 
