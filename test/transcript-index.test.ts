@@ -55,3 +55,28 @@ test("the index starts at four strides: a smaller transcript has no index file a
   const offsets = readFileSync(indexPath(big), "utf8").trim().split("\n").map((entry) => Number(entry.split(" ")[1]));
   expect(Math.min(...offsets)).toBeGreaterThanOrEqual(4 * 1024);
 });
+
+test("a chat whose file is closed between flushes (more chats than open files) is still indexed, and a restart indexes on", async () => {
+  const dir = tempDir();
+  const write = async (from: number, to: number) => {
+    const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 1, indexEveryBytes: 1024, log: createLogger("error") });
+    for (let seq = from; seq <= to; seq++) {
+      for (const chat of ["a", "b"]) {
+        const e = { event: "message", chat_id: chat, text: `m${seq}`, seq };
+        w.append(chat, seq, JSON.stringify(e), e);
+      }
+      if (seq % 25 === 0) await w.flush(); // each flush reopens both files: the cap is one
+    }
+    await w.close(false);
+  };
+  await write(1, 1500);
+  const file = join(dir, "a.jsonl");
+  const entries = () => readFileSync(indexPath(file), "utf8").trim().split("\n").length;
+  const beforeRestart = entries();
+  expect(beforeRestart).toBeGreaterThan(20);
+  await write(1501, 3000);
+  expect(entries()).toBeGreaterThan(beforeRestart + 20);
+  // Entries come at batch starts (25 events): the one for 2901 is within two batches of it.
+  expect((await indexedStart(file, 2901, Bun.file(file).size)).seq).toBeGreaterThan(2850);
+  expect(await seqsFrom(file, 2901)).toEqual(Array.from({ length: 100 }, (_, i) => 2901 + i));
+});

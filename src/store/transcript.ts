@@ -66,7 +66,7 @@ class Pending {
 interface ChatFile {
   fd: number;
   size: number;
-  /** Offset of the last index entry written for the file (or its size when opened). */
+  /** Offset of the last index entry this process wrote for the file (0: none yet). */
   indexed: number;
   syncing: number;
   /** Evicted while an fsync was in flight: the fsync's end closes it. */
@@ -90,8 +90,9 @@ const INDEX_EVERY_BYTES = 64 * 1024;
 const INDEX_FIRST_STRIDES = 4;
 /**
  * Chats whose tail this process checked: their file needs no check when reopened
- * (only this process wrote it since, whole lines or cut back). A memory bound,
- * not a correctness one: past it the set starts again and a reopen checks again.
+ * (only this process wrote it since, whole lines or cut back), and its index goes
+ * on from the offset last indexed. A memory bound, not a correctness one: past it
+ * the map starts again and a reopen checks again (and indexes from its first write).
  */
 const CHECKED_TAILS_MAX = 100_000;
 
@@ -110,7 +111,8 @@ export class TranscriptWriter {
   readonly #files = new Map<string, ChatFile>();
   /** Chats written since the last fsync (their data may be in the page cache only). */
   readonly #unsynced = new Set<string>();
-  readonly #checkedTails = new Set<string>();
+  /** Chats whose tail this process checked → the offset of their last index entry (0: none yet). */
+  readonly #checkedTails = new Map<string, number>();
   #timer: Timer | undefined;
   #buffer = Buffer.allocUnsafe(BUFFER_BYTES);
   #tailChecks = 0;
@@ -184,6 +186,7 @@ export class TranscriptWriter {
     this.#pending.delete(chatId);
     this.#unsynced.delete(chatId);
     this.#close(chatId);
+    this.#checkedTails.delete(chatId);
     await rm(transcriptPath(this.options.dir, chatId), { force: true });
     await rm(indexPath(transcriptPath(this.options.dir, chatId)), { force: true });
   }
@@ -253,6 +256,7 @@ export class TranscriptWriter {
     const every = this.options.indexEveryBytes ?? INDEX_EVERY_BYTES;
     if (offset < file.indexed + every || offset < every * INDEX_FIRST_STRIDES) return;
     file.indexed = offset;
+    if (this.#checkedTails.has(chatId)) this.#checkedTails.set(chatId, offset);
     try {
       appendFileSync(indexPath(transcriptPath(this.options.dir, chatId)), `${firstSeq} ${offset}\n`, { mode: 0o600 });
     } catch {}
@@ -343,17 +347,14 @@ export class TranscriptWriter {
   #open(chatId: string): ChatFile {
     const fd = openSync(transcriptPath(this.options.dir, chatId), "a+", 0o600);
     try {
-      let size: number;
-      if (this.#checkedTails.has(chatId)) size = fstatSync(fd).size;
-      else {
-        this.#tailChecks++;
-        const tail = cutTornTail(fd);
-        if (tail.cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: tail.cut });
-        if (this.#checkedTails.size >= CHECKED_TAILS_MAX) this.#checkedTails.clear();
-        this.#checkedTails.add(chatId);
-        size = tail.size;
-      }
-      return { fd, size, indexed: size, syncing: 0, closeWhenSynced: false };
+      const indexed = this.#checkedTails.get(chatId);
+      if (indexed !== undefined) return { fd, size: fstatSync(fd).size, indexed, syncing: 0, closeWhenSynced: false };
+      this.#tailChecks++;
+      const tail = cutTornTail(fd);
+      if (tail.cut > 0) this.options.log.warn("transcript: cut a torn last line", { chat_id: chatId, bytes: tail.cut });
+      if (this.#checkedTails.size >= CHECKED_TAILS_MAX) this.#checkedTails.clear();
+      this.#checkedTails.set(chatId, 0);
+      return { fd, size: tail.size, indexed: 0, syncing: 0, closeWhenSynced: false };
     } catch (e) {
       closeSync(fd);
       throw e;
