@@ -345,6 +345,11 @@ export class Hub {
    * promise something about published events (message_ack) go out this way, so
    * no client is told of an event a kill -9 could still lose.
    *
+   * `fn` may run inside a later `publish` (the one that fills the batch to
+   * `commitBatchBytes` commits at once), so it reads state as it is then: a
+   * hydrate may report a run as active that ends in the same synchronous
+   * stretch; the run's next events (turn_end, goal_status idle) follow it.
+   *
    * Clustered storage only: `ifRefused` runs instead of `fn` when the batch
    * holding the chat's events is refused for good (another gateway writes the
    * chat; nothing of it was stored), so no ack promises a dropped event.
