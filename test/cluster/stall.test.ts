@@ -20,9 +20,9 @@ test("a stalled Redis (SIGSTOP): appends and renewals time out, nothing Redis di
   // Whatever happens below, redis-server is not left stopped (the cleanup kills it by pid afterwards).
   onCleanup(() => void process.kill(server.pid, "SIGCONT"));
   const logged: string[] = [];
-  // Renewed every second: a stall of a few seconds includes a renewal, yet ends before the lease (3 s after its last renewal) lapses.
+  // Renewed every 2 s: the stall (until a renewal has timed out: 2.2 s at most) ends well before the lease (6 s after its last renewal) lapses.
   const gw = await startTestGateway(
-    { cluster_redis_url: server.url, cluster_lease_ms: 3000, cluster_redis_command_timeout_ms: 200, transcript_retry_ms: 50, echo_chunk_size: 4, echo_delay_ms: 20 },
+    { cluster_redis_url: server.url, cluster_lease_ms: 6000, cluster_redis_command_timeout_ms: 200, transcript_retry_ms: 50, echo_chunk_size: 4, echo_delay_ms: 20 },
     createLogger("warn", "text", (line) => logged.push(line)),
   );
   const { client } = await TestClient.ready(gw.wsUrl("tcp"));
