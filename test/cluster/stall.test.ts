@@ -60,3 +60,38 @@ test("a stalled Redis (SIGSTOP): appends and renewals time out, nothing Redis di
   const texts = entries.map(([, fields]) => JSON.parse(fields[1]!) as Frame).filter((e) => e.event === "user").map((e) => e.text);
   expect(texts).toEqual(["before", "streamed while redis is stopped", "after"]);
 }, 60_000);
+
+test("while Redis is stalled, what waits for it is capped by storage_max_held_bytes: events past the cap are refused, and the stream stays whole", async () => {
+  const server = await startRedis();
+  onCleanup(() => void process.kill(server.pid, "SIGCONT"));
+  const logged: string[] = [];
+  // One turn of 400 deltas of 4000 characters, 5 ms or more apart: about 1.6 MB, past the smallest cap (1 MiB) after
+  // some 260 deltas, and still streaming (its end admitted) well after Redis is back.
+  const gw = await startTestGateway(
+    { cluster_redis_url: server.url, cluster_lease_ms: 6000, cluster_redis_command_timeout_ms: 200, transcript_retry_ms: 50, storage_max_held_bytes: 1024 * 1024, echo_chunk_size: 4000, echo_repeat: 400, echo_delay_ms: 5 },
+    createLogger("warn", "text", (line) => logged.push(line)),
+  );
+  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
+  const frames: Frame[] = [];
+  client.send({ type: "message", chat_id: CHAT, content: "x" });
+  frames.push(...(await client.until((f) => f.chat_id === CHAT && isTurnEnd(f))));
+  process.kill(server.pid, "SIGSTOP");
+  client.send({ type: "message", chat_id: CHAT, content: "y".repeat(4000) });
+  await eventually(() => logged.some((l) => l.includes("too much is waiting")), "events refused past the held cap");
+  const during = await client.until((f) => f.event === "error" && f.chat_id === CHAT);
+  expect(during.filter((f) => typeof f.seq === "number")).toEqual([]);
+
+  process.kill(server.pid, "SIGCONT");
+  // The held events go out (the turn's end among them once the cap left room), then the chat takes messages again.
+  frames.push(...during, ...(await client.until((f) => f.chat_id === CHAT && isTurnEnd(f), 20_000)));
+  client.send({ type: "message", chat_id: CHAT, content: "z" });
+  frames.push(...(await client.until((f) => f.chat_id === CHAT && isTurnEnd(f), 20_000)));
+  expect(frames.filter((f) => f.event === "user").map((f) => f.text.slice(0, 1))).toEqual(["x", "y", "z"]);
+  const seen = frames.filter((f) => f.chat_id === CHAT && typeof f.seq === "number").map((f) => f.seq as number);
+  expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i + 1));
+  const redis = new RedisClient(server.url);
+  await redis.connect();
+  onCleanup(() => redis.close());
+  const entries = (await redis.send("XRANGE", [`agentgate:{${CHAT}}:events`, "-", "+"])) as [string, string[]][];
+  expect(entries.map(([id]) => Number(id.split("-")[0]))).toEqual(seen);
+}, 60_000);
