@@ -201,9 +201,11 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const reader = new ChatReader(hub, transcriptFile);
   closeInterruptedTurns(store, hub, log);
 
-  // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs.
-  const signer = new MediaSigner(loadOrCreateSecret(join(config.data_dir, "media-secret")), config.media_url_ttl_s);
-  const library = new MediaLibrary(join(config.data_dir, "media"), db, signer, log, shared);
+  // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs; in a cluster with
+  // cluster_media_dir, files and signing secret are that shared directory's, so every node serves every URL.
+  const mediaHome = config.cluster_media_dir || config.data_dir;
+  const signer = new MediaSigner(loadOrCreateSecret(join(mediaHome, "media-secret")), config.media_url_ttl_s);
+  const library = new MediaLibrary(join(mediaHome, "media"), db, signer, log, shared, config.cluster_media_dir ? config.media_unclaimed_upload_s * 1000 : undefined);
   const mediaLimits = {
     maxImages: config.media_max_images,
     maxImageBytes: config.media_max_image_bytes,

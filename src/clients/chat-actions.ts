@@ -77,6 +77,8 @@ export interface QueuedTurn {
   seq: number;
   text: string;
   clientId: string;
+  /** Its `user` event's media URLs: files the turn gets when this node can read them (a shared cluster_media_dir). */
+  media: { url: string; name: string }[];
 }
 
 /** Where accepted client_msg_ids are kept (the store): `accept` is durable when it returns. */
@@ -358,12 +360,12 @@ export class ChatActions {
   /**
    * Clustered, on the node that took the chat over: a message its dead writer
    * had queued runs here as its turn (answering its published user event).
-   * Its media stays with the dead writer's files: the turn gets the text.
+   * Its media comes along when the dead writer's files are readable here (a shared cluster_media_dir).
    */
   runQueued(chatId: string, message: QueuedTurn): void {
     const scope = this.#scopes.of(chatId);
     const metadata = { client_id: message.clientId, ...(scope && { workspace_scope: scope }) };
-    this.deps.runs.submit(chatId, { content: message.text, media: [], metadata, userSeq: message.seq });
+    this.deps.runs.submit(chatId, { content: message.text, media: this.deps.library.forAgentFromUrls(message.media), metadata, userSeq: message.seq });
   }
 
   /** A `stop` frame. In a cluster it runs where the chat is written: sent on to the writer as "/stop" when that is another node. */

@@ -12,12 +12,22 @@
  * fenced append) is forgotten, so the next commit has to win it again. A
  * chat with nothing written for a while is released (ClusterNode decides when):
  * another node may take it at once, and this node's next commit claims it anew.
+ *
+ * Redis may stop answering without closing the connection (paused): an append
+ * or renewal not answered within `commandTimeoutMs` is not waited for. The
+ * append counts as failed (the hub retries it; its events stay unseen and count
+ * against its held cap); the command itself is still queued on the connection,
+ * so a chat sends nothing more until it is answered (no pile-up in Redis), and
+ * the retry is idempotent (event-log.ts) in case it ran. A renewal that timed
+ * out leaves the lease unconfirmed: the chat appends nothing until a renewal
+ * answers (held: writes resume; lost: forgotten, as any lost lease).
  */
 import type { ChatStorage } from "../chat/storage.ts";
 import type { AppendOutcome, HubStorage } from "../chat/hub.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 import type { ChatLeases, Fence } from "./lease.ts";
 import { FencedError, SeqBehindError } from "./lua.ts";
+import { answeredWithin } from "./command-timeout.ts";
 
 export interface ClusterStorageHooks {
   warn(msg: string, fields: Record<string, unknown>): void;
@@ -38,12 +48,20 @@ export class ClusterStorage implements HubStorage {
   /** Releases under way: a claim of the same chat waits for it (or the release would drop the new lease). */
   readonly #releasing = new Map<string, Promise<unknown>>();
   readonly #renewTimer: Timer;
+  /** Appends sent and not answered yet, per chat (one at most: the next waits for it). */
+  readonly #unanswered = new Map<string, Promise<unknown>>();
+  /** Renewals sent and not answered yet. */
+  readonly #renewing = new Set<Fence>();
+  /** Chats whose last renewal timed out: no append until one is answered. */
+  readonly #unconfirmed = new Set<string>();
 
   constructor(
     private readonly local: ChatStorage,
     private readonly leases: ChatLeases,
     private readonly log: ClusterEventLog,
     private readonly hooks: ClusterStorageHooks,
+    /** cluster_redis_command_timeout_ms */
+    private readonly commandTimeoutMs: number,
   ) {
     this.#renewTimer = setInterval(() => void this.#renewAll(), Math.max(1, Math.floor(leases.ttlMs / 3)));
     this.#renewTimer.unref();
@@ -143,7 +161,7 @@ export class ClusterStorage implements HubStorage {
       return;
     }
     try {
-      await this.log.append(fence, events);
+      await this.#appendAnswered(fence, events);
     } catch (e) {
       if (e instanceof SeqBehindError) {
         // This node had not mirrored everything another writer appended: its events would reuse seqs. The
@@ -159,6 +177,20 @@ export class ClusterStorage implements HubStorage {
       this.#lastWrite.delete(chatId);
       refused.add(chatId);
     }
+  }
+
+  /** The fenced append, waited for at most `commandTimeoutMs`; fails at once while the chat's previous one is unanswered or its lease unconfirmed. */
+  async #appendAnswered(fence: Fence, events: LoggedEvent[]): Promise<void> {
+    const { chatId } = fence;
+    if (this.#unconfirmed.has(chatId)) throw new Error(`chat ${chatId}: the lease's renewal is not answered yet; appends wait for it`);
+    if (this.#unanswered.has(chatId)) throw new Error(`chat ${chatId}: the previous append is not answered yet`);
+    const sent = this.log.append(fence, events);
+    this.#unanswered.set(chatId, sent);
+    const answered = () => {
+      if (this.#unanswered.get(chatId) === sent) this.#unanswered.delete(chatId);
+    };
+    sent.then(answered, answered);
+    await answeredWithin(sent, this.commandTimeoutMs, "an append");
   }
 
   /**
@@ -178,6 +210,7 @@ export class ClusterStorage implements HubStorage {
       throw e;
     }
     this.#fences.set(chatId, fence);
+    this.#unconfirmed.delete(chatId);
     this.#lastWrite.set(chatId, Date.now());
     return true;
   }
@@ -202,16 +235,29 @@ export class ClusterStorage implements HubStorage {
 
   /** All at once (pipelined). A Redis error keeps the fence: if the lease lapses meanwhile, the next append is fenced and drops it. */
   async #renewAll(): Promise<void> {
-    await Promise.all(
-      [...this.#fences.values()].map(async (fence) => {
-        if (await this.leases.renew(fence).catch(() => true)) return;
-        // Only if still the same lease: a new one may have been won meanwhile.
-        if (this.#fences.get(fence.chatId) === fence) {
-          this.#fences.delete(fence.chatId);
-          this.#lastWrite.delete(fence.chatId);
-        }
-        this.hooks.warn("lost a chat's lease; its next events must win it again", { chat_id: fence.chatId });
-      }),
-    );
+    await Promise.all([...this.#fences.values()].filter((fence) => !this.#renewing.has(fence)).map((fence) => this.#renew(fence)));
+  }
+
+  async #renew(fence: Fence): Promise<void> {
+    const { chatId } = fence;
+    this.#renewing.add(fence);
+    try {
+      const renewal = this.leases.renew(fence).catch(() => true);
+      const held = await answeredWithin(renewal, this.commandTimeoutMs, "a lease renewal").catch(() => {
+        // Possibly lost: nothing is appended until Redis answers this renewal (fencing decides either way).
+        this.#unconfirmed.add(chatId);
+        this.hooks.warn("Redis did not answer a lease renewal in time; the chat's events wait until it does", { chat_id: chatId });
+        return renewal;
+      });
+      // Only if still the same lease: a new one may have been won meanwhile.
+      if (this.#fences.get(chatId) !== fence) return;
+      this.#unconfirmed.delete(chatId);
+      if (held) return;
+      this.#fences.delete(chatId);
+      this.#lastWrite.delete(chatId);
+      this.hooks.warn("lost a chat's lease; its next events must win it again", { chat_id: chatId });
+    } finally {
+      this.#renewing.delete(fence);
+    }
   }
 }

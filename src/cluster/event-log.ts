@@ -25,36 +25,46 @@ export interface LoggedEvent {
   frame: string;
 }
 
-/** What a batch's PUBLISH carries: its first seq, then one client frame per line (JSON never holds a raw newline). */
-function encodeNotice(events: readonly LoggedEvent[]): string {
-  let text = String(events[0]!.seq);
-  for (const e of events) text += `\n${e.frame}`;
-  return text;
-}
-
+/** What a batch's PUBLISH carries (built by APPEND): its first seq, then one client frame per line (JSON never holds a raw newline). */
 export function decodeNotice(text: string): { first: number; frames: string[] } {
   const lines = text.split("\n");
   return { first: Number(lines[0]), frames: lines.slice(1) };
 }
 
 /**
- * KEYS: lease, stream, last seq. ARGV: token, cap, channel, notice, then per
- * event seq, stored, frame ('' when the same as stored). Checks come before any
- * write: a Lua script that fails half-way is not rolled back.
+ * KEYS: lease, stream, last seq. ARGV: token, cap, channel, then per event seq,
+ * stored, frame ('' when the same as stored). Checks come before any write: a
+ * Lua script that fails half-way is not rolled back.
+ *
+ * Idempotent for a retried batch: an append the writer stopped waiting for
+ * (cluster_redis_command_timeout_ms) may still have run, and the retry sends
+ * the same events again ahead of newer ones. Leading events the stream already
+ * holds with the same stored line are skipped (same fence token: nobody else
+ * wrote since); a seq it holds with other content, or no longer holds, is
+ * refused as SEQ_BEHIND. Only the new events are added and published.
  */
 const APPEND = new LuaScript(`${FENCE_CHECK}local last = tonumber(redis.call('GET', KEYS[3]) or '0')
-if tonumber(ARGV[5]) <= last then return redis.error_reply('SEQ_BEHIND ' .. last) end
-local seq = ARGV[5]
-for i = 5, #ARGV, 3 do
+local first = #ARGV + 1
+for i = 4, #ARGV, 3 do
+  if tonumber(ARGV[i]) > last then first = i break end
+  local held = redis.call('XRANGE', KEYS[2], ARGV[i] .. '-0', ARGV[i] .. '-0')
+  if #held == 0 or held[1][2][2] ~= ARGV[i + 1] then return redis.error_reply('SEQ_BEHIND ' .. last) end
+end
+if first > #ARGV then return last end
+local notice = { ARGV[first] }
+local seq
+for i = first, #ARGV, 3 do
   seq = ARGV[i]
   if ARGV[i + 2] == '' then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 's', ARGV[i + 1])
+    notice[#notice + 1] = ARGV[i + 1]
   else
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 's', ARGV[i + 1], 'f', ARGV[i + 2])
+    notice[#notice + 1] = ARGV[i + 2]
   end
 end
 redis.call('SET', KEYS[3], seq)
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call('PUBLISH', ARGV[3], table.concat(notice, '\\n'))
 return seq`);
 
 export class ClusterEventLog {
@@ -69,7 +79,7 @@ export class ClusterEventLog {
   async append(fence: Fence, events: readonly LoggedEvent[]): Promise<void> {
     if (events.length === 0) return;
     const { chatId } = fence;
-    const args = [fence.token, String(this.cap), this.keys.channel(chatId), encodeNotice(events)];
+    const args = [fence.token, String(this.cap), this.keys.channel(chatId)];
     for (const e of events) args.push(String(e.seq), e.stored, e.frame === e.stored ? "" : e.frame);
     try {
       await APPEND.run(this.redis, [this.keys.owner(chatId), this.keys.stream(chatId), this.keys.lastSeq(chatId)], args);

@@ -41,7 +41,7 @@ import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "max_queued_turns">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "max_queued_turns">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
@@ -127,7 +127,7 @@ export class ClusterNode {
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);
-    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) });
+    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) }, config.cluster_redis_command_timeout_ms);
     this.#history = new SharedHistory(connection, this.nodeId, deps.readRange, config.cluster_history_wait_ms, log);
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),

@@ -19,10 +19,17 @@ export interface MirroredEvent {
   turn_id?: string;
   text?: unknown;
   client_id?: unknown;
+  media_urls?: unknown;
   error?: unknown;
 }
 
 const STOPPED = /^Stopped \d+ task\(s\)\.$/;
+
+/** The `{url, name}` items of a mirrored event's `media_urls` (free-form JSON from another node: anything else is left out). */
+function mediaUrls(value: unknown): { url: string; name: string }[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((m: { url?: unknown; name?: unknown } | null) => (typeof m?.url === "string" ? [{ url: m.url, name: typeof m.name === "string" ? m.name : "" }] : []));
+}
 
 export class QueuedMessages {
   readonly #byChat = new Map<string, QueuedTurn[]>();
@@ -32,7 +39,7 @@ export class QueuedMessages {
   observe(chatId: string, seq: number, e: MirroredEvent): void {
     if (e.event === "user" && typeof e.text === "string") {
       const waiting = this.#byChat.get(chatId) ?? [];
-      waiting.push({ seq, text: e.text, clientId: typeof e.client_id === "string" ? e.client_id : "" });
+      waiting.push({ seq, text: e.text, clientId: typeof e.client_id === "string" ? e.client_id : "", media: mediaUrls(e.media_urls) });
       if (waiting.length > this.maxPerChat) waiting.shift();
       this.#byChat.set(chatId, waiting);
     } else if ((e.event === "goal_status" && e.status === "running") || (e.event === "turn_end" && e.error === GATEWAY_SHUTDOWN)) {

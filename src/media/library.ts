@@ -1,8 +1,10 @@
 /**
- * Files under `<data_dir>/media`, one row each. Writes go to a temp file and
+ * Files under `<data_dir>/media` (or a cluster's shared `cluster_media_dir`), one row each. Writes go to a temp file and
  * are renamed into place, so a reader never sees half a file; a batch is all or
  * nothing. Paths that come from outside are resolved through realpath and must
- * stay inside their root (no "..", no absolute escape, no symlink out).
+ * stay inside their root (no "..", no absolute escape, no symlink out). Rows
+ * hold paths relative to the root, so a directory several nodes share names
+ * every file alike on each of them.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
@@ -15,7 +17,7 @@ import type { Db } from "../store/db.ts";
 import type { SharedMetadata } from "../store/shared-metadata.ts";
 import { media } from "../store/schema.ts";
 import type { DecodedMedia } from "./data-url.ts";
-import { mediaType, sniff } from "./mime.ts";
+import { mediaType, servedType, sniff } from "./mime.ts";
 import type { MediaSigner } from "./signing.ts";
 
 export interface MediaRef {
@@ -52,8 +54,13 @@ export class MediaLibrary {
     private readonly db: Db,
     private readonly signer: MediaSigner,
     private readonly log: Logger,
-    /** The cluster's shared metadata, when configured: rows are queued there too (files stay on this node). */
+    /** The cluster's shared metadata, when configured: rows are queued there too. */
     private readonly shared?: SharedMetadata,
+    /**
+     * Set when other nodes write into this root too (cluster_media_dir): their files have no row here, so the
+     * sweep removes only temp files nobody has written to for this long (an upload that died with its node).
+     */
+    private readonly sharedRootTempGraceMs?: number,
   ) {
     mkdirSync(join(root, TMP_DIR), { recursive: true, mode: 0o700 });
     this.root = realpathSync(root);
@@ -74,6 +81,19 @@ export class MediaLibrary {
   /** For agents: where the file is, with the URL clients were given for it. */
   forAgent(ref: MediaRef, url: string) {
     return { url, path: join(this.root, ref.relPath), mime: ref.mime, name: ref.name };
+  }
+
+  /**
+   * For agents, from the URLs a message's `user` event carries (a turn this node runs for a message another
+   * node accepted: a takeover): the files this node can read, i.e. URLs signed with its secret naming a file
+   * under its root (a shared cluster_media_dir); any other is left out.
+   */
+  forAgentFromUrls(items: readonly { url: string; name: string }[]) {
+    return items.flatMap(({ url, name }) => {
+      const relPath = this.signer.pathOf(url);
+      const path = relPath === undefined ? undefined : this.resolveInside(relPath);
+      return path ? [{ url: this.signer.sign(relPath!), path, mime: servedType(path), name }] : [];
+    });
   }
 
   /**
@@ -177,11 +197,13 @@ export class MediaLibrary {
   async sweep(beforeMs: number): Promise<{ files: number; rows: number }> {
     const rows = this.db.select({ id: media.id, path: media.path }).from(media).all();
     const known = new Set(rows.map((r) => r.path));
+    const grace = this.sharedRootTempGraceMs;
+    const [dir, before] = grace === undefined ? [this.root, beforeMs] : [join(this.root, TMP_DIR), Math.min(beforeMs, Date.now() - grace)];
     let files = 0;
-    for (const entry of await readdir(this.root, { recursive: true, withFileTypes: true })) {
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
       if (!entry.isFile()) continue;
       const rel = relative(this.root, join(entry.parentPath, entry.name));
-      if (known.has(rel) || !modifiedBefore(join(this.root, rel), beforeMs)) continue;
+      if (known.has(rel) || !modifiedBefore(join(this.root, rel), before)) continue;
       await unlink(join(this.root, rel)).catch(() => {});
       files++;
     }

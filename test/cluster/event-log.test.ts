@@ -61,10 +61,30 @@ test("append keeps stored lines and client frames apart, reads back by seq, and 
   expect(await a.log.after("c1", 0, 100)).toEqual(batch(1, 4));
   expect(await a.log.after("c1", 2, 1)).toEqual(batch(3, 3));
   expect(await a.log.lastSeq("c1")).toBe(4);
-  await expect(a.log.append(fence, batch(4, 5))).rejects.toMatchObject({ lastSeq: 4 });
+  // Seq 4 already holds another event: refused whole.
+  const other = batch(4, 5).map((e) => ({ ...e, stored: e.stored.replace("t", "x") }));
+  await expect(a.log.append(fence, other)).rejects.toMatchObject({ lastSeq: 4 });
   // The refused batch wrote nothing.
   expect(await a.log.lastSeq("c1")).toBe(4);
   expect((await a.log.after("c1", 0, 100)).length).toBe(4);
+});
+
+test("a retried batch (its first append ran though the writer stopped waiting) adds and publishes only its new events", async () => {
+  const url = (await startRedis()).url;
+  const a = await node(url);
+  const b = await node(url);
+  const fence = (await a.leases.acquire("c1"))!;
+  await b.fanout.follow("c1", 0);
+  await a.log.append(fence, batch(1, 2));
+  await a.log.append(fence, batch(1, 4));
+  await a.log.append(fence, batch(3, 4));
+  expect(await a.log.after("c1", 0, 100)).toEqual(batch(1, 4));
+  expect(await a.log.lastSeq("c1")).toBe(4);
+  await until(() => b.delivered.length >= 4, "4 events delivered");
+  await a.log.append(fence, batch(5, 5));
+  await until(() => b.delivered.length >= 5, "5 events delivered");
+  expect(b.delivered.map((d) => d.seq)).toEqual([1, 2, 3, 4, 5]);
+  expect(b.delivered.map((d) => d.frame)).toEqual(batch(1, 5).map((e) => e.frame));
 });
 
 test("followers on two nodes receive the owner's batches exactly once, in seq order, including what was appended before they followed", async () => {

@@ -12,7 +12,7 @@ test("each turn start takes the oldest waiting message; the rest wait, in order"
   q.observe("c1", 5, user("second"));
   q.observe("c1", 6, user("third"));
   q.observe("c2", 7, user("other chat"));
-  expect(q.take("c1")).toEqual([{ seq: 5, text: "second", clientId: "c" }, { seq: 6, text: "third", clientId: "c" }]);
+  expect(q.take("c1")).toEqual([{ seq: 5, text: "second", clientId: "c", media: [] }, { seq: 6, text: "third", clientId: "c", media: [] }]);
   expect(q.take("c1")).toEqual([]);
   expect(q.take("c2").map((m) => m.text)).toEqual(["other chat"]);
 });
@@ -30,4 +30,11 @@ test("bounded per chat: the oldest goes first", () => {
   const q = new QueuedMessages(2);
   for (let i = 1; i <= 5; i++) q.observe("c1", i, user(`m${i}`));
   expect(q.take("c1").map((m) => m.seq)).toEqual([4, 5]);
+});
+
+test("a waiting message keeps its user event's media URLs (well-formed items only)", () => {
+  const q = new QueuedMessages(9);
+  q.observe("c1", 1, { ...user("with media"), media_urls: [{ url: "/api/media/s/p", name: "a.png" }, { name: "no url" }, null, { url: "/api/media/s/q" }] });
+  q.observe("c1", 2, { ...user("junk"), media_urls: "not a list" });
+  expect(q.take("c1").map((m) => m.media)).toEqual([[{ url: "/api/media/s/p", name: "a.png" }, { url: "/api/media/s/q", name: "" }], []]);
 });

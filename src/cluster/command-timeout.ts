@@ -1,0 +1,25 @@
+/**
+ * A bound on how long a writer waits for Redis. A redis-server that stops
+ * answering without closing the connection (SIGSTOP, a stalled host) is not
+ * noticed by Bun's client: its commands just wait. The command itself is not
+ * cancelled (Redis may still run it once it answers again, in order with the
+ * connection's other commands), so a caller that times out must treat the
+ * outcome as unknown: an append as failed (retried idempotently), a renewal as
+ * a lease possibly lost.
+ */
+
+export class RedisTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`Redis did not answer ${what} within ${ms} ms (cluster_redis_command_timeout_ms)`);
+  }
+}
+
+/** `promise`, or a RedisTimeoutError after `ms`. The promise's own rejection is still observed when it loses the race. */
+export function answeredWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: Timer | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeoutError(what, ms)), ms);
+  });
+  promise.catch(() => {});
+  return Promise.race([promise, timedOut]).finally(() => clearTimeout(timer));
+}
