@@ -42,6 +42,19 @@ describe("transcript writer", () => {
     await w.close(false);
   });
 
+  test("a synced flush resolves only once the fsyncs an earlier one started have ended", async () => {
+    const w = writer(tempDir());
+    w.append("c1", 1, `{"event":"user","seq":1}`);
+    const ended: string[] = [];
+    // The first flush takes c1 off the unsynced set and fsyncs it on the thread pool; the second finds nothing
+    // new to sync, yet must not report "all on disk" (a segment retire trusts it) before that fsync ended.
+    const first = w.flush(true).then((ok) => ended.push(`first ${ok}`));
+    const second = w.flush(true).then((ok) => ended.push(`second ${ok}`));
+    await Promise.all([first, second]);
+    expect(ended).toEqual(["first true", "second true"]);
+    await w.close(false);
+  });
+
   test("a flush happens by itself on the writer's timer, and more chats than open files still all land", async () => {
     const dir = tempDir();
     const w = writer(dir);

@@ -111,6 +111,8 @@ export class TranscriptWriter {
   readonly #files = new Map<string, ChatFile>();
   /** Chats written since the last fsync (their data may be in the page cache only). */
   readonly #unsynced = new Set<string>();
+  /** The newest sync not yet ended (it includes the ones before it). */
+  #syncInFlight: Promise<boolean> | undefined;
   /** Chats whose tail this process checked → the offset of their last index entry (0: none yet). */
   readonly #checkedTails = new Map<string, number>();
   #timer: Timer | undefined;
@@ -262,11 +264,21 @@ export class TranscriptWriter {
     } catch {}
   }
 
-  /** fsyncs (on the thread pool) every file written since the last time; false when one failed (it stays to be synced). */
+  /**
+   * fsyncs (on the thread pool) every file written since the last time; false when one failed (it stays to be
+   * synced). It also waits for the syncs still in flight, with their outcome: a file taken off the unsynced set
+   * by an earlier sync is not on disk until that one ends, and true must mean everything written before is.
+   */
   #syncWritten(): Promise<boolean> {
     const chats = [...this.#unsynced];
     this.#unsynced.clear();
-    return Promise.all(chats.map((chatId) => this.#sync(chatId))).then((oks) => oks.every(Boolean));
+    const earlier = this.#syncInFlight ?? Promise.resolve(true);
+    const synced = Promise.all([earlier, ...chats.map((chatId) => this.#sync(chatId))]).then((oks) => oks.every(Boolean));
+    this.#syncInFlight = synced;
+    void synced.then(() => {
+      if (this.#syncInFlight === synced) this.#syncInFlight = undefined;
+    });
+    return synced;
   }
 
   #sync(chatId: string): Promise<boolean> {
