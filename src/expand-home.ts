@@ -4,7 +4,6 @@
  * node:os and node:path are required only for such a path: loading them is
  * start-up time (issue #16) that an absolute path need not pay.
  */
-const os = () => require("node:os") as typeof import("node:os");
-const nodePath = () => require("node:path") as typeof import("node:path");
+import { nodeOs, nodePath } from "./lazy-node.ts";
 
-export const expandHome = (path: string) => (path === "~" ? os().homedir() : path.startsWith("~/") ? nodePath().join(os().homedir(), path.slice(2)) : path);
+export const expandHome = (path: string) => (path === "~" ? nodeOs().homedir() : path.startsWith("~/") ? nodePath().join(nodeOs().homedir(), path.slice(2)) : path);

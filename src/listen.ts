@@ -12,6 +12,7 @@ import type { Server, WebSocketHandler } from "bun";
 import type { Config } from "./config.ts";
 import type { ConnData } from "./connections.ts";
 import { refusal } from "./http/refusal.ts";
+import { nodeFs, nodePath } from "./lazy-node.ts";
 
 export type Transport = "tcp" | "unix";
 
@@ -55,7 +56,6 @@ const notServing = (reason: string, retryAfterS?: number) => {
 };
 const STARTING_RETRY_AFTER_S = 1;
 
-const fs = () => require("node:fs") as typeof import("node:fs");
 
 async function socketAnswers(path: string): Promise<boolean> {
   try {
@@ -71,13 +71,13 @@ async function socketAnswers(path: string): Promise<boolean> {
 async function clearStaleSocket(path: string): Promise<void> {
   let stat;
   try {
-    stat = fs().lstatSync(path);
+    stat = nodeFs().lstatSync(path);
   } catch {
     return;
   }
   if (!stat.isSocket()) throw new Error(`unix_socket_path ${path} exists and is not a socket`);
   if (await socketAnswers(path)) throw new Error(`another instance is listening on ${path}`);
-  fs().unlinkSync(path);
+  nodeFs().unlinkSync(path);
 }
 
 /**
@@ -102,8 +102,8 @@ function socketOptions(config: Config, callbacks: SocketCallbacks): WebSocketHan
 const NO_BUN_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 
 function serveUnix(path: string, fetch: FetchHandler, websocket: WebSocketHandler<ConnData>): Server<ConnData> {
-  const { chmodSync, mkdirSync } = fs();
-  const { dirname } = require("node:path") as typeof import("node:path");
+  const { chmodSync, mkdirSync } = nodeFs();
+  const { dirname } = nodePath();
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The socket is created under this umask, so it is 0600 from its first instant.
   const previous = process.umask(0o177);
@@ -128,7 +128,7 @@ function tcpAddress(server: Server<ConnData>, config: Config): string {
 
 async function stopAll(listeners: Listener[]): Promise<void> {
   await Promise.all(listeners.map((l) => l.server.stop(true)));
-  for (const l of listeners) if (l.transport === "unix") fs().rmSync(l.address, { force: true });
+  for (const l of listeners) if (l.transport === "unix") nodeFs().rmSync(l.address, { force: true });
 }
 
 /** Binds every configured listener; see BoundListeners for what they answer before and after `serve`. */

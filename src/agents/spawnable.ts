@@ -6,6 +6,7 @@
  */
 import type { AgentSpec, Config } from "../config.ts";
 import { ConfigError } from "../config-sources.ts";
+import { nodeFs, nodePath } from "../lazy-node.ts";
 
 export type StdioSpec = Extract<AgentSpec, { type: "stdio" }>;
 
@@ -13,9 +14,9 @@ export type StdioSpec = Extract<AgentSpec, { type: "stdio" }>;
 export function stdioCommandProblem(spec: StdioSpec): string | undefined {
   const program = spec.command[0]!;
   if (program.includes("/")) {
-    // Required here: loading node:fs and node:path costs start-up time (issue #16) that a config without such an agent need not pay.
-    const { accessSync, constants } = require("node:fs") as typeof import("node:fs");
-    const { resolve } = require("node:path") as typeof import("node:path");
+    // Loaded here: node:fs and node:path cost start-up time (issue #16) that a config without such an agent need not pay.
+    const { accessSync, constants } = nodeFs();
+    const { resolve } = nodePath();
     const path = resolve(spec.cwd ?? process.cwd(), program);
     try {
       accessSync(path, constants.X_OK);

@@ -6,17 +6,16 @@
  * one canonical spelling to classify.
  */
 
-// node:net is required on first use, not imported: loading it costs start-up time (issue #16)
+// node:net is loaded on first use, not imported: loading it costs start-up time (issue #16)
 // before the listeners bind, where the bind address is classified.
-let netModule: typeof import("node:net") | undefined;
-const net = () => (netModule ??= require("node:net") as typeof import("node:net"));
+import { nodeNet } from "../lazy-node.ts";
 
 /** The canonical host: `0.0.0.0`, `::1` (no brackets), `localhost`; undefined if it is no valid host. */
 export function canonicalHost(host: string): string | undefined {
   const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   const zoneless = bare.replace(/%.*$/, "");
   // Every IPv6 address has a colon: the bind address is classified at start-up without loading node:net.
-  const ipv6 = zoneless.includes(":") && net().isIPv6(zoneless);
+  const ipv6 = zoneless.includes(":") && nodeNet().isIPv6(zoneless);
   const parsed = URL.parse(`http://${ipv6 ? `[${zoneless}]` : zoneless}/`);
   if (!parsed) return undefined;
   return parsed.hostname.replace(/^\[(.*)\]$/, "$1");
@@ -52,14 +51,14 @@ export function normalizedIp(address: string): string {
 
 /** A set of addresses and CIDR ranges (`10.0.0.0/8`, `::1`, `fd00::/8`). Throws on an entry that is neither. */
 export class AddressSet {
-  readonly #list = new (net().BlockList)();
+  readonly #list = new (nodeNet().BlockList)();
   readonly size: number;
 
   constructor(entries: string[]) {
     for (const entry of entries) {
       const [ip = "", prefix] = entry.trim().split("/");
       const address = normalizedIp(ip);
-      const family = net().isIPv6(address) ? "ipv6" : "ipv4";
+      const family = nodeNet().isIPv6(address) ? "ipv6" : "ipv4";
       if (!/^[\d.]+$/.test(address) && family === "ipv4") throw new Error(`not an IP address or CIDR: ${entry}`);
       if (prefix === undefined) this.#list.addAddress(address, family);
       else this.#list.addSubnet(address, Number(prefix), family);
@@ -70,7 +69,7 @@ export class AddressSet {
   /** Is this address in the set? Anything that is not an IP address is not. */
   has(address: string): boolean {
     const ip = normalizedIp(address);
-    if (!net().isIP(ip)) return false;
-    return this.#list.check(ip, net().isIPv6(ip) ? "ipv6" : "ipv4");
+    if (!nodeNet().isIP(ip)) return false;
+    return this.#list.check(ip, nodeNet().isIPv6(ip) ? "ipv6" : "ipv4");
   }
 }
