@@ -334,14 +334,12 @@ export function configCatalog(): CatalogOption[] {
 }
 
 export interface OptionInfo extends CatalogOption {
-  /** A boolean option: its flag may stand alone. */
-  isSwitch: boolean;
   env: string;
 }
 
 /** Every option with its env name, in schema order: --help and genconfig are generated from it. */
 export function optionTable(): OptionInfo[] {
-  return configCatalog().map((o) => ({ ...o, isSwitch: o.check.kind === "switch", env: envName(o.name) }));
+  return configCatalog().map((o) => ({ ...o, env: envName(o.name) }));
 }
 
 /** The config with secrets masked, for check-config and logs. */

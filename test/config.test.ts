@@ -80,8 +80,9 @@ describe("config schema (reference §1, §7.1 CFG-*)", () => {
   test("the flags that may stand alone are exactly the boolean options; every option has help text", () => {
     // optionFlags() tells them apart without parsing the defaults (start-up time); the defaults must agree.
     const options = optionTable();
-    expect(options.filter((o) => o.isSwitch).map((o) => o.name)).toEqual(options.filter((o) => typeof o.default === "boolean").map((o) => o.name));
-    expect(options.filter((o) => o.isSwitch).length).toBeGreaterThan(3);
+    const switches = options.filter((o) => o.check.kind === "switch");
+    expect(switches.map((o) => o.name)).toEqual(options.filter((o) => typeof o.default === "boolean").map((o) => o.name));
+    expect(switches.length).toBeGreaterThan(3);
     expect(options.filter((o) => o.description.length < 10)).toEqual([]);
   });
 

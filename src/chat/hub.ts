@@ -56,8 +56,8 @@ export interface HubStorage {
   commit(): void | Promise<AppendOutcome>;
   /** Bytes staged and not yet committed. */
   stagedBytes(): number;
-  /** A committed event, for the chat's transcript (behind). */
-  committed(chatId: string, seq: number, line: string, event: object): void;
+  /** A committed event, for the chat's transcript (behind); `type` is its `event` field, read once at publish. */
+  committed(chatId: string, seq: number, line: string, event: object, type: string): void;
 }
 
 export interface HubLimits {
@@ -395,7 +395,7 @@ export class Hub {
     this.#ringBytes += frame.length;
     chat.lastSeq = chat.durableSeq = seq;
     chat.reservedThrough = Math.max(chat.reservedThrough, seq);
-    this.storage.committed(chatId, seq, frame, event);
+    this.storage.committed(chatId, seq, frame, event, (event as { event?: string }).event ?? "");
     this.#scheduleEviction();
   }
 
@@ -437,9 +437,8 @@ export class Hub {
     return chat;
   }
 
-  /** Makes sure `seq` is reserved in the store before it is used; refuses the event when it cannot be. */
+  /** Reserves the next block from `seq` (past the chat's reserved block) in the store before it is used; refuses the event when it cannot be. */
   #reserve(chat: ChatStream, seq: number): boolean {
-    if (seq <= chat.reservedThrough) return true;
     try {
       this.storage.reserveSeq(chat.chatId, seq + SEQ_BLOCK - 1);
     } catch (e) {
@@ -517,7 +516,7 @@ export class Hub {
       for (let l = 0; l < listeners.length; l++) listeners[l]!.publish(topic, frame);
       ring.push(seq, frame);
       bytes += frame.length;
-      this.storage.committed(chatId, seq, stored, event);
+      this.storage.committed(chatId, seq, stored, event, type);
     }
     metrics.eventPublished(runType, runLength);
     this.#ringBytes += bytes;

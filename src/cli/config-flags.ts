@@ -15,8 +15,11 @@ import type { FlagSpec } from "./args.ts";
 declare const AGENTGATE_CONFIG_CATALOG: CatalogOption[];
 const EMBEDDED_CATALOG = typeof AGENTGATE_CONFIG_CATALOG === "object" ? AGENTGATE_CONFIG_CATALOG : undefined;
 
+let builtCatalog: CatalogOption[] | undefined;
+
+/** The embedded catalog, or (from source) the one built from the schema, once per process. */
 async function catalog(): Promise<CatalogOption[]> {
-  return EMBEDDED_CATALOG ?? (await import("../config.ts")).configCatalog();
+  return EMBEDDED_CATALOG ?? (builtCatalog ??= (await import("../config.ts")).configCatalog());
 }
 
 const CONFIG_FILE: FlagSpec = { name: "config", value: "FILE", help: "config file, JSON or TOML (also AGENTGATE_CONFIG)" };

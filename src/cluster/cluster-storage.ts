@@ -105,8 +105,8 @@ export class ClusterStorage implements HubStorage {
     return this.#appendAll(batch);
   }
 
-  committed(chatId: string, seq: number, line: string, event: object): void {
-    this.local.committed(chatId, seq, line, event);
+  committed(chatId: string, seq: number, line: string, event: object, type: string): void {
+    this.local.committed(chatId, seq, line, event, type);
   }
 
   /** Shutdown, after the hub's last commit: leases given up (another node may take the chats at once), local files closed. */
@@ -244,8 +244,9 @@ export class ClusterStorage implements HubStorage {
     try {
       const renewal = this.leases.renew(fence).catch(() => true);
       const held = await answeredWithin(renewal, this.commandTimeoutMs, "a lease renewal").catch(() => {
-        // Possibly lost: nothing is appended until Redis answers this renewal (fencing decides either way).
-        this.#unconfirmed.add(chatId);
+        // Possibly lost: nothing is appended until Redis answers this renewal (fencing decides either way),
+        // unless a newer lease replaced this one meanwhile (its own renewals speak for it).
+        if (this.#fences.get(chatId) === fence) this.#unconfirmed.add(chatId);
         this.hooks.warn("Redis did not answer a lease renewal in time; the chat's events wait until it does", { chat_id: chatId });
         return renewal;
       });

@@ -84,7 +84,7 @@ const toolByReason = bound(toolCalls, TOOL_FAILURES) as Record<string, CounterCh
 /** The hooks the gateway's parts call. */
 export const metrics = {
   /** `count` committed events of this type. */
-  eventPublished(type: string, count = 1): void {
+  eventPublished(type: string, count: number): void {
     (byEventType[type] ?? otherEvent).inc(count);
   },
   delivered(frames: number): void {
