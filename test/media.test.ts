@@ -310,3 +310,28 @@ describe("agent media and bookkeeping", () => {
     expect(readFileSync(inFlight).equals(PNG)).toBe(true);
   });
 });
+
+describe("media signing secret", () => {
+  const race = async (file: string, processes: number) => {
+    const start = String(Date.now() + 400);
+    const runs = Array.from({ length: processes }, () => Bun.spawn([process.execPath, join(import.meta.dir, "fixtures/media-secret.ts"), file, start], { stdout: "pipe" }));
+    const secrets = await Promise.all(runs.map((p) => new Response(p.stdout).text()));
+    for (const p of runs) expect(await p.exited).toBe(0);
+    return { secrets, onDisk: readFileSync(file).toString("hex") };
+  };
+
+  test("nodes creating it at once on one shared directory all end up with the one on disk", async () => {
+    for (let round = 0; round < 3; round++) {
+      const { secrets, onDisk } = await race(join(tempDir(), "media-secret"), 3);
+      expect(secrets).toEqual([onDisk, onDisk, onDisk]);
+    }
+  });
+
+  test("a secret file too short to use is replaced, and every racer takes the replacement on disk", async () => {
+    const file = join(tempDir(), "media-secret");
+    writeFileSync(file, "short");
+    const { secrets, onDisk } = await race(file, 3);
+    expect(onDisk).toHaveLength(64);
+    expect(secrets).toEqual([onDisk, onDisk, onDisk]);
+  });
+});

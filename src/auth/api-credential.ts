@@ -18,10 +18,13 @@ import { presentedToken, secretEquals } from "./secret.ts";
 export function requireApiCredential(config: Pick<Config, "token" | "jwt_secret">, apiTokens: ReusableTokens, extraTokens?: ReusableTokens): MiddlewareHandler {
   return async (c, next) => {
     const token = presentedToken(c.req.raw, new URL(c.req.url));
+    // The credentials checked here first (static token, JWT), the issued ones last: in a cluster those ask Redis.
     const ok =
       token !== "" &&
-      ((await apiTokens.isLive(token)) ||
-        (extraTokens !== undefined && (await extraTokens.isLive(token))) || (config.token !== "" && secretEquals(token, config.token)) || (await jwtSubject(token, config.jwt_secret)) !== undefined);
+      ((config.token !== "" && secretEquals(token, config.token)) ||
+        (await jwtSubject(token, config.jwt_secret)) !== undefined ||
+        (await apiTokens.isLive(token)) ||
+        (extraTokens !== undefined && (await extraTokens.isLive(token))));
     if (!ok) {
       metrics.authFailed(token === "" ? "api_missing" : "api_invalid");
       return refusal(401, "Unauthorized", token === "" ? "an API credential is required (Bearer or ?token=)" : "the API credential is invalid or expired");

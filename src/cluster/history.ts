@@ -9,6 +9,7 @@
  * `cluster_history_wait_ms`: the gap stays, logged as trimmed.
  */
 import type { Logger } from "../log.ts";
+import { isChatId } from "../protocol/client.ts";
 import type { ClusterConnection } from "./cluster.ts";
 
 /** Events one request asks for: bounds the answer key and one fill's memory (a chat's stream holds cluster_stream_max_events). */
@@ -84,6 +85,8 @@ export class SharedHistory {
     try {
       const request = JSON.parse(text) as HistoryRequest;
       if (request.from === this.nodeId) return;
+      // From Redis, not trusted further than the protocol's own checks: a chat id names a file here.
+      if (!isChatId(request.chat_id) || !Number.isSafeInteger(request.first) || !Number.isSafeInteger(request.last) || request.first < 1 || request.last < request.first) return;
       const frames = await this.readRange(request.chat_id, request.first, request.last);
       if (!frames) return;
       const { redis, keys } = this.connection;

@@ -31,13 +31,18 @@ export function loadOrCreateSecret(file: string): Buffer {
   const temp = `${file}.${randomBytes(8).toString("hex")}`;
   writeFileSync(temp, secret, { mode: 0o600 });
   try {
-    if (existsSync(file)) renameSync(temp, file);
-    else linkSync(temp, file);
+    linkSync(temp, file);
     return secret;
   } catch (e) {
-    const won = (e as { code?: string }).code === "EEXIST" ? readSecret(file) : undefined;
-    if (!won) throw e;
-    return won;
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+    const won = readSecret(file);
+    if (won) return won;
+    // A file too short to be a secret (an old or broken one): replaced, and whatever is in place then is the secret,
+    // never this node's own bytes, which a node renaming at the same time may have replaced.
+    renameSync(temp, file);
+    const placed = readSecret(file);
+    if (!placed) throw new Error(`${file}: could not create the media signing secret`);
+    return placed;
   } finally {
     rmSync(temp, { force: true });
   }
