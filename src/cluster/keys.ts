@@ -29,6 +29,16 @@ export class ClusterKeys {
     return `${this.prefix}{${chatId}}:last`;
   }
 
+  /** The seq through which the chat's events are in the durable archive (archiver.ts): the stream is trimmed only below it. */
+  archived(chatId: string): string {
+    return `${this.prefix}{${chatId}}:archived`;
+  }
+
+  /** `<fence token> <seq>`: the lease that appended last, and the last seq before its first append (event-log.ts, retries). */
+  appender(chatId: string): string {
+    return `${this.prefix}{${chatId}}:appender`;
+  }
+
   /** Pub/sub channel announcing each appended batch to the nodes that follow the chat. */
   channel(chatId: string): string {
     return `${this.prefix}{${chatId}}:notify`;

@@ -158,3 +158,24 @@ test("history the capped stream trimmed is reported for the durable store to sup
   expect(b.delivered[0]!.seq).toBe(oldest);
   expect(b.delivered.at(-1)!.seq).toBe(500);
 });
+
+test("a retried batch whose events the stream has trimmed since its first append is taken as appended; another lease's batch of trimmed seqs is refused", async () => {
+  const url = (await startRedis()).url;
+  const a = await node(url, 10);
+  const b = await node(url, 10);
+  const fence = (await a.leases.acquire("c1"))!;
+  await b.fanout.follow("c1", 0);
+  await a.log.append(fence, batch(1, 5));
+  for (let seq = 6; seq <= 300; seq += 5) await a.log.append(fence, batch(seq, seq + 4));
+  expect((await a.log.after("c1", 0, 1))[0]!.seq).toBeGreaterThan(5);
+  // The first append ran though its writer stopped waiting; the retry comes after the trim, ahead of a new event.
+  await a.log.append(fence, [...batch(1, 5), ...batch(301, 301)]);
+  expect(await a.log.lastSeq("c1")).toBe(301);
+  await until(() => b.delivered.length >= 301, "301 events delivered");
+  await Bun.sleep(50);
+  expect(b.delivered.map((d) => d.seq)).toEqual(Array.from({ length: 301 }, (_, i) => i + 1));
+  // A later lease (another writer) never wrote seqs 1..5: its batch of them is refused.
+  await a.leases.release(fence);
+  const other = (await b.leases.acquire("c1"))!;
+  await expect(b.log.append(other, batch(1, 2))).rejects.toMatchObject({ lastSeq: 301 });
+});
