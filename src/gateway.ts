@@ -149,6 +149,12 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       local: localStorage,
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
+      archive: shared?.archive,
+      holdsRange: async (chatId, first, last) => {
+        if (hub.latestSeq(chatId) < last) return false;
+        for await (const line of reader.read(chatId, { from: first, through: first, visible: true })) return (JSON.parse(line) as { seq?: number }).seq === first;
+        return false;
+      },
       readRange: async (chatId, first, last) => {
         if (hub.latestSeq(chatId) < last) return undefined;
         const frames: string[] = [];

@@ -21,9 +21,14 @@
  * the retry is idempotent (event-log.ts) in case it ran. A renewal that timed
  * out leaves the lease unconfirmed: the chat appends nothing until a renewal
  * answers (held: writes resume; lost: forgotten, as any lost lease).
+ *
+ * With a durable history, every batch Redis took is handed to the archiver
+ * (archiver.ts, written behind), and a chat claimed here has whatever its
+ * previous writer left unarchived archived from its stream.
  */
 import type { ChatStorage } from "../chat/storage.ts";
 import type { AppendOutcome, HubStorage } from "../chat/hub.ts";
+import type { Archiver } from "./archiver.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 import type { ChatLeases, Fence } from "./lease.ts";
 import { FencedError, SeqBehindError } from "./lua.ts";
@@ -62,6 +67,8 @@ export class ClusterStorage implements HubStorage {
     private readonly hooks: ClusterStorageHooks,
     /** cluster_redis_command_timeout_ms */
     private readonly commandTimeoutMs: number,
+    /** With a durable history (store_postgres_url): what this node appends is archived behind. */
+    private readonly archiver?: Archiver,
   ) {
     this.#renewTimer = setInterval(() => void this.#renewAll(), Math.max(1, Math.floor(leases.ttlMs / 3)));
     this.#renewTimer.unref();
@@ -109,9 +116,10 @@ export class ClusterStorage implements HubStorage {
     this.local.committed(chatId, seq, line, event, type);
   }
 
-  /** Shutdown, after the hub's last commit: leases given up (another node may take the chats at once), local files closed. */
+  /** Shutdown, after the hub's last commit: the archive written (briefly waited for), leases given up (another node may take the chats at once), local files closed. */
   async close(): Promise<void> {
     clearInterval(this.#renewTimer);
+    await this.archiver?.close();
     await Promise.allSettled([...this.#fences.values()].map((fence) => this.leases.release(fence)));
     this.#fences.clear();
     await this.local.close();
@@ -133,6 +141,7 @@ export class ClusterStorage implements HubStorage {
       const [chatId, events] = chats[i]!;
       if (outcome.status === "fulfilled") {
         for (const e of events) this.#heldBytes -= e.stored.length;
+        if (!refused.has(chatId)) this.archiver?.appended(chatId, events);
         return;
       }
       error = outcome.reason;
@@ -210,6 +219,7 @@ export class ClusterStorage implements HubStorage {
       throw e;
     }
     this.#fences.set(chatId, fence);
+    this.archiver?.claimed(chatId);
     this.#unconfirmed.delete(chatId);
     this.#lastWrite.set(chatId, Date.now());
     return true;

@@ -60,27 +60,26 @@ end
  * (cluster_redis_command_timeout_ms) may still have run, and the retry sends
  * the same events again ahead of newer ones. Leading events at or below the
  * last seq are skipped when the stream holds them with the same stored line,
- * or when the stream has trimmed them and this same lease appended them (past
- * the last seq before its first append, kept in the appender key: nobody else
- * wrote since). A seq held with other content, or trimmed and not this lease's,
- * is refused as SEQ_BEHIND. Only the new events are added and published.
+ * or when the stream has trimmed them and this same lease appended them (the
+ * appender key holds the token of the lease that appended last, the last seq
+ * before its first append and the last seq it appended). A seq held with other
+ * content, or trimmed and not this lease's, is refused as SEQ_BEHIND. Only the new events are added and published.
  */
 const APPEND = new LuaScript(`${FENCE_CHECK}${TRIM}local last = tonumber(redis.call('GET', KEYS[3]) or '0')
-local appender = redis.call('GET', KEYS[5])
-local mine = appender and string.sub(appender, 1, #ARGV[1] + 1) == ARGV[1] .. ' '
-local since = last
-if mine then since = tonumber(string.sub(appender, #ARGV[1] + 2)) end
+local token, since, through = string.match(redis.call('GET', KEYS[5]) or '', '^(.*) (%d+) (%d+)$')
+if token ~= ARGV[1] then since = last through = last end
+since = tonumber(since)
+through = tonumber(through)
 local first = #ARGV + 1
 for i = 5, #ARGV, 3 do
   local s = tonumber(ARGV[i])
   if s > last then first = i break end
   local held = redis.call('XRANGE', KEYS[2], ARGV[i] .. '-0', ARGV[i] .. '-0')
   if #held == 0 then
-    if s <= since then return redis.error_reply('SEQ_BEHIND ' .. last) end
+    if s <= since or s > through then return redis.error_reply('SEQ_BEHIND ' .. last) end
   elseif held[1][2][2] ~= ARGV[i + 1] then return redis.error_reply('SEQ_BEHIND ' .. last) end
 end
 if first > #ARGV then return last end
-if not mine then redis.call('SET', KEYS[5], ARGV[1] .. ' ' .. last) end
 local notice = { ARGV[first] }
 local seq
 for i = first, #ARGV, 3 do
@@ -94,6 +93,7 @@ for i = first, #ARGV, 3 do
   end
 end
 redis.call('SET', KEYS[3], seq)
+redis.call('SET', KEYS[5], ARGV[1] .. ' ' .. since .. ' ' .. seq)
 trim(KEYS[2], KEYS[4], tonumber(seq), ARGV[2], ARGV[4])
 redis.call('PUBLISH', ARGV[3], table.concat(notice, '\\n'))
 return seq`);

@@ -5,7 +5,8 @@
  * `deliver` exactly once per seq, in seq order, with no gap: a notice that
  * skips ahead (a missed message, a reconnect) or the catch-up after following
  * is filled from the chat's stream first (what the capped stream no longer
- * holds, from another node), and notices arriving meanwhile wait.
+ * holds, from the durable history or another node), and notices arriving
+ * meanwhile wait.
  * The node hands delivered frames to its native Bun topic, so its own sockets
  * are served by uWS as on a single node.
  */
@@ -23,7 +24,7 @@ type Deliver = (chatId: string, seq: number, frame: string) => void;
 
 export interface FanoutHooks {
   deliver: Deliver;
-  /** Seqs `from`..`to`, which the stream no longer holds, from another node (history.ts): some of the newest of them, or none. */
+  /** Seqs `from`..`to`, which the stream no longer holds, from the archive or another node (history.ts): consecutive ones (the rest is asked for next), or none. */
   older(chatId: string, from: number, to: number): Promise<OlderEvents>;
   /** History neither the stream nor another node had: `from`..`to` are not delivered. */
   trimmed(chatId: string, from: number, to: number): void;
@@ -162,14 +163,17 @@ export class ClusterFanout {
     return chat.filling;
   }
 
-  /** Seqs from `next` through `last`, trimmed from the stream: from another node, or logged as missing. */
+  /** Seqs from `next` through `last`, trimmed from the stream: from the archive or another node, page after page, or logged as missing. */
   async #fillOlder(chatId: string, chat: Followed, last: number): Promise<void> {
-    const { first, frames } = await this.hooks.older(chatId, chat.next, last);
-    if (this.#chats.get(chatId) !== chat) return;
-    const from = frames.length > 0 ? first : last + 1;
-    if (from > chat.next) this.hooks.trimmed(chatId, chat.next, from - 1);
-    for (const [i, frame] of frames.entries()) this.hooks.deliver(chatId, first + i, frame);
-    chat.next = Math.max(chat.next, from + frames.length);
+    while (chat.next <= last) {
+      const { first, frames } = await this.hooks.older(chatId, chat.next, last);
+      if (this.#chats.get(chatId) !== chat) return;
+      const from = frames.length > 0 ? first : last + 1;
+      if (from > chat.next) this.hooks.trimmed(chatId, chat.next, from - 1);
+      for (const [i, frame] of frames.entries()) this.hooks.deliver(chatId, first + i, frame);
+      // Always moves on (past the page, or past `last` when none): the loop ends.
+      chat.next = Math.max(chat.next, from + frames.length);
+    }
   }
 
   /** Reads the stream from `next` on, then replays the notices that waited (their seqs already read are skipped); rejects when the stream could not be read. */

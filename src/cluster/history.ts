@@ -1,18 +1,29 @@
 /**
- * History older than a chat's capped Redis stream, from the nodes that hold
- * it. A node filling a gap the stream no longer holds (fanout.ts) asks every
- * node on one channel for the missing seqs (at most `HISTORY_MAX_EVENTS`, the
- * newest of the gap); a node whose own store (ring and transcript) holds every
- * one of them answers: the first to SET the answer key (NX, with a TTL) writes
- * the client frames there and names the key in the asker's inbox; the asker
- * reads it once (GETDEL). No node holding the whole range, or no answer within
- * `cluster_history_wait_ms`: the gap stays, logged as trimmed.
+ * History older than a chat's capped Redis stream, for a node filling a gap
+ * the stream no longer holds (fanout.ts).
+ *
+ * With a durable history (store_postgres_url) it is read from there
+ * (event-archive.ts), a page of at most `HISTORY_MAX_EVENTS` from the start of
+ * the gap: the stream drops only what the archive holds, so the archive has
+ * every seq older than the stream. The nodes are asked only for what the
+ * archive lacks at the start of the gap (history from before the archive
+ * existed, or trimmed during a long PostgreSQL outage).
+ *
+ * Without one, the nodes that hold it: the asker asks every node on one
+ * channel for the missing seqs (at most `HISTORY_MAX_EVENTS`, the newest of
+ * the gap); a node whose own store (ring and transcript) holds every one of
+ * them claims the answer key first (SET NX, with a TTL), so only one node reads
+ * and serializes them, writes the client frames there and names the key in the
+ * asker's inbox; the asker reads it once (GETDEL). No node holding the whole
+ * range, or no answer within `cluster_history_wait_ms`: the gap stays, logged
+ * as trimmed.
  */
 import type { Logger } from "../log.ts";
 import { isChatId } from "../protocol/client.ts";
+import type { EventArchive } from "../store/event-archive.ts";
 import type { ClusterConnection } from "./cluster.ts";
 
-/** Events one request asks for: bounds the answer key and one fill's memory (a chat's stream holds cluster_stream_max_events). */
+/** Events one request asks for: bounds the answer key and one fill's memory (a chat's stream holds cluster_stream_max_events). Also one page read from the archive. */
 const HISTORY_MAX_EVENTS = 10_000;
 /** How long an answer key lives: longer than any asker waits. */
 const ANSWER_TTL_MS = 60_000;
@@ -39,10 +50,16 @@ export class SharedHistory {
   constructor(
     private readonly connection: ClusterConnection,
     private readonly nodeId: string,
-    /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one. */
-    private readonly readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>,
+    private readonly local: {
+      /** Whether this node holds seqs first..last of the chat (a cheap check, before claiming the answer). */
+      holdsRange: (chatId: string, first: number, last: number) => Promise<boolean>;
+      /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one. */
+      readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>;
+    },
     private readonly waitMs: number,
     private readonly log: Logger,
+    /** The durable history, with store_postgres_url. */
+    private readonly archive?: EventArchive,
   ) {}
 
   start(): Promise<void> {
@@ -53,8 +70,21 @@ export class SharedHistory {
     return this.connection.subscriber.unsubscribe(this.connection.keys.historyRequests());
   }
 
-  /** Seqs first..last of the chat from another node (the newest HISTORY_MAX_EVENTS of them), or none. */
+  /**
+   * Seqs of the chat from first..last: from the archive, the consecutive ones
+   * from the first it holds (at most about HISTORY_MAX_EVENTS); from another
+   * node, the newest HISTORY_MAX_EVENTS of them; or none.
+   */
   async request(chatId: string, first: number, last: number): Promise<OlderEvents> {
+    if (!this.archive) return this.#ask(chatId, first, last);
+    const archived = await this.archive.read(chatId, first, last, HISTORY_MAX_EVENTS);
+    if (archived.frames.length > 0 && archived.first === first) return archived;
+    const fromNodes = await this.#ask(chatId, first, archived.frames.length > 0 ? archived.first - 1 : last);
+    return fromNodes.frames.length > 0 ? fromNodes : archived;
+  }
+
+  /** Seqs first..last of the chat from another node (the newest HISTORY_MAX_EVENTS of them), or none. */
+  async #ask(chatId: string, first: number, last: number): Promise<OlderEvents> {
     const { redis, keys } = this.connection;
     const from = Math.max(first, last - HISTORY_MAX_EVENTS + 1);
     const ref = `${this.nodeId}:${this.#nextRef++}`;
@@ -68,7 +98,7 @@ export class SharedHistory {
       await redis.publish(keys.historyRequests(), JSON.stringify(request));
       const key = await answered;
       const frames = key === undefined ? null : ((await redis.send("GETDEL", [key])) as string | null);
-      return { first: from, frames: frames === null ? [] : (JSON.parse(frames) as string[]) };
+      return { first: from, frames: frames === null || frames === "" ? [] : (JSON.parse(frames) as string[]) };
     } finally {
       clearTimeout(timer);
       this.#awaiting.delete(ref);
@@ -87,11 +117,15 @@ export class SharedHistory {
       if (request.from === this.nodeId) return;
       // From Redis, not trusted further than the protocol's own checks: a chat id names a file here.
       if (!isChatId(request.chat_id) || !Number.isSafeInteger(request.first) || !Number.isSafeInteger(request.last) || request.first < 1 || request.last < request.first) return;
-      const frames = await this.readRange(request.chat_id, request.first, request.last);
-      if (!frames) return;
+      if (!(await this.local.holdsRange(request.chat_id, request.first, request.last))) return;
       const { redis, keys } = this.connection;
       const key = keys.historyAnswer(request.ref);
-      if ((await redis.send("SET", [key, JSON.stringify(frames), "PX", String(ANSWER_TTL_MS), "NX"])) === null) return;
+      // Claimed before reading: of all the nodes holding the range, one reads and serializes it.
+      if ((await redis.send("SET", [key, "", "PX", String(ANSWER_TTL_MS), "NX"])) === null) return;
+      const frames = await this.local.readRange(request.chat_id, request.first, request.last);
+      // Held a moment ago, not now (the chat was deleted): no answer, the asker's wait runs out and it logs the gap.
+      if (!frames) return;
+      await redis.send("SET", [key, JSON.stringify(frames), "PX", String(ANSWER_TTL_MS), "XX"]);
       await redis.publish(keys.inbox(request.from), JSON.stringify({ kind: "history", ref: request.ref, key }));
     } catch (e) {
       // Runs in a subscriber callback: logged, never thrown (the asker logs the gap as trimmed).

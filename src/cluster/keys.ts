@@ -34,7 +34,7 @@ export class ClusterKeys {
     return `${this.prefix}{${chatId}}:archived`;
   }
 
-  /** `<fence token> <seq>`: the lease that appended last, and the last seq before its first append (event-log.ts, retries). */
+  /** `<fence token> <since> <through>`: the lease that appended last, the last seq before its first append, the last it appended (event-log.ts, retries). */
   appender(chatId: string): string {
     return `${this.prefix}{${chatId}}:appender`;
   }

@@ -30,6 +30,8 @@ import type { ForwardedFrame, MessageSender, QueuedTurn } from "../clients/chat-
 import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { EventArchive } from "../store/event-archive.ts";
+import { Archiver } from "./archiver.ts";
 import type { ClusterConnection } from "./cluster.ts";
 import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
@@ -41,11 +43,27 @@ import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "max_queued_turns">;
+  config: Pick<
+    Config,
+    | "cluster_lease_ms"
+    | "cluster_stream_max_events"
+    | "cluster_idle_ms"
+    | "cluster_history_wait_ms"
+    | "cluster_redis_command_timeout_ms"
+    | "max_queued_turns"
+    | "cluster_archive_interval_ms"
+    | "cluster_archive_batch_events"
+    | "cluster_archive_max_queued_events"
+    | "cluster_archive_max_behind_events"
+  >;
+  /** The durable history on PostgreSQL (store_postgres_url): the chats this node writes are archived there, older history is read from there. */
+  archive?: EventArchive;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
   readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>;
+  /** Whether this node holds seqs first..last of the chat: a cheap check before readRange. */
+  holdsRange: (chatId: string, first: number, last: number) => Promise<boolean>;
   /** The newest seq this node has of the chat (hub.latestSeq). */
   latestSeq: (chatId: string) => number;
   /** Is a turn running or queued in the chat here? */
@@ -123,16 +141,20 @@ export class ClusterNode {
 
   constructor(private readonly deps: ClusterNodeDeps) {
     const { connection, config, log } = deps;
-    const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
+    const { archive } = deps;
+    const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events, archive && config.cluster_archive_max_behind_events);
+    const archiver =
+      archive &&
+      new Archiver(eventLog, archive, { intervalMs: config.cluster_archive_interval_ms, batchEvents: config.cluster_archive_batch_events, maxQueuedEvents: config.cluster_archive_max_queued_events }, (msg, fields) => log.warn(msg, fields));
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);
-    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) }, config.cluster_redis_command_timeout_ms);
-    this.#history = new SharedHistory(connection, this.nodeId, deps.readRange, config.cluster_history_wait_ms, log);
+    this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) }, config.cluster_redis_command_timeout_ms, archiver);
+    this.#history = new SharedHistory(connection, this.nodeId, deps, config.cluster_history_wait_ms, log, archive);
     this.#fanout = new ClusterFanout(connection.subscriber, eventLog, connection.keys, {
       deliver: (chatId, seq, frame) => this.#mirror(chatId, seq, frame),
       older: (chatId, from, to) => this.#history.request(chatId, from, to),
-      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream, and on no other node, were not mirrored", { chat_id: chatId, from, to }),
+      trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream, nor in the durable history or on another node, were not mirrored", { chat_id: chatId, from, to }),
       error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
     });
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));

@@ -6,6 +6,7 @@ import sqlite2 from "../../drizzle/0002_equal_elektra.sql" with { type: "text" }
 import sqlite3 from "../../drizzle/0003_client_msg_ids.sql" with { type: "text" };
 import pgJournal from "../../drizzle/pg/meta/_journal.json";
 import pg0 from "../../drizzle/pg/0000_shared_metadata.sql" with { type: "text" };
+import pg1 from "../../drizzle/pg/0001_chat_events.sql" with { type: "text" };
 
 export const sqliteMigrations = { journal: sqliteJournal, sql: [sqlite0, sqlite1, sqlite2, sqlite3] as string[] };
-export const pgMigrations = { journal: pgJournal, sql: [pg0] as string[] };
+export const pgMigrations = { journal: pgJournal, sql: [pg0, pg1] as string[] };

@@ -4,14 +4,15 @@
  * the same table and column names, written behind by each node
  * (shared-metadata.ts; never on the per-event path). Seq reservations are per
  * node (a cluster numbers through Redis) and client_msg_ids ride in the Redis
- * stream, so neither table is here. Migrations in drizzle/pg/ are generated
+ * stream, so neither table is here. chat_events is the cluster's durable
+ * history (archiver.ts), older than what the chats' Redis streams keep. Migrations in drizzle/pg/ are generated
  * from this file with `npm run db:generate`; never edit them by hand.
  *
  * A module of its own, not beside the SQLite tables in schema.ts: loading
  * drizzle-orm/pg-core costs a single node about 10 ms of CPU at every start
  * (measured with the startup bench), and a single node never uses it.
  */
-import { bigint, index, jsonb, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 import { TURN_STATUSES } from "./schema.ts";
 
 const pgTime = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -67,4 +68,25 @@ export const pgMedia = pgTable(
     createdAt: pgTime("created_at").notNull(),
   },
   (t) => [index("media_chat_idx").on(t.chatId)],
+);
+
+/**
+ * A chat's client frames as clients received them, in runs of consecutive
+ * seqs (first_seq..last_seq, one frame per line: JSON never holds a raw
+ * newline), written behind by the chat's writer; long values are compressed by
+ * PostgreSQL itself (TOAST). Runs of two writers may overlap after a takeover
+ * (the same frames: both read them from the chat's stream); readers skip seqs
+ * already read. No foreign key to chats: a run may be written before its chat
+ * row (both are written behind), and a deleted chat's runs are deleted with it.
+ */
+export const pgChatEvents = pgTable(
+  "chat_events",
+  {
+    chatId: text("chat_id").notNull(),
+    firstSeq: bigint("first_seq", { mode: "number" }).notNull(),
+    lastSeq: bigint("last_seq", { mode: "number" }).notNull(),
+    frames: text("frames").notNull(),
+  },
+  // By last_seq too: a resume asks for the runs ending at or after a seq.
+  (t) => [primaryKey({ columns: [t.chatId, t.firstSeq] }), index("chat_events_last_idx").on(t.chatId, t.lastSeq)],
 );

@@ -19,17 +19,18 @@
  * Renames and deletes through the sessions API are written at once (awaited).
  */
 import { SQL } from "bun";
-import { and, desc, eq, getTableColumns, inArray, notInArray, type SQL as Sql, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, max, notInArray, type SQL as Sql, sql } from "drizzle-orm";
 import { type BunSQLDatabase, drizzle } from "drizzle-orm/bun-sql";
 import { type Db, embeddedMigrations } from "./db.ts";
 import { pgMigrations } from "./migrations.gen.ts";
 import { chats, deletedChats, media, type TurnRowStatus, turns } from "./schema.ts";
-import { pgChats, pgDeletedChats, pgMedia, pgTurns } from "./schema-pg.ts";
+import { EventArchive } from "./event-archive.ts";
+import { pgChatEvents, pgChats, pgDeletedChats, pgMedia, pgTurns } from "./schema-pg.ts";
 
 export type SharedChatRow = typeof pgChats.$inferSelect;
 export type SharedMediaRow = typeof pgMedia.$inferSelect;
 
-type PgDb = BunSQLDatabase<Record<string, never>> & { $client: SQL };
+export type PgDb = BunSQLDatabase<Record<string, never>> & { $client: SQL };
 type Tx = Parameters<Parameters<PgDb["transaction"]>[0]>[0];
 type Write = (tx: Tx) => Promise<unknown>;
 
@@ -67,12 +68,16 @@ export class SharedMetadata {
   #failing = false;
   /** The queue overflowed: the local rows are to be copied (the queue stays empty until then). */
   #copyNeeded = false;
+  /** The chats' durable history, on the same database (written by the chats' writers, not through this queue). */
+  readonly archive: EventArchive;
 
   private constructor(
     private readonly db: PgDb,
     private readonly events: SharedMetadataEvents,
     private readonly options: SharedMetadataOptions,
-  ) {}
+  ) {
+    this.archive = new EventArchive(db);
+  }
 
   /** Connects and applies the embedded migrations (an empty database gets every table). */
   static async open(url: string, events: SharedMetadataEvents, options: SharedMetadataOptions): Promise<SharedMetadata> {
@@ -153,11 +158,13 @@ export class SharedMetadata {
     await this.db.update(pgChats).set({ title, updatedAt: new Date() }).where(eq(pgChats.id, chatId));
   }
 
-  /** Removes the chat (its turn and media rows cascade), keeping its highest seq as deleted_chats does locally. */
+  /** Removes the chat (its turn and media rows cascade, its archived events go too), keeping its highest seq as deleted_chats does locally. */
   async delete(chatId: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       const [row] = await tx.select({ lastSeq: pgChats.lastSeq }).from(pgChats).where(eq(pgChats.id, chatId));
-      await deleteChat(tx, chatId, row?.lastSeq ?? 0);
+      // The chat row's seq is written behind and may trail what is archived already.
+      const [archived] = await tx.select({ lastSeq: max(pgChatEvents.lastSeq) }).from(pgChatEvents).where(eq(pgChatEvents.chatId, chatId));
+      await deleteChat(tx, chatId, Math.max(row?.lastSeq ?? 0, Number(archived?.lastSeq ?? 0)));
     });
   }
 
@@ -295,6 +302,7 @@ async function deleteChat(tx: Tx, chatId: string, seqFloor: number): Promise<voi
     .values({ id: chatId, lastSeq: seqFloor })
     .onConflictDoUpdate({ target: pgDeletedChats.id, set: { lastSeq: sql`greatest(${pgDeletedChats.lastSeq}, excluded.last_seq)` } });
   await tx.delete(pgChats).where(eq(pgChats.id, chatId));
+  await tx.delete(pgChatEvents).where(eq(pgChatEvents.chatId, chatId));
 }
 
 function isConstraint(e: unknown): boolean {

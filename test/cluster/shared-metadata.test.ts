@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import type { ConfigInput } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
+import { pgMigrations } from "../../src/store/migrations.gen.ts";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
 import { moved, scrape } from "../metrics-scrape.ts";
 import { startPostgres } from "./postgres-server.ts";
@@ -90,9 +91,9 @@ test("a chat made on node A is listed, renamed and deleted through the sessions 
 
 test("nodes started together against an empty Postgres apply its migrations once", async () => {
   const { sql } = await sharedNodes(2);
-  expect([...(await sql`select count(*)::int as n from drizzle.__drizzle_migrations`)]).toEqual([{ n: 1 }]);
+  expect([...(await sql`select count(*)::int as n from drizzle.__drizzle_migrations`)]).toEqual([{ n: pgMigrations.sql.length }]);
   const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
-  expect(tables.map((t: Frame) => t.table_name)).toEqual(["chats", "deleted_chats", "media", "turns"]);
+  expect(tables.map((t: Frame) => t.table_name)).toEqual(["chat_events", "chats", "deleted_chats", "media", "turns"]);
   await sql.close();
 }, 30_000);
 

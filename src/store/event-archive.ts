@@ -1,0 +1,82 @@
+/**
+ * A cluster's durable chat history on PostgreSQL (`chat_events`, schema-pg.ts):
+ * runs of consecutive client frames, written behind by each chat's writer
+ * (archiver.ts) and read by a node resuming a chat from before what its Redis
+ * stream keeps (history.ts).
+ */
+import { and, asc, eq, gte, inArray, lte, sql } from "drizzle-orm";
+import { pgChatEvents, pgDeletedChats } from "./schema-pg.ts";
+import type { PgDb } from "./shared-metadata.ts";
+
+/** One row: a chat's frames for seqs firstSeq..lastSeq, one per line. */
+export type ArchivedRun = typeof pgChatEvents.$inferInsert;
+
+/** Frames of consecutive seqs from `first` (none: the archive holds nothing in the range asked). */
+export interface ArchivedFrames {
+  first: number;
+  frames: string[];
+}
+
+/** Rows per read: with runs of at most cluster_archive_batch_events, bounds one read's memory. */
+const READ_ROWS = 64;
+/** Rows per INSERT: well under PostgreSQL's 65535 parameters a statement (4 a row). */
+const WRITE_ROWS = 1000;
+
+export class EventArchive {
+  constructor(private readonly db: PgDb) {}
+
+  /**
+   * Writes runs in one transaction. A run starting where a stored one does
+   * replaces it only if it reaches further (a takeover's writer may archive
+   * again what the dead one had, and more). Runs of a chat deleted at or past
+   * their seqs are not kept.
+   */
+  async write(runs: ArchivedRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    const chatIds = [...new Set(runs.map((r) => r.chatId))];
+    await this.db.transaction(async (tx) => {
+      for (let i = 0; i < runs.length; i += WRITE_ROWS) {
+        await tx
+          .insert(pgChatEvents)
+          .values(runs.slice(i, i + WRITE_ROWS))
+          .onConflictDoUpdate({
+            target: [pgChatEvents.chatId, pgChatEvents.firstSeq],
+            set: { lastSeq: sql`excluded.last_seq`, frames: sql`excluded.frames` },
+            setWhere: sql`excluded.last_seq > ${pgChatEvents.lastSeq}`,
+          });
+      }
+      const deletedFloor = sql`(select ${pgDeletedChats.lastSeq} from ${pgDeletedChats} where ${pgDeletedChats.id} = ${pgChatEvents.chatId})`;
+      await tx.delete(pgChatEvents).where(and(inArray(pgChatEvents.chatId, chatIds), sql`${pgChatEvents.lastSeq} <= ${deletedFloor}`));
+    });
+  }
+
+  /**
+   * The chat's frames from the first archived seq at or after `from`, through
+   * `through` at most, consecutive (a hole in the archive ends the answer);
+   * about `maxEvents` at most (whole rows).
+   */
+  async read(chatId: string, from: number, through: number, maxEvents: number): Promise<ArchivedFrames> {
+    const rows = await this.db
+      .select({ firstSeq: pgChatEvents.firstSeq, lastSeq: pgChatEvents.lastSeq, frames: pgChatEvents.frames })
+      .from(pgChatEvents)
+      .where(and(eq(pgChatEvents.chatId, chatId), gte(pgChatEvents.lastSeq, from), lte(pgChatEvents.firstSeq, through)))
+      .orderBy(asc(pgChatEvents.firstSeq))
+      .limit(READ_ROWS);
+    const frames: string[] = [];
+    let first = from;
+    let next = from;
+    for (const row of rows) {
+      if (row.lastSeq < next) continue;
+      if (row.firstSeq > next) {
+        if (frames.length > 0) break;
+        first = next = row.firstSeq;
+      }
+      const lines = row.frames.split("\n");
+      const end = Math.min(row.lastSeq, through);
+      frames.push(...lines.slice(next - row.firstSeq, end - row.firstSeq + 1));
+      next = end + 1;
+      if (next > through || frames.length >= maxEvents) break;
+    }
+    return { first, frames };
+  }
+}
