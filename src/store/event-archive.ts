@@ -4,7 +4,7 @@
  * (archiver.ts) and read by a node resuming a chat from before what its Redis
  * stream keeps (history.ts).
  */
-import { and, asc, eq, gte, inArray, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gte, lte, sql } from "drizzle-orm";
 import { pgChatEvents, pgDeletedChats } from "./schema-pg.ts";
 import type { PgDb } from "./shared-metadata.ts";
 
@@ -26,28 +26,21 @@ export class EventArchive {
   constructor(private readonly db: PgDb) {}
 
   /**
-   * Writes runs in one transaction. A run starting where a stored one does
-   * replaces it only if it reaches further (a takeover's writer may archive
-   * again what the dead one had, and more). Runs of a chat deleted at or past
-   * their seqs are not kept.
+   * Writes runs, one statement per WRITE_ROWS (no transaction around them: a
+   * run is whole or absent, and a retry writes it again). A run starting where
+   * a stored one does replaces it only if it reaches further (a takeover's
+   * writer may archive again what the dead one had, and more). A run of a chat
+   * deleted at or past its seqs is not written.
    */
   async write(runs: ArchivedRun[]): Promise<void> {
-    if (runs.length === 0) return;
-    const chatIds = [...new Set(runs.map((r) => r.chatId))];
-    await this.db.transaction(async (tx) => {
-      for (let i = 0; i < runs.length; i += WRITE_ROWS) {
-        await tx
-          .insert(pgChatEvents)
-          .values(runs.slice(i, i + WRITE_ROWS))
-          .onConflictDoUpdate({
-            target: [pgChatEvents.chatId, pgChatEvents.firstSeq],
-            set: { lastSeq: sql`excluded.last_seq`, frames: sql`excluded.frames` },
-            setWhere: sql`excluded.last_seq > ${pgChatEvents.lastSeq}`,
-          });
-      }
-      const deletedFloor = sql`(select ${pgDeletedChats.lastSeq} from ${pgDeletedChats} where ${pgDeletedChats.id} = ${pgChatEvents.chatId})`;
-      await tx.delete(pgChatEvents).where(and(inArray(pgChatEvents.chatId, chatIds), sql`${pgChatEvents.lastSeq} <= ${deletedFloor}`));
-    });
+    for (let i = 0; i < runs.length; i += WRITE_ROWS) {
+      const rows = runs.slice(i, i + WRITE_ROWS).map((r) => sql`(${r.chatId}, ${r.firstSeq}::bigint, ${r.lastSeq}::bigint, ${r.frames})`);
+      await this.db.execute(sql`insert into ${pgChatEvents} (chat_id, first_seq, last_seq, frames)
+        select r.chat_id, r.first_seq, r.last_seq, r.frames from (values ${sql.join(rows, sql`, `)}) as r (chat_id, first_seq, last_seq, frames)
+        where not exists (select 1 from ${pgDeletedChats} d where d.id = r.chat_id and d.last_seq >= r.last_seq)
+        on conflict (chat_id, first_seq) do update set last_seq = excluded.last_seq, frames = excluded.frames
+        where excluded.last_seq > ${pgChatEvents}.last_seq`);
+    }
   }
 
   /**

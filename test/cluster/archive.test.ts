@@ -25,9 +25,9 @@ interface Cluster {
   pgUrl: string;
 }
 
-async function cluster(): Promise<Cluster> {
+async function cluster() {
   const [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
-  return { redisUrl: redis.url, pgUrl: pg.url };
+  return { redisUrl: redis.url, pgUrl: pg.url, pg };
 }
 
 /** A gateway process with a fresh data dir; archive rows of 7 events at most, so a resume reads many rows over several pages. */
@@ -105,16 +105,16 @@ async function trimmedPast(url: string, through: number): Promise<number> {
 
 const consecutiveFrom1 = (events: string[]) => events.every((f, i) => seqOf(f) === i + 1);
 
-/** A fresh node resumes the chat from 0 and from the middle: exactly `published` (bytes), then quiet. */
-async function freshNodeResumes(c: Cluster, published: string[]): Promise<void> {
-  const fresh = await node(c);
+/** Fresh nodes resume the chat, one from 0, one from the middle: exactly `published` (bytes), then quiet. */
+async function freshNodesResume(c: Cluster, published: string[]): Promise<void> {
+  const [fresh, fresh2] = await Promise.all([node(c), node(c)]);
   const last = seqOf(published.at(-1)!)!;
   const fromStart = await rawClient(fresh.url, 0);
   expect(await eventsThrough(fromStart.client, fromStart.raw, last)).toEqual(published);
   const middle = Math.floor(last / 2);
-  const fromMiddle = await rawClient(fresh.url, middle);
+  const fromMiddle = await rawClient(fresh2.url, middle);
   expect(await eventsThrough(fromMiddle.client, fromMiddle.raw, last)).toEqual(published.slice(middle));
-  await kill(fresh);
+  await kill(fresh, fresh2);
 }
 
 test("every node that held a chat killed: a fresh node resumes it from seq 0 and from the middle with every event once, byte-equal, though the Redis stream trimmed most", async () => {
@@ -134,7 +134,7 @@ test("every node that held a chat killed: a fresh node resumes it from seq 0 and
   await trimmedPast(c.redisUrl, last - 2 * STREAM_MAX);
 
   await kill(a, b);
-  await freshNodeResumes(c, published);
+  await freshNodesResume(c, published);
 }, 60_000);
 
 test("kill -9 of the writer mid-turn before it archived anything: the node taking over archives what the stream holds; once it is gone too, a fresh node resumes with no gap", async () => {
@@ -159,7 +159,7 @@ test("kill -9 of the writer mid-turn before it archived anything: the node takin
   await trimmedPast(c.redisUrl, STREAM_MAX);
 
   await kill(b);
-  await freshNodeResumes(c, published);
+  await freshNodesResume(c, published);
 }, 60_000);
 
 test("a chat deleted through the sessions API takes its archived history along", async () => {
@@ -181,4 +181,28 @@ test("a chat deleted through the sessions API takes its archived history along",
   expect(await (await api(`/api/sessions/${key}/delete`)).json()).toEqual({ deleted: true });
   expect(await archived()).toBe(0);
   await sql.close();
+}, 60_000);
+
+test("PostgreSQL down while a fresh node resumes from before the stream: the client is told (no silent gap), and resumes whole once it is back", async () => {
+  const c = await cluster();
+  const a = await node(c, ["--echo-repeat=10"]);
+  const onA = await rawClient(a.url);
+  onA.client.send({ type: "message", chat_id: CHAT, content: "a reply long enough to outgrow the stream" });
+  await until(onA.client, isTurnEnd);
+  const published = chatEvents(onA.raw);
+  await trimmedPast(c.redisUrl, STREAM_MAX);
+  await kill(a);
+
+  const fresh = await node(c);
+  await c.pg.shutdown();
+  const { client } = await TestClient.ready(fresh.url);
+  client.send({ type: "attach", chat_id: CHAT, since_seq: 0 });
+  const told = await client.until((f) => f.event === "error" || f.event === "attached");
+  expect(told.at(-1)).toMatchObject({ event: "error", chat_id: CHAT });
+  console.log("a resume while PostgreSQL is down gets:", JSON.stringify(told.at(-1)));
+  expect(told.filter((f) => typeof f.seq === "number")).toEqual([]);
+
+  await c.pg.restart();
+  const again = await rawClient(fresh.url, 0);
+  expect(await eventsThrough(again.client, again.raw, seqOf(published.at(-1)!)!)).toEqual(published);
 }, 60_000);
