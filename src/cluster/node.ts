@@ -40,22 +40,12 @@ import { SharedHistory } from "./history.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
+type ArchiveOption = "cluster_archive_interval_ms" | "cluster_archive_batch_events" | "cluster_archive_max_queued_events" | "cluster_archive_max_behind_events";
+
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<
-    Config,
-    | "cluster_lease_ms"
-    | "cluster_stream_max_events"
-    | "cluster_idle_ms"
-    | "cluster_history_wait_ms"
-    | "cluster_redis_command_timeout_ms"
-    | "max_queued_turns"
-    | "cluster_archive_interval_ms"
-    | "cluster_archive_batch_events"
-    | "cluster_archive_max_queued_events"
-    | "cluster_archive_max_behind_events"
-  >;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "max_queued_turns" | ArchiveOption>;
   /** The durable history on PostgreSQL (store_postgres_url): the chats this node writes are archived there, older history is read from there. */
   archive?: EventArchive;
   /** Reveals an event another node appended (hub.mirror). */
@@ -140,8 +130,7 @@ export class ClusterNode {
   #stopping = false;
 
   constructor(private readonly deps: ClusterNodeDeps) {
-    const { connection, config, log } = deps;
-    const { archive } = deps;
+    const { connection, config, log, archive } = deps;
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events, archive && config.cluster_archive_max_behind_events);
     const archiver =
       archive &&
