@@ -194,8 +194,12 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     {
       busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined,
       log: (level, msg, fields) => log[level](msg, fields),
-      // Clustered: the chat's writer is another node; a turn started here before that was known writes nothing.
-      disowned: (chatId) => void runs.stopAndWait(chatId),
+      // Clustered: the chat's writer is another node; a turn started here before that was known writes nothing,
+      // and the chat's clients here follow the new writer.
+      disowned: (chatId) => {
+        void runs.stopAndWait(chatId);
+        clusterNode?.disowned(chatId);
+      },
     },
   );
   const reader = new ChatReader(hub, transcriptFile);

@@ -121,7 +121,7 @@ export interface ChatStream {
 export interface HubHooks {
   /** Whether the chat has a turn running (its stream state is then kept). */
   busy(chatId: string): boolean;
-  /** Clustered: another gateway holds the chat's lease and this node's events for it were dropped (its local turn must stop). */
+  /** Clustered: another gateway holds the chat's lease and this node's unrevealed events for it were dropped (its local turn must stop; the chat's clients here follow the new writer from `latestSeq`). */
   disowned?(chatId: string): void;
   log(level: "warn" | "error", msg: string, fields: Record<string, unknown>): void;
 }
@@ -310,10 +310,17 @@ export class Hub {
     return rest;
   }
 
-  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store); its local turn stops. */
+  /**
+   * Another gateway writes this chat: its unseen events are dropped (numbering
+   * goes back to the last revealed seq) and its local turn stops. The stream
+   * stays: its clients go on from the last seq they were sent, with the new
+   * writer's events mirrored (the hook has the fan-out deliver from there).
+   */
   #disown(chat: ChatStream): void {
     this.#tell(chat, CHAT_OWNED_ELSEWHERE);
-    this.forget(chat.chatId);
+    chat.staged = [];
+    chat.lastSeq = chat.durableSeq;
+    this.#dirty.delete(chat);
     this.hooks.disowned?.(chat.chatId);
   }
 

@@ -115,6 +115,22 @@ export class ClusterFanout {
     }
   }
 
+  /**
+   * Delivers the chat again from after `afterSeq` (following it if not yet):
+   * the hub skipped events of another writer while this node's own, since
+   * refused, held their seqs, so delivery goes back to the last seq revealed.
+   */
+  async resume(chatId: string, afterSeq: number): Promise<void> {
+    const chat = this.#chats.get(chatId);
+    if (!chat) return this.follow(chatId, afterSeq);
+    await chat.ready;
+    await chat.filling?.catch(() => {});
+    if (this.#chats.get(chatId) !== chat) return;
+    chat.next = Math.min(chat.next, afterSeq + 1);
+    chat.waiting ??= [];
+    await this.#startFill(chatId, chat);
+  }
+
   async unfollow(chatId: string): Promise<void> {
     if (!this.#chats.delete(chatId)) return;
     await this.subscriber.unsubscribe(this.keys.channel(chatId));

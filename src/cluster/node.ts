@@ -151,6 +151,16 @@ export class ClusterNode {
     await this.#fanout.follow(chatId, this.deps.latestSeq(chatId));
   }
 
+  /**
+   * The hub dropped this node's unrevealed events of the chat: another node
+   * writes it. Its clients here go on from the last seq they were sent with the
+   * new writer's events (those the refused ones hid included), mirrored.
+   */
+  disowned(chatId: string): void {
+    if (this.#stopping) return;
+    this.#fanout.resume(chatId, this.deps.latestSeq(chatId)).catch((e: unknown) => this.deps.log.error("could not follow a chat's new writer", { chat_id: chatId, error: String(e) }));
+  }
+
   /** False while another node holds the chat's lease; a free lease is taken over here first. */
   async writableHere(chatId: string): Promise<boolean> {
     // A takeover under way: writable once it has caught up (a message numbered before that would reuse seqs).
