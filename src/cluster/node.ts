@@ -35,13 +35,14 @@ import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
 import { SharedHistory } from "./history.ts";
+import { settledWithin } from "./command-timeout.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "max_queued_turns">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "max_queued_turns">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
@@ -71,9 +72,6 @@ export interface ClusterNodeDeps {
 
 /** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
 const FORWARD_REPLY_MS = 60_000;
-
-/** How long a chats-API request handed to the writer waits for its answer. */
-const API_REPLY_MS = 10_000;
 
 /** A proactive message of the chats API (POST /api/chats/{id}/messages). */
 export interface PublishedMessage {
@@ -221,35 +219,31 @@ export class ClusterNode {
 
   /**
    * POST /api/chats/{id}/messages on a node that does not write the chat: the
-   * writer publishes it (or this node, taking a free lease). Its seq, or 0 when
-   * nothing was stored (the writer refused, went away, or did not answer in time).
+   * writer publishes it (or this node, taking a free lease). Its seq; 0 when
+   * nothing was stored (the writer refused, or went away); undefined when the
+   * writer did not answer within cluster_api_reply_ms (it may still publish it).
    */
-  publishElsewhere(message: PublishedMessage): Promise<number> {
+  publishElsewhere(message: PublishedMessage): Promise<number | undefined> {
     return this.#askWriter({ type: "publish", chat_id: message.chat_id, message }, "seq");
   }
 
-  /** POST /api/chats/{id}/stop on a node that does not write the chat: how many turns the writer stopped (0 if it did not answer). */
-  stopElsewhere(chatId: string): Promise<number> {
+  /** POST /api/chats/{id}/stop on a node that does not write the chat: how many turns the writer stopped; undefined when it did not answer in time. */
+  stopElsewhere(chatId: string): Promise<number | undefined> {
     return this.#askWriter({ type: "stop_chat", chat_id: chatId }, "stopped");
   }
 
-  /** A chats-API request handed to the chat's writer: the number its answer carries under `field`, 0 for any other answer or none in time. */
-  #askWriter(work: Forwarded, field: "seq" | "stopped"): Promise<number> {
-    return new Promise<number>((resolve) => {
-      const timer = setTimeout(() => resolve(0), API_REPLY_MS);
-      const done = (n: number) => {
-        clearTimeout(timer);
-        resolve(n);
-      };
-      const sender: MessageSender = {
-        send: (frame) => done((JSON.parse(frame) as Record<string, number | undefined>)[field] ?? 0),
-        data: { clientId: "chats-api", remote: "", local: false },
-      };
-      this.forward(sender, work).catch((e: unknown) => {
-        this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
-        done(0);
-      });
+  /** A chats-API request handed to the chat's writer: the number its answer carries under `field` (0 for any other answer), undefined for none in time. */
+  #askWriter(work: Forwarded, field: "seq" | "stopped"): Promise<number | undefined> {
+    const { promise: answer, resolve } = Promise.withResolvers<number>();
+    const sender: MessageSender = {
+      send: (frame) => resolve((JSON.parse(frame) as Record<string, number | undefined>)[field] ?? 0),
+      data: { clientId: "chats-api", remote: "", local: false },
+    };
+    this.forward(sender, work).catch((e: unknown) => {
+      this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
+      resolve(0);
     });
+    return settledWithin(answer, this.deps.config.cluster_api_reply_ms, () => undefined);
   }
 
   /** On the chat's writer: a forwarded frame handled as if received here. */

@@ -6,9 +6,11 @@
  * both nodes, in one seq stream.
  */
 import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { tmpdir } from "node:os";
 import type { ConfigInput } from "../../src/config.ts";
-import { isTurnEnd, startTestGateway, stdioAgentConfig, TestClient, type TestGateway } from "../helpers.ts";
+import { HTTP_OUTCOME_UNKNOWN } from "../../src/protocol/errors.ts";
+import { isTurnEnd, onCleanup, startTestGateway, stdioAgentConfig, TestClient, type TestGateway } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
@@ -118,6 +120,25 @@ test("POST /api/chats/{id}/messages to a chat nobody writes takes the chat on th
   expect(await eventOf(onA, chatId, "message")).toMatchObject({ text: "first words", seq });
 });
 
+test("POST /api/chats/{id}/messages whose writer does not answer within cluster_api_reply_ms: 504, the outcome unknown (not 'not stored': the writer may still publish it)", async () => {
+  const server = await startRedis();
+  const gw = await startTestGateway({ cluster_redis_url: server.url, token: "t", cluster_api_reply_ms: 200 });
+  const chatId = "fwd-publish-silent";
+  // The chat's writer, as far as Redis tells: a node that takes the frame from its inbox and never answers.
+  const redis = new RedisClient(server.url);
+  const inbox = new RedisClient(server.url);
+  onCleanup(() => (redis.close(), inbox.close()));
+  const received: string[] = [];
+  await inbox.subscribe("agentgate:node:silent-node:inbox", (text) => received.push(text));
+  await redis.send("SET", [`agentgate:{${chatId}}:owner`, "7:silent-node", "PX", "60000"]);
+  const res = await gw.http("tcp", `/api/chats/${chatId}/messages`, { method: "POST", body: JSON.stringify({ text: "maybe" }), headers: { authorization: "Bearer t", "content-type": "application/json" } });
+  expect(received).toHaveLength(1);
+  expect(res.status).toBe(504);
+  expect(await res.json()).toEqual({ error: HTTP_OUTCOME_UNKNOWN, reason: expect.stringContaining("may still be published") });
+  const stop = await gw.http("tcp", `/api/chats/${chatId}/stop`, { method: "POST", headers: { authorization: "Bearer t" } });
+  expect(stop.status).toBe(504);
+  expect(await stop.json()).toMatchObject({ error: HTTP_OUTCOME_UNKNOWN });
+});
 
 test("POST /api/chats/{id}/stop on another node stops the writer's running turn", async () => {
   const [a, b] = await twoNodes({ echo_chunk_size: 1, echo_delay_ms: 5 });
