@@ -42,7 +42,7 @@ import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "max_queued_turns">;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "cluster_nodes_colocated" | "max_queued_turns">;
   /** Reveals an event another node appended (hub.mirror). */
   mirror: (chatId: string, seq: number, frame: string, event: object) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
@@ -203,7 +203,9 @@ export class ClusterNode {
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
     this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
-    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local: sender.data.local, work };
+    // Local trust is this node's judgement (its loopback, its filesystem): it travels only between co-located nodes.
+    const local = sender.data.local && this.deps.config.cluster_nodes_colocated;
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local, work };
     if (work.type === "message" && work.media?.length) {
       frame.media_key = keys.forwardedMedia(ref);
       frame.work = { ...work, media: [] };

@@ -9,7 +9,7 @@ import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { tmpdir } from "node:os";
 import type { ConfigInput } from "../../src/config.ts";
-import { HTTP_OUTCOME_UNKNOWN } from "../../src/protocol/errors.ts";
+import { HTTP_OUTCOME_UNKNOWN, SCOPE_REJECT } from "../../src/protocol/errors.ts";
 import { isTurnEnd, onCleanup, startTestGateway, stdioAgentConfig, TestClient, type TestGateway } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
@@ -61,8 +61,8 @@ test("a message with inline and uploaded media sent to another node runs on the 
   expect(await eventOf(onB, chatId, "error")).toMatchObject({ reason: "unknown_media" });
 });
 
-test("a message with a workspace scope, and a workspace-scope change, sent to another node are applied by the writer and seen on both nodes", async () => {
-  const [a, b] = await twoNodes();
+test("nodes declared co-located (cluster_nodes_colocated): a message with a workspace scope, and a workspace-scope change, sent to another node by a local client are applied by the writer and seen on both nodes", async () => {
+  const [a, b] = await twoNodes({ cluster_nodes_colocated: true });
   const chatId = "fwd-scope";
   const { onA, onB } = await writtenByA(a, b, chatId);
   const dir = tmpdir();
@@ -76,6 +76,20 @@ test("a message with a workspace scope, and a workspace-scope change, sent to an
   // A bad scope is refused by the writer and the refusal comes back to the sender.
   onB.send({ type: "set_workspace_scope", chat_id: chatId, workspace_scope: { project_path: "relative/path" } });
   expect(await eventOf(onB, chatId, "error")).toMatchObject({ chat_id: chatId, detail: "workspace_scope_rejected" });
+});
+
+test("by default a local client's trust stays on its node: a workspace scope it sends to a chat another node writes is refused there as not local, and nothing is stored", async () => {
+  const [a, b] = await twoNodes();
+  const chatId = "fwd-scope-remote";
+  const { onA, onB } = await writtenByA(a, b, chatId);
+  // onB is local to b (loopback); a would resolve the path on its own filesystem.
+  onB.send({ type: "set_workspace_scope", chat_id: chatId, workspace_scope: { project_path: tmpdir() } });
+  expect(await eventOf(onB, chatId, "error")).toMatchObject({ chat_id: chatId, detail: "workspace_scope_rejected", reason: SCOPE_REJECT.notLocal });
+  onB.send({ type: "message", chat_id: chatId, content: "scoped", client_msg_id: "m-remote-scope", workspace_scope: { project_path: tmpdir() } });
+  expect(await eventOf(onB, chatId, "error")).toMatchObject({ chat_id: chatId, reason: SCOPE_REJECT.notLocal });
+  // Nothing reached the chat: a's client hears nothing of either.
+  await onA.expectQuiet();
+  expect(a.config.cluster_nodes_colocated).toBe(false);
 });
 
 test("a tool result sent to another node answers the writer's pending call", async () => {
