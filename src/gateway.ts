@@ -151,6 +151,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       local: localStorage,
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
+      whenSettled: (fn) => hub.afterCommit(fn),
       readRange: async (chatId, first, last) => {
         if (hub.latestSeq(chatId) < last) return undefined;
         const frames: string[] = [];

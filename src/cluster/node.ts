@@ -43,8 +43,10 @@ export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
   config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "cluster_nodes_colocated" | "max_queued_turns">;
-  /** Reveals an event another node appended (hub.mirror). */
-  mirror: (chatId: string, seq: number, frame: string, event: object) => void;
+  /** Reveals an event another node appended (hub.mirror); false when withheld behind this node's own unrevealed events of the chat. */
+  mirror: (chatId: string, seq: number, frame: string, event: object) => boolean;
+  /** Runs `fn` once everything this node published so far is settled: revealed, or refused (hub.afterCommit). */
+  whenSettled: (fn: () => void) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
   readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>;
   /** The newest seq this node has of the chat (hub.latestSeq). */
@@ -111,6 +113,8 @@ export class ClusterNode {
   readonly #idleTimer: Timer;
   /** Messages the writers of mirrored chats accepted and have not started: run here by a takeover. */
   readonly #queued: QueuedMessages;
+  /** Chats whose mirrored events the hub withheld: delivered again once this node's own events are settled. */
+  readonly #withheld = new Set<string>();
   /** Takeovers under way (a second caller waits for the first). */
   readonly #takingOver = new Map<string, Promise<boolean>>();
   /** Messages this node forwarded: where their replies go, oldest first. */
@@ -155,6 +159,11 @@ export class ClusterNode {
    * new writer's events (those the refused ones hid included), mirrored.
    */
   disowned(chatId: string): void {
+    this.#deliverAgain(chatId);
+  }
+
+  /** The fan-out delivers the chat again from the last seq this node revealed (following it if it did not). */
+  #deliverAgain(chatId: string): void {
     if (this.#stopping) return;
     this.#fanout.resume(chatId, this.deps.latestSeq(chatId)).catch((e: unknown) => this.deps.log.error("could not follow a chat's new writer", { chat_id: chatId, error: String(e) }));
   }
@@ -188,35 +197,49 @@ export class ClusterNode {
   /**
    * Hands a frame to the chat's writer through its inbox; the writer's
    * replies come back through this node's. A chat nobody writes any more is
-   * taken over and the frame is handled here.
+   * taken over and the frame is handled here as it is; `leaving` makes what
+   * goes to another node (ChatPlacement.forward).
    */
-  async forward(sender: MessageSender, work: Forwarded, attempts = 3): Promise<void> {
+  async forward(sender: MessageSender, work: Forwarded, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame | undefined>, attempts = 3): Promise<void> {
     const chatId = work.chat_id;
-    const holder = await this.#leases.holder(chatId);
-    if (holder === undefined || holder.nodeId === this.nodeId) {
-      if (await this.writableHere(chatId)) return this.#run(sender, work);
-      // Another node won the free lease meanwhile: forward to it (a few times at most while leases change hands).
-      if (attempts > 1) return this.forward(sender, work, attempts - 1);
-    }
-    if (holder === undefined) return this.#notRun(sender, chatId);
+    const writer = await this.#writer(chatId);
+    if (writer === this.nodeId) return this.#run(sender, work);
+    // A takeover lost to another node meanwhile: asked again (a few times at most while leases change hands).
+    if (writer === undefined) return attempts > 1 ? this.forward(sender, work, leaving, attempts - 1) : this.#notRun(sender, chatId);
+    const outgoing = leaving && work.type !== "publish" && work.type !== "stop_chat" ? await leaving(work) : work;
+    if (outgoing === undefined) return;
     const { redis, keys } = this.deps.connection;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
     this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
     // Local trust is this node's judgement (its loopback, its filesystem): it travels only between co-located nodes.
     const local = sender.data.local && this.deps.config.cluster_nodes_colocated;
-    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local, work };
-    if (work.type === "message" && work.media?.length) {
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local, work: outgoing };
+    if (outgoing.type === "message" && outgoing.media?.length) {
       frame.media_key = keys.forwardedMedia(ref);
-      frame.work = { ...work, media: [] };
-      await redis.set(frame.media_key, JSON.stringify(work.media), "PX", FORWARD_REPLY_MS);
+      frame.work = { ...outgoing, media: [] };
+      await redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", FORWARD_REPLY_MS);
     }
-    const receivers = await redis.publish(keys.inbox(holder.nodeId), JSON.stringify(frame));
+    const receivers = await redis.publish(keys.inbox(writer), JSON.stringify(frame));
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
       this.#notRun(sender, chatId);
     }
+  }
+
+  /**
+   * The node writing the chat, asked of Redis (not of this node's fence, which
+   * a renewal may be about to lose): this node's id when it is this node (a
+   * free lease is taken over here first), undefined when a takeover was lost
+   * to another node meanwhile (ask again). The one answer to "writable here or
+   * forwarded" for frames from other nodes and for frames sent on.
+   */
+  async #writer(chatId: string): Promise<string | undefined> {
+    const holder = await this.#leases.holder(chatId);
+    if (holder === undefined) return (await this.#takeOver(chatId)) ? this.nodeId : undefined;
+    if (holder.nodeId !== this.nodeId) return holder.nodeId;
+    return (await this.writableHere(chatId)) ? this.nodeId : undefined;
   }
 
   /**
@@ -291,8 +314,7 @@ export class ClusterNode {
     const { work, media_key } = frame;
     const chatId = work.chat_id;
     try {
-      const holder = await this.#leases.holder(chatId);
-      const writable = holder === undefined ? await this.#takeOver(chatId) : holder.nodeId === this.nodeId && (await this.writableHere(chatId));
+      const writable = (await this.#writer(chatId)) === this.nodeId;
       if (writable && media_key !== undefined && work.type === "message") {
         const media = (await this.deps.connection.redis.send("GETDEL", [media_key])) as string | null;
         // Expired (the sender has stopped waiting for this message's replies by now): told like any message not run.
@@ -360,6 +382,7 @@ export class ClusterNode {
 
   #mirror(chatId: string, seq: number, frame: string): void {
     const event = JSON.parse(frame) as MirroredEvent & { client_msg_id?: unknown };
+    if (!this.deps.mirror(chatId, seq, frame, event)) return this.#withhold(chatId);
     this.#queued.observe(chatId, seq, event);
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
@@ -367,7 +390,16 @@ export class ClusterNode {
     } else if (event.event === "user" && typeof event.client_msg_id === "string") {
       this.deps.remember(chatId, event.client_msg_id);
     }
-    this.deps.mirror(chatId, seq, frame, event);
+  }
+
+  /** Another writer's events wait behind this node's own unrevealed ones (refused, or appended first): delivered again once those are settled. */
+  #withhold(chatId: string): void {
+    if (this.#withheld.has(chatId)) return;
+    this.#withheld.add(chatId);
+    this.deps.whenSettled(() => {
+      this.#withheld.delete(chatId);
+      this.#deliverAgain(chatId);
+    });
   }
 
   /** Chats mirrored mid-turn whose lease nobody holds any more are taken over. */

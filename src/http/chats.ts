@@ -31,6 +31,9 @@ export interface ChatsDeps {
 
 export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hono {
   const app = new Hono();
+  /** `here` where the chat is written (always on a single node), else `elsewhere`, handed to the writer. */
+  const onWriter = async <T>(chatId: string, here: () => T, elsewhere: (p: PublishPlacement) => Promise<T | undefined>): Promise<T | undefined> =>
+    placement && !(await placement.writableHere(chatId)) ? elsewhere(placement) : here();
 
   app.use("/:id/*", async (c, next) => {
     if (!isChatId(c.req.param("id"))) return refusal(400, "Bad Request", "invalid chat_id");
@@ -45,7 +48,7 @@ export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hon
     if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
     const message = { event: "message" as const, chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) };
-    const seq = placement && !(await placement.writableHere(chat_id)) ? await placement.publishElsewhere(message) : hub.publish(message);
+    const seq = await onWriter(chat_id, () => hub.publish(message), (p) => p.publishElsewhere(message));
     // No answer in time is not "not stored": the writer may still publish it, and a blind resend would publish it twice.
     if (seq === undefined) return refusal(504, HTTP_OUTCOME_UNKNOWN, HTTP_PUBLISH_UNKNOWN_REASON);
     if (seq === 0) return refusal(503, STORAGE_ERROR, HTTP_NOT_STORED_REASON);
@@ -54,7 +57,7 @@ export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hon
 
   app.post("/:id/stop", async (c) => {
     const chatId = c.req.param("id");
-    const stopped = placement && !(await placement.writableHere(chatId)) ? await placement.stopElsewhere(chatId) : runs.stop(chatId);
+    const stopped = await onWriter(chatId, () => runs.stop(chatId), (p) => p.stopElsewhere(chatId));
     if (stopped === undefined) return refusal(504, HTTP_OUTCOME_UNKNOWN, HTTP_STOP_UNKNOWN_REASON);
     return c.json({ stopped });
   });
