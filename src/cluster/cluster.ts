@@ -7,7 +7,7 @@
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { settledWithin } from "./command-timeout.ts";
+import { RedisTimeoutError, settledWithin } from "./command-timeout.ts";
 import { ClusterKeys } from "./keys.ts";
 import { KeptOpen } from "./reopen.ts";
 import { Subscriptions } from "./subscriptions.ts";
@@ -56,8 +56,10 @@ export async function connectCluster(
   };
 }
 
-/** Whether `error` came from Redis (Bun's RedisClient: a server error reply, a closed or failed connection) rather than from our own code. */
+/** Whether `error` came from Redis (Bun's RedisClient: a server error reply, a closed or failed connection; or no answer in time) rather than from our own code. */
 export function isRedisError(error: unknown): boolean {
+  // Redis not answering in time is a Redis failure too (command-timeout.ts).
+  if (error instanceof RedisTimeoutError) return true;
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === "string" && code.startsWith("ERR_REDIS");
 }

@@ -35,7 +35,7 @@ import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
 import { SharedHistory } from "./history.ts";
-import { settledWithin } from "./command-timeout.ts";
+import { answeredWithin, settledWithin } from "./command-timeout.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
@@ -126,7 +126,7 @@ export class ClusterNode {
   constructor(private readonly deps: ClusterNodeDeps) {
     const { connection, config, log } = deps;
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events);
-    this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
+    this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms, config.cluster_redis_command_timeout_ms);
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);
     this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) }, config.cluster_redis_command_timeout_ms);
@@ -136,7 +136,7 @@ export class ClusterNode {
       older: (chatId, from, to) => this.#history.request(chatId, from, to),
       trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream, and on no other node, were not mirrored", { chat_id: chatId, from, to }),
       error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
-    });
+    }, config.cluster_redis_command_timeout_ms);
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
     this.#watchTimer.unref();
     this.#idleTimer = setInterval(() => void this.#dropIdle(), Math.max(1, Math.floor(config.cluster_idle_ms / 2)));
@@ -209,6 +209,7 @@ export class ClusterNode {
     const outgoing = leaving && work.type !== "publish" && work.type !== "stop_chat" ? await leaving(work) : work;
     if (outgoing === undefined) return;
     const { redis, keys } = this.deps.connection;
+    const timeoutMs = this.deps.config.cluster_redis_command_timeout_ms;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
     this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
@@ -218,9 +219,9 @@ export class ClusterNode {
     if (outgoing.type === "message" && outgoing.media?.length) {
       frame.media_key = keys.forwardedMedia(ref);
       frame.work = { ...outgoing, media: [] };
-      await redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", FORWARD_REPLY_MS);
+      await answeredWithin(redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", FORWARD_REPLY_MS), timeoutMs, "a forwarded message's media");
     }
-    const receivers = await redis.publish(keys.inbox(writer), JSON.stringify(frame));
+    const receivers = await answeredWithin(redis.publish(keys.inbox(writer), JSON.stringify(frame)), timeoutMs, "a forwarded message");
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
@@ -435,7 +436,7 @@ export class ClusterNode {
    */
   async #claim(chatId: string): Promise<boolean> {
     const caughtUp = async () => {
-      const last = await this.#eventLog.lastSeq(chatId);
+      const last = await answeredWithin(this.#eventLog.lastSeq(chatId), this.deps.config.cluster_redis_command_timeout_ms, "a stream's last seq");
       await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId), last);
       this.deps.continueAfter(chatId, last);
     };
