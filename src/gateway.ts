@@ -27,6 +27,7 @@ import { SharedSessions } from "./cluster/shared-sessions.ts";
 import type { SharedMetadata } from "./store/shared-metadata.ts";
 import { OutboundMedia } from "./media/outbound.ts";
 import { loadOrCreateSecret, MediaSigner } from "./media/signing.ts";
+import { secretFile, sharedMediaDirProblem } from "./media/shared-dir.ts";
 import { type BoundListeners, bindListeners, type Listener } from "./listen.ts";
 import { connectionHandlers } from "./connections.ts";
 import type { Logger } from "./log.ts";
@@ -42,6 +43,7 @@ import { ChatStore } from "./store/chat-store.ts";
 import { CommitLog, removeSegments } from "./store/commit-log.ts";
 import { type Db, openDatabase } from "./store/db.ts";
 import { AcceptedMessageIds } from "./store/message-ids.ts";
+import { media } from "./store/schema.ts";
 import { TranscriptWriter, transcriptPath } from "./store/transcript.ts";
 import { startupMark } from "./startup-trace.ts";
 
@@ -155,6 +157,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
         for await (const line of reader.read(chatId, { from: first, through: first, visible: true })) return (JSON.parse(line) as { seq?: number }).seq === first;
         return false;
       },
+      whenSettled: (fn) => hub.afterCommit(fn),
       readRange: async (chatId, first, last) => {
         if (hub.latestSeq(chatId) < last) return undefined;
         const frames: string[] = [];
@@ -200,8 +203,12 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     {
       busy: (chatId): boolean => runs.activeTurn(chatId) !== undefined,
       log: (level, msg, fields) => log[level](msg, fields),
-      // Clustered: the chat's writer is another node; a turn started here before that was known writes nothing.
-      disowned: (chatId) => void runs.stopAndWait(chatId),
+      // Clustered: the chat's writer is another node; a turn started here before that was known writes nothing,
+      // and the chat's clients here follow the new writer.
+      disowned: (chatId) => {
+        void runs.stopAndWait(chatId);
+        clusterNode?.disowned(chatId);
+      },
     },
   );
   const reader = new ChatReader(hub, transcriptFile);
@@ -210,7 +217,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs; in a cluster with
   // cluster_media_dir, files and signing secret are that shared directory's, so every node serves every URL.
   const mediaHome = config.cluster_media_dir || config.data_dir;
-  const signer = new MediaSigner(loadOrCreateSecret(join(mediaHome, "media-secret")), config.media_url_ttl_s);
+  // The shared directory must be mounted before anything is created or swept in it (src/media/shared-dir.ts).
+  const mediaDirProblem = config.cluster_media_dir ? sharedMediaDirProblem(config.cluster_media_dir, db.select({ id: media.id }).from(media).limit(1).get() !== undefined) : undefined;
+  if (mediaDirProblem) throw new Error(mediaDirProblem);
+  const signer = new MediaSigner(loadOrCreateSecret(secretFile(mediaHome)), config.media_url_ttl_s);
   const library = new MediaLibrary(join(mediaHome, "media"), db, signer, log, shared, config.cluster_media_dir ? config.media_unclaimed_upload_s * 1000 : undefined);
   const mediaLimits = {
     maxImages: config.media_max_images,
@@ -322,7 +332,11 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,
     agentNames: agents.names(),
-    readiness: readinessChecks({ db, agents, serving: () => serving }),
+    readiness: {
+      ...readinessChecks({ db, agents, serving: () => serving }),
+      // Unmounted while serving: this node's media and signed URLs are not the cluster's.
+      ...(config.cluster_media_dir && { media: () => sharedMediaDirProblem(config.cluster_media_dir, true) }),
+    },
     gauges: gatewayGauges({
       connections: () => listeners.map((l) => ({ listener: l.address, transport: l.transport, open: l.server.pendingWebSockets })),
       chatsActive: () => runs.activeCount(),

@@ -121,7 +121,7 @@ export interface ChatStream {
 export interface HubHooks {
   /** Whether the chat has a turn running (its stream state is then kept). */
   busy(chatId: string): boolean;
-  /** Clustered: another gateway holds the chat's lease and this node's events for it were dropped (its local turn must stop). */
+  /** Clustered: another gateway holds the chat's lease and this node's unrevealed events for it were dropped (its local turn must stop; the chat's clients here follow the new writer from `latestSeq`). */
   disowned?(chatId: string): void;
   log(level: "warn" | "error", msg: string, fields: Record<string, unknown>): void;
 }
@@ -310,10 +310,17 @@ export class Hub {
     return rest;
   }
 
-  /** Another gateway writes this chat: its unseen events are dropped and its stream forgotten (a later load renumbers from the store); its local turn stops. */
+  /**
+   * Another gateway writes this chat: its unseen events are dropped (numbering
+   * goes back to the last revealed seq) and its local turn stops. The stream
+   * stays: its clients go on from the last seq they were sent, with the new
+   * writer's events mirrored (the hook has the fan-out deliver from there).
+   */
   #disown(chat: ChatStream): void {
     this.#tell(chat, CHAT_OWNED_ELSEWHERE);
-    this.forget(chat.chatId);
+    chat.staged = [];
+    chat.lastSeq = chat.durableSeq;
+    this.#dirty.delete(chat);
     this.hooks.disowned?.(chat.chatId);
   }
 
@@ -384,12 +391,17 @@ export class Hub {
   /**
    * Clustered: an event another gateway appended reaches this node's clients of
    * the chat through the same topic, ring and transcript as its own events (the
-   * fan-out calls this in seq order, once per seq).
+   * fan-out calls this in seq order, once per seq). False when it is withheld:
+   * this node has unrevealed events of its own numbered before it (their
+   * append decides what comes first), so it is to be delivered again, from
+   * `latestSeq`, once they are settled; showing it now would leave a gap.
    */
-  mirror(chatId: string, seq: number, frame: string, event: object): void {
+  mirror(chatId: string, seq: number, frame: string, event: object): boolean {
     const chat = this.#open(chatId);
-    // Already held: revealed here, or this node's own batch coming back while its append is in flight.
-    if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return;
+    // Already held: revealed here, or this node's own batch coming back while its append is in flight (another
+    // writer's event at such a seq means this node's is refused: its disown has the fan-out deliver again).
+    if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return true;
+    if (chat.staged.length > 0) return false;
     for (const server of this.#listeners) server.publish(chat.topic, frame);
     chat.ring.push(seq, frame);
     this.#ringBytes += frame.length;
@@ -397,6 +409,7 @@ export class Hub {
     chat.reservedThrough = Math.max(chat.reservedThrough, seq);
     this.storage.committed(chatId, seq, frame, event, (event as { event?: string }).event ?? "");
     this.#scheduleEviction();
+    return true;
   }
 
   /**

@@ -51,8 +51,12 @@ export interface ChatPlacement {
   follow(chatId: string): Promise<void>;
   /** False while another node holds the chat's lease: a message sent here is forwarded to it. */
   writableHere(chatId: string): Promise<boolean>;
-  /** Hands a frame to the node writing the chat; its replies (ack, error) come back to `sender`. */
-  forward(sender: MessageSender, frame: ForwardedFrame): Promise<void>;
+  /**
+   * Hands a frame to the node writing the chat; its replies (ack, error) come back to `sender`. `leaving`
+   * turns it into what another node can run, only when it does leave this node (undefined: not sent; its
+   * sender was told why); a chat that turns out writable here runs the frame as it is.
+   */
+  forward(sender: MessageSender, frame: ForwardedFrame, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame | undefined>): Promise<void>;
 }
 
 /** Who sent a message, as far as running it needs: where replies go and who to name in the chat. */
@@ -67,7 +71,7 @@ export type ForwardedToolResult = ToolResultEnvelope & { capabilities: string[] 
 /**
  * What one node hands to the node writing the chat, as its client sent it
  * (already checked against the protocol's schema), except that a message's
- * uploads travel as inline media: they are files of the receiving node.
+ * uploads travel as inline media: they are files of the node that received it.
  */
 export type ForwardedFrame = Message | SetWorkspaceScope | ForwardedToolResult;
 
@@ -166,6 +170,13 @@ export class ChatActions {
     this.#whenPlaced(ws, env.chat_id, placement.follow(env.chat_id), () => this.#attach(ws, env));
   }
 
+  /** Runs `here` where the chat is written: on this node (always, single node), else `elsewhere` hands the frame to the writer. */
+  #onWriter(ws: ClientSocket, chatId: string, here: () => unknown, elsewhere: (placement: ChatPlacement) => unknown): void {
+    const { placement } = this.deps;
+    if (!placement) return void here();
+    this.#whenPlaced(ws, chatId, placement.writableHere(chatId), (writable) => (writable ? here() : elsewhere(placement)));
+  }
+
   /**
    * Clustered: `handle` runs once the chat's placement is known, outside the
    * socket's error boundary (src/connections.ts), so it gets one of its own: it
@@ -206,28 +217,31 @@ export class ChatActions {
   }
 
   message(ws: ClientSocket, env: Message): void {
-    const { placement } = this.deps;
-    if (!placement) return this.#message(ws, env);
-    this.#whenPlaced(ws, env.chat_id, placement.writableHere(env.chat_id), (writable) => (writable ? this.#message(ws, env) : this.#forward(ws, env, placement)));
+    this.#onWriter(ws, env.chat_id, () => this.#message(ws, env), (placement) => this.#forward(ws, env, placement));
   }
 
   /**
    * Another node writes the chat: the client follows it here and the message
    * runs there, checked there. Uploads named by media_ids are files of this
-   * node: their bytes go along as inline media (stored by the writer, served by
-   * its signed URLs); the uploads stay unclaimed here, swept as any unclaimed upload.
+   * node: when the message leaves it, their bytes go along as inline media
+   * (stored by the writer, served by its signed URLs); the uploads stay
+   * unclaimed here, swept as any unclaimed upload. Read only then: a chat that
+   * turns out writable here (its lease freed meanwhile) claims them as they are.
    */
   async #forward(ws: ClientSocket, env: Message, placement: ChatPlacement): Promise<void> {
     const chatId = env.chat_id;
-    const { media_ids, ...rest } = env;
     const { library } = this.deps;
-    const uploads = library.uploads(media_ids ?? [], chatId)?.map((u) => ({ ...u, path: library.resolveInside(u.relPath) }));
+    const uploads = library.uploads(env.media_ids ?? [], chatId)?.map((u) => ({ ...u, path: library.resolveInside(u.relPath) }));
     if (!uploads || uploads.some((u) => u.path === undefined)) return replyError(ws, { detail: IMAGE_REJECTED, reason: IMAGE_REJECT.unknownMedia }, chatId);
-    const inlined = await Promise.all(uploads.map(async (u) => ({ data_url: `data:${u.mime};base64,${Buffer.from(await Bun.file(u.path!).arrayBuffer()).toString("base64")}`, name: u.name })));
-    const forwarded: Message = inlined.length > 0 ? { ...rest, media: [...(env.media ?? []), ...inlined] } : rest;
     await placement.follow(chatId);
     if (this.join(ws, chatId)) this.hydrate(ws, chatId);
-    await placement.forward(ws, forwarded);
+    const { media_ids: _uploadedHere, ...rest } = env;
+    const leaving = async (): Promise<Message> => {
+      if (uploads.length === 0) return rest;
+      const inlined = await Promise.all(uploads.map(async (u) => ({ data_url: `data:${u.mime};base64,${Buffer.from(await Bun.file(u.path!).arrayBuffer()).toString("base64")}`, name: u.name })));
+      return { ...rest, media: [...(env.media ?? []), ...inlined] };
+    };
+    await placement.forward(ws, env, leaving);
   }
 
   /** On the node writing the chat: a frame another node received, handled as if sent here; replies and failures go to its sender. */
@@ -268,9 +282,7 @@ export class ChatActions {
 
   /** In a cluster it runs where the chat is written (the scope is that node's chat metadata). */
   setWorkspaceScope(ws: ClientSocket, env: SetWorkspaceScope): void {
-    const { placement } = this.deps;
-    if (!placement) return this.#setScope(ws, env);
-    this.#whenPlaced(ws, env.chat_id, placement.writableHere(env.chat_id), (writable) => (writable ? this.#setScope(ws, env) : placement.forward(ws, env)));
+    this.#onWriter(ws, env.chat_id, () => this.#setScope(ws, env), (placement) => placement.forward(ws, env));
   }
 
   #setScope(sender: MessageSender, env: SetWorkspaceScope): void {
@@ -283,11 +295,8 @@ export class ChatActions {
   /** In a cluster it answers the call where it is pending, on the chat's writer, with the tools this socket declared if it is attached to the chat. */
   toolResult(ws: ClientSocket, env: ToolResultEnvelope): void {
     const canRun = (tool: string) => ws.data.chats.has(env.chat_id) && ws.data.capabilities.has(tool);
-    const { placement } = this.deps;
-    if (!placement) return this.#answerTool(ws, env, canRun);
-    this.#whenPlaced(ws, env.chat_id, placement.writableHere(env.chat_id), (writable) =>
-      writable ? this.#answerTool(ws, env, canRun) : placement.forward(ws, { ...env, capabilities: ws.data.chats.has(env.chat_id) ? [...ws.data.capabilities] : [] }),
-    );
+    const capabilities = () => (ws.data.chats.has(env.chat_id) ? [...ws.data.capabilities] : []);
+    this.#onWriter(ws, env.chat_id, () => this.#answerTool(ws, env, canRun), (placement) => placement.forward(ws, { ...env, capabilities: capabilities() }));
   }
 
   #answerTool(sender: MessageSender, env: ToolResultEnvelope, canRun: (tool: string) => boolean): void {
@@ -370,9 +379,7 @@ export class ChatActions {
 
   /** A `stop` frame. In a cluster it runs where the chat is written: sent on to the writer as "/stop" when that is another node. */
   stopFrame(ws: ClientSocket, chatId: string): void {
-    const { placement } = this.deps;
-    if (!placement) return this.stop(ws, chatId);
-    this.#whenPlaced(ws, chatId, placement.writableHere(chatId), (writable) => (writable ? this.stop(ws, chatId) : placement.forward(ws, { type: "message", chat_id: chatId, content: STOP_COMMAND })));
+    this.#onWriter(ws, chatId, () => this.stop(ws, chatId), (placement) => placement.forward(ws, { type: "message", chat_id: chatId, content: STOP_COMMAND }));
   }
 
   /**

@@ -7,6 +7,7 @@
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { RedisTimeoutError, settledWithin } from "./command-timeout.ts";
 import { ClusterKeys } from "./keys.ts";
 import { KeptOpen } from "./reopen.ts";
 import { Subscriptions } from "./subscriptions.ts";
@@ -55,8 +56,10 @@ export async function connectCluster(
   };
 }
 
-/** Whether `error` came from Redis (Bun's RedisClient: a server error reply, a closed or failed connection) rather than from our own code. */
+/** Whether `error` came from Redis (Bun's RedisClient: a server error reply, a closed or failed connection; or no answer in time) rather than from our own code. */
 export function isRedisError(error: unknown): boolean {
+  // Redis not answering in time is a Redis failure too (command-timeout.ts).
+  if (error instanceof RedisTimeoutError) return true;
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === "string" && code.startsWith("ERR_REDIS");
 }
@@ -64,18 +67,14 @@ export function isRedisError(error: unknown): boolean {
 async function connect({ cluster_redis_url: url, cluster_redis_max_retries: maxRetries }: Pick<Config, "cluster_redis_url" | "cluster_redis_max_retries">): Promise<RedisClient> {
   const redis = new RedisClient(url, { connectionTimeout: CONNECT_TIMEOUT_MS, maxRetries });
   // The client retries a refused connection on its own for long: start-up gives it a fixed time.
-  let timer: Timer | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([redis.connect(), timedOut]);
+    await settledWithin(redis.connect(), CONNECT_TIMEOUT_MS, (): never => {
+      throw new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`);
+    });
     return redis;
   } catch (e) {
     redis.close();
     // The URL may hold a password: name the option, not its value.
     throw new Error(`cluster_redis_url: cannot connect to Redis: ${(e as Error).message}`);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -14,12 +14,29 @@ export class RedisTimeoutError extends Error {
   }
 }
 
-/** `promise`, or a RedisTimeoutError after `ms`. The promise's own rejection is still observed when it loses the race. */
-export function answeredWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * `promise`'s outcome, or `late()`'s once `ms` have passed first (a throw in
+ * `late` rejects). The promise is not cancelled; its own rejection is still
+ * observed when it loses the race. Every wait the cluster bounds goes through it.
+ */
+export function settledWithin<T, L>(promise: Promise<T>, ms: number, late: () => L): Promise<T | L> {
   let timer: Timer | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeoutError(what, ms)), ms);
+  const timedOut = new Promise<L>((resolve, reject) => {
+    timer = setTimeout(() => {
+      try {
+        resolve(late());
+      } catch (e) {
+        reject(e);
+      }
+    }, ms);
   });
   promise.catch(() => {});
   return Promise.race([promise, timedOut]).finally(() => clearTimeout(timer));
+}
+
+/** `promise`, or a RedisTimeoutError after `ms`. */
+export function answeredWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return settledWithin(promise, ms, (): never => {
+    throw new RedisTimeoutError(what, ms);
+  });
 }

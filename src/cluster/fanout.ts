@@ -10,6 +10,7 @@
  * The node hands delivered frames to its native Bun topic, so its own sockets
  * are served by uWS as on a single node.
  */
+import { answeredWithin } from "./command-timeout.ts";
 import { type ClusterEventLog, decodeNotice } from "./event-log.ts";
 import type { OlderEvents } from "./history.ts";
 import type { ClusterKeys } from "./keys.ts";
@@ -62,6 +63,8 @@ export class ClusterFanout {
     private readonly log: ClusterEventLog,
     private readonly keys: ClusterKeys,
     private readonly hooks: FanoutHooks,
+    /** cluster_redis_command_timeout_ms: a stalled Redis fails a subscription or stream read (the follow is answered as a Redis failure) instead of holding it forever. */
+    private readonly commandTimeoutMs: number,
   ) {
     // Notices published while the connection was down are lost: the streams have them.
     subscriber.onReconnect(() => {
@@ -86,7 +89,7 @@ export class ClusterFanout {
   async #start(chatId: string, chat: Followed): Promise<void> {
     try {
       // Subscribed before reading the stream: a batch appended in between is in one or the other (or both: seqs dedupe).
-      await this.subscriber.subscribe(this.keys.channel(chatId), this.#listener);
+      await answeredWithin(this.subscriber.subscribe(this.keys.channel(chatId), this.#listener), this.commandTimeoutMs, "a subscription");
       await this.#startFill(chatId, chat);
     } catch (e) {
       await this.unfollow(chatId).catch(() => {});
@@ -116,9 +119,25 @@ export class ClusterFanout {
     }
   }
 
+  /**
+   * Delivers the chat again from after `afterSeq` (following it if not yet):
+   * the hub skipped events of another writer while this node's own, since
+   * refused, held their seqs, so delivery goes back to the last seq revealed.
+   */
+  async resume(chatId: string, afterSeq: number): Promise<void> {
+    const chat = this.#chats.get(chatId);
+    if (!chat) return this.follow(chatId, afterSeq);
+    await chat.ready;
+    await chat.filling?.catch(() => {});
+    if (this.#chats.get(chatId) !== chat) return;
+    chat.next = Math.min(chat.next, afterSeq + 1);
+    chat.waiting ??= [];
+    await this.#startFill(chatId, chat);
+  }
+
   async unfollow(chatId: string): Promise<void> {
     if (!this.#chats.delete(chatId)) return;
-    await this.subscriber.unsubscribe(this.keys.channel(chatId));
+    await answeredWithin(this.subscriber.unsubscribe(this.keys.channel(chatId)), this.commandTimeoutMs, "an unsubscription");
   }
 
   /** Followed chats with nothing delivered since `before` and no stream read under way. */
@@ -181,7 +200,7 @@ export class ClusterFanout {
     let failure: unknown;
     try {
       for (let round = 0; round < FILL_ROUNDS; round++) {
-        const events = await this.log.after(chatId, chat.next - 1, FILL_BATCH);
+        const events = await answeredWithin(this.log.after(chatId, chat.next - 1, FILL_BATCH), this.commandTimeoutMs, "a stream read");
         if (this.#chats.get(chatId) !== chat) return;
         if (events.length > 0 && events[0]!.seq > chat.next) await this.#fillOlder(chatId, chat, events[0]!.seq - 1);
         if (this.#chats.get(chatId) !== chat) return;

@@ -22,6 +22,7 @@ import type { Logger } from "../log.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { EventArchive } from "../store/event-archive.ts";
 import type { ClusterConnection } from "./cluster.ts";
+import { settledWithin } from "./command-timeout.ts";
 
 /** Events one request asks for: bounds the answer key and one fill's memory (a chat's stream holds cluster_stream_max_events). Also one page read from the archive. */
 const HISTORY_MAX_EVENTS = 10_000;
@@ -88,19 +89,14 @@ export class SharedHistory {
     const { redis, keys } = this.connection;
     const from = Math.max(first, last - HISTORY_MAX_EVENTS + 1);
     const ref = `${this.nodeId}:${this.#nextRef++}`;
-    let timer: Timer | undefined;
-    const answered = new Promise<string | undefined>((resolve) => {
-      this.#awaiting.set(ref, resolve);
-      timer = setTimeout(() => resolve(undefined), this.waitMs);
-    });
+    const answered = new Promise<string | undefined>((resolve) => this.#awaiting.set(ref, resolve));
     try {
       const request: HistoryRequest = { from: this.nodeId, ref, chat_id: chatId, first: from, last };
       await redis.publish(keys.historyRequests(), JSON.stringify(request));
-      const key = await answered;
+      const key = await settledWithin(answered, this.waitMs, () => undefined);
       const frames = key === undefined ? null : ((await redis.send("GETDEL", [key])) as string | null);
       return { first: from, frames: frames === null || frames === "" ? [] : (JSON.parse(frames) as string[]) };
     } finally {
-      clearTimeout(timer);
       this.#awaiting.delete(ref);
     }
   }

@@ -12,6 +12,7 @@
 import type { RedisClient } from "bun";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { answeredWithin } from "./command-timeout.ts";
 import type { ClusterKeys } from "./keys.ts";
 import { FENCE_CHECK, isFenced, LuaScript } from "./lua.ts";
 
@@ -50,17 +51,28 @@ export function newNodeId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
+/**
+ * Acquiring, releasing and asking who holds a lease fail after
+ * `commandTimeoutMs` when Redis does not answer (a stalled server keeps the
+ * connection open): a claim or a writer lookup is then answered as a Redis
+ * failure instead of waiting forever. An acquire that ran after all holds the
+ * lease until its TTL, and this node asking again gets it back. Renewals are
+ * bounded by their caller (cluster-storage.ts), which treats a late one apart.
+ */
 export class ChatLeases {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: ClusterKeys,
     readonly nodeId: string,
     readonly ttlMs: number,
+    /** cluster_redis_command_timeout_ms */
+    private readonly commandTimeoutMs: number,
   ) {}
 
   /** The lease, or undefined while another node holds it. */
   async acquire(chatId: string): Promise<Fence | undefined> {
-    const epoch = Number(await ACQUIRE.run(this.redis, [this.keys.owner(chatId), this.keys.epoch(chatId)], [this.nodeId, String(this.ttlMs)]));
+    const acquired = ACQUIRE.run(this.redis, [this.keys.owner(chatId), this.keys.epoch(chatId)], [this.nodeId, String(this.ttlMs)]);
+    const epoch = Number(await answeredWithin(acquired, this.commandTimeoutMs, "a lease claim"));
     return epoch === 0 ? undefined : { chatId, epoch, token: `${epoch}:${this.nodeId}` };
   }
 
@@ -71,12 +83,12 @@ export class ChatLeases {
 
   /** Gives the lease up so another node may take the chat at once; false when it was already lost. */
   async release(fence: Fence): Promise<boolean> {
-    return this.#holderOnly(RELEASE, fence, []);
+    return answeredWithin(this.#holderOnly(RELEASE, fence, []), this.commandTimeoutMs, "a lease release");
   }
 
   /** Who holds the chat now, if anyone. */
   async holder(chatId: string): Promise<{ epoch: number; nodeId: string } | undefined> {
-    const value = (await this.redis.get(this.keys.owner(chatId))) as string | null;
+    const value = (await answeredWithin(this.redis.get(this.keys.owner(chatId)), this.commandTimeoutMs, "a lease lookup")) as string | null;
     if (value === null) return undefined;
     const colon = value.indexOf(":");
     return { epoch: Number(value.slice(0, colon)), nodeId: value.slice(colon + 1) };

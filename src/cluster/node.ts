@@ -37,6 +37,7 @@ import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
 import { SharedHistory } from "./history.ts";
+import { answeredWithin, settledWithin } from "./command-timeout.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
@@ -45,11 +46,13 @@ type ArchiveOption = "cluster_archive_interval_ms" | "cluster_archive_batch_even
 export interface ClusterNodeDeps {
   connection: ClusterConnection;
   local: ChatStorage;
-  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "max_queued_turns" | ArchiveOption>;
+  config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "cluster_nodes_colocated" | "max_queued_turns" | ArchiveOption>;
   /** The durable history on PostgreSQL (store_postgres_url): the chats this node writes are archived there, older history is read from there. */
   archive?: EventArchive;
-  /** Reveals an event another node appended (hub.mirror). */
-  mirror: (chatId: string, seq: number, frame: string, event: object) => void;
+  /** Reveals an event another node appended (hub.mirror); false when withheld behind this node's own unrevealed events of the chat. */
+  mirror: (chatId: string, seq: number, frame: string, event: object) => boolean;
+  /** Runs `fn` once everything this node published so far is settled: revealed, or refused (hub.afterCommit). */
+  whenSettled: (fn: () => void) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
   readRange: (chatId: string, first: number, last: number) => Promise<string[] | undefined>;
   /** Whether this node holds seqs first..last of the chat: a cheap check before readRange. */
@@ -79,9 +82,6 @@ export interface ClusterNodeDeps {
 
 /** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
 const FORWARD_REPLY_MS = 60_000;
-
-/** How long a chats-API request handed to the writer waits for its answer. */
-const API_REPLY_MS = 10_000;
 
 /** A proactive message of the chats API (POST /api/chats/{id}/messages). */
 export interface PublishedMessage {
@@ -121,6 +121,8 @@ export class ClusterNode {
   readonly #idleTimer: Timer;
   /** Messages the writers of mirrored chats accepted and have not started: run here by a takeover. */
   readonly #queued: QueuedMessages;
+  /** Chats whose mirrored events the hub withheld: delivered again once this node's own events are settled. */
+  readonly #withheld = new Set<string>();
   /** Takeovers under way (a second caller waits for the first). */
   readonly #takingOver = new Map<string, Promise<boolean>>();
   /** Messages this node forwarded: where their replies go, oldest first. */
@@ -135,7 +137,7 @@ export class ClusterNode {
     const archiver =
       archive &&
       new Archiver(eventLog, archive, { intervalMs: config.cluster_archive_interval_ms, batchEvents: config.cluster_archive_batch_events, maxQueuedEvents: config.cluster_archive_max_queued_events }, (msg, fields) => log.warn(msg, fields));
-    this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms);
+    this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms, config.cluster_redis_command_timeout_ms);
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);
     this.storage = new ClusterStorage(deps.local, this.#leases, eventLog, { warn: (msg, fields) => log.warn(msg, fields), takeOver: (chatId) => this.#takeOver(chatId) }, config.cluster_redis_command_timeout_ms, archiver);
@@ -145,7 +147,7 @@ export class ClusterNode {
       older: (chatId, from, to) => this.#history.request(chatId, from, to),
       trimmed: (chatId, from, to) => log.warn("events no longer in the chat's Redis stream, nor in the durable history or on another node, were not mirrored", { chat_id: chatId, from, to }),
       error: (chatId, error) => log.error("could not mirror a chat's events", { chat_id: chatId, error: String(error) }),
-    });
+    }, config.cluster_redis_command_timeout_ms);
     this.#watchTimer = setInterval(() => void this.#watchWriters(), Math.max(1, Math.floor(config.cluster_lease_ms / 2)));
     this.#watchTimer.unref();
     this.#idleTimer = setInterval(() => void this.#dropIdle(), Math.max(1, Math.floor(config.cluster_idle_ms / 2)));
@@ -160,6 +162,21 @@ export class ClusterNode {
   async follow(chatId: string): Promise<void> {
     if (this.storage.owns(chatId)) return;
     await this.#fanout.follow(chatId, this.deps.latestSeq(chatId));
+  }
+
+  /**
+   * The hub dropped this node's unrevealed events of the chat: another node
+   * writes it. Its clients here go on from the last seq they were sent with the
+   * new writer's events (those the refused ones hid included), mirrored.
+   */
+  disowned(chatId: string): void {
+    this.#deliverAgain(chatId);
+  }
+
+  /** The fan-out delivers the chat again from the last seq this node revealed (following it if it did not). */
+  #deliverAgain(chatId: string): void {
+    if (this.#stopping) return;
+    this.#fanout.resume(chatId, this.deps.latestSeq(chatId)).catch((e: unknown) => this.deps.log.error("could not follow a chat's new writer", { chat_id: chatId, error: String(e) }));
   }
 
   /** False while another node holds the chat's lease; a free lease is taken over here first. */
@@ -191,28 +208,31 @@ export class ClusterNode {
   /**
    * Hands a frame to the chat's writer through its inbox; the writer's
    * replies come back through this node's. A chat nobody writes any more is
-   * taken over and the frame is handled here.
+   * taken over and the frame is handled here as it is; `leaving` makes what
+   * goes to another node (ChatPlacement.forward).
    */
-  async forward(sender: MessageSender, work: Forwarded, attempts = 3): Promise<void> {
+  async forward(sender: MessageSender, work: Forwarded, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame | undefined>, attempts = 3): Promise<void> {
     const chatId = work.chat_id;
-    const holder = await this.#leases.holder(chatId);
-    if (holder === undefined || holder.nodeId === this.nodeId) {
-      if (await this.writableHere(chatId)) return this.#run(sender, work);
-      // Another node won the free lease meanwhile: forward to it (a few times at most while leases change hands).
-      if (attempts > 1) return this.forward(sender, work, attempts - 1);
-    }
-    if (holder === undefined) return this.#notRun(sender, chatId);
+    const writer = await this.#writer(chatId);
+    if (writer === this.nodeId) return this.#run(sender, work);
+    // A takeover lost to another node meanwhile: asked again (a few times at most while leases change hands).
+    if (writer === undefined) return attempts > 1 ? this.forward(sender, work, leaving, attempts - 1) : this.#notRun(sender, chatId);
+    const outgoing = leaving && work.type !== "publish" && work.type !== "stop_chat" ? await leaving(work) : work;
+    if (outgoing === undefined) return;
     const { redis, keys } = this.deps.connection;
+    const timeoutMs = this.deps.config.cluster_redis_command_timeout_ms;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
     this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
-    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local: sender.data.local, work };
-    if (work.type === "message" && work.media?.length) {
+    // Local trust is this node's judgement (its loopback, its filesystem): it travels only between co-located nodes.
+    const local = sender.data.local && this.deps.config.cluster_nodes_colocated;
+    const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local, work: outgoing };
+    if (outgoing.type === "message" && outgoing.media?.length) {
       frame.media_key = keys.forwardedMedia(ref);
-      frame.work = { ...work, media: [] };
-      await redis.set(frame.media_key, JSON.stringify(work.media), "PX", FORWARD_REPLY_MS);
+      frame.work = { ...outgoing, media: [] };
+      await answeredWithin(redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", FORWARD_REPLY_MS), timeoutMs, "a forwarded message's media");
     }
-    const receivers = await redis.publish(keys.inbox(holder.nodeId), JSON.stringify(frame));
+    const receivers = await answeredWithin(redis.publish(keys.inbox(writer), JSON.stringify(frame)), timeoutMs, "a forwarded message");
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
@@ -221,36 +241,46 @@ export class ClusterNode {
   }
 
   /**
-   * POST /api/chats/{id}/messages on a node that does not write the chat: the
-   * writer publishes it (or this node, taking a free lease). Its seq, or 0 when
-   * nothing was stored (the writer refused, went away, or did not answer in time).
+   * The node writing the chat, asked of Redis (not of this node's fence, which
+   * a renewal may be about to lose): this node's id when it is this node (a
+   * free lease is taken over here first), undefined when a takeover was lost
+   * to another node meanwhile (ask again). The one answer to "writable here or
+   * forwarded" for frames from other nodes and for frames sent on.
    */
-  publishElsewhere(message: PublishedMessage): Promise<number> {
+  async #writer(chatId: string): Promise<string | undefined> {
+    const holder = await this.#leases.holder(chatId);
+    if (holder === undefined) return (await this.#takeOver(chatId)) ? this.nodeId : undefined;
+    if (holder.nodeId !== this.nodeId) return holder.nodeId;
+    return (await this.writableHere(chatId)) ? this.nodeId : undefined;
+  }
+
+  /**
+   * POST /api/chats/{id}/messages on a node that does not write the chat: the
+   * writer publishes it (or this node, taking a free lease). Its seq; 0 when
+   * nothing was stored (the writer refused, or went away); undefined when the
+   * writer did not answer within cluster_api_reply_ms (it may still publish it).
+   */
+  publishElsewhere(message: PublishedMessage): Promise<number | undefined> {
     return this.#askWriter({ type: "publish", chat_id: message.chat_id, message }, "seq");
   }
 
-  /** POST /api/chats/{id}/stop on a node that does not write the chat: how many turns the writer stopped (0 if it did not answer). */
-  stopElsewhere(chatId: string): Promise<number> {
+  /** POST /api/chats/{id}/stop on a node that does not write the chat: how many turns the writer stopped; undefined when it did not answer in time. */
+  stopElsewhere(chatId: string): Promise<number | undefined> {
     return this.#askWriter({ type: "stop_chat", chat_id: chatId }, "stopped");
   }
 
-  /** A chats-API request handed to the chat's writer: the number its answer carries under `field`, 0 for any other answer or none in time. */
-  #askWriter(work: Forwarded, field: "seq" | "stopped"): Promise<number> {
-    return new Promise<number>((resolve) => {
-      const timer = setTimeout(() => resolve(0), API_REPLY_MS);
-      const done = (n: number) => {
-        clearTimeout(timer);
-        resolve(n);
-      };
-      const sender: MessageSender = {
-        send: (frame) => done((JSON.parse(frame) as Record<string, number | undefined>)[field] ?? 0),
-        data: { clientId: "chats-api", remote: "", local: false },
-      };
-      this.forward(sender, work).catch((e: unknown) => {
-        this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
-        done(0);
-      });
+  /** A chats-API request handed to the chat's writer: the number its answer carries under `field` (0 for any other answer), undefined for none in time. */
+  #askWriter(work: Forwarded, field: "seq" | "stopped"): Promise<number | undefined> {
+    const { promise: answer, resolve } = Promise.withResolvers<number>();
+    const sender: MessageSender = {
+      send: (frame) => resolve((JSON.parse(frame) as Record<string, number | undefined>)[field] ?? 0),
+      data: { clientId: "chats-api", remote: "", local: false },
+    };
+    this.forward(sender, work).catch((e: unknown) => {
+      this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
+      resolve(0);
     });
+    return settledWithin(answer, this.deps.config.cluster_api_reply_ms, () => undefined);
   }
 
   /** On the chat's writer: a forwarded frame handled as if received here. */
@@ -296,8 +326,7 @@ export class ClusterNode {
     const { work, media_key } = frame;
     const chatId = work.chat_id;
     try {
-      const holder = await this.#leases.holder(chatId);
-      const writable = holder === undefined ? await this.#takeOver(chatId) : holder.nodeId === this.nodeId && (await this.writableHere(chatId));
+      const writable = (await this.#writer(chatId)) === this.nodeId;
       if (writable && media_key !== undefined && work.type === "message") {
         const media = (await this.deps.connection.redis.send("GETDEL", [media_key])) as string | null;
         // Expired (the sender has stopped waiting for this message's replies by now): told like any message not run.
@@ -365,6 +394,7 @@ export class ClusterNode {
 
   #mirror(chatId: string, seq: number, frame: string): void {
     const event = JSON.parse(frame) as MirroredEvent & { client_msg_id?: unknown };
+    if (!this.deps.mirror(chatId, seq, frame, event)) return this.#withhold(chatId);
     this.#queued.observe(chatId, seq, event);
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
@@ -372,7 +402,16 @@ export class ClusterNode {
     } else if (event.event === "user" && typeof event.client_msg_id === "string") {
       this.deps.remember(chatId, event.client_msg_id);
     }
-    this.deps.mirror(chatId, seq, frame, event);
+  }
+
+  /** Another writer's events wait behind this node's own unrevealed ones (refused, or appended first): delivered again once those are settled. */
+  #withhold(chatId: string): void {
+    if (this.#withheld.has(chatId)) return;
+    this.#withheld.add(chatId);
+    this.deps.whenSettled(() => {
+      this.#withheld.delete(chatId);
+      this.#deliverAgain(chatId);
+    });
   }
 
   /** Chats mirrored mid-turn whose lease nobody holds any more are taken over. */
@@ -408,7 +447,7 @@ export class ClusterNode {
    */
   async #claim(chatId: string): Promise<boolean> {
     const caughtUp = async () => {
-      const last = await this.#eventLog.lastSeq(chatId);
+      const last = await answeredWithin(this.#eventLog.lastSeq(chatId), this.deps.config.cluster_redis_command_timeout_ms, "a stream's last seq");
       await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId), last);
       this.deps.continueAfter(chatId, last);
     };

@@ -4,8 +4,9 @@
  * chat over from a dead writer runs them. A writer runs a chat's messages one
  * turn at a time, in order (src/runs/runs.ts), so each `goal_status running`
  * starts the oldest `user` event still waiting; a stop drops them all (the
- * runs' "Stopped N task(s)." message, the one without a turn_id, published as
- * the queue is cleared); a message closed unrun at the writer's shutdown
+ * runs' stop notice, published as the queue is cleared: known by its
+ * `stopped` count, never by its text, which anyone may publish through the
+ * chats API); a message closed unrun at the writer's shutdown
  * (`turn_end` with `gateway_shutdown`) drops the oldest. Bounded per chat:
  * a writer never has more than `max_queued_turns` waiting plus the one starting.
  */
@@ -21,9 +22,9 @@ export interface MirroredEvent {
   client_id?: unknown;
   media_urls?: unknown;
   error?: unknown;
+  /** The runs' stop notice only: how many turns it stopped. */
+  stopped?: unknown;
 }
-
-const STOPPED = /^Stopped \d+ task\(s\)\.$/;
 
 /** The `{url, name}` items of a mirrored event's `media_urls` (free-form JSON from another node: anything else is left out). */
 function mediaUrls(value: unknown): { url: string; name: string }[] {
@@ -44,7 +45,7 @@ export class QueuedMessages {
       this.#byChat.set(chatId, waiting);
     } else if ((e.event === "goal_status" && e.status === "running") || (e.event === "turn_end" && e.error === GATEWAY_SHUTDOWN)) {
       this.#shift(chatId);
-    } else if (e.event === "message" && e.turn_id === undefined && typeof e.text === "string" && STOPPED.test(e.text)) {
+    } else if (e.event === "message" && e.turn_id === undefined && typeof e.stopped === "number") {
       this.#byChat.delete(chatId);
     }
   }

@@ -2,11 +2,12 @@
  * Server-side control of chats, under the API credential:
  *   POST /api/chats/{id}/messages  {text, kind?}  publish a proactive message (persisted, fanned out)
  *   POST /api/chats/{id}/stop                     cancel the running turn and clear the queue
- * In a cluster both run on the chat's writer.
+ * In a cluster both run on the chat's writer; one that does not answer within
+ * cluster_api_reply_ms is answered 504 outcome_unknown (it may still act).
  */
 import { Hono } from "hono";
 import type { Hub } from "../chat/hub.ts";
-import { HTTP_NOT_STORED_REASON, STORAGE_ERROR } from "../protocol/errors.ts";
+import { HTTP_NOT_STORED_REASON, HTTP_OUTCOME_UNKNOWN, HTTP_PUBLISH_UNKNOWN_REASON, HTTP_STOP_UNKNOWN_REASON, STORAGE_ERROR } from "../protocol/errors.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
@@ -15,10 +16,10 @@ import { refusal } from "./refusal.ts";
 export interface PublishPlacement {
   /** False while another node holds the chat's lease. */
   writableHere(chatId: string): Promise<boolean>;
-  /** Published by the chat's writer: its seq, 0 if nothing was stored. */
-  publishElsewhere(message: { event: "message"; chat_id: string; text: string; kind?: string }): Promise<number>;
-  /** Stopped by the chat's writer: how many turns. */
-  stopElsewhere(chatId: string): Promise<number>;
+  /** Published by the chat's writer: its seq, 0 if nothing was stored, undefined if the writer did not answer in time (it may still publish it). */
+  publishElsewhere(message: { event: "message"; chat_id: string; text: string; kind?: string }): Promise<number | undefined>;
+  /** Stopped by the chat's writer: how many turns, undefined if it did not answer in time. */
+  stopElsewhere(chatId: string): Promise<number | undefined>;
 }
 
 export interface ChatsDeps {
@@ -30,6 +31,9 @@ export interface ChatsDeps {
 
 export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hono {
   const app = new Hono();
+  /** `here` where the chat is written (always on a single node), else `elsewhere`, handed to the writer. */
+  const onWriter = async <T>(chatId: string, here: () => T, elsewhere: (p: PublishPlacement) => Promise<T | undefined>): Promise<T | undefined> =>
+    placement && !(await placement.writableHere(chatId)) ? elsewhere(placement) : here();
 
   app.use("/:id/*", async (c, next) => {
     if (!isChatId(c.req.param("id"))) return refusal(400, "Bad Request", "invalid chat_id");
@@ -44,14 +48,18 @@ export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hon
     if (body?.kind !== undefined && typeof body.kind !== "string") return refusal(400, "Bad Request", "kind must be a string");
     const chat_id = c.req.param("id");
     const message = { event: "message" as const, chat_id, text, ...(body?.kind !== undefined && { kind: body.kind as string }) };
-    const seq = placement && !(await placement.writableHere(chat_id)) ? await placement.publishElsewhere(message) : hub.publish(message);
+    const seq = await onWriter(chat_id, () => hub.publish(message), (p) => p.publishElsewhere(message));
+    // No answer in time is not "not stored": the writer may still publish it, and a blind resend would publish it twice.
+    if (seq === undefined) return refusal(504, HTTP_OUTCOME_UNKNOWN, HTTP_PUBLISH_UNKNOWN_REASON);
     if (seq === 0) return refusal(503, STORAGE_ERROR, HTTP_NOT_STORED_REASON);
     return c.json({ chat_id, seq });
   });
 
   app.post("/:id/stop", async (c) => {
     const chatId = c.req.param("id");
-    return c.json({ stopped: placement && !(await placement.writableHere(chatId)) ? await placement.stopElsewhere(chatId) : runs.stop(chatId) });
+    const stopped = await onWriter(chatId, () => runs.stop(chatId), (p) => p.stopElsewhere(chatId));
+    if (stopped === undefined) return refusal(504, HTTP_OUTCOME_UNKNOWN, HTTP_STOP_UNKNOWN_REASON);
+    return c.json({ stopped });
   });
 
   return app;

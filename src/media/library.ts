@@ -190,12 +190,19 @@ export class MediaLibrary {
   }
 
   /**
-   * After start, while serving: files no row points to are deleted, and so are rows whose file is gone.
+   * After start, while serving: files no row points to are deleted, and so are rows whose file is gone,
+   * unless none of the rows' files is there (then nothing is: the directory is not the one they are in).
    * Only files last modified before `beforeMs` count as orphans: a file written since (an upload being
    * streamed, or renamed into place just before its row is inserted) belongs to a request in flight.
    */
   async sweep(beforeMs: number): Promise<{ files: number; rows: number }> {
     const rows = this.db.select({ id: media.id, path: media.path }).from(media).all();
+    // Not one of the rows' files here: the root is not the one they were written to (a shared directory
+    // not mounted, an emptied disk). Sweeping would delete every row (and, shared, the cluster's rows of record).
+    if (rows.length > 0 && !rows.some((r) => existsSync(join(this.root, r.path)))) {
+      this.log.error("media sweep skipped: the media directory holds none of the files its rows name (not mounted?); nothing deleted", { root: this.root, rows: rows.length });
+      return { files: 0, rows: 0 };
+    }
     const known = new Set(rows.map((r) => r.path));
     const grace = this.sharedRootTempGraceMs;
     const [dir, before] = grace === undefined ? [this.root, beforeMs] : [join(this.root, TMP_DIR), Math.min(beforeMs, Date.now() - grace)];

@@ -97,6 +97,10 @@ export const GATEWAY_SHUTDOWN = "gateway_shutdown";
 export const HTTP_INTERNAL = "internal";
 export const HTTP_INTERNAL_REASON = "internal server error";
 export const HTTP_NOT_STORED_REASON = "the message could not be stored; nothing was published";
+/** Clustered: the chat's writer did not answer a forwarded chats-API request in time (504); it may still have acted on it. */
+export const HTTP_OUTCOME_UNKNOWN = "outcome_unknown";
+export const HTTP_PUBLISH_UNKNOWN_REASON = "the chat's writer did not answer in time; the message may still be published (read the chat before sending it again)";
+export const HTTP_STOP_UNKNOWN_REASON = "the chat's writer did not answer in time; its turn may still be stopped";
 /** Clustered: an issue route's token could not be recorded in the cluster's Redis (503); nothing was handed out. */
 export const HTTP_TOKENS_UNAVAILABLE = "tokens_unavailable";
 export const HTTP_TOKENS_UNAVAILABLE_REASON = "the token could not be recorded for the cluster; try again";

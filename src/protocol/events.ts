@@ -42,6 +42,8 @@ export const ChatMessage = chatEvent("message", {
   tool_events: Opt(Type.Array(ToolEvent)),
   agent_ui: Opt(Type.Unknown()),
   kind: Opt(Type.String()),
+  /** Additive: set on the gateway's reply to a stop only, how many turns (running and queued) it stopped. */
+  stopped: Opt(Type.Integer({ minimum: 0 })),
 });
 export const FileEdit = chatEvent("file_edit", { edits: Type.Array(Type.Record(Type.String(), Type.Unknown())) });
 /** "interrupted": the gateway stopped (crash, kill) while the turn ran; closed at the next start. */

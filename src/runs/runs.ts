@@ -98,7 +98,8 @@ export class Runs {
   stop(chatId: string): number {
     const stopped = this.#cancel(chatId);
     const text = stopped > 0 ? `Stopped ${stopped} task(s).` : NO_ACTIVE_TASK;
-    this.options.hub.publish({ event: "message", chat_id: chatId, text });
+    // `stopped`: additive, so a node mirroring the chat learns of the stop without reading the text (src/cluster/queued-messages.ts).
+    this.options.hub.publish({ event: "message", chat_id: chatId, text, stopped });
     return stopped;
   }
 

@@ -117,7 +117,8 @@ test("a stop sent on a node that does not write the chat stops the writer's runn
   await onB.until((f) => f.event === "delta" && f.chat_id === CHAT);
   onB.send({ type: "stop", chat_id: CHAT });
   const frames = await turnsEnded(onB, 1);
-  expect(frames.find((f) => f.event === "message" && f.chat_id === CHAT)?.text).toBe("Stopped 1 task(s).");
+  // The stop's notice says how many it stopped in a field (mirroring nodes drop the chat's queued messages by it), its text as nanobot's.
+  expect(frames.find((f) => f.event === "message" && f.chat_id === CHAT)).toMatchObject({ text: "Stopped 1 task(s).", stopped: 1 });
   expect(frames.find((f) => f.event === "turn_end")?.status).toBe("cancelled");
   expect(chatEvents(await turnsEnded(onA, 1)).at(-1)).toEqual(chatEvents(frames).at(-1));
 });

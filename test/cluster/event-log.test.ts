@@ -44,8 +44,8 @@ async function node(url: string, cap = 10_000) {
     error: (_chat, e) => {
       throw e;
     },
-  });
-  return { redis, log, fanout, delivered, trimmed, leases: new ChatLeases(redis, keys, `node-${Math.random()}`, 10_000) };
+  }, 1000);
+  return { redis, log, fanout, delivered, trimmed, leases: new ChatLeases(redis, keys, `node-${Math.random()}`, 10_000, 1000) };
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {

@@ -6,9 +6,11 @@
  * both nodes, in one seq stream.
  */
 import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { tmpdir } from "node:os";
 import type { ConfigInput } from "../../src/config.ts";
-import { isTurnEnd, startTestGateway, stdioAgentConfig, TestClient, type TestGateway } from "../helpers.ts";
+import { HTTP_OUTCOME_UNKNOWN, SCOPE_REJECT } from "../../src/protocol/errors.ts";
+import { isTurnEnd, onCleanup, startTestGateway, stdioAgentConfig, TestClient, type TestGateway } from "../helpers.ts";
 import { startRedis } from "./redis-server.ts";
 
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
@@ -59,8 +61,8 @@ test("a message with inline and uploaded media sent to another node runs on the 
   expect(await eventOf(onB, chatId, "error")).toMatchObject({ reason: "unknown_media" });
 });
 
-test("a message with a workspace scope, and a workspace-scope change, sent to another node are applied by the writer and seen on both nodes", async () => {
-  const [a, b] = await twoNodes();
+test("nodes declared co-located (cluster_nodes_colocated): a message with a workspace scope, and a workspace-scope change, sent to another node by a local client are applied by the writer and seen on both nodes", async () => {
+  const [a, b] = await twoNodes({ cluster_nodes_colocated: true });
   const chatId = "fwd-scope";
   const { onA, onB } = await writtenByA(a, b, chatId);
   const dir = tmpdir();
@@ -74,6 +76,20 @@ test("a message with a workspace scope, and a workspace-scope change, sent to an
   // A bad scope is refused by the writer and the refusal comes back to the sender.
   onB.send({ type: "set_workspace_scope", chat_id: chatId, workspace_scope: { project_path: "relative/path" } });
   expect(await eventOf(onB, chatId, "error")).toMatchObject({ chat_id: chatId, detail: "workspace_scope_rejected" });
+});
+
+test("by default a local client's trust stays on its node: a workspace scope it sends to a chat another node writes is refused there as not local, and nothing is stored", async () => {
+  const [a, b] = await twoNodes();
+  const chatId = "fwd-scope-remote";
+  const { onA, onB } = await writtenByA(a, b, chatId);
+  // onB is local to b (loopback); a would resolve the path on its own filesystem.
+  onB.send({ type: "set_workspace_scope", chat_id: chatId, workspace_scope: { project_path: tmpdir() } });
+  expect(await eventOf(onB, chatId, "error")).toMatchObject({ chat_id: chatId, detail: "workspace_scope_rejected", reason: SCOPE_REJECT.notLocal });
+  onB.send({ type: "message", chat_id: chatId, content: "scoped", client_msg_id: "m-remote-scope", workspace_scope: { project_path: tmpdir() } });
+  expect(await eventOf(onB, chatId, "error")).toMatchObject({ chat_id: chatId, reason: SCOPE_REJECT.notLocal });
+  // Nothing reached the chat: a's client hears nothing of either.
+  await onA.expectQuiet();
+  expect(a.config.cluster_nodes_colocated).toBe(false);
 });
 
 test("a tool result sent to another node answers the writer's pending call", async () => {
@@ -118,6 +134,25 @@ test("POST /api/chats/{id}/messages to a chat nobody writes takes the chat on th
   expect(await eventOf(onA, chatId, "message")).toMatchObject({ text: "first words", seq });
 });
 
+test("POST /api/chats/{id}/messages whose writer does not answer within cluster_api_reply_ms: 504, the outcome unknown (not 'not stored': the writer may still publish it)", async () => {
+  const server = await startRedis();
+  const gw = await startTestGateway({ cluster_redis_url: server.url, token: "t", cluster_api_reply_ms: 200 });
+  const chatId = "fwd-publish-silent";
+  // The chat's writer, as far as Redis tells: a node that takes the frame from its inbox and never answers.
+  const redis = new RedisClient(server.url);
+  const inbox = new RedisClient(server.url);
+  onCleanup(() => (redis.close(), inbox.close()));
+  const received: string[] = [];
+  await inbox.subscribe("agentgate:node:silent-node:inbox", (text) => received.push(text));
+  await redis.send("SET", [`agentgate:{${chatId}}:owner`, "7:silent-node", "PX", "60000"]);
+  const res = await gw.http("tcp", `/api/chats/${chatId}/messages`, { method: "POST", body: JSON.stringify({ text: "maybe" }), headers: { authorization: "Bearer t", "content-type": "application/json" } });
+  expect(received).toHaveLength(1);
+  expect(res.status).toBe(504);
+  expect(await res.json()).toEqual({ error: HTTP_OUTCOME_UNKNOWN, reason: expect.stringContaining("may still be published") });
+  const stop = await gw.http("tcp", `/api/chats/${chatId}/stop`, { method: "POST", headers: { authorization: "Bearer t" } });
+  expect(stop.status).toBe(504);
+  expect(await stop.json()).toMatchObject({ error: HTTP_OUTCOME_UNKNOWN });
+});
 
 test("POST /api/chats/{id}/stop on another node stops the writer's running turn", async () => {
   const [a, b] = await twoNodes({ echo_chunk_size: 1, echo_delay_ms: 5 });

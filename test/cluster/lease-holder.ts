@@ -15,7 +15,7 @@ import { FencedError } from "../../src/cluster/lua.ts";
 const [url, chatId, ttl] = process.argv.slice(2) as [string, string, string];
 const redis = new RedisClient(url);
 const keys = new ClusterKeys("test:");
-const leases = new ChatLeases(redis, keys, "child", Number(ttl));
+const leases = new ChatLeases(redis, keys, "child", Number(ttl), 1000);
 const log = new ClusterEventLog(redis, keys, 1000);
 const frame = (seq: number) => JSON.stringify({ event: "message", seq, from: "child" });
 

@@ -25,8 +25,8 @@ async function connect(url: string): Promise<RedisClient> {
 
 test("one holder at a time; renew and release only by the holder; epochs only grow", async () => {
   const redis = await connect((await startRedis()).url);
-  const a = new ChatLeases(redis, keys, "node-a", 10_000);
-  const b = new ChatLeases(redis, keys, "node-b", 10_000);
+  const a = new ChatLeases(redis, keys, "node-a", 10_000, 1000);
+  const b = new ChatLeases(redis, keys, "node-b", 10_000, 1000);
   const fenceA = await a.acquire("c1");
   expect(fenceA).toEqual({ chatId: "c1", epoch: 1, token: "1:node-a" });
   expect(await b.acquire("c1")).toBeUndefined();
@@ -49,7 +49,7 @@ test("one holder at a time; renew and release only by the holder; epochs only gr
 
 test("a lease left to expire frees the chat; the lapsed holder's writes are refused even before anyone takes over", async () => {
   const redis = await connect((await startRedis()).url);
-  const leases = new ChatLeases(redis, keys, "node-a", 100);
+  const leases = new ChatLeases(redis, keys, "node-a", 100, 1000);
   const log = new ClusterEventLog(redis, keys, 1000);
   const fence = (await leases.acquire("c1"))!;
   await log.append(fence, [event(1, "a")]);
@@ -73,7 +73,7 @@ test("an owner paused (SIGSTOP) past its lease cannot write after resuming: no t
   await lines.until((l) => l.startsWith("appended "));
   child.kill("SIGSTOP");
   const log = new ClusterEventLog(client, keys, 1000);
-  const leases = new ChatLeases(client, keys, "parent", 10_000);
+  const leases = new ChatLeases(client, keys, "parent", 10_000, 1000);
   let fence = await leases.acquire("c1");
   for (let i = 0; fence === undefined && i < 100; i++) {
     await Bun.sleep(ttl / 5);
@@ -121,8 +121,8 @@ function lineReader(stream: ReadableStream<Uint8Array>) {
 
 test("a node asking again for a lease it holds gets it back with the same epoch, renewed", async () => {
   const redis = await connect((await startRedis()).url);
-  const a = new ChatLeases(redis, keys, "node-a", 10_000);
+  const a = new ChatLeases(redis, keys, "node-a", 10_000, 1000);
   const first = await a.acquire("c1");
   expect(await a.acquire("c1")).toEqual(first);
-  expect(await new ChatLeases(redis, keys, "node-b", 10_000).acquire("c1")).toBeUndefined();
+  expect(await new ChatLeases(redis, keys, "node-b", 10_000, 1000).acquire("c1")).toBeUndefined();
 });

@@ -7,13 +7,13 @@
  * chat over from a dead writer runs its queued message with its media.
  */
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/log.ts";
 import { MediaLibrary } from "../../src/media/library.ts";
 import { loadOrCreateSecret, MediaSigner } from "../../src/media/signing.ts";
 import { openDatabase } from "../../src/store/db.ts";
-import { BUN, type Frame, isTurnEnd, PY_AGENT, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { BUN, type Frame, isTurnEnd, PY_AGENT, REPO_ROOT, spawnServe, startTestGateway, TestClient, tempDir } from "../helpers.ts";
 import { attachedClient } from "./clients.ts";
 import { startRedis } from "./redis-server.ts";
 
@@ -141,4 +141,44 @@ test("a node's sweep of a shared media directory keeps files other nodes wrote (
   expect(await b.sweep(Date.now() + 1000)).toEqual({ files: 1, rows: 0 });
   expect([existsSync(join(a.root, ref.relPath)), existsSync(deadUpload), existsSync(liveUpload)]).toEqual([true, false, true]);
   expect(b.resolveInside(ref.relPath)).toBe(join(a.root, ref.relPath));
+});
+
+test("a media root that holds none of the files its rows name (a shared directory not mounted) is not swept: no row and no file is deleted, and it is logged", async () => {
+  const db = openDatabase(join(tempDir(), "agentgate.db"), 1000);
+  const signer = new MediaSigner(loadOrCreateSecret(join(tempDir(), "media-secret")), 60);
+  const lines: string[] = [];
+  const log = createLogger("error", "text", (line) => lines.push(line));
+  const mounted = new MediaLibrary(join(tempDir("agentgate-shared-media-"), "media"), db, signer, log, undefined, 60_000);
+  const temp = mounted.tempPath();
+  writeFileSync(temp, UPLOADED);
+  const ref = await mounted.adoptUpload(temp, "image/png", "up.png", UPLOADED.length, "0".repeat(64));
+  // The same store on an empty directory where the mount should be.
+  const unmounted = new MediaLibrary(join(tempDir("agentgate-mount-point-"), "media"), db, signer, log, undefined, 60_000);
+  expect(await unmounted.sweep(Date.now() + 1000)).toEqual({ files: 0, rows: 0 });
+  expect(mounted.uploads([ref.id], "any-chat")).toEqual([ref]);
+  expect(lines.join("\n")).toContain("not mounted");
+});
+
+test("a gateway whose cluster_media_dir is missing, or looks unmounted (no signing secret though its store has media rows), does not start, and nothing is created there; unmounted while serving, it is not ready", async () => {
+  const redis = await startRedis();
+  const missing = join(tempDir(), "not-mounted");
+  await expect(startTestGateway({ cluster_redis_url: redis.url, cluster_media_dir: missing })).rejects.toThrow(/cluster_media_dir/);
+  expect(existsSync(missing)).toBe(false);
+
+  // A node that stored media in the shared directory, restarted on an empty mount point.
+  const shared = tempDir("agentgate-shared-media-");
+  const first = await startTestGateway({ cluster_redis_url: redis.url, cluster_media_dir: shared, token: "t" });
+  const res = await first.http("tcp", "/api/media?name=up.png", { method: "POST", body: UPLOADED, headers: { authorization: "Bearer t", "content-type": "image/png" } });
+  expect(res.status).toBe(200);
+  // Unmounted while serving (the secret gone from view): not ready, so a load balancer stops sending it clients.
+  expect((await first.http("tcp", "/ready")).status).toBe(200);
+  renameSync(join(shared, "media-secret"), join(shared, "media-secret.away"));
+  const ready = await first.http("tcp", "/ready");
+  expect(ready.status).toBe(503);
+  expect(((await ready.json()) as { checks: Record<string, string> }).checks.media).toContain("not mounted");
+  renameSync(join(shared, "media-secret.away"), join(shared, "media-secret"));
+  await first.stop();
+  const mountPoint = tempDir("agentgate-mount-point-");
+  await expect(startTestGateway({ cluster_redis_url: redis.url, cluster_media_dir: mountPoint, data_dir: join(first.dir, "data") })).rejects.toThrow(/cluster_media_dir.*not mounted/);
+  expect(readdirSync(mountPoint)).toEqual([]);
 });

@@ -95,3 +95,20 @@ test("while Redis is stalled, what waits for it is capped by storage_max_held_by
   const entries = (await redis.send("XRANGE", [`agentgate:{${CHAT}}:events`, "-", "+"])) as [string, string[]][];
   expect(entries.map(([id]) => Number(id.split("-")[0]))).toEqual(seen);
 }, 60_000);
+
+test("a stalled Redis (SIGSTOP) is noticed by every wait on it, not only appends and renewals: a message to a chat whose writer must be asked, and an attach that must read the chat's stream, are answered storage_error within cluster_redis_command_timeout_ms", async () => {
+  const server = await startRedis();
+  onCleanup(() => void process.kill(server.pid, "SIGCONT"));
+  const gw = await startTestGateway({ cluster_redis_url: server.url, cluster_redis_command_timeout_ms: 200 }, createLogger("error", "text", () => {}));
+  const { client } = await TestClient.ready(gw.wsUrl("tcp"));
+  process.kill(server.pid, "SIGSTOP");
+  // Neither chat is held here: who writes it (a lease lookup, a claim) and what it holds (the stream) are Redis's to say.
+  client.send({ type: "message", chat_id: "stalled-message", content: "who writes this?" });
+  expect((await client.until((f) => f.event === "error" && f.chat_id === "stalled-message", 10_000)).at(-1)).toMatchObject({ reason: STORE_FAILED });
+  client.send({ type: "attach", chat_id: "stalled-attach" });
+  expect((await client.until((f) => f.event === "error" && f.chat_id === "stalled-attach", 10_000)).at(-1)).toMatchObject({ reason: STORE_FAILED });
+  process.kill(server.pid, "SIGCONT");
+  // Redis back: the same chat takes messages.
+  client.send({ type: "message", chat_id: "stalled-message", content: "again" });
+  await client.until((f) => f.chat_id === "stalled-message" && isTurnEnd(f), 15_000);
+});
