@@ -6,7 +6,7 @@
  * are `error` frames to the asker; the socket stays open.
  */
 import { Hub } from "../chat/hub.ts";
-import { isRedisError } from "../cluster/cluster.ts";
+import { isSharedStoreError } from "../cluster/cluster.ts";
 import type { Logger } from "../log.ts";
 import type { CheckedMedia, InboundMedia } from "../media/inbound.ts";
 import type { MediaLibrary, MediaRef } from "../media/library.ts";
@@ -186,12 +186,12 @@ export class ChatActions {
     placing.then(handle).catch((e: unknown) => this.#handlingFailed(sender, chatId, e));
   }
 
-  /** A Redis failure is answered as a failing store; anything else as the socket boundary answers a failed frame. */
+  /** A failure of Redis or PostgreSQL is answered as a failing store; anything else as the socket boundary answers a failed frame. */
   #handlingFailed(sender: MessageSender, chatId: string, error: unknown): void {
     try {
-      const redis = isRedisError(error);
-      this.deps.log.error(redis ? "cluster Redis failed" : "handling a clustered frame failed", { chat_id: chatId, error: String(error) });
-      replyError(sender, redis ? { detail: STORAGE_ERROR, reason: STORE_FAILED } : { detail: INTERNAL_ERROR }, chatId);
+      const shared = isSharedStoreError(error);
+      this.deps.log.error(shared ? "cluster store failed" : "handling a clustered frame failed", { chat_id: chatId, error: String(error) });
+      replyError(sender, shared ? { detail: STORAGE_ERROR, reason: STORE_FAILED } : { detail: INTERNAL_ERROR }, chatId);
     } catch {
       // The log sink or the socket failed too: nothing more to tell anyone.
     }

@@ -56,12 +56,20 @@ export async function connectCluster(
   };
 }
 
-/** Whether `error` came from Redis (Bun's RedisClient: a server error reply, a closed or failed connection; or no answer in time) rather than from our own code. */
-export function isRedisError(error: unknown): boolean {
+/**
+ * Whether `error` came from the cluster's shared stores rather than from our own
+ * code: Redis (Bun's RedisClient: a server error reply, a closed or failed
+ * connection; or no answer in time) or PostgreSQL (Bun's SQL client, e.g. the
+ * durable history read while the database is down; Drizzle wraps it, so its
+ * `cause` is what tells).
+ */
+export function isSharedStoreError(error: unknown, depth = 0): boolean {
   // Redis not answering in time is a Redis failure too (command-timeout.ts).
   if (error instanceof RedisTimeoutError) return true;
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" && code.startsWith("ERR_REDIS");
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
+  if (typeof code === "string" && (code.startsWith("ERR_REDIS") || code.startsWith("ERR_POSTGRES"))) return true;
+  // A few wrappings deep at most: a cause chain may loop.
+  return cause !== undefined && depth < 4 && isSharedStoreError(cause, depth + 1);
 }
 
 async function connect({ cluster_redis_url: url, cluster_redis_max_retries: maxRetries }: Pick<Config, "cluster_redis_url" | "cluster_redis_max_retries">): Promise<RedisClient> {

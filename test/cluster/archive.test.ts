@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
 import { startPostgres } from "./postgres-server.ts";
 import { startRedis } from "./redis-server.ts";
+import { STORAGE_ERROR, STORE_FAILED } from "../../src/protocol/errors.ts";
 
 const MAIN = join(REPO_ROOT, "src/main.ts");
 const CHAT = "archive-chat";
@@ -198,8 +199,7 @@ test("PostgreSQL down while a fresh node resumes from before the stream: the cli
   const { client } = await TestClient.ready(fresh.url);
   client.send({ type: "attach", chat_id: CHAT, since_seq: 0 });
   const told = await client.until((f) => f.event === "error" || f.event === "attached");
-  expect(told.at(-1)).toMatchObject({ event: "error", chat_id: CHAT });
-  console.log("a resume while PostgreSQL is down gets:", JSON.stringify(told.at(-1)));
+  expect(told.at(-1)).toMatchObject({ event: "error", detail: STORAGE_ERROR, reason: STORE_FAILED, chat_id: CHAT });
   expect(told.filter((f) => typeof f.seq === "number")).toEqual([]);
 
   await c.pg.restart();
