@@ -179,12 +179,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   if (clusterNode) closeOnFailure.push(() => clusterNode.close());
   await clusterNode?.start();
 
-  // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
+  // The hub: per-chat seq, one serialization, group commit, native fan-out.
   const hub: Hub = new Hub(
     storage,
     {
-      ring: { maxEvents: config.replay_ring_events, maxBytes: config.replay_ring_bytes },
-      ringTotalBytes: config.replay_ring_total_bytes,
       maxEventBytes: config.transcript_max_line_bytes - 1,
       maxStagedBytes: config.storage_max_held_bytes,
       commitBatchBytes: config.commit_batch_bytes,
@@ -198,7 +196,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       disowned: (chatId) => void runs.stopAndWait(chatId),
     },
   );
-  const reader = new ChatReader(hub, transcriptFile);
+  const reader = new ChatReader(hub, transcriptFile, (chatId, from, through) => transcript.unwritten(chatId, from, through));
   closeInterruptedTurns(store, hub, log);
 
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs; in a cluster with

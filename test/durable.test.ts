@@ -205,8 +205,8 @@ describe("durable chats", () => {
     expect(after[0]!.seq).toBe(before.length + 1);
   });
 
-  test("resume from any seq: ring only, file only, and across both while the chat streams", async () => {
-    const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 1, replay_ring_events: 8, transcript_flush_ms: 2 });
+  test("resume from any seq: file only, and across the file and the transcript's queued batch while the chat streams", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 1, transcript_flush_ms: 2 });
     const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     const chat_id = ready.chat_id;
     const all = await turn(client, chat_id, "0123456789".repeat(6));
@@ -228,7 +228,7 @@ describe("durable chats", () => {
   });
 
   test("chaos: a client dropping every few hundred events and resuming from its last seq reassembles the transcript's text", async () => {
-    const gw = await startTestGateway({ echo_chunk_size: 1, echo_repeat: 5000, replay_ring_events: 64, transcript_flush_ms: 5 });
+    const gw = await startTestGateway({ echo_chunk_size: 1, echo_repeat: 5000, transcript_flush_ms: 5 });
     let { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     const chat_id = ready.chat_id;
     client.send({ type: "message", chat_id, content: "z" });
