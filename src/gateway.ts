@@ -139,6 +139,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     transcript,
     transcriptFile,
     fsync: config.transcript_fsync,
+    retireBytes: config.commit_log_retire_bytes,
   });
   const messageIds = new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 });
   // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
