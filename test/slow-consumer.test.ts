@@ -137,7 +137,7 @@ describe("slow consumers", () => {
   test("the cap sits between what a resume queues and Bun's backstop; config outside that order is refused", () => {
     const MiB = 1024 * 1024;
     expect(() => resolveConfig({ slow_consumer_bytes: 16 * MiB, backpressure_limit_bytes: 16 * MiB })).toThrow("slow_consumer_bytes must be below backpressure_limit_bytes");
-    expect(() => resolveConfig({ slow_consumer_bytes: 2 * MiB, replay_buffer_bytes: 3 * MiB })).toThrow("must not exceed slow_consumer_bytes");
+    expect(() => resolveConfig({ slow_consumer_bytes: 2 * MiB, replay_buffer_bytes: 1.5 * MiB })).toThrow("must not exceed half of slow_consumer_bytes");
     expect(resolveConfig({}).config).toMatchObject({ slow_consumer_bytes: 4 * MiB, backpressure_limit_bytes: 16 * MiB });
   });
 });
