@@ -141,6 +141,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     transcript,
     transcriptFile,
     fsync: config.transcript_fsync,
+    retireBytes: config.commit_log_retire_bytes,
   });
   const messageIds = new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 });
   // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
@@ -188,12 +189,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   if (clusterNode) closeOnFailure.push(() => clusterNode.close());
   await clusterNode?.start();
 
-  // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
+  // The hub: per-chat seq, one serialization, group commit, native fan-out.
   const hub: Hub = new Hub(
     storage,
     {
-      ring: { maxEvents: config.replay_ring_events, maxBytes: config.replay_ring_bytes },
-      ringTotalBytes: config.replay_ring_total_bytes,
       maxEventBytes: config.transcript_max_line_bytes - 1,
       maxStagedBytes: config.storage_max_held_bytes,
       commitBatchBytes: config.commit_batch_bytes,
@@ -211,7 +210,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       },
     },
   );
-  const reader = new ChatReader(hub, transcriptFile);
+  const reader = new ChatReader(hub, transcriptFile, (chatId, from, through) => transcript.unwritten(chatId, from, through));
   closeInterruptedTurns(store, hub, log);
 
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs; in a cluster with

@@ -152,7 +152,7 @@ describe("the plain-value fast path agrees with the schema", () => {
       if (c.kind === "home path") every[o.name] = "~/elsewhere";
     }
     // Choices the rules between options ask for: loopback, a distinct agent name and paths that fit together.
-    Object.assign(every, { host: "localhost", tcp_enabled: "on", agent: "echo", slow_consumer_bytes: "8388608", backpressure_limit_bytes: "16777216", replay_ring_bytes: "1048576", replay_buffer_bytes: "1048576" });
+    Object.assign(every, { host: "localhost", tcp_enabled: "on", agent: "echo", slow_consumer_bytes: "8388608", backpressure_limit_bytes: "16777216", replay_buffer_bytes: "1048576" });
     expect(agrees(every)).toBe(true);
     expect(agrees(Object.fromEntries(Object.entries(every).map(([k, v]) => [k, Number.isNaN(Number(v)) ? v : Number(v)])))).toBe(true);
     // Every option but the structured ones (lists, paths with rules, agents) can be plain.
