@@ -80,9 +80,16 @@ export class TurnPublisher {
     if (frame.type === "delta") {
       this.#deltas++;
       this.#firstTokenMs ??= Date.now();
-      // The per-event common case (a streamed delta that cannot touch an image, nothing queued) goes straight out: a
-      // short chain of calls that JSC optimizes once instead of five layers each optimized and inlined again.
-      if (!this.#closed && this.#queue === undefined && this.#turn.streaming && !this.#mayHoldImage(frame.text)) return this.#publishDelta(frame.text, frame.text);
+      // The per-event common case (a streamed delta that cannot touch an image: nothing held, no "!"; nothing
+      // queued) is published here, with no call but the hub's: each function on this path is one more for JSC
+      // to compile, and inline again into its callers, during a fresh gateway's first stream.
+      const text = frame.text;
+      if (text !== "" && !this.#closed && this.#queue === undefined && this.#turn.streaming && this.#held === "" && !text.includes("!")) {
+        this.#segmentOpen = true;
+        const { hub, chatId: chat_id, turnId: turn_id } = this.#turn;
+        hub.publish({ event: "delta", chat_id, text, stream_id: this.#streamId, turn_id });
+        return;
+      }
     } else if (frame.type === "reasoning_delta" || frame.type === "message") this.#firstTokenMs ??= Date.now();
     this.#accept(frame);
   };
