@@ -95,7 +95,7 @@ export const metrics = {
   replayed(source: "memory" | "disk", events: number): void {
     (source === "memory" ? memoryReplayed : diskReplayed).inc(events);
   },
-  /** Once per turn: the turn's outcome and what turn-stats measured. */
+  /** Once per turn: the turn's outcome and what the turn publisher measured. */
   turnEnded(agent: string, status: string, durationMs: number, stats: { ttft_ms?: number; deltas: number }): void {
     turns.labels(agent, status).inc();
     turnDuration.labels(agent).observe(durationMs / 1000);
