@@ -21,8 +21,6 @@ import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.
 import { appendLinesSync, lastSeqIn, repairedLastSeq, seqOfLine, type TranscriptWriter } from "../store/transcript.ts";
 import type { HubStorage } from "./hub.ts";
 
-/** How a turn_end's type reads in its stored line, wherever the field sits. */
-
 export type FsyncPolicy = "batch" | "turn" | "never";
 
 export interface ChatStorageOptions {
