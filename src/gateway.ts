@@ -10,6 +10,7 @@ import { IssuedTokens, type SingleUseTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
 import { clientLine } from "./chat/client-line.ts";
 import { connectCluster } from "./cluster/cluster.ts";
+import { ClusterDevices } from "./cluster/devices.ts";
 import { ClusterNode } from "./cluster/node.ts";
 import { SharedTokens } from "./cluster/shared-tokens.ts";
 import type { TokenKind } from "./cluster/keys.ts";
@@ -187,6 +188,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   closeOnFailure.push(() => storage.close());
   if (clusterNode) closeOnFailure.push(() => clusterNode.close());
   await clusterNode?.start();
+  // Clustered: this node's capable devices, seen by every chat's writer (device tool calls).
+  const devices: ClusterDevices | undefined = cluster && clusterNode && new ClusterDevices(cluster.redis, cluster.keys, clusterNode.nodeId, config.cluster_lease_ms, config.cluster_redis_command_timeout_ms, log);
+  if (devices) closeOnFailure.push(() => devices.close());
+  await devices?.start();
 
   // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
   const hub: Hub = new Hub(
@@ -251,9 +256,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const agents = new AgentRegistry(config, agentOutput.events, readHistory, log);
 
   // Runs: one active turn per chat, recorded in the store; device tool calls.
-  const toolCalls = new ToolCalls({
+  const toolCalls: ToolCalls = new ToolCalls({
     hub,
     capableClients: (chatId, tool): number => clients.capableClients(chatId, tool),
+    ...(devices && { capableElsewhere: (chatId: string, tool: string) => devices.capableElsewhere(chatId, tool) }),
     defaultTimeoutMs: config.tool_call_timeout_ms,
     disconnectGraceMs: config.tool_disconnect_grace_ms,
   });
@@ -291,6 +297,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     agentExists: (name) => agents.has(name),
     messageIds,
     ...(clusterNode && { placement: clusterNode }),
+    ...(devices && { devices }),
     log,
   });
   const deleteChat = async (chatId: string) => {
@@ -370,6 +377,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     await hub.whenVisible(config.shutdown_grace_ms);
     await swept;
     store.flush();
+    await devices?.close();
     await clusterNode?.close();
     await shared?.close(config.shutdown_grace_ms);
     await storage.close();
