@@ -259,7 +259,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const toolCalls: ToolCalls = new ToolCalls({
     hub,
     capableClients: (chatId, tool): number => clients.capableClients(chatId, tool),
-    ...(devices && { capableElsewhere: (chatId: string, tool: string) => devices.capableElsewhere(chatId, tool) }),
+    ...(devices && { elsewhere: { capable: (chatId: string, tool: string) => devices.capableElsewhere(chatId, tool), recheckMs: config.cluster_device_recheck_ms } }),
     defaultTimeoutMs: config.tool_call_timeout_ms,
     disconnectGraceMs: config.tool_disconnect_grace_ms,
   });

@@ -10,9 +10,9 @@
  *
  * Clustered, a capable client on another live node counts too (cluster/devices.ts):
  * asked of Redis only when there is none here, so a single node (no
- * `capableElsewhere`) decides synchronously as before. While a call has no
- * capable client here, the writer asks again every grace: one gone from
- * another node is noticed within a grace, then waited for one more grace.
+ * `elsewhere`) decides synchronously as before. While a call has no
+ * capable client here, the writer asks again every `elsewhere.recheckMs`: one gone from
+ * another node is noticed within that, then waited for the grace.
  */
 import type { Agent } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
@@ -24,8 +24,13 @@ export interface ToolCallOptions {
   hub: Hub;
   /** How many open connections subscribed to the chat declared this tool. */
   capableClients: (chatId: string, tool: string) => number;
-  /** Clustered: whether a live node other than this one has a capable client of the chat; undefined when Redis did not say. */
-  capableElsewhere?: (chatId: string, tool: string) => Promise<boolean | undefined>;
+  /** Clustered: capable clients on other nodes. */
+  elsewhere?: {
+    /** Whether a live node other than this one has a capable client of the chat; undefined when Redis did not say. */
+    capable: (chatId: string, tool: string) => Promise<boolean | undefined>;
+    /** How often a call with no capable client here looks again (cluster_device_recheck_ms). */
+    recheckMs: number;
+  };
   defaultTimeoutMs: number;
   disconnectGraceMs: number;
 }
@@ -103,17 +108,18 @@ export class ToolCalls {
 
   /**
    * Clustered: another node's capable client may leave without this node
-   * hearing of it, so the call looks again after a grace; none anywhere then
+   * hearing of it, so the call looks again after `recheckMs`; none anywhere then
    * starts the grace. The look is free while a capable client is here (its
    * leaving is heard: clientLeft). Unknown (Redis failed or was slow) is not
    * none: the call is not failed for it, its deadline decides.
    */
   #recheckLater(key: string, call: PendingCall): void {
-    if (!this.options.capableElsewhere || call.recheck) return;
+    const { elsewhere } = this.options;
+    if (!elsewhere || call.recheck) return;
     call.recheck = setTimeout(() => {
       call.recheck = undefined;
       this.#whenCapable(key, call, (capable) => (capable === false ? this.#startGrace(key, call) : this.#recheckLater(key, call)));
-    }, this.options.disconnectGraceMs);
+    }, elsewhere.recheckMs);
   }
 
   /**
@@ -123,13 +129,13 @@ export class ToolCalls {
    */
   #whenCapable(key: string, call: PendingCall, then: (capable: boolean | undefined) => void): void {
     if (this.options.capableClients(call.chatId, call.tool) > 0) return then(true);
-    const elsewhere = this.options.capableElsewhere;
+    const { elsewhere } = this.options;
     if (!elsewhere) return then(false);
-    void elsewhere(call.chatId, call.tool)
-      .catch(() => undefined)
-      .then((capable) => {
-      if (this.#pending.get(key) === call) then(capable);
-    });
+    const stillPending = () => this.#pending.get(key) === call;
+    void elsewhere.capable(call.chatId, call.tool).then(
+      (capable) => stillPending() && then(capable),
+      () => stillPending() && then(undefined),
+    );
   }
 
   /** The turn ended: its open calls have nobody left to answer. */

@@ -57,7 +57,7 @@ test("no capable device on any node: the agent is told no_capable_client at once
 
 test("the only capable device, on another node, disconnects: after the grace the agent hears device_disconnected", async () => {
   const redis = await startRedis();
-  const [a, b] = await Promise.all([node(redis.url, { tool_disconnect_grace_ms: 200 }), node(redis.url)]);
+  const [a, b] = await Promise.all([node(redis.url, { tool_disconnect_grace_ms: 200, cluster_device_recheck_ms: 100 }), node(redis.url)]);
   const chatId = "devices-left";
   const device = await client(b!, chatId, "camera");
   const onA = await client(a!, chatId);
