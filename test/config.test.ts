@@ -233,6 +233,16 @@ describe("CLI", () => {
     expect(out.stderr).toContain("warning: unknown config option ignored: mystery");
   });
 
+  test("a retired option (the replay ring's) still starts the gateway from a flag, env or file, ignored with a warning that says why", () => {
+    const dir = tempDir();
+    const file = join(dir, "agentgate.json");
+    writeFileSync(file, JSON.stringify({ replay_ring_bytes: 1024 }));
+    const out = cli(["check-config", "--config", file, "--replay-ring-events=64"], { AGENTGATE_REPLAY_RING_TOTAL_BYTES: "4096" });
+    expect(out.code).toBe(0);
+    expect(out.stdout).not.toContain("replay_ring");
+    for (const key of ["replay_ring_events", "replay_ring_bytes", "replay_ring_total_bytes"]) expect(out.stderr).toContain(`warning: retired config option ignored: ${key} (no replay ring any more`);
+  });
+
   test("the cluster's URLs: Postgres needs Redis, both must be URLs of their kind, and check-config masks both (they may hold passwords)", () => {
     expect(configError({ store_postgres_url: "postgres://u:p@db/x" })).toContain("store_postgres_url needs cluster_redis_url");
     expect(configError({ cluster_redis_url: "redis://r", store_postgres_url: "mysql://db/x" })).toContain("store_postgres_url");
