@@ -9,7 +9,7 @@
  *          with a client that stops reading (a new one every BENCH_SLOW_STALL_MS):
  *          gateway RSS over the run, healthy p50/p99, slow-consumer closes
  * tail     resume of the last 100 events of chats of 10k, 100k and 1M events, built
- *          through the gateway (echo, one delta per repeat), after a restart (cold ring)
+ *          through the gateway (echo, one delta per repeat), after a restart (nothing in memory)
  * bytes    transcript bytes per streamed 4-character delta
  */
 import { statSync } from "node:fs";
@@ -151,7 +151,7 @@ async function tailBench(dataDir: string) {
     }
   }
   const { server, url } = await startServer("agentgate", 1, dataDir, [], "server");
-  console.log(`\ntail resume: attach {since_seq: latest − ${TAIL}} after a restart (cold ring), median of ${ROUNDS}`);
+  console.log(`\ntail resume: attach {since_seq: latest − ${TAIL}} after a restart (nothing in memory), median of ${ROUNDS}`);
   try {
     for (const chat of chats) {
       const times: number[] = [];
