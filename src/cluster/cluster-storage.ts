@@ -104,6 +104,16 @@ export class ClusterStorage implements HubStorage {
     return this.#heldBytes;
   }
 
+  /**
+   * The chat's events staged and not yet appended are dropped: its batch was
+   * refused and the hub numbers again from its last revealed seq (a disown).
+   * Kept, they would go ahead of the renumbered ones.
+   */
+  dropPending(chatId: string): void {
+    for (const e of this.#pending.get(chatId) ?? []) this.#heldBytes -= e.stored.length;
+    this.#pending.delete(chatId);
+  }
+
   /** The local write (sync, throws as on a single node), then the fenced appends; resolves with each chat's outcome (never rejects). */
   commit(): Promise<AppendOutcome> {
     this.local.commit();
@@ -141,7 +151,8 @@ export class ClusterStorage implements HubStorage {
       const [chatId, events] = chats[i]!;
       if (outcome.status === "fulfilled") {
         for (const e of events) this.#heldBytes -= e.stored.length;
-        if (!refused.has(chatId)) this.archiver?.appended(chatId, events);
+        if (refused.has(chatId)) this.dropPending(chatId);
+        else this.archiver?.appended(chatId, events);
         return;
       }
       error = outcome.reason;

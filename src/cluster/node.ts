@@ -170,6 +170,8 @@ export class ClusterNode {
    * new writer's events (those the refused ones hid included), mirrored.
    */
   disowned(chatId: string): void {
+    // Events staged since the refused batch was sent (the hub dropped them too).
+    this.storage.dropPending(chatId);
     this.#deliverAgain(chatId);
   }
 

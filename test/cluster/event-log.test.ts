@@ -173,8 +173,9 @@ test("a retried batch whose events the stream has trimmed since its first append
   await a.log.append(fence, batch(1, 5));
   for (let seq = 6; seq <= 300; seq += 5) await a.log.append(fence, batch(seq, seq + 4));
   expect((await a.log.after("c1", 0, 1))[0]!.seq).toBeGreaterThan(5);
-  // The first append ran though its writer stopped waiting; the retry comes after the trim, ahead of a new event.
-  await a.log.append(fence, [...batch(1, 5), ...batch(301, 301)]);
+  // The first append ran though its writer stopped waiting; the retry comes after the trim, ahead of the newer
+  // events (a batch's seqs follow one another: those appended since are sent again too) and a new one.
+  await a.log.append(fence, [...batch(1, 5), ...batch(6, 301)]);
   expect(await a.log.lastSeq("c1")).toBe(301);
   await until(() => b.delivered.length >= 301, "301 events delivered");
   await Bun.sleep(50);
@@ -198,4 +199,16 @@ test("two resumes of one chat at once (a disown and a settled withhold in the sa
   await Promise.all([b.fanout.resume("c1", 0), b.fanout.resume("c1", 0)]);
   expect(b.delivered.map((d) => d.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   expect(b.trimmed).toEqual([]);
+});
+
+test("a batch whose seqs do not follow one another (newer queued events ahead of renumbered ones) is refused before anything is written", async () => {
+  const a = await node((await startRedis()).url);
+  const fence = (await a.leases.acquire("c1"))!;
+  await a.log.append(fence, batch(1, 16));
+  await expect(a.log.append(fence, [...batch(17, 18), ...batch(14, 15)])).rejects.toMatchObject({ lastSeq: 16 });
+  await expect(a.log.append(fence, [...batch(17, 17), ...batch(19, 19)])).rejects.toMatchObject({ lastSeq: 16 });
+  expect(await a.log.lastSeq("c1")).toBe(16);
+  expect((await a.log.after("c1", 16, 100)).length).toBe(0);
+  await a.log.append(fence, batch(17, 18));
+  expect(await a.log.lastSeq("c1")).toBe(18);
 });
