@@ -25,6 +25,7 @@
  * from the fenced append itself: an id is known to the cluster exactly when
  * its message is.
  */
+import type { Mirrored } from "../chat/hub.ts";
 import type { ChatStorage } from "../chat/storage.ts";
 import type { ForwardedFrame, MessageSender, QueuedTurn } from "../clients/chat-actions.ts";
 import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
@@ -49,8 +50,8 @@ export interface ClusterNodeDeps {
   config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "cluster_nodes_colocated" | "max_queued_turns" | ArchiveOption>;
   /** The durable history on PostgreSQL (store_postgres_url): the chats this node writes are archived there, older history is read from there. */
   archive?: EventArchive;
-  /** Reveals an event another node appended (hub.mirror); false when withheld behind this node's own unrevealed events of the chat. */
-  mirror: (chatId: string, seq: number, frame: string, event: object) => boolean;
+  /** Reveals an event another node appended (hub.mirror): skipped when its seq is held here, withheld behind this node's own unrevealed events of the chat. */
+  mirror: (chatId: string, seq: number, frame: string, event: object) => Mirrored;
   /** Runs `fn` once everything this node published so far is settled: revealed, or refused (hub.afterCommit). */
   whenSettled: (fn: () => void) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
@@ -396,7 +397,11 @@ export class ClusterNode {
 
   #mirror(chatId: string, seq: number, frame: string): void {
     const event = JSON.parse(frame) as MirroredEvent & { client_msg_id?: unknown };
-    if (!this.deps.mirror(chatId, seq, frame, event)) return this.#withhold(chatId);
+    const mirrored = this.deps.mirror(chatId, seq, frame, event);
+    if (mirrored === "withheld") return this.#withhold(chatId);
+    // A seq already held (this node's own event, or one seen before a redelivery) says nothing new: observing it
+    // again would count a queued message twice, or one this node's refused event collided with.
+    if (mirrored === "held") return;
     this.#queued.observe(chatId, seq, event);
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
