@@ -38,7 +38,7 @@ import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
 import { SharedHistory } from "./history.ts";
-import { answeredWithin, settledWithin } from "./command-timeout.ts";
+import { answeredWithin, RedisTimeoutError, settledWithin } from "./command-timeout.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
@@ -81,8 +81,17 @@ export interface ClusterNodeDeps {
   log: Logger;
 }
 
-/** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
+/** How long replies (ack, error) to a forwarded message are awaited at least: longer than any commit takes (a chats-API request, longer if cluster_api_reply_ms is). */
 const FORWARD_REPLY_MS = 60_000;
+
+/** Redis did not answer the PUBLISH handing a frame to the chat's writer: the writer may have received it. */
+class MaybeForwardedError extends RedisTimeoutError {
+  constructor(chatId: string, cause: RedisTimeoutError) {
+    super(`a forwarded frame of chat ${chatId}`, 0);
+    this.message = cause.message;
+    this.cause = cause;
+  }
+}
 
 /** A proactive message of the chats API (POST /api/chats/{id}/messages). */
 export interface PublishedMessage {
@@ -129,6 +138,10 @@ export class ClusterNode {
   /** Messages this node forwarded: where their replies go, oldest first. */
   readonly #awaitingReplies = new Map<string, { sender: MessageSender; until: number }>();
   #nextRef = 0;
+  /** How long a forwarded frame's replies are routed back: never shorter than a chats-API request waits for its answer. */
+  get #replyLifetimeMs(): number {
+    return Math.max(FORWARD_REPLY_MS, this.deps.config.cluster_api_reply_ms);
+  }
   /** Shutting down: no takeovers, and forwarded messages are sent back (the sender resends to the next writer). */
   #stopping = false;
 
@@ -226,16 +239,19 @@ export class ClusterNode {
     const timeoutMs = this.deps.config.cluster_redis_command_timeout_ms;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
-    this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
+    this.#awaitingReplies.set(ref, { sender, until: Date.now() + this.#replyLifetimeMs });
     // Local trust is this node's judgement (its loopback, its filesystem): it travels only between co-located nodes.
     const local = sender.data.local && this.deps.config.cluster_nodes_colocated;
     const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local, work: outgoing };
     if (outgoing.type === "message" && outgoing.media?.length) {
       frame.media_key = keys.forwardedMedia(ref);
       frame.work = { ...outgoing, media: [] };
-      await answeredWithin(redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", FORWARD_REPLY_MS), timeoutMs, "a forwarded message's media");
+      await answeredWithin(redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", this.#replyLifetimeMs), timeoutMs, "a forwarded message's media");
     }
-    const receivers = await answeredWithin(redis.publish(keys.inbox(writer), JSON.stringify(frame)), timeoutMs, "a forwarded message");
+    const receivers = await answeredWithin(redis.publish(keys.inbox(writer), JSON.stringify(frame)), timeoutMs, "a forwarded message").catch((e: unknown) => {
+      // Unanswered is not unsent: the writer may have it, and its reply still comes back through #awaitingReplies.
+      throw e instanceof RedisTimeoutError ? new MaybeForwardedError(chatId, e) : e;
+    });
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
@@ -281,7 +297,8 @@ export class ClusterNode {
     };
     this.forward(sender, work).catch((e: unknown) => {
       this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
-      resolve(0);
+      // Perhaps handed over: its answer may still come; none in time is "outcome unknown", never "nothing was done".
+      if (!(e instanceof MaybeForwardedError)) resolve(0);
     });
     return settledWithin(answer, this.deps.config.cluster_api_reply_ms, () => undefined);
   }
@@ -316,7 +333,8 @@ export class ClusterNode {
     return {
       // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
-      data: { clientId: frame.client_id, remote: frame.remote, local: frame.local },
+      // Local trust only between co-located nodes, as this node is configured: a frame from Redis is not enough.
+      data: { clientId: frame.client_id, remote: frame.remote, local: frame.local && this.deps.config.cluster_nodes_colocated },
     };
   }
 
