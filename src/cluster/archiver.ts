@@ -13,6 +13,7 @@
  * killed at any point leaves no gap: the next writer archives what is left.
  */
 import type { ArchivedRun, EventArchive } from "../store/event-archive.ts";
+import { answeredWithin } from "./command-timeout.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 
 export interface ArchiverOptions {
@@ -22,6 +23,8 @@ export interface ArchiverOptions {
   batchEvents: number;
   /** cluster_archive_max_queued_events */
   maxQueuedEvents: number;
+  /** cluster_redis_command_timeout_ms: a stalled Redis fails a round's stream reads (retried next round) instead of holding every later round. */
+  commandTimeoutMs: number;
 }
 
 interface Unarchived {
@@ -135,13 +138,13 @@ export class Archiver {
    */
   async #pick(chatId: string, chat: Unarchived): Promise<{ events: LoggedEvent[]; rest?: Unarchived }> {
     let archived = this.#archived.get(chatId);
-    if (archived === undefined) this.#archived.set(chatId, (archived = await this.log.archivedThrough(chatId)));
+    if (archived === undefined) this.#archived.set(chatId, (archived = await answeredWithin(this.log.archivedThrough(chatId), this.options.commandTimeoutMs, "an archived mark")));
     const queued = chat.queued.filter((e) => e.seq > archived);
     if (queued.length > 0 && queued[0]!.seq === archived + 1) return { events: queued };
     const through = chat.through ?? Number.POSITIVE_INFINITY;
     if (archived >= through) return { events: [] };
     const count = this.options.batchEvents * STREAM_READ_ROWS;
-    const read = (await this.log.after(chatId, archived, count)).filter((e) => e.seq <= through);
+    const read = (await answeredWithin(this.log.after(chatId, archived, count), this.options.commandTimeoutMs, "a stream read")).filter((e) => e.seq <= through);
     if (read.length > 0 && read[0]!.seq > archived + 1) this.warn("events the durable history lacks are no longer in the chat's Redis stream either", { chat_id: chatId, from: archived + 1, to: read[0]!.seq - 1 });
     const last = read.at(-1)?.seq ?? archived;
     const tail = queued.filter((e) => e.seq > last);

@@ -150,7 +150,7 @@ export class ClusterNode {
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events, archive && config.cluster_archive_max_behind_events);
     const archiver =
       archive &&
-      new Archiver(eventLog, archive, { intervalMs: config.cluster_archive_interval_ms, batchEvents: config.cluster_archive_batch_events, maxQueuedEvents: config.cluster_archive_max_queued_events }, (msg, fields) => log.warn(msg, fields));
+      new Archiver(eventLog, archive, { intervalMs: config.cluster_archive_interval_ms, batchEvents: config.cluster_archive_batch_events, maxQueuedEvents: config.cluster_archive_max_queued_events, commandTimeoutMs: config.cluster_redis_command_timeout_ms }, (msg, fields) => log.warn(msg, fields));
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms, config.cluster_redis_command_timeout_ms);
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);

@@ -5,6 +5,7 @@
  * stream keeps (history.ts).
  */
 import { and, asc, eq, gte, lte, sql } from "drizzle-orm";
+import { postgresWithin } from "../cluster/command-timeout.ts";
 import { pgChatEvents, pgDeletedChats } from "./schema-pg.ts";
 import type { PgDb } from "./shared-metadata.ts";
 
@@ -23,7 +24,11 @@ const READ_ROWS = 64;
 const WRITE_ROWS = 1000;
 
 export class EventArchive {
-  constructor(private readonly db: PgDb) {}
+  constructor(
+    private readonly db: PgDb,
+    /** store_postgres_timeout_ms: each statement's bound (a stalled database fails it; the statement itself is not cancelled). */
+    private readonly timeoutMs: number,
+  ) {}
 
   /**
    * Writes runs, one statement per WRITE_ROWS (no transaction around them: a
@@ -35,11 +40,11 @@ export class EventArchive {
   async write(runs: ArchivedRun[]): Promise<void> {
     for (let i = 0; i < runs.length; i += WRITE_ROWS) {
       const rows = runs.slice(i, i + WRITE_ROWS).map((r) => sql`(${r.chatId}, ${r.firstSeq}::bigint, ${r.lastSeq}::bigint, ${r.frames})`);
-      await this.db.execute(sql`insert into ${pgChatEvents} (chat_id, first_seq, last_seq, frames)
+      await postgresWithin(this.db.execute(sql`insert into ${pgChatEvents} (chat_id, first_seq, last_seq, frames)
         select r.chat_id, r.first_seq, r.last_seq, r.frames from (values ${sql.join(rows, sql`, `)}) as r (chat_id, first_seq, last_seq, frames)
         where not exists (select 1 from ${pgDeletedChats} d where d.id = r.chat_id and d.last_seq >= r.last_seq)
         on conflict (chat_id, first_seq) do update set last_seq = excluded.last_seq, frames = excluded.frames
-        where excluded.last_seq > ${pgChatEvents}.last_seq`);
+        where excluded.last_seq > ${pgChatEvents}.last_seq`), this.timeoutMs, "a durable history write");
     }
   }
 
@@ -49,12 +54,12 @@ export class EventArchive {
    * about `maxEvents` at most (whole rows).
    */
   async read(chatId: string, from: number, through: number, maxEvents: number): Promise<ArchivedFrames> {
-    const rows = await this.db
+    const rows = await postgresWithin(this.db
       .select({ firstSeq: pgChatEvents.firstSeq, lastSeq: pgChatEvents.lastSeq, frames: pgChatEvents.frames })
       .from(pgChatEvents)
       .where(and(eq(pgChatEvents.chatId, chatId), gte(pgChatEvents.lastSeq, from), lte(pgChatEvents.firstSeq, through)))
       .orderBy(asc(pgChatEvents.firstSeq))
-      .limit(READ_ROWS);
+      .limit(READ_ROWS), this.timeoutMs, "a durable history read");
     const frames: string[] = [];
     let first = from;
     let next = from;

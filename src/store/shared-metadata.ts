@@ -59,6 +59,8 @@ export interface SharedMetadataOptions {
   maxPending: number;
   /** This node's SQLite, copied from after an overflow. */
   local: Db;
+  /** store_postgres_timeout_ms: bounds the durable history's reads and writes. */
+  timeoutMs: number;
 }
 
 export class SharedMetadata {
@@ -76,7 +78,7 @@ export class SharedMetadata {
     private readonly events: SharedMetadataEvents,
     private readonly options: SharedMetadataOptions,
   ) {
-    this.archive = new EventArchive(db);
+    this.archive = new EventArchive(db, options.timeoutMs);
   }
 
   /** Connects and applies the embedded migrations (an empty database gets every table). */

@@ -10,7 +10,7 @@
 import { expect, test } from "bun:test";
 import { RedisClient, SQL } from "bun";
 import { join } from "node:path";
-import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
 import { startPostgres } from "./postgres-server.ts";
 import { startRedis } from "./redis-server.ts";
 import { STORAGE_ERROR, STORE_FAILED } from "../../src/protocol/errors.ts";
@@ -205,4 +205,29 @@ test("PostgreSQL down while a fresh node resumes from before the stream: the cli
   await c.pg.restart();
   const again = await rawClient(fresh.url, 0);
   expect(await eventsThrough(again.client, again.raw, seqOf(published.at(-1)!)!)).toEqual(published);
+}, 60_000);
+
+test("PostgreSQL stalled (SIGSTOP) while a fresh node resumes from before the stream: the client is told storage_error within store_postgres_timeout_ms, not left waiting", async () => {
+  const c = await cluster();
+  const a = await node(c, ["--echo-repeat=10"]);
+  const onA = await rawClient(a.url);
+  onA.client.send({ type: "message", chat_id: CHAT, content: "a reply long enough to outgrow the stream" });
+  await until(onA.client, isTurnEnd);
+  await trimmedPast(c.redisUrl, STREAM_MAX);
+  await kill(a);
+
+  const fresh = await node(c);
+  // The postmaster and its backends (the fresh node's connection among them): none answers, none closes.
+  const stalled = [c.pg.pid, ...(await Bun.$`ps -o pid= --ppid ${c.pg.pid}`.text()).split("\n").map(Number).filter((pid) => pid > 0)];
+  const resume = () => {
+    for (const pid of stalled) process.kill(pid, "SIGCONT");
+  };
+  onCleanup(resume);
+  for (const pid of stalled) process.kill(pid, "SIGSTOP");
+  const { client } = await TestClient.ready(fresh.url);
+  client.send({ type: "attach", chat_id: CHAT, since_seq: 0 });
+  const told = await client.until((f) => f.event === "error" || f.event === "attached", 20_000);
+  expect(told.at(-1)).toMatchObject({ event: "error", detail: STORAGE_ERROR, reason: STORE_FAILED, chat_id: CHAT });
+  expect(told.filter((f) => typeof f.seq === "number")).toEqual([]);
+  resume();
 }, 60_000);
