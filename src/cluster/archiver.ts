@@ -1,8 +1,9 @@
 /**
  * A writer's side of the cluster's durable history (store_postgres_url): the
  * events this node appended to its chats' Redis streams are written to
- * PostgreSQL (event-archive.ts) behind, every `intervalMs`, all chats in one
- * transaction, in runs of at most `batchEvents`; then the chat's archived mark
+ * PostgreSQL (event-archive.ts) behind, every `intervalMs`, all chats in a few
+ * statements (no transaction: each run is whole or absent, and a failed round
+ * is written again), in runs of at most `batchEvents`; then the chat's archived mark
  * in Redis is raised, and only then may its stream drop them (event-log.ts).
  * Streaming never waits for any of it: `appended` only queues.
  *
@@ -42,7 +43,7 @@ const CLOSE_WAIT_MS = 2000;
 export class Archiver {
   #chats = new Map<string, Unarchived>();
   #queuedEvents = 0;
-  /** Each chat's archived mark as last known here (read from Redis once, then raised by this node's writes). */
+  /** Each chat's archived mark as last known here (read from Redis once, then raised by this node's writes), while it has events to archive. */
   readonly #archived = new Map<string, number>();
   #writing: Promise<void> | undefined;
   readonly #timer: Timer;
@@ -80,9 +81,14 @@ export class Archiver {
     return (this.#writing ??= this.#write().finally(() => (this.#writing = undefined)));
   }
 
+  /** Shutdown: the write under way, then one more of what was appended since (the hub's last commit), both within CLOSE_WAIT_MS. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    await Promise.race([this.flush(), Bun.sleep(CLOSE_WAIT_MS)]);
+    const last = async () => {
+      await this.#writing?.catch(() => {});
+      await this.flush();
+    };
+    await Promise.race([last(), Bun.sleep(CLOSE_WAIT_MS)]);
   }
 
   #chat(chatId: string): Unarchived {
@@ -129,6 +135,8 @@ export class Archiver {
         await this.log.markArchived(chatId, through);
       }),
     );
+    // A chat with nothing left (no append since, nothing kept) forgets its mark: read again if it is written again.
+    for (const chatId of chats.keys()) if (!this.#chats.has(chatId)) this.#archived.delete(chatId);
   }
 
   /**

@@ -227,14 +227,13 @@ export class ClusterNode {
    * taken over and the frame is handled here as it is; `leaving` makes what
    * goes to another node (ChatPlacement.forward).
    */
-  async forward(sender: MessageSender, work: Forwarded, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame | undefined>, attempts = 3): Promise<void> {
+  async forward(sender: MessageSender, work: Forwarded, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame>, attempts = 3): Promise<void> {
     const chatId = work.chat_id;
     const writer = await this.#writer(chatId);
     if (writer === this.nodeId) return this.#run(sender, work);
     // A takeover lost to another node meanwhile: asked again (a few times at most while leases change hands).
     if (writer === undefined) return attempts > 1 ? this.forward(sender, work, leaving, attempts - 1) : this.#notRun(sender, chatId);
     const outgoing = leaving && work.type !== "publish" && work.type !== "stop_chat" ? await leaving(work) : work;
-    if (outgoing === undefined) return;
     const { redis, keys } = this.deps.connection;
     const timeoutMs = this.deps.config.cluster_redis_command_timeout_ms;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
