@@ -314,6 +314,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       hub,
       owns: (chatId) => clusterNode.storage.owns(chatId),
       writableHere: (chatId) => clusterNode.writableHere(chatId),
+      numberedSeq: (chatId) => clusterNode.numberedSeq(chatId),
       deleteLocally: deleteChat,
       log,
     });

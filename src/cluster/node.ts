@@ -195,6 +195,11 @@ export class ClusterNode {
     this.#fanout.resume(chatId, this.deps.latestSeq(chatId)).catch((e: unknown) => this.deps.log.error("could not follow a chat's new writer", { chat_id: chatId, error: String(e) }));
   }
 
+  /** The last seq the chat's Redis stream numbered (0 for none). */
+  numberedSeq(chatId: string): Promise<number> {
+    return answeredWithin(this.#eventLog.lastSeq(chatId), this.deps.config.cluster_redis_command_timeout_ms, "a stream's last seq");
+  }
+
   /** False while another node holds the chat's lease; a free lease is taken over here first. */
   async writableHere(chatId: string): Promise<boolean> {
     // A takeover under way: writable once it has caught up (a message numbered before that would reuse seqs).

@@ -34,15 +34,21 @@ export class EventArchive {
    * Writes runs, one statement per WRITE_ROWS (no transaction around them: a
    * run is whole or absent, and a retry writes it again). A run starting where
    * a stored one does replaces it only if it reaches further (a takeover's
-   * writer may archive again what the dead one had, and more). A run of a chat
-   * deleted at or past its seqs is not written.
+   * writer may archive again what the dead one had, and more). Of a deleted
+   * chat only the seqs past its deletion floor are written (a run read from
+   * the stream before the delete may land after it, and more was appended since).
    */
   async write(runs: ArchivedRun[]): Promise<void> {
     for (let i = 0; i < runs.length; i += WRITE_ROWS) {
       const rows = runs.slice(i, i + WRITE_ROWS).map((r) => sql`(${r.chatId}, ${r.firstSeq}::bigint, ${r.lastSeq}::bigint, ${r.frames})`);
+      // Frames are JSON, one per line (never a raw newline inside): a run cut at the floor keeps its lines past it.
       await postgresWithin(this.db.execute(sql`insert into ${pgChatEvents} (chat_id, first_seq, last_seq, frames)
-        select r.chat_id, r.first_seq, r.last_seq, r.frames from (values ${sql.join(rows, sql`, `)}) as r (chat_id, first_seq, last_seq, frames)
-        where not exists (select 1 from ${pgDeletedChats} d where d.id = r.chat_id and d.last_seq >= r.last_seq)
+        select r.chat_id, greatest(r.first_seq, coalesce(d.last_seq, 0) + 1), r.last_seq,
+          case when coalesce(d.last_seq, 0) < r.first_seq then r.frames
+          else array_to_string((string_to_array(r.frames, E'\n'))[(d.last_seq + 2 - r.first_seq)::int:], E'\n') end
+        from (values ${sql.join(rows, sql`, `)}) as r (chat_id, first_seq, last_seq, frames)
+        left join ${pgDeletedChats} d on d.id = r.chat_id
+        where r.last_seq > coalesce(d.last_seq, 0)
         on conflict (chat_id, first_seq) do update set last_seq = excluded.last_seq, frames = excluded.frames
         where excluded.last_seq > ${pgChatEvents}.last_seq`), this.timeoutMs, "a durable history write");
     }

@@ -160,13 +160,18 @@ export class SharedMetadata {
     await this.db.update(pgChats).set({ title, updatedAt: new Date() }).where(eq(pgChats.id, chatId));
   }
 
-  /** Removes the chat (its turn and media rows cascade, its archived events go too), keeping its highest seq as deleted_chats does locally. */
-  async delete(chatId: string): Promise<void> {
+  /**
+   * Removes the chat (its turn and media rows cascade, its archived events go
+   * too), keeping its highest seq as deleted_chats does locally: at least
+   * `numberedSeq` (the last seq the chat's Redis stream numbered), so an archive
+   * write racing the delete brings none of it back (event-archive.ts).
+   */
+  async delete(chatId: string, numberedSeq = 0): Promise<void> {
     await this.db.transaction(async (tx) => {
       const [row] = await tx.select({ lastSeq: pgChats.lastSeq }).from(pgChats).where(eq(pgChats.id, chatId));
       // The chat row's seq is written behind and may trail what is archived already.
       const [archived] = await tx.select({ lastSeq: max(pgChatEvents.lastSeq) }).from(pgChatEvents).where(eq(pgChatEvents.chatId, chatId));
-      await deleteChat(tx, chatId, Math.max(row?.lastSeq ?? 0, Number(archived?.lastSeq ?? 0)));
+      await deleteChat(tx, chatId, Math.max(row?.lastSeq ?? 0, Number(archived?.lastSeq ?? 0), numberedSeq));
     });
   }
 
