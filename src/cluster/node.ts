@@ -476,7 +476,7 @@ export class ClusterNode {
    */
   async #claim(chatId: string): Promise<boolean> {
     const caughtUp = async () => {
-      const last = await answeredWithin(this.#eventLog.lastSeq(chatId), this.deps.config.cluster_redis_command_timeout_ms, "a stream's last seq");
+      const last = await this.numberedSeq(chatId);
       await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId), last);
       this.deps.continueAfter(chatId, last);
     };
