@@ -184,8 +184,8 @@ test("a chat deleted through the sessions API takes its archived history along",
   await sql.close();
 }, 60_000);
 
-test("PostgreSQL down while a fresh node resumes from before the stream: the client is told (no silent gap), and resumes whole once it is back", async () => {
-  const c = await cluster();
+/** The chat written on a node until its stream dropped its start (archived), then that node killed: its events as published. */
+async function outgrownThenKilled(c: Cluster): Promise<string[]> {
   const a = await node(c, ["--echo-repeat=10"]);
   const onA = await rawClient(a.url);
   onA.client.send({ type: "message", chat_id: CHAT, content: "a reply long enough to outgrow the stream" });
@@ -193,6 +193,12 @@ test("PostgreSQL down while a fresh node resumes from before the stream: the cli
   const published = chatEvents(onA.raw);
   await trimmedPast(c.redisUrl, STREAM_MAX);
   await kill(a);
+  return published;
+}
+
+test("PostgreSQL down while a fresh node resumes from before the stream: the client is told (no silent gap), and resumes whole once it is back", async () => {
+  const c = await cluster();
+  const published = await outgrownThenKilled(c);
 
   const fresh = await node(c);
   await c.pg.shutdown();
@@ -209,12 +215,7 @@ test("PostgreSQL down while a fresh node resumes from before the stream: the cli
 
 test("PostgreSQL stalled (SIGSTOP) while a fresh node resumes from before the stream: the client is told storage_error within store_postgres_timeout_ms, not left waiting", async () => {
   const c = await cluster();
-  const a = await node(c, ["--echo-repeat=10"]);
-  const onA = await rawClient(a.url);
-  onA.client.send({ type: "message", chat_id: CHAT, content: "a reply long enough to outgrow the stream" });
-  await until(onA.client, isTurnEnd);
-  await trimmedPast(c.redisUrl, STREAM_MAX);
-  await kill(a);
+  await outgrownThenKilled(c);
 
   const fresh = await node(c);
   // The postmaster and its backends (the fresh node's connection among them): none answers, none closes.
