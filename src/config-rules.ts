@@ -58,8 +58,8 @@ export function crossCheck(c: Config, fail: (option: string, message: string) =>
   if (!c.tcp_enabled && !c.unix_socket_path) {
     fail("tcp_enabled", "tcp_enabled is false and unix_socket_path is empty: nothing to listen on");
   }
-  if (c.replay_buffer_bytes + c.replay_ring_bytes > c.slow_consumer_bytes) {
-    fail("replay_buffer_bytes", "replay_buffer_bytes + replay_ring_bytes must not exceed slow_consumer_bytes (a resume would close itself)");
+  if (2 * c.replay_buffer_bytes > c.slow_consumer_bytes) {
+    fail("replay_buffer_bytes", "replay_buffer_bytes must not exceed half of slow_consumer_bytes (a resume queues up to about twice it at once and would close itself)");
   }
   if (c.slow_consumer_bytes >= c.backpressure_limit_bytes) {
     fail("slow_consumer_bytes", "slow_consumer_bytes must be below backpressure_limit_bytes");

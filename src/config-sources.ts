@@ -43,6 +43,23 @@ export function readEnv(env: Record<string, string | undefined>): Record<string,
   return out;
 }
 
+/**
+ * Options a release removed, with why: still accepted from every source (a flag
+ * in a service unit, an env var, a config file key) so an upgrade does not stop
+ * a gateway from starting, and ignored with a warning that says what replaced them.
+ */
+export const RETIRED_OPTIONS: Readonly<Record<string, string>> = {
+  replay_ring_events: "no replay ring any more: a resume reads the transcript (page cache) and its queued batch",
+  replay_ring_bytes: "no replay ring any more: a resume reads the transcript (page cache) and its queued batch",
+  replay_ring_total_bytes: "no replay ring any more: a resume reads the transcript (page cache) and its queued batch",
+};
+
+/** The warning for a key no option matches. */
+export function ignoredKeyWarning(key: string): string {
+  const why = Object.hasOwn(RETIRED_OPTIONS, key) ? RETIRED_OPTIONS[key] : undefined;
+  return why ? `warning: retired config option ignored: ${key} (${why})` : `warning: unknown config option ignored: ${key}`;
+}
+
 export interface MergedSources {
   /** The known options' values, later sources winning. */
   merged: Record<string, unknown>;

@@ -10,6 +10,7 @@ import { IssuedTokens, type SingleUseTokens } from "./auth/issued-tokens.ts";
 import { TrustPolicy } from "./auth/peer.ts";
 import { clientLine } from "./chat/client-line.ts";
 import { connectCluster } from "./cluster/cluster.ts";
+import { ClusterDevices } from "./cluster/devices.ts";
 import { ClusterNode } from "./cluster/node.ts";
 import { SharedTokens } from "./cluster/shared-tokens.ts";
 import type { TokenKind } from "./cluster/keys.ts";
@@ -141,6 +142,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     transcript,
     transcriptFile,
     fsync: config.transcript_fsync,
+    retireBytes: config.commit_log_retire_bytes,
   });
   const messageIds = new AcceptedMessageIds(db, { maxIds: config.client_msg_id_memory, maxAgeMs: config.client_msg_id_max_age_s * 1000 });
   // In a cluster, each commit is also appended to Redis (fenced by the chat's lease) before it is revealed.
@@ -187,13 +189,15 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   closeOnFailure.push(() => storage.close());
   if (clusterNode) closeOnFailure.push(() => clusterNode.close());
   await clusterNode?.start();
+  // Clustered: this node's capable devices, seen by every chat's writer (device tool calls).
+  const devices: ClusterDevices | undefined = cluster && clusterNode && new ClusterDevices(cluster.redis, cluster.keys, clusterNode.nodeId, config.cluster_lease_ms, config.cluster_redis_command_timeout_ms, log);
+  if (devices) closeOnFailure.push(() => devices.close());
+  await devices?.start();
 
-  // The hub: per-chat seq, one serialization, group commit, native fan-out, replay ring.
+  // The hub: per-chat seq, one serialization, group commit, native fan-out.
   const hub: Hub = new Hub(
     storage,
     {
-      ring: { maxEvents: config.replay_ring_events, maxBytes: config.replay_ring_bytes },
-      ringTotalBytes: config.replay_ring_total_bytes,
       maxEventBytes: config.transcript_max_line_bytes - 1,
       maxStagedBytes: config.storage_max_held_bytes,
       commitBatchBytes: config.commit_batch_bytes,
@@ -211,7 +215,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       },
     },
   );
-  const reader = new ChatReader(hub, transcriptFile);
+  const reader = new ChatReader(hub, transcriptFile, (chatId, from, through) => transcript.unwritten(chatId, from, through));
   closeInterruptedTurns(store, hub, log);
 
   // Media: files under <data_dir>/media with a row each, served by signed, expiring URLs; in a cluster with
@@ -251,9 +255,10 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   const agents = new AgentRegistry(config, agentOutput.events, readHistory, log);
 
   // Runs: one active turn per chat, recorded in the store; device tool calls.
-  const toolCalls = new ToolCalls({
+  const toolCalls: ToolCalls = new ToolCalls({
     hub,
     capableClients: (chatId, tool): number => clients.capableClients(chatId, tool),
+    ...(devices && { elsewhere: { capable: (chatId: string, tool: string) => devices.capableElsewhere(chatId, tool), recheckMs: config.cluster_device_recheck_ms } }),
     defaultTimeoutMs: config.tool_call_timeout_ms,
     disconnectGraceMs: config.tool_disconnect_grace_ms,
   });
@@ -291,6 +296,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     agentExists: (name) => agents.has(name),
     messageIds,
     ...(clusterNode && { placement: clusterNode }),
+    ...(devices && { devices }),
     log,
   });
   const deleteChat = async (chatId: string) => {
@@ -371,6 +377,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     await hub.whenVisible(config.shutdown_grace_ms);
     await swept;
     store.flush();
+    await devices?.close();
     await clusterNode?.close();
     await shared?.close(config.shutdown_grace_ms);
     await storage.close();

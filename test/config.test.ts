@@ -152,7 +152,7 @@ describe("the plain-value fast path agrees with the schema", () => {
       if (c.kind === "home path") every[o.name] = "~/elsewhere";
     }
     // Choices the rules between options ask for: loopback, a distinct agent name and paths that fit together.
-    Object.assign(every, { host: "localhost", tcp_enabled: "on", agent: "echo", slow_consumer_bytes: "8388608", backpressure_limit_bytes: "16777216", replay_ring_bytes: "1048576", replay_buffer_bytes: "1048576" });
+    Object.assign(every, { host: "localhost", tcp_enabled: "on", agent: "echo", slow_consumer_bytes: "8388608", backpressure_limit_bytes: "16777216", replay_buffer_bytes: "1048576" });
     expect(agrees(every)).toBe(true);
     expect(agrees(Object.fromEntries(Object.entries(every).map(([k, v]) => [k, Number.isNaN(Number(v)) ? v : Number(v)])))).toBe(true);
     // Every option but the structured ones (lists, paths with rules, agents) can be plain.
@@ -231,6 +231,16 @@ describe("CLI", () => {
     expect(shown).toMatchObject({ port: 7002, streaming: false, token: "***", unix_socket_path: "/tmp/x.sock" });
     expect(out.stdout).not.toContain("file-secret");
     expect(out.stderr).toContain("warning: unknown config option ignored: mystery");
+  });
+
+  test("a retired option (the replay ring's) still starts the gateway from a flag, env or file, ignored with a warning that says why", () => {
+    const dir = tempDir();
+    const file = join(dir, "agentgate.json");
+    writeFileSync(file, JSON.stringify({ replay_ring_bytes: 1024 }));
+    const out = cli(["check-config", "--config", file, "--replay-ring-events=64"], { AGENTGATE_REPLAY_RING_TOTAL_BYTES: "4096" });
+    expect(out.code).toBe(0);
+    expect(out.stdout).not.toContain("replay_ring");
+    for (const key of ["replay_ring_events", "replay_ring_bytes", "replay_ring_total_bytes"]) expect(out.stderr).toContain(`warning: retired config option ignored: ${key} (no replay ring any more`);
   });
 
   test("the cluster's URLs: Postgres needs Redis, both must be URLs of their kind, and check-config masks both (they may hold passwords)", () => {

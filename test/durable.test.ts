@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { createLogger } from "../src/log.ts";
@@ -189,6 +189,27 @@ describe("durable chats", () => {
     db.close();
   });
 
+  test("closed commit-log segments stay until they add up to commit_log_retire_bytes, then go together once the transcripts hold them", async () => {
+    const KiB = 1024;
+    const gw = await startTestGateway({ commit_log_segment_bytes: 64 * KiB, commit_log_retire_bytes: 192 * KiB, commit_batch_bytes: 4 * KiB, transcript_flush_ms: 1 });
+    const logDir = join(gw.config.data_dir, "commit-log");
+    const segments = () => readdirSync(logDir).filter((n) => n.endsWith(".log")).sort();
+    const title = "t".repeat(1000);
+    /** Publishes ~`kib` KiB in one chat and waits (bounded) for it to be visible. */
+    const publish = async (kib: number) => {
+      for (let i = 0; i < kib; i++) gw.hub.publish({ event: "session_updated", chat_id: "c", scope: "metadata", title });
+      await gw.hub.whenVisible(5000);
+    };
+    await publish(150);
+    // Two segments closed (128 KiB), under the retire size: both kept.
+    expect(segments().length).toBe(3);
+    await publish(100);
+    // A third closed segment brings them to 192 KiB: all three are deleted once the transcript holds them.
+    for (let i = 0; i < 200 && segments().length > 1; i++) await Bun.sleep(10);
+    expect(segments().length).toBe(1);
+    expect(segments()[0]).toBe("000000000004.log");
+  });
+
   test("seq and history survive a restart; numbering continues without a gap after a clean stop", async () => {
     const dir = tempDir();
     const first = await startTestGateway({ data_dir: dir });
@@ -205,8 +226,8 @@ describe("durable chats", () => {
     expect(after[0]!.seq).toBe(before.length + 1);
   });
 
-  test("resume from any seq: ring only, file only, and across both while the chat streams", async () => {
-    const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 1, replay_ring_events: 8, transcript_flush_ms: 2 });
+  test("resume from any seq: file only, and across the file and the transcript's queued batch while the chat streams", async () => {
+    const gw = await startTestGateway({ echo_chunk_size: 1, echo_delay_ms: 1, transcript_flush_ms: 2 });
     const { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     const chat_id = ready.chat_id;
     const all = await turn(client, chat_id, "0123456789".repeat(6));
@@ -228,7 +249,7 @@ describe("durable chats", () => {
   });
 
   test("chaos: a client dropping every few hundred events and resuming from its last seq reassembles the transcript's text", async () => {
-    const gw = await startTestGateway({ echo_chunk_size: 1, echo_repeat: 5000, replay_ring_events: 64, transcript_flush_ms: 5 });
+    const gw = await startTestGateway({ echo_chunk_size: 1, echo_repeat: 5000, transcript_flush_ms: 5 });
     let { client, ready } = await TestClient.ready(gw.wsUrl("tcp"));
     const chat_id = ready.chat_id;
     client.send({ type: "message", chat_id, content: "z" });

@@ -78,9 +78,9 @@ test("an attach with since_seq counts one replay request and the events it repla
   const after = await scrape(gw, "unix");
   expect(replayed.length).toBe(frames.filter((f) => typeof f.seq === "number").length);
   expect(moved(before, after, "agentgate_replay_requests_total")).toBe(1);
-  const ring = moved(before, after, 'agentgate_replayed_events_total{source="ring"}');
+  const memory = moved(before, after, 'agentgate_replayed_events_total{source="memory"}');
   const disk = moved(before, after, 'agentgate_replayed_events_total{source="disk"}');
-  expect(ring + disk).toBe(replayed.length);
+  expect(memory + disk).toBe(replayed.length);
 });
 
 test("uploads count their bytes when accepted and their reason when refused", async () => {

@@ -88,11 +88,10 @@ describe("slow consumers", () => {
         // About 11 MB of deltas: far more than the kernel's loopback socket buffers (~5 MB) hold for a paused reader.
         echo_chunk_size: 1000,
         echo_repeat: 10_000,
-        // Well above what the resume below queues at once (up to ~95 KB seen: its ring tail plus replay batches).
+        // Well above what the resume below queues at once (replay batches, then the events not yet in the transcript file).
         slow_consumer_bytes: 1024 * 1024,
         slow_consumer_check_ms: 10,
         replay_buffer_bytes: 16 * 1024,
-        replay_ring_bytes: 32 * 1024,
       },
       createLogger("warn", "text", (line) => logged.push(line)),
     );
@@ -138,7 +137,7 @@ describe("slow consumers", () => {
   test("the cap sits between what a resume queues and Bun's backstop; config outside that order is refused", () => {
     const MiB = 1024 * 1024;
     expect(() => resolveConfig({ slow_consumer_bytes: 16 * MiB, backpressure_limit_bytes: 16 * MiB })).toThrow("slow_consumer_bytes must be below backpressure_limit_bytes");
-    expect(() => resolveConfig({ slow_consumer_bytes: 2 * MiB, replay_buffer_bytes: 1 * MiB, replay_ring_bytes: 2 * MiB })).toThrow("must not exceed slow_consumer_bytes");
+    expect(() => resolveConfig({ slow_consumer_bytes: 2 * MiB, replay_buffer_bytes: 1.5 * MiB })).toThrow("must not exceed half of slow_consumer_bytes");
     expect(resolveConfig({}).config).toMatchObject({ slow_consumer_bytes: 4 * MiB, backpressure_limit_bytes: 16 * MiB });
   });
 });

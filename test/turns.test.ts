@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { type Frame, isTurnEnd, startTestGateway, TestClient, TRANSPORTS } from "./helpers.ts";
+import { moved, scrape } from "./metrics-scrape.ts";
+import { chatServedByRemote, remoteAgentConfig } from "./remote-agent.ts";
 
 const texts = (frames: Frame[], event = "delta") => frames.filter((f) => f.event === event).map((f) => f.text);
 
@@ -123,4 +125,18 @@ test("runtime_model_updated reaches every open connection on every listener", as
   for (const { client } of clients) {
     expect(await client.next()).toEqual({ event: "runtime_model_updated", model_name: "openai/gpt-4.1", model_preset: "fast" });
   }
+});
+
+test("a turn's stats count the agent's stream, not the gateway's error message: no first token when the agent said nothing", async () => {
+  const gw = await startTestGateway(remoteAgentConfig());
+  const { client, chatId } = await chatServedByRemote(gw);
+  const before = await scrape(gw);
+  client.send({ type: "message", chat_id: chatId, content: "nobody is connected to answer" });
+  const frames = await client.until(isTurnEnd);
+  expect(frames.find((f) => f.event === "message")?.text).toStartWith("Error: ");
+  expect(frames.find((f) => f.event === "turn_end")).toMatchObject({ status: "error" });
+  const after = await scrape(gw);
+  expect(moved(before, after, 'agentgate_turns_total{agent="remote",status="error"}')).toBe(1);
+  expect(moved(before, after, 'agentgate_turn_time_to_first_token_seconds_count{agent="remote"}')).toBe(0);
+  expect(moved(before, after, 'agentgate_deltas_total{agent="remote"}')).toBe(0);
 });

@@ -7,10 +7,16 @@
  * the commit log's batch. Once per event-loop turn (group commit), or as soon as
  * the batch reaches `commitBatchBytes` (a busy turn would otherwise hold all its
  * events in memory), the batch is written with one synchronous `write`; only
- * when that has returned are the batch's events pushed to the replay rings and
- * published natively on every listener (uWS walks its topic tree; no JS loop
- * per subscriber), in seq order, and handed to the per-chat transcripts behind.
- * A kill -9 can therefore never lose an event a client saw.
+ * when that has returned are the batch's events published natively on every
+ * listener (uWS walks its topic tree; no JS loop per subscriber), in seq order,
+ * and handed to the per-chat transcripts behind. A kill -9 can therefore never
+ * lose an event a client saw.
+ *
+ * Nothing holds a published frame afterwards: a resume reads committed events
+ * from the transcript, from its file or, for the few not yet written, from its
+ * queued batch (ChatReader). Keeping a ring of recent frames per chat cost more
+ * than all the rest of the gateway's per-event work with 1 000 streaming chats
+ * (each frame outlived the young generation: GC work and page faults, measured).
  *
  * Faults: a failed reservation refuses the event (seq 0, an error event to the
  * chat's clients) rather than use an unreserved seq; a failed commit keeps the
@@ -23,7 +29,6 @@ import type { ChatEvent } from "../protocol/events.ts";
 import { metrics } from "../metrics/metrics.ts";
 import { CHAT_OWNED_ELSEWHERE, EVENT_TOO_LARGE, STORAGE_ERROR, STORE_FAILED } from "../protocol/errors.ts";
 import { utf8Bound, utf8Exceeds } from "../store/utf8-size.ts";
-import { ReplayRing, type RingLimits } from "./replay-ring.ts";
 
 /** Every client connection subscribes to this topic: events for all, e.g. runtime_model_updated. */
 export const EVERYONE_TOPIC = "everyone";
@@ -61,9 +66,6 @@ export interface HubStorage {
 }
 
 export interface HubLimits {
-  ring: RingLimits;
-  /** Across all chats; beyond it the oldest chats' rings give up their flushed events. */
-  ringTotalBytes: number;
   /** Largest stored event; a bigger one is refused before it gets a seq. */
   maxEventBytes: number;
   /** While commits fail, events wait in memory up to this many bytes; beyond, new events are refused. */
@@ -113,9 +115,8 @@ export interface ChatStream {
   reservedThrough: number;
   /** Last seq committed: the newest any client may see. */
   durableSeq: number;
-  /** Last seq in the chat's transcript file. */
+  /** Last seq in the chat's transcript file; the ones after it, through durableSeq, are in its queued batch. */
   flushedThrough: number;
-  readonly ring: ReplayRing;
   staged: Staged[];
   /** Events are being refused (told to clients once). */
   refusing: boolean;
@@ -141,9 +142,6 @@ export class Hub {
   readonly #dirty = new Set<ChatStream>();
   /** Broadcasts waiting for the commit of the chat events published before them. */
   #broadcasts: string[] = [];
-  #ringBytes = 0;
-  /** A transcript write landed since the last pass over the rings: only then can a pass free anything (commits come every commit_batch_bytes). */
-  #reliefDue = false;
   #commitScheduled = false;
   /** Work waiting for the next commit (afterCommit). */
   readonly #afterCommit: (() => void)[] = [];
@@ -251,7 +249,6 @@ export class Hub {
   #revealed(broadcasts: string[], afterCommit: (() => void)[]): void {
     for (const text of broadcasts) for (const server of this.#listeners) server.publish(EVERYONE_TOPIC, text);
     for (const fn of afterCommit) this.#runAfterCommit(fn);
-    if (this.#reliefDue && this.#ringBytes > this.limits.ringTotalBytes) this.#relieveMemory();
     this.#scheduleEviction();
   }
 
@@ -327,13 +324,11 @@ export class Hub {
     this.hooks.disowned?.(chat.chatId);
   }
 
-  /** The transcript now holds the chat's events through `seq`: they may leave the ring. */
+  /** The transcript file now holds the chat's events through `seq`. */
   flushed(chatId: string, seq: number): void {
     const chat = this.#chats.get(chatId);
     if (!chat) return;
     chat.flushedThrough = Math.max(chat.flushedThrough, seq);
-    this.#ringBytes -= chat.ring.evict(chat.flushedThrough, this.limits.ring);
-    this.#reliefDue = true;
     this.#scheduleEviction();
   }
 
@@ -393,7 +388,7 @@ export class Hub {
 
   /**
    * Clustered: an event another gateway appended reaches this node's clients of
-   * the chat through the same topic, ring and transcript as its own events (the
+   * the chat through the same topic and transcript as its own events (the
    * fan-out calls this in seq order, once per seq). "withheld" when this node
    * has unrevealed events of its own numbered before it (their append decides
    * what comes first), so it is to be delivered again, from `latestSeq`, once
@@ -407,8 +402,6 @@ export class Hub {
     if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return "held";
     if (chat.staged.length > 0) return "withheld";
     for (const server of this.#listeners) server.publish(chat.topic, frame);
-    chat.ring.push(seq, frame);
-    this.#ringBytes += frame.length;
     chat.lastSeq = chat.durableSeq = seq;
     chat.reservedThrough = Math.max(chat.reservedThrough, seq);
     this.storage.committed(chatId, seq, frame, event, (event as { event?: string }).event ?? "");
@@ -430,7 +423,6 @@ export class Hub {
   forget(chatId: string): void {
     const chat = this.#chats.get(chatId);
     if (!chat) return;
-    this.#ringBytes -= chat.ring.bytes;
     this.#chats.delete(chatId);
     this.#dirty.delete(chat);
   }
@@ -448,7 +440,7 @@ export class Hub {
     if (!chat) {
       const stored = this.storage.storedSeq(chatId);
       const seq = Math.max(this.storage.loadSeq(chatId), stored);
-      chat = { chatId, topic: Hub.topicOf(chatId), lastSeq: seq, reservedThrough: seq, durableSeq: stored, flushedThrough: stored, ring: new ReplayRing(stored), staged: [], refusing: false };
+      chat = { chatId, topic: Hub.topicOf(chatId), lastSeq: seq, reservedThrough: seq, durableSeq: stored, flushedThrough: stored, staged: [], refusing: false };
       this.#chats.set(chatId, chat);
     }
     return chat;
@@ -514,11 +506,10 @@ export class Hub {
    */
   #reveal(chat: ChatStream, count: number): void {
     const listeners = this.#listeners;
-    const { topic, staged, ring, chatId } = chat;
+    const { topic, staged, chatId } = chat;
     let subscribers = 0;
     for (let l = 0; l < listeners.length; l++) subscribers += listeners[l]!.subscriberCount(topic);
     metrics.delivered(subscribers * count);
-    let bytes = 0;
     // Events are counted per run of one type (a stream's deltas): one metric call per run, not per event.
     let runType = staged[0]!.type;
     let runLength = 0;
@@ -531,24 +522,11 @@ export class Hub {
       }
       runLength++;
       for (let l = 0; l < listeners.length; l++) listeners[l]!.publish(topic, frame);
-      ring.push(seq, frame);
-      bytes += frame.length;
       this.storage.committed(chatId, seq, stored, event, type);
     }
     metrics.eventPublished(runType, runLength);
-    this.#ringBytes += bytes;
     chat.durableSeq = staged[count - 1]!.seq;
     chat.staged = count === staged.length ? [] : staged.slice(count);
-  }
-
-  /**
-   * Over the global cap: each chat keeps at most an equal share of the cap,
-   * oldest events out first, events not yet in the transcript always kept.
-   */
-  #relieveMemory(): void {
-    this.#reliefDue = false;
-    const share = { maxEvents: this.limits.ring.maxEvents, maxBytes: Math.min(this.limits.ring.maxBytes, this.limits.ringTotalBytes / this.#chats.size) };
-    for (const chat of this.#chats.values()) this.#ringBytes -= chat.ring.evict(chat.flushedThrough, share);
   }
 
   /** Over the cap, one eviction pass soon (chats turn idle as their transcripts catch up), at most one pending. */
@@ -572,8 +550,7 @@ export class Hub {
     for (const chat of this.#chats.values()) {
       if (this.#chats.size <= target || visits-- === 0) return;
       this.#chats.delete(chat.chatId);
-      if (this.#idle(chat) && this.#settleSeq(chat)) this.#ringBytes -= chat.ring.bytes;
-      else this.#chats.set(chat.chatId, chat);
+      if (!this.#idle(chat) || !this.#settleSeq(chat)) this.#chats.set(chat.chatId, chat);
     }
   }
 

@@ -1,9 +1,11 @@
 /**
  * The one reader of a chat's stream, whatever holds each part now: the
- * transcript for events the ring has let go of, the ring for recent committed
- * events, and (for the gateway's own reads, not clients) the events staged for
- * the next commit. Replay, the sessions API, LLM history and the turn
- * publisher's read-back all go through it.
+ * transcript file for events written to it, the transcript's queued batch for
+ * committed events not yet written, and (for the gateway's own reads, not
+ * clients) the events staged for the next commit. Replay, the sessions API, LLM
+ * history and the turn publisher's read-back all go through it. Every part
+ * yields stored lines (with an event's private part; runs expanded to the frames
+ * clients saw), so a consumer treats them alike wherever they came from.
  */
 import { readTranscript } from "../store/transcript.ts";
 import type { Hub } from "./hub.ts";
@@ -17,13 +19,17 @@ export interface ReadRange {
   visible?: boolean;
 }
 
+/** The chat's committed events in [from, through] still queued for its transcript file, as stored lines. */
+export type UnwrittenLines = (chatId: string, from: number, through: number) => string[];
+
 export class ChatReader {
   constructor(
     private readonly hub: Hub,
     private readonly transcriptFile: (chatId: string) => string,
+    private readonly unwritten: UnwrittenLines,
   ) {}
 
-  /** Events with seq in [from, through], oldest first, each a serialized frame. */
+  /** Events with seq in [from, through], oldest first, each a stored line. */
   async *read(chatId: string, { from = 1, through = Number.POSITIVE_INFINITY, visible = false }: ReadRange = {}): AsyncGenerator<string> {
     for (let next = from; next <= through; ) {
       const tail = this.tail(chatId, next, through, visible);
@@ -37,22 +43,21 @@ export class ChatReader {
     }
   }
 
-  /** Events ≤ this are read from the transcript; above it from memory. */
+  /** Events ≤ this are read from the transcript file; above it from memory. */
   diskOnlyThrough(chatId: string): number {
-    return this.hub.view(chatId)?.ring.diskOnlyThrough ?? this.hub.latestSeq(chatId);
+    return this.hub.view(chatId)?.flushedThrough ?? this.hub.latestSeq(chatId);
   }
 
   /**
-   * Synchronously, the frames from `from` on when memory holds all of them (a
-   * copy: the ring may compact while a consumer awaits); undefined when part of
-   * them must come from the transcript.
+   * Synchronously, the stored lines from `from` on when memory holds all of them
+   * (a fresh array); undefined when part of them must come from the file.
    */
   tail(chatId: string, from: number, through = Number.POSITIVE_INFINITY, visible = true): string[] | undefined {
     const chat = this.hub.view(chatId);
     if (!chat) return from > this.hub.latestSeq(chatId) ? [] : undefined;
-    if (from <= chat.ring.diskOnlyThrough) return undefined;
-    const frames = [...chat.ring.from(from, through)];
-    if (!visible) for (const s of chat.staged) if (s.seq >= from && s.seq <= through) frames.push(s.frame);
-    return frames;
+    if (from <= chat.flushedThrough) return undefined;
+    const lines = from > chat.durableSeq ? [] : this.unwritten(chatId, from, Math.min(through, chat.durableSeq));
+    if (!visible) for (const s of chat.staged) if (s.seq >= from && s.seq <= through) lines.push(s.stored);
+    return lines;
   }
 }

@@ -6,7 +6,11 @@
  * fsync policy (machine crashes; a process crash loses nothing either way):
  * `batch` fsyncs the commit log after every commit, `turn` when a committed
  * batch holds a turn_end, `never` leaves it to the OS. A log segment is deleted
- * only once every transcript holds its events (fsynced unless `never`).
+ * only once every transcript holds its events (fsynced unless `never`), and
+ * closed segments are deleted together once they add up to `retireBytes`: each
+ * deletion fsyncs every transcript written since the last one, one fsync per
+ * chat (~150 µs of kernel time each on ext4), which with 1 000 streaming chats
+ * cost ~0.5 µs per event when done at every 64 MiB segment (measured).
  *
  * At start, `recoverTranscripts` replays the segments a killed process left into
  * the transcripts (events past each one's last seq), then deletes them.
@@ -17,8 +21,6 @@ import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.
 import { appendLinesSync, lastSeqIn, repairedLastSeq, seqOfLine, type TranscriptWriter } from "../store/transcript.ts";
 import type { HubStorage } from "./hub.ts";
 
-/** How a turn_end's type reads in its stored line, wherever the field sits. */
-
 export type FsyncPolicy = "batch" | "turn" | "never";
 
 export interface ChatStorageOptions {
@@ -27,11 +29,15 @@ export interface ChatStorageOptions {
   transcript: TranscriptWriter;
   transcriptFile: (chatId: string) => string;
   fsync: FsyncPolicy;
+  /** Closed log segments are deleted together once they add up to this many bytes (and at shutdown). */
+  retireBytes: number;
 }
 
 export class ChatStorage implements HubStorage {
   /** Segments below this may be deleted once the transcripts hold everything written so far. */
   #retireBelow = 0;
+  /** The log's closedBytes when a retire was last started. */
+  #retiredBytes = 0;
   #retiring = false;
   /**
    * Transcript tails read in the current synchronous stretch: attaching to a chat
@@ -69,13 +75,16 @@ export class ChatStorage implements HubStorage {
   }
 
   commit(): void {
+    const { log } = this.options;
     const started = performance.now();
-    const bytes = this.options.log.pendingBytes;
-    const segment = this.options.log.commit();
-    if (this.options.fsync === "batch") this.options.log.sync();
+    const bytes = log.pendingBytes;
+    const segment = log.commit();
+    if (this.options.fsync === "batch") log.sync();
     metrics.commitWritten((performance.now() - started) / 1000, bytes);
+    if (log.segment === segment || log.closedBytes - this.#retiredBytes < this.options.retireBytes) return;
+    this.#retiredBytes = log.closedBytes;
     // After the hub has handed this batch to the transcripts (later in this same task).
-    if (this.options.log.segment > segment) queueMicrotask(() => this.#retire(segment + 1));
+    queueMicrotask(() => this.#retire(segment + 1));
   }
 
   committed(chatId: string, seq: number, line: string, event: object, type: string): void {

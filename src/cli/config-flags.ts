@@ -8,7 +8,7 @@
  */
 import type { Config } from "../config.ts";
 import { type CatalogOption, resolvePlainConfig } from "../config-rules.ts";
-import { mergeSources, readConfigFile, readEnv } from "../config-sources.ts";
+import { ignoredKeyWarning, mergeSources, RETIRED_OPTIONS, readConfigFile, readEnv } from "../config-sources.ts";
 import type { FlagSpec } from "./args.ts";
 
 /** build.ts derives it from the schema (config.ts configCatalog); from source it is derived here. */
@@ -24,10 +24,11 @@ async function catalog(): Promise<CatalogOption[]> {
 
 const CONFIG_FILE: FlagSpec = { name: "config", value: "FILE", help: "config file, JSON or TOML (also AGENTGATE_CONFIG)" };
 
-/** --config plus one flag per option; boolean options may stand alone. */
+/** --config plus one flag per option; boolean options may stand alone. Retired options are still parsed (then ignored with a warning). */
 export async function configFlags(): Promise<FlagSpec[]> {
   const options = (await catalog()).map((o) => ({ name: o.name, value: o.check.kind === "switch" ? undefined : "VALUE", help: o.description }));
-  return [CONFIG_FILE, ...options];
+  const retired = Object.entries(RETIRED_OPTIONS).map(([name, why]) => ({ name, value: "VALUE", help: `retired, ignored: ${why}` }));
+  return [CONFIG_FILE, ...options, ...retired];
 }
 
 export async function loadConfig(flags: Record<string, string>): Promise<Config> {
@@ -37,6 +38,6 @@ export async function loadConfig(flags: Record<string, string>): Promise<Config>
   const known = await catalog();
   const { merged, unknownKeys } = mergeSources(known.map((o) => o.name), [fromFile, readEnv(process.env), options]);
   const config = resolvePlainConfig(known, merged) ?? (await import("../config.ts")).validateConfig(merged);
-  for (const key of unknownKeys) process.stderr.write(`warning: unknown config option ignored: ${key}\n`);
+  for (const key of unknownKeys) process.stderr.write(`${ignoredKeyWarning(key)}\n`);
   return config;
 }

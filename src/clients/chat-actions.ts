@@ -104,6 +104,8 @@ export interface ChatActionDeps {
   /** client_msg_ids each chat accepted, kept durably. */
   messageIds: MessageIdMemory;
   placement?: ChatPlacement;
+  /** Clustered: the socket joined a chat or declared tools (ClientSessions reports its capable devices). */
+  devicesChanged?: (ws: ClientSocket) => void;
   log: Logger;
 }
 
@@ -209,6 +211,7 @@ export class ChatActions {
     }
     // Resume: off the live topic while replaying, so nothing can arrive out of order.
     ws.data.chats.add(chatId);
+    this.deps.devicesChanged?.(ws);
     ws.data.replaying.add(chatId);
     ws.unsubscribe(Hub.topicOf(chatId));
     replayThenSubscribe(replayTarget(ws), chatId, env.since_seq, this.deps.replay)
@@ -396,6 +399,7 @@ export class ChatActions {
     if (ws.data.chats.has(chatId)) return false;
     ws.data.chats.add(chatId);
     ws.subscribe(Hub.topicOf(chatId));
+    this.deps.devicesChanged?.(ws);
     return true;
   }
 
@@ -413,5 +417,6 @@ export class ChatActions {
 
   #declare(ws: ClientSocket, capabilities: string[] | undefined): void {
     for (const c of capabilities ?? []) if (ws.data.capabilities.size < MAX_CAPABILITIES) ws.data.capabilities.add(c);
+    if (capabilities?.length) this.deps.devicesChanged?.(ws);
   }
 }

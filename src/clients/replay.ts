@@ -3,8 +3,8 @@
  * subscribe it to the live topic, with no gap and no duplicate even while the
  * chat keeps streaming.
  *
- * Older events come from the transcript (asynchronously, pausing whenever the
- * client's send buffer is full); the rest from memory. The last step (memory
+ * Older events come from the transcript file (asynchronously, pausing whenever
+ * the client's send buffer is full); the few not yet written from its queued batch. The last step (memory
  * tail + subscribe) runs synchronously, so no commit can fall between what was
  * replayed and what arrives live. Only committed events are ever sent: staged
  * ones reach the client through the topic once written.
@@ -36,8 +36,8 @@ export async function replayThenSubscribe(target: ReplayTarget, chatId: string, 
   for (let next = sinceSeq + 1; ; ) {
     const tail = reader.tail(chatId, next);
     if (tail) {
-      for (const frame of tail) target.send(frame);
-      metrics.replayed("ring", tail.length);
+      for (const line of tail) target.send(deps.toClient(line));
+      metrics.replayed("memory", tail.length);
       target.subscribe(Hub.topicOf(chatId));
       return;
     }

@@ -42,12 +42,18 @@ export function clientConnectionData(url: URL, peer: { remote: string; local: bo
   };
 }
 
+/** Clustered: where this node's count of capable clients per chat and tool goes (cluster/devices.ts). */
+export interface DeviceReports {
+  report(chatId: string, tool: string, count: number): void;
+}
+
 export class ClientSessions {
   readonly #open = new Set<ClientSocket>();
   readonly #actions: ChatActions;
 
-  constructor(private readonly deps: ChatActionDeps) {
-    this.#actions = new ChatActions(deps);
+  constructor(private readonly deps: ChatActionDeps & { devices?: DeviceReports }) {
+    const { devices } = deps;
+    this.#actions = new ChatActions(devices ? { ...deps, devicesChanged: (ws) => this.#reportDevices(devices, ws) } : deps);
   }
 
   readonly handler: Required<Pick<WebSocketHandler<ClientData>, "open" | "message" | "drain" | "close">> = {
@@ -59,6 +65,7 @@ export class ClientSessions {
       this.#open.delete(ws);
       this.#wakeReplays(ws);
       this.deps.toolCalls.clientLeft(ws.data.chats);
+      if (this.deps.devices) this.#reportDevices(this.deps.devices, ws);
     },
   };
 
@@ -77,6 +84,11 @@ export class ClientSessions {
     let n = 0;
     for (const ws of this.#open) if (ws.data.chats.has(chatId) && ws.data.capabilities.has(tool)) n++;
     return n;
+  }
+
+  /** Clustered: this node's counts for the socket's chats and tools, after it joined, declared or left. */
+  #reportDevices(devices: DeviceReports, ws: ClientSocket): void {
+    for (const chatId of ws.data.chats) for (const tool of ws.data.capabilities) devices.report(chatId, tool, this.capableClients(chatId, tool));
   }
 
   /** Shutdown: close every client connection with the given code (1001: going away). */

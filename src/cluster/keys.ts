@@ -39,6 +39,16 @@ export class ClusterKeys {
     return `${this.prefix}{${chatId}}:appender`;
   }
 
+  /** The chat's capable devices: field `<node_id> <tool>`, value how many of that node's clients of the chat declared the tool (devices.ts). */
+  devices(chatId: string): string {
+    return `${this.prefix}{${chatId}}:devices`;
+  }
+
+  /** Present while the node is alive (a TTL it renews): a node's device counts count only while it is. */
+  nodeAlive(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}:alive`;
+  }
+
   /** Pub/sub channel announcing each appended batch to the nodes that follow the chat. */
   channel(chatId: string): string {
     return `${this.prefix}{${chatId}}:notify`;

@@ -68,7 +68,7 @@ function bound<K extends string>(family: Counter, keys: readonly K[]): Record<K,
 const byEventType = bound(eventsPublished, EVENT_TYPES) as Record<string, CounterChild | undefined>;
 const otherEvent = eventsPublished.labels("other");
 const deliveriesAll = deliveries.labels();
-const ringReplayed = replayedEvents.labels("ring");
+const memoryReplayed = replayedEvents.labels("memory");
 const diskReplayed = replayedEvents.labels("disk");
 const commitWriteAll = commitWrite.labels();
 const commitBytesAll = commitBytes.labels();
@@ -92,10 +92,10 @@ export const metrics = {
   },
   slowConsumerClosed: (): void => slowConsumerCloses.labels().inc(),
   replayRequested: (): void => replayRequests.labels().inc(),
-  replayed(source: "ring" | "disk", events: number): void {
-    (source === "ring" ? ringReplayed : diskReplayed).inc(events);
+  replayed(source: "memory" | "disk", events: number): void {
+    (source === "memory" ? memoryReplayed : diskReplayed).inc(events);
   },
-  /** Once per turn: the turn's outcome and what turn-stats measured. */
+  /** Once per turn: the turn's outcome and what the turn publisher measured. */
   turnEnded(agent: string, status: string, durationMs: number, stats: { ttft_ms?: number; deltas: number }): void {
     turns.labels(agent, status).inc();
     turnDuration.labels(agent).observe(durationMs / 1000);

@@ -17,7 +17,6 @@ import { GATEWAY_SHUTDOWN } from "../protocol/errors.ts";
 import type { AgentOutput } from "./agent-output.ts";
 import type { ToolCalls } from "./tool-calls.ts";
 import { TurnPublisher } from "./turn-publisher.ts";
-import { TurnStats } from "./turn-stats.ts";
 import { metrics } from "../metrics/metrics.ts";
 
 export interface TurnInput {
@@ -186,17 +185,16 @@ export class Runs {
       onToolRequest: (frame) => toolCalls.request(chatId, turn_id, agent, frame),
       log,
     });
-    const stats = new TurnStats(startedMs, publisher.emit);
     const request = { turn_id, chat_id: chatId, content: input.content, media: input.media, metadata: input.metadata, user_seq: input.userSeq };
     let result: TurnResult;
     try {
-      result = await agent.runTurn(request, stats.emit, turn.controller.signal);
+      result = await agent.runTurn(request, publisher.emit, turn.controller.signal);
     } catch (e) {
       result = { status: "error", error: e instanceof Error ? e.message : String(e) };
     }
     if (result.status === "error") {
       log.warn("turn failed", { chat_id: chatId, turn_id, error: result.error });
-      publisher.emit({ type: "message", text: `Error: ${result.error ?? "agent failed"}` });
+      publisher.say(`Error: ${result.error ?? "agent failed"}`);
     }
     await publisher.close();
     toolCalls.turnEnded(turn_id);
@@ -205,7 +203,8 @@ export class Runs {
     hub.publish(result.error === undefined ? end : { ...end, error: result.error });
     hub.publish({ event: "goal_status", chat_id: chatId, status: "idle", turn_id });
     turnLog.ended(turn_id, chatId, result, latencyMs);
-    metrics.turnEnded(agent.name, result.status, latencyMs, stats.fields());
-    log.info("turn end", { chat_id: chatId, turn_id, agent: agent.name, status: result.status, duration_ms: latencyMs, ...stats.fields() });
+    const stats = publisher.stats();
+    metrics.turnEnded(agent.name, result.status, latencyMs, stats);
+    log.info("turn end", { chat_id: chatId, turn_id, agent: agent.name, status: result.status, duration_ms: latencyMs, ...stats });
   }
 }

@@ -7,6 +7,12 @@
  * becomes a chat event too; later ones are refused. Call ids are the agent's and
  * scoped to their chat: two chats may both use "call_1" at once. With no capable client, past the deadline, or when the last capable
  * client has been gone for the grace, the agent gets `ok: false` with a reason.
+ *
+ * Clustered, a capable client on another live node counts too (cluster/devices.ts):
+ * asked of Redis only when there is none here, so a single node (no
+ * `elsewhere`) decides synchronously as before. While a call has no
+ * capable client here, the writer asks again every `elsewhere.recheckMs`: one gone from
+ * another node is noticed within that, then waited for the grace.
  */
 import type { Agent } from "../agents/agent.ts";
 import type { Hub } from "../chat/hub.ts";
@@ -18,6 +24,13 @@ export interface ToolCallOptions {
   hub: Hub;
   /** How many open connections subscribed to the chat declared this tool. */
   capableClients: (chatId: string, tool: string) => number;
+  /** Clustered: capable clients on other nodes. */
+  elsewhere?: {
+    /** Whether a live node other than this one has a capable client of the chat; undefined when Redis did not say. */
+    capable: (chatId: string, tool: string) => Promise<boolean | undefined>;
+    /** How often a call with no capable client here looks again (cluster_device_recheck_ms). */
+    recheckMs: number;
+  };
   defaultTimeoutMs: number;
   disconnectGraceMs: number;
 }
@@ -30,6 +43,8 @@ interface PendingCall {
   agent: Agent;
   deadline: Timer;
   grace?: Timer;
+  /** Clustered, the next look for capable clients on other nodes. */
+  recheck?: Timer;
 }
 
 export type ToolAnswer = "accepted" | "unknown_call" | "not_capable";
@@ -49,8 +64,12 @@ export class ToolCalls {
     const deadlineMs = frame.deadline_ms ?? this.options.defaultTimeoutMs;
     this.options.hub.publish({ event: "tool_request", chat_id: chatId, call_id, tool, args: frame.args ?? null, deadline_ms: deadlineMs, turn_id: turnId });
     const deadline = setTimeout(() => this.#settle(key, { call_id, ok: false, error: TOOL_CALL_FAILED.deadline }), deadlineMs);
-    this.#pending.set(key, { chatId, callId: call_id, turnId, tool, agent, deadline });
-    if (this.options.capableClients(chatId, tool) === 0) this.#settle(key, { call_id, ok: false, error: TOOL_CALL_FAILED.noCapableClient });
+    const call: PendingCall = { chatId, callId: call_id, turnId, tool, agent, deadline };
+    this.#pending.set(key, call);
+    this.#whenCapable(key, call, (capable) => {
+      if (capable === false) this.#settle(key, { call_id, ok: false, error: TOOL_CALL_FAILED.noCapableClient });
+      else this.#recheckLater(key, call);
+    });
   }
 
   /**
@@ -71,11 +90,52 @@ export class ToolCalls {
     const chats = new Set(chatIds);
     for (const [key, call] of this.#pending) {
       if (!chats.has(call.chatId) || call.grace || this.options.capableClients(call.chatId, call.tool) > 0) continue;
-      call.grace = setTimeout(() => {
-        if (this.options.capableClients(call.chatId, call.tool) === 0) this.#settle(key, { call_id: call.callId, ok: false, error: TOOL_CALL_FAILED.deviceDisconnected });
-        else call.grace = undefined;
-      }, this.options.disconnectGraceMs);
+      this.#startGrace(key, call);
     }
+  }
+
+  /** No capable client seen: after the grace, the call fails unless one is there again. */
+  #startGrace(key: string, call: PendingCall): void {
+    if (call.grace) return;
+    call.grace = setTimeout(() => {
+      this.#whenCapable(key, call, (capable) => {
+        if (capable === false) return this.#settle(key, { call_id: call.callId, ok: false, error: TOOL_CALL_FAILED.deviceDisconnected });
+        call.grace = undefined;
+        this.#recheckLater(key, call);
+      });
+    }, this.options.disconnectGraceMs);
+  }
+
+  /**
+   * Clustered: another node's capable client may leave without this node
+   * hearing of it, so the call looks again after `recheckMs`; none anywhere then
+   * starts the grace. The look is free while a capable client is here (its
+   * leaving is heard: clientLeft). Unknown (Redis failed or was slow) is not
+   * none: the call is not failed for it, its deadline decides.
+   */
+  #recheckLater(key: string, call: PendingCall): void {
+    const { elsewhere } = this.options;
+    if (!elsewhere || call.recheck) return;
+    call.recheck = setTimeout(() => {
+      call.recheck = undefined;
+      this.#whenCapable(key, call, (capable) => (capable === false ? this.#startGrace(key, call) : this.#recheckLater(key, call)));
+    }, elsewhere.recheckMs);
+  }
+
+  /**
+   * `then(capable)` for a still pending call: true with a capable client here
+   * (at once, as on a single node, where it is the only answer), else whether
+   * one is on another live node, undefined when Redis did not say.
+   */
+  #whenCapable(key: string, call: PendingCall, then: (capable: boolean | undefined) => void): void {
+    if (this.options.capableClients(call.chatId, call.tool) > 0) return then(true);
+    const { elsewhere } = this.options;
+    if (!elsewhere) return then(false);
+    const stillPending = () => this.#pending.get(key) === call;
+    void elsewhere.capable(call.chatId, call.tool).then(
+      (capable) => stillPending() && then(capable),
+      () => stillPending() && then(undefined),
+    );
   }
 
   /** The turn ended: its open calls have nobody left to answer. */
@@ -90,6 +150,7 @@ export class ToolCalls {
     metrics.toolCallSettled(result.ok, result.error);
     clearTimeout(call.deadline);
     clearTimeout(call.grace);
+    clearTimeout(call.recheck);
     this.options.hub.publish({ event: "tool_result", chat_id: call.chatId, ...result, turn_id: call.turnId });
     if (tellAgent) call.agent.toolResult?.(call.turnId, result);
   }

@@ -15,6 +15,12 @@
  * Frames needing file work (staging, signing) wait in a queue with every later
  * frame, so the chat's order never changes. Published events carry signed URLs;
  * their `private` part keeps the agent's original text and paths for the transcript.
+ *
+ * It also measures what the turn-end log line and metrics report about the
+ * agent's stream (time to the first token, number of deltas), counted on the way
+ * through `emit` (an increment per frame) rather than by a wrapper around it: a
+ * delta is the hot path, and each layer on it is one more function for JSC to
+ * compile at a fresh gateway's first stream.
  */
 import type { Hub } from "../chat/hub.ts";
 import type { Logger } from "../log.ts";
@@ -22,6 +28,12 @@ import type { ImageUrlCache, OutboundMedia } from "../media/outbound.ts";
 import { isImage, type Piece } from "../media/markdown.ts";
 import type { AgentToolRequest, AgentTurnFrame } from "../protocol/agent.ts";
 import { AgentOutput, hasImages } from "./agent-output.ts";
+
+/** What the turn-end line reports about the agent's stream: ttft_ms is absent when the agent said nothing. */
+export interface TurnStats {
+  ttft_ms?: number;
+  deltas: number;
+}
 
 export interface TurnPublisherOptions {
   hub: Hub;
@@ -53,6 +65,9 @@ export class TurnPublisher {
   /** Frames waiting behind file work, in order; undefined when nothing is waiting. */
   #queue: AgentTurnFrame[] | undefined;
   #drained: Promise<void> = Promise.resolve();
+  /** The agent's delta frames (empty ones too) and when its first token (delta, reasoning or message) came. */
+  #deltas = 0;
+  #firstTokenMs: number | undefined;
   readonly #turn: TurnPublisherOptions;
 
   constructor(options: TurnPublisherOptions) {
@@ -60,18 +75,43 @@ export class TurnPublisher {
     this.#streamId = `${options.turnSeq}:0`;
   }
 
-  /** Bound so agents can be handed `publisher.emit` directly. */
+  /** The agent's frames, counted for the turn's stats. Bound so agents can be handed `publisher.emit` directly. */
   readonly emit = (frame: AgentTurnFrame): void => {
+    if (frame.type === "delta") {
+      this.#deltas++;
+      this.#firstTokenMs ??= Date.now();
+      // The per-event common case (a streamed delta that cannot touch an image: nothing held, no "!"; nothing
+      // queued) is published here, with no call but the hub's: each function on this path is one more for JSC
+      // to compile, and inline again into its callers, during a fresh gateway's first stream.
+      const text = frame.text;
+      if (text !== "" && !this.#closed && this.#queue === undefined && this.#turn.streaming && this.#held === "" && !text.includes("!")) {
+        this.#segmentOpen = true;
+        const { hub, chatId: chat_id, turnId: turn_id } = this.#turn;
+        hub.publish({ event: "delta", chat_id, text, stream_id: this.#streamId, turn_id });
+        return;
+      }
+    } else if (frame.type === "reasoning_delta" || frame.type === "message") this.#firstTokenMs ??= Date.now();
+    this.#accept(frame);
+  };
+
+  /** The gateway's own message in the turn (the agent failed): published like the agent's, not counted as its output. */
+  say(text: string): void {
+    this.#accept({ type: "message", text });
+  }
+
+  /** Fields for the turn-end line and metrics. */
+  stats(): TurnStats {
+    return { ttft_ms: this.#firstTokenMs === undefined ? undefined : this.#firstTokenMs - this.#turn.startedMs, deltas: this.#deltas };
+  }
+
+  #accept(frame: AgentTurnFrame): void {
     if (this.#closed) return;
-    // The per-event common case (a streamed delta that cannot touch an image, nothing queued) goes straight out: a
-    // short chain of calls that JSC optimizes once instead of five layers each optimized and inlined again.
-    if (frame.type === "delta" && this.#queue === undefined && this.#turn.streaming && !this.#mayHoldImage(frame.text)) this.#publishDelta(frame.text, frame.text);
-    else if (this.#queue) this.#queue.push(frame);
+    if (this.#queue) this.#queue.push(frame);
     else if (this.#needsFiles(frame)) {
       this.#queue = [frame];
       this.#drained = this.#drain();
     } else void this.#publish(frame);
-  };
+  }
 
   /** Ends the turn once queued frames are out: a segment still open is closed so clients can settle the bubble. */
   async close(): Promise<void> {

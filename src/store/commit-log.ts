@@ -45,6 +45,8 @@ export class CommitLog {
   #fd: number;
   #segment: number;
   #size = 0;
+  /** Bytes of the segments this process closed (rotated away from), all told. */
+  #closedBytes = 0;
   #syncing = false;
   #syncAgain = false;
 
@@ -57,6 +59,11 @@ export class CommitLog {
   /** The segment number new records go to; segments below it may be retired. */
   get segment(): number {
     return this.#segment;
+  }
+
+  /** Bytes of every segment this log closed since it opened (grows by a segment at each rotation). */
+  get closedBytes(): number {
+    return this.#closedBytes;
   }
 
   /** Hot path: encodes one record into the batch. Never touches the disk. */
@@ -124,6 +131,7 @@ export class CommitLog {
   }
 
   #rotate(): void {
+    this.#closedBytes += this.#size;
     const fd = this.#open(this.#segment + 1);
     if (!this.#syncing) closeSync(this.#fd);
     else {

@@ -5,8 +5,7 @@
  *
  * They are derived behind the commit log (which already made each event
  * durable before any client saw it): `append` queues an event's line in the
- * chat's batch (the string the replay ring holds anyway, or the open run); a
- * timer writes every chat's batch with one synchronous `write` per chat, from
+ * chat's batch (or its text in the open run); a timer writes every chat's batch with one synchronous `write` per chat, from
  * one reused buffer, on a cached file descriptor. Synchronous on purpose: a
  * write to the page cache costs a few µs, while the thread pool's round trip
  * (promise chain, hand-off, futex wake-up) cost several times that per chat per
@@ -16,7 +15,8 @@
  *
  * Faults: a write that fails (disk full, I/O error) is cut back to the file's
  * size before it and the batch stays queued for a retry; `onFlushed` only ever
- * reports what is in the file, so the ring keeps everything else. A torn last
+ * reports what is in the file, and `unwritten` serves the rest from the batch
+ * (a resume reads a chat's recent events from here: nothing else keeps them). A torn last
  * line (a previous process died inside a write) is cut the first time this
  * process opens the file; a file whose cut-back failed is closed and checked
  * again when reopened. A line over the size guard is refused whole and logged
@@ -145,6 +145,27 @@ export class TranscriptWriter {
       return;
     }
     this.#appendLine(chatId, pending, seq, line, member);
+  }
+
+  /**
+   * The chat's queued events (not yet in its file) with seq in [from, through],
+   * oldest first, as stored lines: runs expanded to the frames clients saw. Reads
+   * are rare (a resume), so lines are parsed here rather than seqs kept per event.
+   */
+  unwritten(chatId: string, from: number, through: number): string[] {
+    const pending = this.#pending.get(chatId);
+    const out: string[] = [];
+    if (pending === undefined) return out;
+    const take = (seq: number, line: string) => {
+      if (seq >= from && seq <= through) out.push(line);
+    };
+    for (const line of pending.lines) {
+      const parsed = parseLine(line);
+      if (parsed?.run) for (const e of expandRun(parsed.run)) take(e.seq, e.line);
+      else if (parsed) take(parsed.seq, line);
+    }
+    if (pending.run) for (const e of expandRun(pending.run)) take(e.seq, e.line);
+    return out;
   }
 
   /** Whether a run of `chars` characters plus a newcomer stays under the line guard (text counted at a JSON escape's worst). */

@@ -29,6 +29,7 @@ function localStorage(): ChatStorage {
     transcript: new TranscriptWriter({ dir: transcripts, flushMs: 50, maxLineBytes: 1 << 20, maxOpenFiles: 16, retryMs: 50, log }),
     transcriptFile: (chatId) => transcriptPath(transcripts, chatId),
     fsync: "never",
+    retireBytes: 1 << 20,
   });
 }
 

@@ -1,0 +1,106 @@
+/**
+ * Device tool calls in a cluster behave as on one node: a capable device
+ * connected to another node than the chat's writer counts (it gets the request,
+ * its answer reaches the agent), none anywhere fails at once, one leaving is
+ * waited for the grace, and one on a node killed with kill -9 stops counting
+ * once that node's alive key lapses. Real redis-server, gateways in-process and
+ * (for kill -9) a child process.
+ */
+import { expect, test } from "bun:test";
+import { RedisClient } from "bun";
+import { join } from "node:path";
+import type { ConfigInput } from "../../src/config.ts";
+import { BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, startTestGateway, stdioAgentConfig, TestClient, type TestGateway, tempDir } from "../helpers.ts";
+import { attachedClient } from "./clients.ts";
+import { startRedis } from "./redis-server.ts";
+
+const LEASE_MS = 1000;
+
+/** What the stdio agent streams back: the tool call's outcome it was given. */
+const agentSaw = (frames: Frame[]) => JSON.parse(frames.find((f) => f.event === "delta")!.text as string);
+
+function node(redisUrl: string, overrides: Partial<ConfigInput> = {}): Promise<TestGateway> {
+  return startTestGateway(stdioAgentConfig({ cluster_redis_url: redisUrl, cluster_lease_ms: LEASE_MS, token: "t", ...overrides }));
+}
+
+/** A client of `gw` attached to the chat, declaring `tools`. */
+const client = (gw: TestGateway, chatId: string, tools = "") => attachedClient(gw.wsUrl("tcp", { token: "t", ...(tools && { capabilities: tools }) }), chatId);
+
+/** The writer's client asks its agent for a tool call; the turn's frames as it sees them. */
+async function toolTurn(onWriter: TestClient, chatId: string, command: string): Promise<Frame[]> {
+  onWriter.send({ type: "message", chat_id: chatId, content: command });
+  return (await onWriter.until((f) => f.chat_id === chatId && isTurnEnd(f), 20_000)).filter((f) => f.chat_id === chatId);
+}
+
+test("the only capable device is on another node than the writer: it gets the request and its answer reaches the agent", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([node(redis.url), node(redis.url)]);
+  const chatId = "devices-remote";
+  const device = await client(b!, chatId, "camera");
+  const onA = await client(a!, chatId);
+  onA.send({ type: "message", chat_id: chatId, content: "tool camera 60000" });
+  const request = (await device.until((f) => f.chat_id === chatId && f.event === "tool_request")).at(-1)!;
+  expect(request).toMatchObject({ tool: "camera" });
+  device.send({ type: "tool_result", chat_id: chatId, call_id: request.call_id, ok: true, result: { photo: "from-b.png" } });
+  const frames = await onA.until((f) => f.chat_id === chatId && isTurnEnd(f), 20_000);
+  expect(agentSaw(frames)).toEqual({ ok: true, result: { photo: "from-b.png" } });
+});
+
+test("no capable device on any node: the agent is told no_capable_client at once, not at its deadline", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([node(redis.url), node(redis.url)]);
+  const chatId = "devices-none";
+  await client(b!, chatId, "gps");
+  const onA = await client(a!, chatId);
+  expect(agentSaw(await toolTurn(onA, chatId, "tool camera 60000"))).toEqual({ ok: false, error: "no_capable_client" });
+});
+
+test("the only capable device, on another node, disconnects: after the grace the agent hears device_disconnected", async () => {
+  const redis = await startRedis();
+  const [a, b] = await Promise.all([node(redis.url, { tool_disconnect_grace_ms: 200, cluster_device_recheck_ms: 100 }), node(redis.url)]);
+  const chatId = "devices-left";
+  const device = await client(b!, chatId, "camera");
+  const onA = await client(a!, chatId);
+  onA.send({ type: "message", chat_id: chatId, content: "tool camera 60000" });
+  await device.until((f) => f.chat_id === chatId && f.event === "tool_request");
+  device.ws.close();
+  const frames = await onA.until((f) => f.chat_id === chatId && isTurnEnd(f), 20_000);
+  expect(frames.find((f) => f.event === "tool_result")).toMatchObject({ ok: false, error: "device_disconnected" });
+  expect(agentSaw(frames)).toEqual({ ok: false, error: "device_disconnected" });
+});
+
+test("a node killed with kill -9 while its capable device is recorded in Redis: once its alive key lapses the device no longer counts", async () => {
+  const redis = await startRedis();
+  const a = await node(redis.url);
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  const b = await spawnServe(
+    [BUN, join(REPO_ROOT, "src/main.ts"), "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error", `--cluster-redis-url=${redis.url}`, `--cluster-lease-ms=${LEASE_MS}`],
+    cwd,
+  );
+  const chatId = "devices-killed";
+  await attachedClient(`ws+unix://${sock}:/?capabilities=camera`, chatId);
+  const peek = new RedisClient(redis.url);
+  onCleanup(() => peek.close());
+  const devicesKey = `agentgate:{${chatId}}:devices`;
+  // B records it as it handles the attach, on a connection of its own: bounded wait for it.
+  let recorded: string[] = [];
+  for (let i = 0; i < 100 && recorded.length === 0; i++) {
+    recorded = Object.keys(await peek.hgetall(devicesKey));
+    if (recorded.length === 0) await Bun.sleep(20);
+  }
+  expect(recorded).toHaveLength(1);
+  const bNode = recorded[0]!.split(" ")[0]!;
+  expect(recorded[0]).toBe(`${bNode} camera`);
+  b.proc.kill("SIGKILL");
+  await b.proc.exited;
+  // Bounded: the alive key has a TTL of one lease.
+  for (let i = 0; i < 100 && (await peek.exists(`agentgate:node:${bNode}:alive`)); i++) await Bun.sleep(LEASE_MS / 10);
+  expect(await peek.exists(`agentgate:node:${bNode}:alive`)).toBe(false);
+  expect(Object.keys(await peek.hgetall(devicesKey))).toEqual(recorded);
+  const onA = await client(a, chatId);
+  expect(agentSaw(await toolTurn(onA, chatId, "tool camera 60000"))).toEqual({ ok: false, error: "no_capable_client" });
+  // The writer that noticed removed the dead node's entry.
+  for (let i = 0; i < 100 && Object.keys(await peek.hgetall(devicesKey)).length > 0; i++) await Bun.sleep(20);
+  expect(await peek.hgetall(devicesKey)).toEqual({});
+});
