@@ -34,12 +34,12 @@ const pg = await startPostgres();
 try {
   const client = new RedisClient(redis.url);
   await client.connect();
-  const shared = await SharedMetadata.open(pg.url, { failed: () => {}, recovered: () => {}, overflowed: () => {} }, { maxPending: 1000, local: openDatabase(join(dir, "local.db"), 1000) });
+  const shared = await SharedMetadata.open(pg.url, { failed: () => {}, recovered: () => {}, overflowed: () => {} }, { maxPending: 1000, local: openDatabase(join(dir, "local.db"), 1000), timeoutMs: 60_000 });
   const log = new ClusterEventLog(client, new ClusterKeys("bench:"), 10_000, 1_000_000);
   const perEvent: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const chatId = `chat-${round}`;
-    const archiver = new Archiver(log, shared.archive, { intervalMs: 3_600_000, batchEvents: BATCH, maxQueuedEvents: 100_000 }, () => {});
+    const archiver = new Archiver(log, shared.archive, { intervalMs: 3_600_000, batchEvents: BATCH, maxQueuedEvents: 100_000, commandTimeoutMs: 60_000 }, () => {});
     // Frames as the hub makes them, built before the clock starts.
     const events: LoggedEvent[] = Array.from({ length: EVENTS }, (_, i) => {
       const frame = JSON.stringify({ event: "delta", chat_id: chatId, seq: i + 1, turn_id: "t-1", text: "lorem ipsum " });

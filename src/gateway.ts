@@ -320,6 +320,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       hub,
       owns: (chatId) => clusterNode.storage.owns(chatId),
       writableHere: (chatId) => clusterNode.writableHere(chatId),
+      numberedSeq: (chatId) => clusterNode.numberedSeq(chatId),
       deleteLocally: deleteChat,
       log,
     });
@@ -394,7 +395,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
 
 /** Opens the shared metadata; its faults are logged and counted, the writes retried. */
 async function openSharedMetadata(config: Config, local: Db, log: Logger): Promise<SharedMetadata> {
-  const options = { maxPending: config.store_postgres_max_pending, local };
+  const options = { maxPending: config.store_postgres_max_pending, local, timeoutMs: config.store_postgres_timeout_ms };
   // Loaded only here: a single node never pays for the Postgres client at start-up.
   const { SharedMetadata } = await import("./store/shared-metadata.ts");
   return SharedMetadata.open(config.store_postgres_url, {

@@ -88,6 +88,9 @@ export interface AppendOutcome {
   error: unknown;
 }
 
+/** What `mirror` did with another writer's event: shown, skipped (its seq already held here), or kept back for later. */
+export type Mirrored = "revealed" | "held" | "withheld";
+
 /** Clustered: after-commit work of one chat, and what runs instead when that chat's batch is refused for good. */
 export interface RefusedWork {
   chatId: string;
@@ -386,23 +389,24 @@ export class Hub {
   /**
    * Clustered: an event another gateway appended reaches this node's clients of
    * the chat through the same topic and transcript as its own events (the
-   * fan-out calls this in seq order, once per seq). False when it is withheld:
-   * this node has unrevealed events of its own numbered before it (their
-   * append decides what comes first), so it is to be delivered again, from
-   * `latestSeq`, once they are settled; showing it now would leave a gap.
+   * fan-out calls this in seq order, once per seq). "withheld" when this node
+   * has unrevealed events of its own numbered before it (their append decides
+   * what comes first), so it is to be delivered again, from `latestSeq`, once
+   * they are settled; showing it now would leave a gap. "held" when the seq
+   * is already held here (nothing shown: not this event, perhaps).
    */
-  mirror(chatId: string, seq: number, frame: string, event: object): boolean {
+  mirror(chatId: string, seq: number, frame: string, event: object): Mirrored {
     const chat = this.#open(chatId);
     // Already held: revealed here, or this node's own batch coming back while its append is in flight (another
     // writer's event at such a seq means this node's is refused: its disown has the fan-out deliver again).
-    if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return true;
-    if (chat.staged.length > 0) return false;
+    if (seq <= chat.durableSeq || (chat.staged.length > 0 && seq <= chat.lastSeq)) return "held";
+    if (chat.staged.length > 0) return "withheld";
     for (const server of this.#listeners) server.publish(chat.topic, frame);
     chat.lastSeq = chat.durableSeq = seq;
     chat.reservedThrough = Math.max(chat.reservedThrough, seq);
     this.storage.committed(chatId, seq, frame, event, (event as { event?: string }).event ?? "");
     this.#scheduleEviction();
-    return true;
+    return "revealed";
   }
 
   /**

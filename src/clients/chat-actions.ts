@@ -53,10 +53,10 @@ export interface ChatPlacement {
   writableHere(chatId: string): Promise<boolean>;
   /**
    * Hands a frame to the node writing the chat; its replies (ack, error) come back to `sender`. `leaving`
-   * turns it into what another node can run, only when it does leave this node (undefined: not sent; its
-   * sender was told why); a chat that turns out writable here runs the frame as it is.
+   * turns it into what another node can run, only when it does leave this node; a chat that turns out
+   * writable here runs the frame as it is.
    */
-  forward(sender: MessageSender, frame: ForwardedFrame, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame | undefined>): Promise<void>;
+  forward(sender: MessageSender, frame: ForwardedFrame, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame>): Promise<void>;
 }
 
 /** Who sent a message, as far as running it needs: where replies go and who to name in the chat. */

@@ -1,8 +1,9 @@
 /**
  * A writer's side of the cluster's durable history (store_postgres_url): the
  * events this node appended to its chats' Redis streams are written to
- * PostgreSQL (event-archive.ts) behind, every `intervalMs`, all chats in one
- * transaction, in runs of at most `batchEvents`; then the chat's archived mark
+ * PostgreSQL (event-archive.ts) behind, every `intervalMs`, all chats in a few
+ * statements (no transaction: each run is whole or absent, and a failed round
+ * is written again), in runs of at most `batchEvents`; then the chat's archived mark
  * in Redis is raised, and only then may its stream drop them (event-log.ts).
  * Streaming never waits for any of it: `appended` only queues.
  *
@@ -13,6 +14,7 @@
  * killed at any point leaves no gap: the next writer archives what is left.
  */
 import type { ArchivedRun, EventArchive } from "../store/event-archive.ts";
+import { answeredWithin } from "./command-timeout.ts";
 import type { ClusterEventLog, LoggedEvent } from "./event-log.ts";
 
 export interface ArchiverOptions {
@@ -22,6 +24,8 @@ export interface ArchiverOptions {
   batchEvents: number;
   /** cluster_archive_max_queued_events */
   maxQueuedEvents: number;
+  /** cluster_redis_command_timeout_ms: a stalled Redis fails a round's stream reads (retried next round) instead of holding every later round. */
+  commandTimeoutMs: number;
 }
 
 interface Unarchived {
@@ -39,7 +43,7 @@ const CLOSE_WAIT_MS = 2000;
 export class Archiver {
   #chats = new Map<string, Unarchived>();
   #queuedEvents = 0;
-  /** Each chat's archived mark as last known here (read from Redis once, then raised by this node's writes). */
+  /** Each chat's archived mark as last known here (read from Redis once, then raised by this node's writes), while it has events to archive. */
   readonly #archived = new Map<string, number>();
   #writing: Promise<void> | undefined;
   readonly #timer: Timer;
@@ -77,9 +81,14 @@ export class Archiver {
     return (this.#writing ??= this.#write().finally(() => (this.#writing = undefined)));
   }
 
+  /** Shutdown: the write under way, then one more of what was appended since (the hub's last commit), both within CLOSE_WAIT_MS. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    await Promise.race([this.flush(), Bun.sleep(CLOSE_WAIT_MS)]);
+    const last = async () => {
+      await this.#writing?.catch(() => {});
+      await this.flush();
+    };
+    await Promise.race([last(), Bun.sleep(CLOSE_WAIT_MS)]);
   }
 
   #chat(chatId: string): Unarchived {
@@ -126,6 +135,8 @@ export class Archiver {
         await this.log.markArchived(chatId, through);
       }),
     );
+    // A chat with nothing left (no append since, nothing kept) forgets its mark: read again if it is written again.
+    for (const chatId of chats.keys()) if (!this.#chats.has(chatId)) this.#archived.delete(chatId);
   }
 
   /**
@@ -135,13 +146,13 @@ export class Archiver {
    */
   async #pick(chatId: string, chat: Unarchived): Promise<{ events: LoggedEvent[]; rest?: Unarchived }> {
     let archived = this.#archived.get(chatId);
-    if (archived === undefined) this.#archived.set(chatId, (archived = await this.log.archivedThrough(chatId)));
+    if (archived === undefined) this.#archived.set(chatId, (archived = await answeredWithin(this.log.archivedThrough(chatId), this.options.commandTimeoutMs, "an archived mark")));
     const queued = chat.queued.filter((e) => e.seq > archived);
     if (queued.length > 0 && queued[0]!.seq === archived + 1) return { events: queued };
     const through = chat.through ?? Number.POSITIVE_INFINITY;
     if (archived >= through) return { events: [] };
     const count = this.options.batchEvents * STREAM_READ_ROWS;
-    const read = (await this.log.after(chatId, archived, count)).filter((e) => e.seq <= through);
+    const read = (await answeredWithin(this.log.after(chatId, archived, count), this.options.commandTimeoutMs, "a stream read")).filter((e) => e.seq <= through);
     if (read.length > 0 && read[0]!.seq > archived + 1) this.warn("events the durable history lacks are no longer in the chat's Redis stream either", { chat_id: chatId, from: archived + 1, to: read[0]!.seq - 1 });
     const last = read.at(-1)?.seq ?? archived;
     const tail = queued.filter((e) => e.seq > last);

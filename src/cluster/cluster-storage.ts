@@ -55,6 +55,8 @@ export class ClusterStorage implements HubStorage {
   readonly #renewTimer: Timer;
   /** Appends sent and not answered yet, per chat (one at most: the next waits for it). */
   readonly #unanswered = new Map<string, Promise<unknown>>();
+  /** Leases won whose catch-up (`claim`'s prepare) is under way: renewed too, as a long catch-up may outlast the TTL. */
+  readonly #preparing = new Set<Fence>();
   /** Renewals sent and not answered yet. */
   readonly #renewing = new Set<Fence>();
   /** Chats whose last renewal timed out: no append until one is answered. */
@@ -104,6 +106,16 @@ export class ClusterStorage implements HubStorage {
     return this.#heldBytes;
   }
 
+  /**
+   * The chat's events staged and not yet appended are dropped: its batch was
+   * refused and the hub numbers again from its last revealed seq (a disown).
+   * Kept, they would go ahead of the renumbered ones.
+   */
+  dropPending(chatId: string): void {
+    for (const e of this.#pending.get(chatId) ?? []) this.#heldBytes -= e.stored.length;
+    this.#pending.delete(chatId);
+  }
+
   /** The local write (sync, throws as on a single node), then the fenced appends; resolves with each chat's outcome (never rejects). */
   commit(): Promise<AppendOutcome> {
     this.local.commit();
@@ -141,7 +153,8 @@ export class ClusterStorage implements HubStorage {
       const [chatId, events] = chats[i]!;
       if (outcome.status === "fulfilled") {
         for (const e of events) this.#heldBytes -= e.stored.length;
-        if (!refused.has(chatId)) this.archiver?.appended(chatId, events);
+        if (refused.has(chatId)) this.dropPending(chatId);
+        else this.archiver?.appended(chatId, events);
         return;
       }
       error = outcome.reason;
@@ -212,11 +225,14 @@ export class ClusterStorage implements HubStorage {
     await this.#releasing.get(chatId);
     const fence = await this.leases.acquire(chatId);
     if (!fence) return false;
+    this.#preparing.add(fence);
     try {
       await prepare();
     } catch (e) {
       await this.leases.release(fence).catch(() => false);
       throw e;
+    } finally {
+      this.#preparing.delete(fence);
     }
     this.#fences.set(chatId, fence);
     this.archiver?.claimed(chatId);
@@ -243,9 +259,12 @@ export class ClusterStorage implements HubStorage {
     await releasing;
   }
 
-  /** All at once (pipelined). A Redis error keeps the fence: if the lease lapses meanwhile, the next append is fenced and drops it. */
+  /**
+   * All at once (pipelined). A Redis error keeps the fence: if the lease lapses meanwhile, the next append is fenced and drops it.
+   * A lease still preparing is only kept alive here (its outcome is the first append's to find out).
+   */
   async #renewAll(): Promise<void> {
-    await Promise.all([...this.#fences.values()].filter((fence) => !this.#renewing.has(fence)).map((fence) => this.#renew(fence)));
+    await Promise.all([...this.#fences.values(), ...this.#preparing].filter((fence) => !this.#renewing.has(fence)).map((fence) => this.#renew(fence)));
   }
 
   async #renew(fence: Fence): Promise<void> {

@@ -7,7 +7,7 @@
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { RedisTimeoutError, settledWithin } from "./command-timeout.ts";
+import { PostgresTimeoutError, RedisTimeoutError, settledWithin } from "./command-timeout.ts";
 import { ClusterKeys } from "./keys.ts";
 import { KeptOpen } from "./reopen.ts";
 import { Subscriptions } from "./subscriptions.ts";
@@ -64,8 +64,8 @@ export async function connectCluster(
  * `cause` is what tells).
  */
 export function isSharedStoreError(error: unknown, depth = 0): boolean {
-  // Redis not answering in time is a Redis failure too (command-timeout.ts).
-  if (error instanceof RedisTimeoutError) return true;
+  // Redis or PostgreSQL not answering in time is their failure too (command-timeout.ts).
+  if (error instanceof RedisTimeoutError || error instanceof PostgresTimeoutError) return true;
   const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
   if (typeof code === "string" && (code.startsWith("ERR_REDIS") || code.startsWith("ERR_POSTGRES"))) return true;
   // A few wrappings deep at most: a cause chain may loop.

@@ -14,6 +14,13 @@ export class RedisTimeoutError extends Error {
   }
 }
 
+/** PostgreSQL did not answer within store_postgres_timeout_ms: a stalled database fails the read or write, as a closed one does. */
+export class PostgresTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`PostgreSQL did not answer ${what} within ${ms} ms (store_postgres_timeout_ms)`);
+  }
+}
+
 /**
  * `promise`'s outcome, or `late()`'s once `ms` have passed first (a throw in
  * `late` rejects). The promise is not cancelled; its own rejection is still
@@ -32,6 +39,13 @@ export function settledWithin<T, L>(promise: Promise<T>, ms: number, late: () =>
   });
   promise.catch(() => {});
   return Promise.race([promise, timedOut]).finally(() => clearTimeout(timer));
+}
+
+/** `promise`, or a PostgresTimeoutError after `ms` (the query is not cancelled). */
+export function postgresWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return settledWithin(promise, ms, (): never => {
+    throw new PostgresTimeoutError(what, ms);
+  });
 }
 
 /** `promise`, or a RedisTimeoutError after `ms`. */

@@ -64,12 +64,19 @@ end
  * appender key holds the token of the lease that appended last, the last seq
  * before its first append and the last seq it appended). A seq held with other
  * content, or trimmed and not this lease's, is refused as SEQ_BEHIND. Only the new events are added and published.
+ * A batch whose seqs do not each follow the one before is refused as
+ * SEQ_BEHIND before anything is written: the writer's numbering went back (a
+ * disown) behind events it still had queued, and writing part of it would
+ * leave the stream ahead of its last seq.
  */
 const APPEND = new LuaScript(`${FENCE_CHECK}${TRIM}local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 local token, since, through = string.match(redis.call('GET', KEYS[5]) or '', '^(.*) (%d+) (%d+)$')
 if token ~= ARGV[1] then since = last through = last end
 since = tonumber(since)
 through = tonumber(through)
+for i = 8, #ARGV, 3 do
+  if tonumber(ARGV[i]) ~= tonumber(ARGV[i - 3]) + 1 then return redis.error_reply('SEQ_BEHIND ' .. last) end
+end
 local first = #ARGV + 1
 for i = 5, #ARGV, 3 do
   local s = tonumber(ARGV[i])

@@ -38,6 +38,8 @@ interface Followed {
   next: number;
   /** Notices that arrived while the stream was being read. */
   waiting: string[] | undefined;
+  /** The seq a resume asked delivery to go back to, until the next fill starts from it. */
+  rewindTo: number | undefined;
   /** The stream read under way, if any. */
   filling: Promise<void> | undefined;
   /** When it was followed or last delivered something (Date.now()). */
@@ -80,7 +82,7 @@ export class ClusterFanout {
   follow(chatId: string, afterSeq: number): Promise<void> {
     const followed = this.#chats.get(chatId);
     if (followed) return followed.ready;
-    const chat: Followed = { next: afterSeq + 1, waiting: [], filling: undefined, activeAt: Date.now(), ready: Promise.resolve() };
+    const chat: Followed = { next: afterSeq + 1, waiting: [], rewindTo: undefined, filling: undefined, activeAt: Date.now(), ready: Promise.resolve() };
     this.#chats.set(chatId, chat);
     chat.ready = this.#start(chatId, chat);
     return chat.ready;
@@ -107,15 +109,10 @@ export class ClusterFanout {
     const following = this.#chats.has(chatId);
     await this.follow(chatId, afterSeq);
     const chat = this.#chats.get(chatId)!;
-    if (following) {
-      await chat.filling?.catch(() => {});
-      chat.waiting ??= [];
-      await this.#startFill(chatId, chat);
-    }
-    for (let before = 0; chat.next <= throughSeq && chat.next !== before; ) {
+    if (following) await this.#fillAfterOthers(chatId, chat);
+    for (let before = 0; chat.next <= throughSeq && chat.next !== before && this.#chats.get(chatId) === chat; ) {
       before = chat.next;
-      chat.waiting ??= [];
-      await this.#startFill(chatId, chat);
+      await this.#fillAfterOthers(chatId, chat);
     }
   }
 
@@ -127,10 +124,23 @@ export class ClusterFanout {
   async resume(chatId: string, afterSeq: number): Promise<void> {
     const chat = this.#chats.get(chatId);
     if (!chat) return this.follow(chatId, afterSeq);
+    // Asked before waiting: resumes asked together are served by one fill, not each again.
+    chat.rewindTo = Math.min(chat.rewindTo ?? Number.POSITIVE_INFINITY, afterSeq + 1);
     await chat.ready;
-    await chat.filling?.catch(() => {});
+    await this.#fillAfterOthers(chatId, chat);
+  }
+
+  /**
+   * Waits until no fill of the chat is under way (another resume or catch-up may
+   * start one meanwhile), then goes back to a resume's seq if one asked and
+   * fills: two fills at once would both deliver from the same `next`, twice
+   * and out of order.
+   */
+  async #fillAfterOthers(chatId: string, chat: Followed): Promise<void> {
+    while (chat.filling) await chat.filling.catch(() => {});
     if (this.#chats.get(chatId) !== chat) return;
-    chat.next = Math.min(chat.next, afterSeq + 1);
+    if (chat.rewindTo !== undefined) chat.next = Math.min(chat.next, chat.rewindTo);
+    chat.rewindTo = undefined;
     chat.waiting ??= [];
     await this.#startFill(chatId, chat);
   }
@@ -176,10 +186,12 @@ export class ClusterFanout {
   }
 
   #startFill(chatId: string, chat: Followed): Promise<void> {
-    chat.filling = this.#fill(chatId, chat).finally(() => {
-      chat.filling = undefined;
+    const filling: Promise<void> = this.#fill(chatId, chat).finally(() => {
+      // A fill started after this one ended (a notice skipping ahead) is still under way.
+      if (chat.filling === filling) chat.filling = undefined;
     });
-    return chat.filling;
+    chat.filling = filling;
+    return filling;
   }
 
   /** Seqs from `next` through `last`, trimmed from the stream: from the archive or another node, page after page, or logged as missing. */
@@ -189,7 +201,9 @@ export class ClusterFanout {
       if (this.#chats.get(chatId) !== chat) return;
       const from = frames.length > 0 ? first : last + 1;
       if (from > chat.next) this.hooks.trimmed(chatId, chat.next, from - 1);
-      for (const [i, frame] of frames.entries()) this.hooks.deliver(chatId, first + i, frame);
+      for (const [i, frame] of frames.entries()) {
+        if (first + i >= chat.next) this.hooks.deliver(chatId, first + i, frame);
+      }
       // Always moves on (past the page, or past `last` when none): the loop ends.
       chat.next = Math.max(chat.next, from + frames.length);
     }

@@ -118,9 +118,13 @@ export class SharedHistory {
       const key = keys.historyAnswer(request.ref);
       // Claimed before reading: of all the nodes holding the range, one reads and serializes it.
       if ((await redis.send("SET", [key, "", "PX", String(ANSWER_TTL_MS), "NX"])) === null) return;
-      const frames = await this.local.readRange(request.chat_id, request.first, request.last);
-      // Held a moment ago, not now (the chat was deleted): no answer, the asker's wait runs out and it logs the gap.
-      if (!frames) return;
+      // Read failing (or the range held a moment ago, not now: the chat was deleted, holdsRange checks only the
+      // first seq): the claim is given up, so a node asked after it is not locked out of answering.
+      const frames = await this.local.readRange(request.chat_id, request.first, request.last).catch((e: unknown) => {
+        void redis.del(key).catch(() => {});
+        throw e;
+      });
+      if (!frames) return void (await redis.del(key));
       await redis.send("SET", [key, JSON.stringify(frames), "PX", String(ANSWER_TTL_MS), "XX"]);
       await redis.publish(keys.inbox(request.from), JSON.stringify({ kind: "history", ref: request.ref, key }));
     } catch (e) {

@@ -25,6 +25,7 @@
  * from the fenced append itself: an id is known to the cluster exactly when
  * its message is.
  */
+import type { Mirrored } from "../chat/hub.ts";
 import type { ChatStorage } from "../chat/storage.ts";
 import type { ForwardedFrame, MessageSender, QueuedTurn } from "../clients/chat-actions.ts";
 import { MESSAGE_NOT_STORED, STORAGE_ERROR } from "../protocol/errors.ts";
@@ -37,7 +38,7 @@ import { ClusterStorage } from "./cluster-storage.ts";
 import { ClusterEventLog } from "./event-log.ts";
 import { ClusterFanout } from "./fanout.ts";
 import { SharedHistory } from "./history.ts";
-import { answeredWithin, settledWithin } from "./command-timeout.ts";
+import { answeredWithin, RedisTimeoutError, settledWithin } from "./command-timeout.ts";
 import { ChatLeases, newNodeId } from "./lease.ts";
 import { type MirroredEvent, QueuedMessages } from "./queued-messages.ts";
 
@@ -49,8 +50,8 @@ export interface ClusterNodeDeps {
   config: Pick<Config, "cluster_lease_ms" | "cluster_stream_max_events" | "cluster_idle_ms" | "cluster_history_wait_ms" | "cluster_redis_command_timeout_ms" | "cluster_api_reply_ms" | "cluster_nodes_colocated" | "max_queued_turns" | ArchiveOption>;
   /** The durable history on PostgreSQL (store_postgres_url): the chats this node writes are archived there, older history is read from there. */
   archive?: EventArchive;
-  /** Reveals an event another node appended (hub.mirror); false when withheld behind this node's own unrevealed events of the chat. */
-  mirror: (chatId: string, seq: number, frame: string, event: object) => boolean;
+  /** Reveals an event another node appended (hub.mirror): skipped when its seq is held here, withheld behind this node's own unrevealed events of the chat. */
+  mirror: (chatId: string, seq: number, frame: string, event: object) => Mirrored;
   /** Runs `fn` once everything this node published so far is settled: revealed, or refused (hub.afterCommit). */
   whenSettled: (fn: () => void) => void;
   /** This node's client frames of the chat for seqs first..last, or undefined unless it holds every one (another node asked: history.ts). */
@@ -80,8 +81,17 @@ export interface ClusterNodeDeps {
   log: Logger;
 }
 
-/** How long replies (ack, error) to a forwarded message are awaited: longer than any commit takes. */
+/** How long replies (ack, error) to a forwarded message are awaited at least: longer than any commit takes (a chats-API request, longer if cluster_api_reply_ms is). */
 const FORWARD_REPLY_MS = 60_000;
+
+/** Redis did not answer the PUBLISH handing a frame to the chat's writer: the writer may have received it. */
+class MaybeForwardedError extends RedisTimeoutError {
+  constructor(chatId: string, cause: RedisTimeoutError) {
+    super(`a forwarded frame of chat ${chatId}`, 0);
+    this.message = cause.message;
+    this.cause = cause;
+  }
+}
 
 /** A proactive message of the chats API (POST /api/chats/{id}/messages). */
 export interface PublishedMessage {
@@ -128,6 +138,10 @@ export class ClusterNode {
   /** Messages this node forwarded: where their replies go, oldest first. */
   readonly #awaitingReplies = new Map<string, { sender: MessageSender; until: number }>();
   #nextRef = 0;
+  /** How long a forwarded frame's replies are routed back: never shorter than a chats-API request waits for its answer. */
+  get #replyLifetimeMs(): number {
+    return Math.max(FORWARD_REPLY_MS, this.deps.config.cluster_api_reply_ms);
+  }
   /** Shutting down: no takeovers, and forwarded messages are sent back (the sender resends to the next writer). */
   #stopping = false;
 
@@ -136,7 +150,7 @@ export class ClusterNode {
     const eventLog = new ClusterEventLog(connection.redis, connection.keys, config.cluster_stream_max_events, archive && config.cluster_archive_max_behind_events);
     const archiver =
       archive &&
-      new Archiver(eventLog, archive, { intervalMs: config.cluster_archive_interval_ms, batchEvents: config.cluster_archive_batch_events, maxQueuedEvents: config.cluster_archive_max_queued_events }, (msg, fields) => log.warn(msg, fields));
+      new Archiver(eventLog, archive, { intervalMs: config.cluster_archive_interval_ms, batchEvents: config.cluster_archive_batch_events, maxQueuedEvents: config.cluster_archive_max_queued_events, commandTimeoutMs: config.cluster_redis_command_timeout_ms }, (msg, fields) => log.warn(msg, fields));
     this.#leases = new ChatLeases(connection.redis, connection.keys, this.nodeId, config.cluster_lease_ms, config.cluster_redis_command_timeout_ms);
     this.#eventLog = eventLog;
     this.#queued = new QueuedMessages(config.max_queued_turns + 1);
@@ -170,6 +184,8 @@ export class ClusterNode {
    * new writer's events (those the refused ones hid included), mirrored.
    */
   disowned(chatId: string): void {
+    // Events staged since the refused batch was sent (the hub dropped them too).
+    this.storage.dropPending(chatId);
     this.#deliverAgain(chatId);
   }
 
@@ -177,6 +193,11 @@ export class ClusterNode {
   #deliverAgain(chatId: string): void {
     if (this.#stopping) return;
     this.#fanout.resume(chatId, this.deps.latestSeq(chatId)).catch((e: unknown) => this.deps.log.error("could not follow a chat's new writer", { chat_id: chatId, error: String(e) }));
+  }
+
+  /** The last seq the chat's Redis stream numbered (0 for none). */
+  numberedSeq(chatId: string): Promise<number> {
+    return answeredWithin(this.#eventLog.lastSeq(chatId), this.deps.config.cluster_redis_command_timeout_ms, "a stream's last seq");
   }
 
   /** False while another node holds the chat's lease; a free lease is taken over here first. */
@@ -211,28 +232,30 @@ export class ClusterNode {
    * taken over and the frame is handled here as it is; `leaving` makes what
    * goes to another node (ChatPlacement.forward).
    */
-  async forward(sender: MessageSender, work: Forwarded, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame | undefined>, attempts = 3): Promise<void> {
+  async forward(sender: MessageSender, work: Forwarded, leaving?: (frame: ForwardedFrame) => Promise<ForwardedFrame>, attempts = 3): Promise<void> {
     const chatId = work.chat_id;
     const writer = await this.#writer(chatId);
     if (writer === this.nodeId) return this.#run(sender, work);
     // A takeover lost to another node meanwhile: asked again (a few times at most while leases change hands).
     if (writer === undefined) return attempts > 1 ? this.forward(sender, work, leaving, attempts - 1) : this.#notRun(sender, chatId);
     const outgoing = leaving && work.type !== "publish" && work.type !== "stop_chat" ? await leaving(work) : work;
-    if (outgoing === undefined) return;
     const { redis, keys } = this.deps.connection;
     const timeoutMs = this.deps.config.cluster_redis_command_timeout_ms;
     const ref = `${this.nodeId}:${this.#nextRef++}`;
     this.#forgetOldReplies();
-    this.#awaitingReplies.set(ref, { sender, until: Date.now() + FORWARD_REPLY_MS });
+    this.#awaitingReplies.set(ref, { sender, until: Date.now() + this.#replyLifetimeMs });
     // Local trust is this node's judgement (its loopback, its filesystem): it travels only between co-located nodes.
     const local = sender.data.local && this.deps.config.cluster_nodes_colocated;
     const frame: InboxFrame = { kind: "message", from: this.nodeId, ref, client_id: sender.data.clientId, remote: sender.data.remote, local, work: outgoing };
     if (outgoing.type === "message" && outgoing.media?.length) {
       frame.media_key = keys.forwardedMedia(ref);
       frame.work = { ...outgoing, media: [] };
-      await answeredWithin(redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", FORWARD_REPLY_MS), timeoutMs, "a forwarded message's media");
+      await answeredWithin(redis.set(frame.media_key, JSON.stringify(outgoing.media), "PX", this.#replyLifetimeMs), timeoutMs, "a forwarded message's media");
     }
-    const receivers = await answeredWithin(redis.publish(keys.inbox(writer), JSON.stringify(frame)), timeoutMs, "a forwarded message");
+    const receivers = await answeredWithin(redis.publish(keys.inbox(writer), JSON.stringify(frame)), timeoutMs, "a forwarded message").catch((e: unknown) => {
+      // Unanswered is not unsent: the writer may have it, and its reply still comes back through #awaitingReplies.
+      throw e instanceof RedisTimeoutError ? new MaybeForwardedError(chatId, e) : e;
+    });
     if (receivers === 0) {
       // The writer is gone and its lease not yet lapsed.
       this.#awaitingReplies.delete(ref);
@@ -278,7 +301,8 @@ export class ClusterNode {
     };
     this.forward(sender, work).catch((e: unknown) => {
       this.deps.log.error("could not hand a chats-API request to the chat's writer", { chat_id: work.chat_id, error: String(e) });
-      resolve(0);
+      // Perhaps handed over: its answer may still come; none in time is "outcome unknown", never "nothing was done".
+      if (!(e instanceof MaybeForwardedError)) resolve(0);
     });
     return settledWithin(answer, this.deps.config.cluster_api_reply_ms, () => undefined);
   }
@@ -313,7 +337,8 @@ export class ClusterNode {
     return {
       // A reply lost to a Redis failure leaves the client without its ack: it resends, and the resend is acked as a duplicate.
       send: (reply) => void this.deps.connection.redis.publish(inbox, JSON.stringify({ kind: "reply", ref, frame: reply } satisfies InboxFrame)).catch(() => {}),
-      data: { clientId: frame.client_id, remote: frame.remote, local: frame.local },
+      // Local trust only between co-located nodes, as this node is configured: a frame from Redis is not enough.
+      data: { clientId: frame.client_id, remote: frame.remote, local: frame.local && this.deps.config.cluster_nodes_colocated },
     };
   }
 
@@ -394,7 +419,11 @@ export class ClusterNode {
 
   #mirror(chatId: string, seq: number, frame: string): void {
     const event = JSON.parse(frame) as MirroredEvent & { client_msg_id?: unknown };
-    if (!this.deps.mirror(chatId, seq, frame, event)) return this.#withhold(chatId);
+    const mirrored = this.deps.mirror(chatId, seq, frame, event);
+    if (mirrored === "withheld") return this.#withhold(chatId);
+    // A seq already held (this node's own event, or one seen before a redelivery) says nothing new: observing it
+    // again would count a queued message twice, or one this node's refused event collided with.
+    if (mirrored === "held") return;
     this.#queued.observe(chatId, seq, event);
     if (event.event === "goal_status" && event.turn_id !== undefined) {
       if (event.status === "running") this.#runningTurns.set(chatId, event.turn_id);
@@ -447,7 +476,7 @@ export class ClusterNode {
    */
   async #claim(chatId: string): Promise<boolean> {
     const caughtUp = async () => {
-      const last = await answeredWithin(this.#eventLog.lastSeq(chatId), this.deps.config.cluster_redis_command_timeout_ms, "a stream's last seq");
+      const last = await this.numberedSeq(chatId);
       await this.#fanout.catchUp(chatId, this.deps.latestSeq(chatId), last);
       this.deps.continueAfter(chatId, last);
     };

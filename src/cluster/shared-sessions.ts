@@ -26,6 +26,8 @@ export interface SharedSessionsDeps {
   owns: (chatId: string) => boolean;
   /** Does this node write the chat, taking its lease if nobody holds it? */
   writableHere: (chatId: string) => Promise<boolean>;
+  /** The last seq the chat's Redis stream numbered: a delete's floor (what the archive may not take back). */
+  numberedSeq: (chatId: string) => Promise<number>;
   /** Removes the chat from this node (turn stopped, hub, transcript, media, SQLite). */
   deleteLocally: (chatId: string) => Promise<void>;
   log: Logger;
@@ -60,7 +62,12 @@ export class SharedSessions implements SessionDirectory {
   }
 
   async delete(chatId: string): Promise<void> {
-    await this.deps.shared.delete(chatId);
+    // The archive may be behind the stream: the floor counts what Redis numbered, so a late archive write brings none of it back.
+    const numbered = await this.deps.numberedSeq(chatId).catch((e: unknown) => {
+      this.deps.log.warn("could not read a deleted chat's last seq from Redis; its floor is what PostgreSQL holds", { chat_id: chatId, error: String(e) });
+      return 0;
+    });
+    await this.deps.shared.delete(chatId, numbered);
     await this.deps.deleteLocally(chatId);
     await this.#announce({ op: "delete", chat_id: chatId, from: this.deps.nodeId });
   }

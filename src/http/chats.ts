@@ -7,7 +7,8 @@
  */
 import { Hono } from "hono";
 import type { Hub } from "../chat/hub.ts";
-import { HTTP_NOT_STORED_REASON, HTTP_OUTCOME_UNKNOWN, HTTP_PUBLISH_UNKNOWN_REASON, HTTP_STOP_UNKNOWN_REASON, STORAGE_ERROR } from "../protocol/errors.ts";
+import { isSharedStoreError } from "../cluster/cluster.ts";
+import { HTTP_NOT_STORED_REASON, HTTP_OUTCOME_UNKNOWN, HTTP_PUBLISH_UNKNOWN_REASON, HTTP_SHARED_STORE_REASON, HTTP_STOP_UNKNOWN_REASON, STORAGE_ERROR } from "../protocol/errors.ts";
 import { isChatId } from "../protocol/client.ts";
 import type { Runs } from "../runs/runs.ts";
 import { refusal } from "./refusal.ts";
@@ -38,6 +39,12 @@ export function chatsApp({ hub, runs, maxTextBytes, placement }: ChatsDeps): Hon
   app.use("/:id/*", async (c, next) => {
     if (!isChatId(c.req.param("id"))) return refusal(400, "Bad Request", "invalid chat_id");
     await next();
+  });
+
+  // Clustered: Redis or PostgreSQL failing while the chat's writer is found is the store's failure, not ours.
+  app.onError((error) => {
+    if (isSharedStoreError(error)) return refusal(503, STORAGE_ERROR, HTTP_SHARED_STORE_REASON);
+    throw error;
   });
 
   app.post("/:id/messages", async (c) => {

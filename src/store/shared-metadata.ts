@@ -59,6 +59,8 @@ export interface SharedMetadataOptions {
   maxPending: number;
   /** This node's SQLite, copied from after an overflow. */
   local: Db;
+  /** store_postgres_timeout_ms: bounds the durable history's reads and writes. */
+  timeoutMs: number;
 }
 
 export class SharedMetadata {
@@ -76,7 +78,7 @@ export class SharedMetadata {
     private readonly events: SharedMetadataEvents,
     private readonly options: SharedMetadataOptions,
   ) {
-    this.archive = new EventArchive(db);
+    this.archive = new EventArchive(db, options.timeoutMs);
   }
 
   /** Connects and applies the embedded migrations (an empty database gets every table). */
@@ -158,13 +160,18 @@ export class SharedMetadata {
     await this.db.update(pgChats).set({ title, updatedAt: new Date() }).where(eq(pgChats.id, chatId));
   }
 
-  /** Removes the chat (its turn and media rows cascade, its archived events go too), keeping its highest seq as deleted_chats does locally. */
-  async delete(chatId: string): Promise<void> {
+  /**
+   * Removes the chat (its turn and media rows cascade, its archived events go
+   * too), keeping its highest seq as deleted_chats does locally: at least
+   * `numberedSeq` (the last seq the chat's Redis stream numbered), so an archive
+   * write racing the delete brings none of it back (event-archive.ts).
+   */
+  async delete(chatId: string, numberedSeq = 0): Promise<void> {
     await this.db.transaction(async (tx) => {
       const [row] = await tx.select({ lastSeq: pgChats.lastSeq }).from(pgChats).where(eq(pgChats.id, chatId));
       // The chat row's seq is written behind and may trail what is archived already.
       const [archived] = await tx.select({ lastSeq: max(pgChatEvents.lastSeq) }).from(pgChatEvents).where(eq(pgChatEvents.chatId, chatId));
-      await deleteChat(tx, chatId, Math.max(row?.lastSeq ?? 0, Number(archived?.lastSeq ?? 0)));
+      await deleteChat(tx, chatId, Math.max(row?.lastSeq ?? 0, Number(archived?.lastSeq ?? 0), numberedSeq));
     });
   }
 

@@ -10,7 +10,7 @@
 import { expect, test } from "bun:test";
 import { RedisClient, SQL } from "bun";
 import { join } from "node:path";
-import { BUN, type Frame, isTurnEnd, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
+import { BUN, type Frame, isTurnEnd, onCleanup, REPO_ROOT, spawnServe, TestClient, tempDir } from "../helpers.ts";
 import { startPostgres } from "./postgres-server.ts";
 import { startRedis } from "./redis-server.ts";
 import { STORAGE_ERROR, STORE_FAILED } from "../../src/protocol/errors.ts";
@@ -184,8 +184,8 @@ test("a chat deleted through the sessions API takes its archived history along",
   await sql.close();
 }, 60_000);
 
-test("PostgreSQL down while a fresh node resumes from before the stream: the client is told (no silent gap), and resumes whole once it is back", async () => {
-  const c = await cluster();
+/** The chat written on a node until its stream dropped its start (archived), then that node killed: its events as published. */
+async function outgrownThenKilled(c: Cluster): Promise<string[]> {
   const a = await node(c, ["--echo-repeat=10"]);
   const onA = await rawClient(a.url);
   onA.client.send({ type: "message", chat_id: CHAT, content: "a reply long enough to outgrow the stream" });
@@ -193,6 +193,12 @@ test("PostgreSQL down while a fresh node resumes from before the stream: the cli
   const published = chatEvents(onA.raw);
   await trimmedPast(c.redisUrl, STREAM_MAX);
   await kill(a);
+  return published;
+}
+
+test("PostgreSQL down while a fresh node resumes from before the stream: the client is told (no silent gap), and resumes whole once it is back", async () => {
+  const c = await cluster();
+  const published = await outgrownThenKilled(c);
 
   const fresh = await node(c);
   await c.pg.shutdown();
@@ -205,4 +211,24 @@ test("PostgreSQL down while a fresh node resumes from before the stream: the cli
   await c.pg.restart();
   const again = await rawClient(fresh.url, 0);
   expect(await eventsThrough(again.client, again.raw, seqOf(published.at(-1)!)!)).toEqual(published);
+}, 60_000);
+
+test("PostgreSQL stalled (SIGSTOP) while a fresh node resumes from before the stream: the client is told storage_error within store_postgres_timeout_ms, not left waiting", async () => {
+  const c = await cluster();
+  await outgrownThenKilled(c);
+
+  const fresh = await node(c);
+  // The postmaster and its backends (the fresh node's connection among them): none answers, none closes.
+  const stalled = [c.pg.pid, ...(await Bun.$`ps -o pid= --ppid ${c.pg.pid}`.text()).split("\n").map(Number).filter((pid) => pid > 0)];
+  const resume = () => {
+    for (const pid of stalled) process.kill(pid, "SIGCONT");
+  };
+  onCleanup(resume);
+  for (const pid of stalled) process.kill(pid, "SIGSTOP");
+  const { client } = await TestClient.ready(fresh.url);
+  client.send({ type: "attach", chat_id: CHAT, since_seq: 0 });
+  const told = await client.until((f) => f.event === "error" || f.event === "attached", 20_000);
+  expect(told.at(-1)).toMatchObject({ event: "error", detail: STORAGE_ERROR, reason: STORE_FAILED, chat_id: CHAT });
+  expect(told.filter((f) => typeof f.seq === "number")).toEqual([]);
+  resume();
 }, 60_000);

@@ -28,7 +28,7 @@ const batch = (from: number, to: number): LoggedEvent[] =>
   });
 
 /** A node: one command connection, one subscriber connection, frames delivered per chat. */
-async function node(url: string, cap = 10_000) {
+async function node(url: string, cap = 10_000, archived: LoggedEvent[] = []) {
   const redis = await connect(url);
   const subscriber = new Subscriptions(await connect(url), (e) => {
     throw e;
@@ -38,8 +38,13 @@ async function node(url: string, cap = 10_000) {
   const trimmed: [number, number][] = [];
   const fanout = new ClusterFanout(subscriber, log, keys, {
     deliver: (_chat, seq, frame) => delivered.push({ seq, frame }),
-    // No other node holds older history here.
-    older: async (_chat, from) => ({ first: from, frames: [] }),
+    // Older history only from `archived` (none unless given), one page of up to 4 events per call.
+    older: async (_chat, from, to) => {
+      // A read that takes a while, as the durable store's does: other work interleaves.
+      await Bun.sleep(1);
+      const page = archived.filter((e) => e.seq >= from && e.seq <= to).slice(0, 4);
+      return { first: page[0]?.seq ?? from, frames: page.map((e) => e.frame) };
+    },
     trimmed: (_chat, from, to) => trimmed.push([from, to]),
     error: (_chat, e) => {
       throw e;
@@ -168,8 +173,9 @@ test("a retried batch whose events the stream has trimmed since its first append
   await a.log.append(fence, batch(1, 5));
   for (let seq = 6; seq <= 300; seq += 5) await a.log.append(fence, batch(seq, seq + 4));
   expect((await a.log.after("c1", 0, 1))[0]!.seq).toBeGreaterThan(5);
-  // The first append ran though its writer stopped waiting; the retry comes after the trim, ahead of a new event.
-  await a.log.append(fence, [...batch(1, 5), ...batch(301, 301)]);
+  // The first append ran though its writer stopped waiting; the retry comes after the trim, ahead of the newer
+  // events (a batch's seqs follow one another: those appended since are sent again too) and a new one.
+  await a.log.append(fence, [...batch(1, 5), ...batch(6, 301)]);
   expect(await a.log.lastSeq("c1")).toBe(301);
   await until(() => b.delivered.length >= 301, "301 events delivered");
   await Bun.sleep(50);
@@ -178,4 +184,31 @@ test("a retried batch whose events the stream has trimmed since its first append
   await a.leases.release(fence);
   const other = (await b.leases.acquire("c1"))!;
   await expect(b.log.append(other, batch(1, 2))).rejects.toMatchObject({ lastSeq: 301 });
+});
+
+test("two resumes of one chat at once (a disown and a settled withhold in the same append) deliver each seq once, in order", async () => {
+  const url = (await startRedis()).url;
+  const owner = await node(url, 10);
+  const fence = (await owner.leases.acquire("c1"))!;
+  for (let seq = 1; seq <= 200; seq += 10) await owner.log.append(fence, batch(seq, seq + 9));
+  const oldest = (await owner.log.after("c1", 0, 1))[0]!.seq;
+  expect(oldest).toBeGreaterThan(1);
+  const b = await node(url, 10, batch(1, oldest - 1));
+  await b.fanout.follow("c1", 0);
+  b.delivered.length = 0;
+  await Promise.all([b.fanout.resume("c1", 0), b.fanout.resume("c1", 0)]);
+  expect(b.delivered.map((d) => d.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  expect(b.trimmed).toEqual([]);
+});
+
+test("a batch whose seqs do not follow one another (newer queued events ahead of renumbered ones) is refused before anything is written", async () => {
+  const a = await node((await startRedis()).url);
+  const fence = (await a.leases.acquire("c1"))!;
+  await a.log.append(fence, batch(1, 16));
+  await expect(a.log.append(fence, [...batch(17, 18), ...batch(14, 15)])).rejects.toMatchObject({ lastSeq: 16 });
+  await expect(a.log.append(fence, [...batch(17, 17), ...batch(19, 19)])).rejects.toMatchObject({ lastSeq: 16 });
+  expect(await a.log.lastSeq("c1")).toBe(16);
+  expect((await a.log.after("c1", 16, 100)).length).toBe(0);
+  await a.log.append(fence, batch(17, 18));
+  expect(await a.log.lastSeq("c1")).toBe(18);
 });

@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import type { ConfigInput } from "../../src/config.ts";
 import { HTTP_OUTCOME_UNKNOWN, SCOPE_REJECT } from "../../src/protocol/errors.ts";
 import { isTurnEnd, onCleanup, startTestGateway, stdioAgentConfig, TestClient, type TestGateway } from "../helpers.ts";
+import { ClusterKeys } from "../../src/cluster/keys.ts";
+import { ChatLeases } from "../../src/cluster/lease.ts";
 import { startRedis } from "./redis-server.ts";
 
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
@@ -90,6 +92,26 @@ test("by default a local client's trust stays on its node: a workspace scope it 
   // Nothing reached the chat: a's client hears nothing of either.
   await onA.expectQuiet();
   expect(a.config.cluster_nodes_colocated).toBe(false);
+});
+
+test("a forwarded frame claiming local trust is not trusted by a writer not declared co-located: the scope is refused as not local", async () => {
+  const [a, b] = await twoNodes();
+  const chatId = "fwd-scope-forged";
+  const { onA } = await writtenByA(a, b, chatId);
+  const redis = new RedisClient(a.config.cluster_redis_url!);
+  await redis.connect();
+  onCleanup(() => redis.close());
+  const writer = (await new ChatLeases(redis, new ClusterKeys(a.config.cluster_key_prefix), "probe", 10_000, 1000).holder(chatId))!.nodeId;
+  // Whoever can publish on Redis (not a co-located node) sends a frame saying its client is local.
+  const replies = new RedisClient(a.config.cluster_redis_url!);
+  await replies.connect();
+  onCleanup(() => replies.close());
+  const { promise: reply, resolve } = Promise.withResolvers<Record<string, unknown>>();
+  await replies.subscribe(`${a.config.cluster_key_prefix}node:forger:inbox`, (text) => resolve(JSON.parse(JSON.parse(text).frame)));
+  const work = { type: "set_workspace_scope", chat_id: chatId, workspace_scope: { project_path: tmpdir() } };
+  await redis.publish(`${a.config.cluster_key_prefix}node:${writer}:inbox`, JSON.stringify({ kind: "message", from: "forger", ref: "forger:1", client_id: "c", remote: "203.0.113.1", local: true, work }));
+  expect(await reply).toMatchObject({ chat_id: chatId, reason: SCOPE_REJECT.notLocal });
+  await onA.expectQuiet();
 });
 
 test("a tool result sent to another node answers the writer's pending call", async () => {

@@ -11,8 +11,10 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import type { ConfigInput } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
+import { openDatabase } from "../../src/store/db.ts";
 import { pgMigrations } from "../../src/store/migrations.gen.ts";
-import { type Frame, isTurnEnd, startTestGateway, TestClient, type TestGateway } from "../helpers.ts";
+import { SharedMetadata } from "../../src/store/shared-metadata.ts";
+import { type Frame, isTurnEnd, onCleanup, startTestGateway, tempDir, TestClient, type TestGateway } from "../helpers.ts";
 import { moved, scrape } from "../metrics-scrape.ts";
 import { startPostgres } from "./postgres-server.ts";
 import { startRedis } from "./redis-server.ts";
@@ -129,4 +131,21 @@ test.each(OUTAGES)("a Postgres outage does not stop streaming: the bookkeeping i
   expect([...(await after`select preview from chats where id in ${after(chatIds)}`)].map((r) => r.preview)).toEqual(chatIds.map(() => "made on one node"));
   expect(lines.some((l) => l.includes("metadata writes to PostgreSQL go through again"))).toBe(true);
   await after.close();
+}, 30_000);
+
+test("a chat deleted while its writer's archive write is under way keeps none of its events from before the delete (the floor counts what Redis numbered), only what came after", async () => {
+  const pg = await startPostgres();
+  const local = openDatabase(join(tempDir("agentgate-delete-floor-"), "local.db"), 1000);
+  const shared = await SharedMetadata.open(pg.url, { failed: () => {}, recovered: () => {}, overflowed: () => {} }, { maxPending: 100, local, timeoutMs: 10_000 });
+  onCleanup(() => shared.close(1000));
+  const frames = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => JSON.stringify({ seq: from + i })).join("\n");
+  // The chat's stream had seqs through 6 when it was deleted; nothing of it was archived yet.
+  await shared.delete("floor-chat", 6);
+  // The writer's round, read from the stream before the delete and more since, lands after it.
+  await shared.archive.write([{ chatId: "floor-chat", firstSeq: 1, lastSeq: 10, frames: frames(1, 10) }]);
+  const read = await shared.archive.read("floor-chat", 1, 10, 100);
+  expect(read).toEqual({ first: 7, frames: frames(7, 10).split("\n") });
+  // A run wholly before the floor is not written at all.
+  await shared.archive.write([{ chatId: "floor-chat", firstSeq: 2, lastSeq: 5, frames: frames(2, 5) }]);
+  expect(await shared.archive.read("floor-chat", 1, 10, 100)).toEqual(read);
 }, 30_000);

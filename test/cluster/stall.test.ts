@@ -8,7 +8,7 @@
 import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { createLogger } from "../../src/log.ts";
-import { STORE_FAILED } from "../../src/protocol/errors.ts";
+import { STORAGE_ERROR, STORE_FAILED } from "../../src/protocol/errors.ts";
 import { type Frame, isTurnEnd, onCleanup, startTestGateway, TestClient } from "../helpers.ts";
 import { eventually } from "./evidence.ts";
 import { startRedis } from "./redis-server.ts";
@@ -111,4 +111,18 @@ test("a stalled Redis (SIGSTOP) is noticed by every wait on it, not only appends
   // Redis back: the same chat takes messages.
   client.send({ type: "message", chat_id: "stalled-message", content: "again" });
   await client.until((f) => f.chat_id === "stalled-message" && isTurnEnd(f), 15_000);
+});
+
+test("a stalled Redis (SIGSTOP) while the chats API asks who writes a chat is answered 503 storage_error, not 500", async () => {
+  const server = await startRedis();
+  onCleanup(() => void process.kill(server.pid, "SIGCONT"));
+  const gw = await startTestGateway({ token: "t", cluster_redis_url: server.url, cluster_redis_command_timeout_ms: 200 }, createLogger("error", "text", () => {}));
+  const post = (path: string, body: unknown) =>
+    gw.http("tcp", path, { method: "POST", headers: { authorization: "Bearer t", "content-type": "application/json" }, body: JSON.stringify(body) });
+  process.kill(server.pid, "SIGSTOP");
+  const published = await post("/api/chats/stalled-api/messages", { text: "who writes this?" });
+  expect(published.status).toBe(503);
+  expect(await published.json()).toMatchObject({ error: STORAGE_ERROR });
+  expect((await post("/api/chats/stalled-api/stop", {})).status).toBe(503);
+  process.kill(server.pid, "SIGCONT");
 });
