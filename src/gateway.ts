@@ -334,7 +334,7 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
     wsTokens: singleUseTokens,
     apiTokens,
     browserTokens,
-    sessions: { directory: sessions, runs, reader, toClient },
+    sessions: { directory: sessions, runs, reader, toClient, ...(clusterNode && { gather: (chatId: string) => clusterNode.follow(chatId) }) },
     chats: { hub, runs, maxTextBytes: config.max_message_bytes, ...(clusterNode && { placement: clusterNode }) },
     media: { signer, library, limits: mediaLimits },
     modelName: config.model_name || config.agent,

@@ -23,7 +23,8 @@ import { metricsRoute } from "./metrics.ts";
 import { type ChatsDeps, chatsApp } from "./chats.ts";
 import { RateLimiter, rateLimit } from "./rate-limit.ts";
 import { refusal } from "./refusal.ts";
-import { HTTP_INTERNAL, HTTP_INTERNAL_REASON, HTTP_TOKENS_UNAVAILABLE, HTTP_TOKENS_UNAVAILABLE_REASON } from "../protocol/errors.ts";
+import { isSharedStoreError } from "../cluster/cluster.ts";
+import { HTTP_INTERNAL, HTTP_INTERNAL_REASON, HTTP_SHARED_STORE_READ_REASON, HTTP_TOKENS_UNAVAILABLE, HTTP_TOKENS_UNAVAILABLE_REASON, STORAGE_ERROR } from "../protocol/errors.ts";
 import { peerOf } from "./request-env.ts";
 import { requestLog } from "./request-log.ts";
 import { type SessionsDeps, sessionsApp } from "./sessions.ts";
@@ -104,6 +105,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
     if (err instanceof TokenNotRecordedError) {
       log.error("token not issued", { path: c.req.path, error: err.message });
       return refusal(503, HTTP_TOKENS_UNAVAILABLE, HTTP_TOKENS_UNAVAILABLE_REASON);
+    }
+    if (isSharedStoreError(err)) {
+      log.error("cluster store failed", { path: c.req.path, error: err.message });
+      return refusal(503, STORAGE_ERROR, HTTP_SHARED_STORE_READ_REASON);
     }
     log.error("http handler failed", { path: c.req.path, error: err.message });
     return refusal(500, HTTP_INTERNAL, HTTP_INTERNAL_REASON);

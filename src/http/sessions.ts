@@ -54,6 +54,13 @@ export interface SessionsDeps {
   reader: ChatReader;
   /** A stored transcript line as clients may see it (no private part, fresh media URLs). */
   toClient: (line: string) => string;
+  /**
+   * Clustered: brings the chat's events to this node before they are read (the
+   * node follows the chat, caught up from its Redis stream and the durable
+   * history), so every node answers with the same messages, not only the ones
+   * that happened to mirror the chat.
+   */
+  gather?: (chatId: string) => Promise<void>;
 }
 
 const KEY_PREFIX = "websocket:";
@@ -75,6 +82,7 @@ async function lookup(c: Context, directory: SessionDirectory): Promise<Lookup> 
 
 /** The chat's events as clients may see them, through a seq when given. */
 async function visibleEvents(deps: SessionsDeps, chatId: string, through?: number): Promise<Record<string, unknown>[]> {
+  await deps.gather?.(chatId);
   const events: Record<string, unknown>[] = [];
   for await (const line of deps.reader.read(chatId, { visible: true, through })) events.push(JSON.parse(deps.toClient(line)));
   return events;

@@ -99,6 +99,8 @@ export const HTTP_INTERNAL_REASON = "internal server error";
 export const HTTP_NOT_STORED_REASON = "the message could not be stored; nothing was published";
 /** Clustered: Redis or PostgreSQL failed while finding the chat's writer (503); nothing was handed to it. */
 export const HTTP_SHARED_STORE_REASON = "the cluster's shared store failed while finding the chat's writer; nothing was done";
+/** Clustered: Redis or PostgreSQL failed while a read was answered (503), e.g. the sessions API gathering a chat's history. */
+export const HTTP_SHARED_STORE_READ_REASON = "the cluster's shared store failed; try again";
 /** Clustered: the chat's writer did not answer a forwarded chats-API request in time (504); it may still have acted on it. */
 export const HTTP_OUTCOME_UNKNOWN = "outcome_unknown";
 export const HTTP_PUBLISH_UNKNOWN_REASON = "the chat's writer did not answer in time; the message may still be published (read the chat before sending it again)";

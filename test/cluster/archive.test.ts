@@ -41,7 +41,7 @@ async function node({ redisUrl, pgUrl }: Cluster, flags: string[] = []) {
       "--cluster-archive-interval-ms=50", "--cluster-archive-batch-events=7", "--cluster-history-wait-ms=200", "--echo-chunk-size=1", ...flags],
     cwd,
   );
-  return { proc, url: `ws+unix://${sock}:/` };
+  return { proc, sock, url: `ws+unix://${sock}:/` };
 }
 
 type Node = Awaited<ReturnType<typeof node>>;
@@ -231,4 +231,32 @@ test("PostgreSQL stalled (SIGSTOP) while a fresh node resumes from before the st
   expect(told.at(-1)).toMatchObject({ event: "error", detail: STORAGE_ERROR, reason: STORE_FAILED, chat_id: CHAT });
   expect(told.filter((f) => typeof f.seq === "number")).toEqual([]);
   resume();
+}, 60_000);
+
+/** GET /api/sessions/websocket:CHAT/<path> on a node (token t), polled (bounded) until it answers 200: the chat row reaches PostgreSQL behind. */
+async function sessionsApi(n: Node, path: string): Promise<unknown> {
+  const get = () => fetch(`http://localhost/api/sessions/websocket:${CHAT}/${path}`, { unix: n.sock, headers: { authorization: "Bearer t" } });
+  let res = await get();
+  for (let round = 0; res.status === 404 && round < POLL_ROUNDS; round++) {
+    await Bun.sleep(POLL_MS);
+    res = await get();
+  }
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+test("the sessions API on a node that never followed a chat answers its messages and thread as the writer does (gathered from the stream and the durable history)", async () => {
+  const c = await cluster();
+  const [a, b] = await Promise.all([node(c, ["--echo-repeat=10", "--token=t"]), node(c, ["--token=t"])]);
+  const onA = await rawClient(`${a.url}?token=t`);
+  onA.client.send({ type: "message", chat_id: CHAT, content: "a reply long enough to outgrow the stream" });
+  await until(onA.client, isTurnEnd);
+  await trimmedPast(c.redisUrl, STREAM_MAX);
+  // The thread stamps its messages with the time of the request (createdAt): everything else must match.
+  const unstamped = (answer: unknown) => JSON.stringify(answer).replace(/"createdAt":\d+/g, "");
+  for (const path of ["messages", "webui-thread"]) {
+    const fromA = unstamped(await sessionsApi(a, path));
+    expect(fromA).toContain("a reply long enough to outgrow the stream".repeat(10));
+    expect(unstamped(await sessionsApi(b, path))).toBe(fromA);
+  }
 }, 60_000);
