@@ -7,6 +7,11 @@
  * writer asks only when it has no capable client itself; a node killed with
  * its entries in place stops counting once its alive key lapses (its fields
  * are removed by the next writer that notices). A clean shutdown removes both.
+ *
+ * A node that was only slow (paused past its TTL) may find its fields removed
+ * meanwhile: a beat that finds its alive key had lapsed, or that follows a
+ * count Redis did not take, sends every count again (report() alone sends only
+ * changes, and its devices would otherwise stay invisible for good).
  */
 import type { RedisClient } from "bun";
 import type { Logger } from "../log.ts";
@@ -20,6 +25,8 @@ export class ClusterDevices {
   readonly #reported = new Map<string, Map<string, number>>();
   readonly #alive: string;
   #heartbeat?: Timer;
+  /** A count was not taken by Redis: the next beat sends them all again. */
+  #resendDue = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -39,15 +46,23 @@ export class ClusterDevices {
     this.#heartbeat.unref();
   }
 
-  #beat(): Promise<unknown> {
-    return answeredWithin(this.redis.set(this.#alive, "1", "PX", this.aliveMs), this.timeoutMs, "a node's alive key");
+  /** Renews the alive key (SET ... GET says whether it had lapsed); after a lapse or a lost count, every count is sent again. */
+  async #beat(): Promise<void> {
+    const previous = await answeredWithin(this.redis.send("SET", [this.#alive, "1", "PX", String(this.aliveMs), "GET"]), this.timeoutMs, "a node's alive key");
+    if (previous !== null && !this.#resendDue) return;
+    this.#resendDue = false;
+    const sends = [...this.#reported].map(([chatId, tools]) => this.redis.send("HSET", [this.keys.devices(chatId), ...[...tools].flatMap(([tool, count]) => [field(this.nodeId, tool), String(count)])]));
+    await Promise.all(sends.map((sent) => answeredWithin(sent, this.timeoutMs, "this node's capable devices"))).catch((e: unknown) => {
+      this.#resendDue = true;
+      throw e;
+    });
   }
 
   /**
    * How many of this node's clients of the chat declared the tool, now: sent
    * when it changed. Commands on one connection run in order, so the last count
-   * sent is the one Redis keeps. A write lost to a Redis failure is logged and
-   * not sent again until the count changes.
+   * sent is the one Redis keeps. A write lost to a Redis failure is logged, and
+   * the next beat sends every count again.
    */
   report(chatId: string, tool: string, count: number): void {
     const tools = this.#reported.get(chatId);
@@ -64,7 +79,10 @@ export class ClusterDevices {
       if (tools!.size === 0) this.#reported.delete(chatId);
       sent = this.redis.hdel(key, name);
     }
-    sent.catch((e: unknown) => this.log.warn("could not record this node's capable devices of a chat in Redis", { chat_id: chatId, error: String(e) }));
+    sent.catch((e: unknown) => {
+      this.#resendDue = true;
+      this.log.warn("could not record this node's capable devices of a chat in Redis", { chat_id: chatId, error: String(e) });
+    });
   }
 
   /**

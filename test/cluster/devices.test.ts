@@ -104,3 +104,45 @@ test("a node killed with kill -9 while its capable device is recorded in Redis: 
   for (let i = 0; i < 100 && Object.keys(await peek.hgetall(devicesKey)).length > 0; i++) await Bun.sleep(20);
   expect(await peek.hgetall(devicesKey)).toEqual({});
 });
+
+test("a node paused past its alive key's TTL, its device fields removed meanwhile: once it runs again its still-connected device counts again", async () => {
+  const redis = await startRedis();
+  const a = await node(redis.url);
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  const b = await spawnServe(
+    [BUN, join(REPO_ROOT, "src/main.ts"), "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error", `--cluster-redis-url=${redis.url}`, `--cluster-lease-ms=${LEASE_MS}`],
+    cwd,
+  );
+  const chatId = "devices-paused";
+  const device = await attachedClient(`ws+unix://${sock}:/?capabilities=camera`, chatId);
+  const peek = new RedisClient(redis.url);
+  onCleanup(() => peek.close());
+  const devicesKey = `agentgate:{${chatId}}:devices`;
+  const fields = async () => Object.keys(await peek.hgetall(devicesKey));
+  let recorded: string[] = [];
+  for (let i = 0; i < 100 && recorded.length === 0; i++) {
+    recorded = await fields();
+    if (recorded.length === 0) await Bun.sleep(20);
+  }
+  expect(recorded).toHaveLength(1);
+  const alive = `agentgate:node:${recorded[0]!.split(" ")[0]}:alive`;
+  b.proc.kill("SIGSTOP");
+  onCleanup(() => b.proc.kill("SIGCONT"));
+  for (let i = 0; i < 100 && (await peek.exists(alive)); i++) await Bun.sleep(LEASE_MS / 10);
+  // The writer notices the lapsed key: the call fails and B's field is removed.
+  const onA = await client(a, chatId);
+  expect(agentSaw(await toolTurn(onA, chatId, "tool camera 60000"))).toEqual({ ok: false, error: "no_capable_client" });
+  expect(await fields()).toEqual([]);
+  b.proc.kill("SIGCONT");
+  // Bounded: B's next beat finds its key lapsed and sends its counts again.
+  for (let i = 0; i < 100 && (await fields()).length === 0; i++) await Bun.sleep(LEASE_MS / 10);
+  expect(await fields()).toEqual(recorded);
+  // The device, resumed with B, first gets the failed call's request and result: then the new call.
+  await device.until((f) => f.chat_id === chatId && f.event === "tool_result", 20_000);
+  onA.send({ type: "message", chat_id: chatId, content: "tool camera 60000" });
+  const request = (await device.until((f) => f.chat_id === chatId && f.event === "tool_request", 20_000)).at(-1)!;
+  device.send({ type: "tool_result", chat_id: chatId, call_id: request.call_id, ok: true, result: { photo: "after-pause.png" } });
+  const frames = await onA.until((f) => f.chat_id === chatId && isTurnEnd(f), 20_000);
+  expect(agentSaw(frames.slice(frames.findLastIndex((f) => f.event === "user")))).toEqual({ ok: true, result: { photo: "after-pause.png" } });
+});
