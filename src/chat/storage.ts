@@ -39,6 +39,8 @@ export class ChatStorage implements HubStorage {
   /** The log's closedBytes when a retire was last started. */
   #retiredBytes = 0;
   #retiring = false;
+  /** The last retire's transcript flush failed: the next rotation tries again, whatever its size. */
+  #retireFailed = false;
   /**
    * Transcript tails read in the current synchronous stretch: attaching to a chat
    * not in memory asks for its last stored seq several times (the attached reply,
@@ -81,7 +83,7 @@ export class ChatStorage implements HubStorage {
     const segment = log.commit();
     if (this.options.fsync === "batch") log.sync();
     metrics.commitWritten((performance.now() - started) / 1000, bytes);
-    if (log.segment === segment || log.closedBytes - this.#retiredBytes < this.options.retireBytes) return;
+    if (log.segment === segment || (log.closedBytes - this.#retiredBytes < this.options.retireBytes && !this.#retireFailed)) return;
     this.#retiredBytes = log.closedBytes;
     // After the hub has handed this batch to the transcripts (later in this same task).
     queueMicrotask(() => this.#retire(segment + 1));
@@ -108,8 +110,12 @@ export class ChatStorage implements HubStorage {
     const target = this.#retireBelow;
     void this.options.transcript.flush(this.options.fsync !== "never").then((ok) => {
       this.#retiring = false;
-      // A failed transcript write keeps the segment: it is tried again at the next rotation.
-      if (ok) void this.options.log.retireBelow(target);
+      // A failed transcript write keeps the segments: they are tried again at the next rotation.
+      this.#retireFailed = !ok;
+      if (!ok) return;
+      void this.options.log.retireBelow(target);
+      // A step that came while this one ran retires its segments now, not a whole step later.
+      if (this.#retireBelow > target) this.#retire(this.#retireBelow);
     });
   }
 }
