@@ -3,8 +3,9 @@
  * connected to another node than the chat's writer counts (it gets the request,
  * its answer reaches the agent), none anywhere fails at once, one leaving is
  * waited for the grace, and one on a node killed with kill -9 stops counting
- * once that node's alive key lapses. Real redis-server, gateways in-process and
- * (for kill -9) a child process.
+ * once that node's alive key lapses, while one on a node only paused past it
+ * counts again once that node runs. Real redis-server, gateways in-process and
+ * (for kill -9 and SIGSTOP) a child process.
  */
 import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
@@ -30,6 +31,34 @@ const client = (gw: TestGateway, chatId: string, tools = "") => attachedClient(g
 async function toolTurn(onWriter: TestClient, chatId: string, command: string): Promise<Frame[]> {
   onWriter.send({ type: "message", chat_id: chatId, content: command });
   return (await onWriter.until((f) => f.chat_id === chatId && isTurnEnd(f), 20_000)).filter((f) => f.chat_id === chatId);
+}
+
+/**
+ * Node B as a child process (so it can be killed or paused) with a device of the
+ * chat declaring `camera`, once B has recorded it in Redis (bounded wait: B
+ * records it as it handles the attach, on a connection of its own).
+ */
+async function deviceOnChildNode(redisUrl: string, chatId: string) {
+  const cwd = tempDir("agentgate-node-");
+  const sock = join(cwd, "gw.sock");
+  const b = await spawnServe(
+    [BUN, join(REPO_ROOT, "src/main.ts"), "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error", `--cluster-redis-url=${redisUrl}`, `--cluster-lease-ms=${LEASE_MS}`],
+    cwd,
+  );
+  const device = await attachedClient(`ws+unix://${sock}:/?capabilities=camera`, chatId);
+  const peek = new RedisClient(redisUrl);
+  onCleanup(() => peek.close());
+  const devicesKey = `agentgate:{${chatId}}:devices`;
+  const fields = async () => Object.keys(await peek.hgetall(devicesKey));
+  let recorded: string[] = [];
+  for (let i = 0; i < 100 && recorded.length === 0; i++) {
+    recorded = await fields();
+    if (recorded.length === 0) await Bun.sleep(20);
+  }
+  expect(recorded).toHaveLength(1);
+  const bNode = recorded[0]!.split(" ")[0]!;
+  expect(recorded[0]).toBe(`${bNode} camera`);
+  return { b, device, peek, devicesKey, fields, recorded, alive: `agentgate:node:${bNode}:alive` };
 }
 
 test("the only capable device is on another node than the writer: it gets the request and its answer reaches the agent", async () => {
@@ -72,31 +101,13 @@ test("the only capable device, on another node, disconnects: after the grace the
 test("a node killed with kill -9 while its capable device is recorded in Redis: once its alive key lapses the device no longer counts", async () => {
   const redis = await startRedis();
   const a = await node(redis.url);
-  const cwd = tempDir("agentgate-node-");
-  const sock = join(cwd, "gw.sock");
-  const b = await spawnServe(
-    [BUN, join(REPO_ROOT, "src/main.ts"), "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error", `--cluster-redis-url=${redis.url}`, `--cluster-lease-ms=${LEASE_MS}`],
-    cwd,
-  );
   const chatId = "devices-killed";
-  await attachedClient(`ws+unix://${sock}:/?capabilities=camera`, chatId);
-  const peek = new RedisClient(redis.url);
-  onCleanup(() => peek.close());
-  const devicesKey = `agentgate:{${chatId}}:devices`;
-  // B records it as it handles the attach, on a connection of its own: bounded wait for it.
-  let recorded: string[] = [];
-  for (let i = 0; i < 100 && recorded.length === 0; i++) {
-    recorded = Object.keys(await peek.hgetall(devicesKey));
-    if (recorded.length === 0) await Bun.sleep(20);
-  }
-  expect(recorded).toHaveLength(1);
-  const bNode = recorded[0]!.split(" ")[0]!;
-  expect(recorded[0]).toBe(`${bNode} camera`);
+  const { b, peek, devicesKey, recorded, alive } = await deviceOnChildNode(redis.url, chatId);
   b.proc.kill("SIGKILL");
   await b.proc.exited;
   // Bounded: the alive key has a TTL of one lease.
-  for (let i = 0; i < 100 && (await peek.exists(`agentgate:node:${bNode}:alive`)); i++) await Bun.sleep(LEASE_MS / 10);
-  expect(await peek.exists(`agentgate:node:${bNode}:alive`)).toBe(false);
+  for (let i = 0; i < 100 && (await peek.exists(alive)); i++) await Bun.sleep(LEASE_MS / 10);
+  expect(await peek.exists(alive)).toBe(false);
   expect(Object.keys(await peek.hgetall(devicesKey))).toEqual(recorded);
   const onA = await client(a, chatId);
   expect(agentSaw(await toolTurn(onA, chatId, "tool camera 60000"))).toEqual({ ok: false, error: "no_capable_client" });
@@ -108,25 +119,8 @@ test("a node killed with kill -9 while its capable device is recorded in Redis: 
 test("a node paused past its alive key's TTL, its device fields removed meanwhile: once it runs again its still-connected device counts again", async () => {
   const redis = await startRedis();
   const a = await node(redis.url);
-  const cwd = tempDir("agentgate-node-");
-  const sock = join(cwd, "gw.sock");
-  const b = await spawnServe(
-    [BUN, join(REPO_ROOT, "src/main.ts"), "serve", "--tcp-enabled=false", `--unix-socket-path=${sock}`, "--data-dir=data", "--websocket-requires-token=false", "--log-level=error", `--cluster-redis-url=${redis.url}`, `--cluster-lease-ms=${LEASE_MS}`],
-    cwd,
-  );
   const chatId = "devices-paused";
-  const device = await attachedClient(`ws+unix://${sock}:/?capabilities=camera`, chatId);
-  const peek = new RedisClient(redis.url);
-  onCleanup(() => peek.close());
-  const devicesKey = `agentgate:{${chatId}}:devices`;
-  const fields = async () => Object.keys(await peek.hgetall(devicesKey));
-  let recorded: string[] = [];
-  for (let i = 0; i < 100 && recorded.length === 0; i++) {
-    recorded = await fields();
-    if (recorded.length === 0) await Bun.sleep(20);
-  }
-  expect(recorded).toHaveLength(1);
-  const alive = `agentgate:node:${recorded[0]!.split(" ")[0]}:alive`;
+  const { b, device, peek, fields, recorded, alive } = await deviceOnChildNode(redis.url, chatId);
   b.proc.kill("SIGSTOP");
   onCleanup(() => b.proc.kill("SIGCONT"));
   for (let i = 0; i < 100 && (await peek.exists(alive)); i++) await Bun.sleep(LEASE_MS / 10);
