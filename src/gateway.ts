@@ -154,18 +154,9 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
       config,
       mirror: (chatId, seq, frame, event) => hub.mirror(chatId, seq, frame, event),
       archive: shared?.archive,
-      holdsRange: async (chatId, first, last) => {
-        if (hub.latestSeq(chatId) < last) return false;
-        for await (const line of reader.read(chatId, { from: first, through: first, visible: true })) return (JSON.parse(line) as { seq?: number }).seq === first;
-        return false;
-      },
+      holdsRange: (chatId, first, last) => reader.holds(chatId, first, last),
       whenSettled: (fn) => hub.afterCommit(fn),
-      readRange: async (chatId, first, last) => {
-        if (hub.latestSeq(chatId) < last) return undefined;
-        const frames: string[] = [];
-        for await (const line of reader.read(chatId, { from: first, through: last, visible: true })) frames.push(toClient(line));
-        return frames.length === last - first + 1 ? frames : undefined;
-      },
+      readRange: (chatId, first, last) => reader.range(chatId, first, last, toClient),
       latestSeq: (chatId) => hub.latestSeq(chatId),
       busy: (chatId) => runs.activeTurn(chatId) !== undefined,
       localSubscribers: (chatId) => listeners.reduce((n, l) => n + l.server.subscriberCount(Hub.topicOf(chatId)), 0),

@@ -43,6 +43,21 @@ export class ChatReader {
     }
   }
 
+  /** A cheap check before `range`: this node has seq `first` and reaches `last` (a node that began mirroring later holds no early seqs). */
+  async holds(chatId: string, first: number, last: number): Promise<boolean> {
+    if (this.hub.latestSeq(chatId) < last) return false;
+    for await (const line of this.read(chatId, { from: first, through: first, visible: true })) return (JSON.parse(line) as { seq?: number }).seq === first;
+    return false;
+  }
+
+  /** Every committed event in [first, last] as a client line (`toClient`), or undefined unless this node holds all of them. */
+  async range(chatId: string, first: number, last: number, toClient: (line: string) => string): Promise<string[] | undefined> {
+    if (this.hub.latestSeq(chatId) < last) return undefined;
+    const frames: string[] = [];
+    for await (const line of this.read(chatId, { from: first, through: last, visible: true })) frames.push(toClient(line));
+    return frames.length === last - first + 1 ? frames : undefined;
+  }
+
   /** Events ≤ this are read from the transcript file; above it from memory. */
   diskOnlyThrough(chatId: string): number {
     return this.hub.view(chatId)?.flushedThrough ?? this.hub.latestSeq(chatId);
