@@ -4,7 +4,7 @@
  * read.
  */
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../src/log.ts";
 import { indexedStart, indexPath, readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
@@ -79,4 +79,47 @@ test("a chat whose file is closed between flushes (more chats than open files) i
   // Entries come at batch starts (25 events): the one for 2901 is within two batches of it.
   expect((await indexedStart(file, 2901, Bun.file(file).size)).seq).toBeGreaterThan(2850);
   expect(await seqsFrom(file, 2901)).toEqual(Array.from({ length: 100 }, (_, i) => 2901 + i));
+});
+
+/** Descriptors this process holds on files under `dir`. */
+function openIn(dir: string): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+/** Three chats streaming messages past several index strides; the most descriptors into `dir` seen at a flush. */
+async function threeChats(dir: string, maxOpenFiles: number): Promise<number> {
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles, indexEveryBytes: 1024, log: createLogger("error") });
+  let most = 0;
+  for (let seq = 1; seq <= 2000; seq++) {
+    for (const chat of ["a", "b", "c"]) {
+      const e = { event: "message", chat_id: chat, text: `m${seq}`, seq };
+      w.append(chat, seq, JSON.stringify(e), e);
+    }
+    if (seq % 25 === 0) {
+      await w.flush();
+      most = Math.max(most, openIn(dir));
+    }
+  }
+  await w.close(false);
+  expect(openIn(dir)).toBe(0);
+  for (const chat of ["a", "b", "c"]) {
+    const file = join(dir, `${chat}.jsonl`);
+    expect(readFileSync(indexPath(file), "utf8").trim().split("\n").length).toBeGreaterThan(20);
+    expect(await seqsFrom(file, 1901)).toEqual(Array.from({ length: 100 }, (_, i) => 1901 + i));
+  }
+  return most;
+}
+
+test("an index stays open beside its transcript (no open and close per entry)", async () => {
+  expect(await threeChats(tempDir(), 16)).toBe(6);
+});
+
+test("kept-open indexes count against maxOpenFiles, and indexes stay whole under the eviction that follows", async () => {
+  expect(await threeChats(tempDir(), 3)).toBeLessThanOrEqual(3);
 });
