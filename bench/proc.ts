@@ -62,9 +62,16 @@ const PIN = process.env.BENCH_PIN !== "0" && Bun.which("taskset") !== null;
 const CORE: Record<Core, string | undefined> = { server: "0", load: "1", any: undefined };
 export const pinning = PIN ? "server on core 0, load generators on core 1 (taskset)" : "unpinned";
 
-export function spawn(cmd: string[], core: Core = "any"): Running {
+/** Where a process runs: another checkout (an older revision, for bench/ab.ts) and extra environment. */
+export interface Placement {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export function spawn(cmd: string[], core: Core = "any", placement: Placement = {}): Running {
   const cpu = PIN ? CORE[core] : undefined;
-  const proc = Bun.spawn(cpu === undefined ? cmd : ["taskset", "-c", cpu, ...cmd], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const env = { ...process.env, ...placement.env };
+  const proc = Bun.spawn(cpu === undefined ? cmd : ["taskset", "-c", cpu, ...cmd], { cwd: placement.cwd ?? ROOT, env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   return { proc, lines: new LineReader(proc.stdout) };
 }
 
@@ -129,17 +136,46 @@ export function peakRssBytes(pid: number): number {
 const MiB = 2 ** 20;
 const LAGGING_CLIENTS_FLAGS = [`--slow-consumer-bytes=${256 * MiB}`, `--backpressure-limit-bytes=${512 * MiB}`];
 
-export async function startServer(side: StreamSide, echoRepeat: number, dataDir: string, flags: string[] = [], core: Core = "any"): Promise<{ server: Running; url: string }> {
+/** The load generators' processes, and the text every delta carries (100 B). */
+export const CLIENT_PROCS = 2;
+export const TEXT = "x".repeat(100);
+
+/** Starts the load-generating clients (bench/client.ts) on the load core, `total` sockets across CLIENT_PROCS processes. */
+export async function startClients(url: string, total: number, mode: string, expected: number): Promise<Running[]> {
+  const each = Math.ceil(total / CLIENT_PROCS);
+  const clients = Array.from({ length: CLIENT_PROCS }, () => spawn([BUN, "bench/client.ts", url, String(each), mode, String(expected), TEXT], "load"));
+  for (const c of clients) await c.lines.next("clients ready");
+  return clients;
+}
+
+/** The socket that starts room streams (a chat message for agentgate, a command for the raw relay), once agentgate said `ready`. */
+export function openDriver(url: string, side: StreamSide): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("error", () => reject(new Error("driver failed")));
+    if (side !== "agentgate") ws.addEventListener("open", () => resolve(ws));
+    else ws.addEventListener("message", () => resolve(ws), { once: true });
+  });
+}
+
+/** Starts a room stream (a chat message to agentgate, a command to the raw relay and the floor) or, without a driver, every client's own stream. */
+export function startStream(side: StreamSide, driver: WebSocket | undefined, clients: Running[], perSocket: number, content = TEXT): void {
+  if (driver) driver.send(side === "agentgate" ? JSON.stringify({ type: "message", chat_id: "bench", content }) : `room ${perSocket} ${TEXT}`);
+  else for (const c of clients) c.proc.stdin.write("go\n"), c.proc.stdin.flush();
+}
+
+/** `placement.cwd` runs agentgate from another checkout; the raw relay and the floor always come from this one. */
+export async function startServer(side: StreamSide, echoRepeat: number, dataDir: string, flags: string[] = [], core: Core = "any", placement: Placement = {}): Promise<{ server: Running; url: string }> {
   if (side !== "agentgate") {
     if (side === "floor") mkdirSync(dataDir, { recursive: true });
-    const server = spawn([BUN, "bench/raw-server.ts", ...(side === "floor" ? [`--durable=${join(dataDir, "floor.log")}`] : [])], core);
+    const server = spawn([BUN, "bench/raw-server.ts", ...(side === "floor" ? [`--durable=${join(dataDir, "floor.log")}`] : [])], core, { env: placement.env });
     const { line } = await server.lines.next("raw server port");
     return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
   }
   const server = spawn([
     BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
     `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...LAGGING_CLIENTS_FLAGS, ...flags, ...EXTRA_FLAGS,
-  ], core);
+  ], core, placement);
   for (;;) {
     const { line } = await server.lines.next("agentgate banner");
     const m = String(line).match(/(ws:\/\/127\.0\.0\.1:\d+\/)/);

@@ -47,14 +47,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AGENT_TOKEN, BUN, WAIT_MS, WS_AGENT_FLAGS, end, fmt, jitCpu, median, openClient, peakRssBytes, pinning, procUsage, type Running, rssBytes, type Side, spawn, startServer, type StreamSide } from "./proc.ts";
+import { AGENT_TOKEN, BUN, CLIENT_PROCS, TEXT, WAIT_MS, WS_AGENT_FLAGS, end, fmt, jitCpu, median, openClient, openDriver, peakRssBytes, pinning, procUsage, type Running, rssBytes, type Side, spawn, startClients, startServer, startStream, type StreamSide } from "./proc.ts";
 import { storageBench } from "./storage.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_FLOOR=1: room and chats also run the floor of a durable gateway (bench/raw-server.ts --durable). */
 const STREAM_SIDES: StreamSide[] = process.env.BENCH_FLOOR === "1" ? ["raw", "agentgate", "floor"] : ["raw", "agentgate"];
 const ONLY = new Set((process.env.BENCH_ONLY ?? "room,chats,idle,replay,agents,media,latency,slow,tail,bytes").split(","));
-const CLIENT_PROCS = 2;
 /**
  * Room and chats stream twice on each server, every side alike, and report both: the
  * first stream pays the server's one-off warm-up (JSC's JIT compiler threads optimizing
@@ -64,14 +63,6 @@ const CLIENT_PROCS = 2;
 const STREAM_LABELS = ["first stream on a fresh server (cold: one-off JIT warm-up included)", "second stream on the same server (steady state)"];
 /** Between two streams: the turn ends, the transcripts flush, the JIT queue drains. */
 const SETTLE_MS = 500;
-const TEXT = "x".repeat(100);
-
-async function startClients(url: string, total: number, mode: string, expected: number): Promise<Running[]> {
-  const each = Math.ceil(total / CLIENT_PROCS);
-  const clients = Array.from({ length: CLIENT_PROCS }, () => spawn([BUN, "bench/client.ts", url, String(each), mode, String(expected), TEXT], "load"));
-  for (const c of clients) await c.lines.next("clients ready");
-  return clients;
-}
 
 interface StreamResult {
   events: number;
@@ -115,10 +106,7 @@ async function streamRun(side: StreamSide, setup: StreamSetup, dataDir: string, 
   let driver: WebSocket | undefined;
   try {
     if (room) driver = await openDriver(url, side);
-    const start = () => {
-      if (driver) driver.send(side === "agentgate" ? JSON.stringify({ type: "message", chat_id: "bench", content: setup.content ?? TEXT }) : `room ${perSocket} ${TEXT}`);
-      else for (const c of clients) c.proc.stdin.write("go\n"), c.proc.stdin.flush();
-    };
+    const start = () => startStream(side, driver, clients, perSocket, setup.content);
     const pids = [server.proc.pid, ...clients.map((c) => c.proc.pid)];
     const results: StreamResult[] = [];
     for (let stream = 0; stream < streams; stream++) {
@@ -148,16 +136,6 @@ async function streamRun(side: StreamSide, setup: StreamSetup, dataDir: string, 
     driver?.close();
     await Promise.all([server, ...clients, ...(helper ? [helper] : [])].map(end));
   }
-}
-
-/** The socket that starts room streams (a chat message for agentgate, a command for the raw relay), once agentgate said `ready`. */
-function openDriver(url: string, side: StreamSide): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  return new Promise((resolve, reject) => {
-    ws.addEventListener("error", () => reject(new Error("driver failed")));
-    if (side !== "agentgate") ws.addEventListener("open", () => resolve(ws));
-    else ws.addEventListener("message", () => resolve(ws), { once: true });
-  });
 }
 
 async function idleRun(side: Side, dataDir: string): Promise<number> {
