@@ -291,12 +291,13 @@ export class TranscriptWriter {
     const entry = `${firstSeq} ${offset}\n`;
     const path = indexPath(transcriptPath(this.options.dir, chatId));
     try {
-      if (file.indexFd < 0 && this.#roomFor(1, chatId)) {
+      // An index takes a spare descriptor only: closing a transcript for it would cost a reopen per batch.
+      if (file.indexFd < 0 && this.#descriptors < this.options.maxOpenFiles) {
         file.indexFd = openSync(path, "a", 0o600);
         this.#descriptors++;
       }
       if (file.indexFd >= 0) writeSync(file.indexFd, entry);
-      // No descriptor to spare (maxOpenFiles 1): opened for the one line.
+      // No descriptor to spare: opened for the one line.
       else appendFileSync(path, entry, { mode: 0o600 });
     } catch {}
   }
@@ -385,7 +386,11 @@ export class TranscriptWriter {
     let file = this.#files.get(chatId);
     if (file) this.#files.delete(chatId);
     else {
-      this.#roomFor(1, chatId);
+      // The least recently written chats' files make room (the map iterates oldest first).
+      for (const oldest of this.#files.keys()) {
+        if (this.#descriptors < this.options.maxOpenFiles) break;
+        this.#close(oldest);
+      }
       file = this.#open(chatId);
       this.#descriptors++;
     }
@@ -409,18 +414,6 @@ export class TranscriptWriter {
       closeSync(fd);
       throw e;
     }
-  }
-
-  /**
-   * Closes the least recently written files (never `keep`'s) until `count` more
-   * descriptors fit under maxOpenFiles; false when they do not even then.
-   */
-  #roomFor(count: number, keep: string): boolean {
-    for (const chatId of this.#files.keys()) {
-      if (this.#descriptors + count <= this.options.maxOpenFiles) break;
-      if (chatId !== keep) this.#close(chatId);
-    }
-    return this.#descriptors + count <= this.options.maxOpenFiles;
   }
 
   /** Closes the chat's file (its index's at once, its own after the fsync in flight on it). */
