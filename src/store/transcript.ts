@@ -70,8 +70,8 @@ interface ChatFile {
   indexed: number;
   /**
    * The index's descriptor once the file has one (-1 before): kept open with the
-   * transcript, since opening a file to append a line cost ~250 µs on ext4 here,
-   * once per index stride per streaming chat (measured with strace -c).
+   * transcript, since opening a file costs far more than appending a line to it
+   * (openat ~100 µs on this machine's ext4, strace -c), once per index stride per chat.
    */
   indexFd: number;
   syncing: number;
