@@ -124,3 +124,32 @@ test("kept-open indexes count against maxOpenFiles and take only spare descripto
   expect(await threeChats(tempDir(), 4)).toBe(4); // three transcripts and one index
   expect(await threeChats(tempDir(), 2)).toBe(2); // transcripts evicting each other, indexes opened per entry
 });
+
+test("a chat opening when indexes hold the spare descriptors closes an index, not another chat's transcript", async () => {
+  const dir = tempDir();
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 4, indexEveryBytes: 1024, log: createLogger("error") });
+  const openOf = (suffix: string) =>
+    readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`);
+        return target.startsWith(dir) && target.endsWith(suffix);
+      } catch {
+        return false;
+      }
+    }).length;
+  const stream = async (chats: string[], from: number, to: number) => {
+    for (let seq = from; seq <= to; seq++) {
+      for (const chat of chats) {
+        const e = { event: "message", chat_id: chat, text: `m${seq}`, seq };
+        w.append(chat, seq, JSON.stringify(e), e);
+      }
+      if (seq % 25 === 0) await w.flush();
+    }
+  };
+  await stream(["a", "b", "c"], 1, 500);
+  expect([openOf(".jsonl"), openOf(".idx")]).toEqual([3, 1]);
+  await stream(["a", "b", "c", "d"], 501, 525);
+  expect([openOf(".jsonl"), openOf(".idx")]).toEqual([4, 0]);
+  await w.close(false);
+  expect(await seqsFrom(join(dir, "a.jsonl"), 501)).toHaveLength(25);
+});

@@ -296,7 +296,7 @@ export class TranscriptWriter {
         file.indexFd = openSync(path, "a", 0o600);
         this.#descriptors++;
       }
-      if (file.indexFd >= 0) writeSync(file.indexFd, entry);
+      if (file.indexFd >= 0) writeWhole(file.indexFd, Buffer.from(entry));
       // No descriptor to spare: opened for the one line.
       else appendFileSync(path, entry, { mode: 0o600 });
     } catch {}
@@ -386,11 +386,7 @@ export class TranscriptWriter {
     let file = this.#files.get(chatId);
     if (file) this.#files.delete(chatId);
     else {
-      // The least recently written chats' files make room (the map iterates oldest first).
-      for (const oldest of this.#files.keys()) {
-        if (this.#descriptors < this.options.maxOpenFiles) break;
-        this.#close(oldest);
-      }
+      this.#makeRoom();
       file = this.#open(chatId);
       this.#descriptors++;
     }
@@ -416,18 +412,41 @@ export class TranscriptWriter {
     }
   }
 
+  /**
+   * Frees a descriptor for a chat about to be opened: a kept index's first (its
+   * next entries are opened per entry), then the least recently written chat's
+   * files (the map iterates oldest first), which are reopened at its next batch.
+   */
+  #makeRoom(): void {
+    for (const file of this.#files.values()) {
+      if (this.#descriptors < this.options.maxOpenFiles) return;
+      this.#closeIndex(file);
+    }
+    for (const oldest of this.#files.keys()) {
+      if (this.#descriptors < this.options.maxOpenFiles) return;
+      this.#close(oldest);
+    }
+  }
+
   /** Closes the chat's file (its index's at once, its own after the fsync in flight on it). */
   #close(chatId: string): void {
     const file = this.#files.get(chatId);
     if (!file) return;
     this.#files.delete(chatId);
     this.#descriptors--;
-    if (file.indexFd >= 0) {
-      closeSync(file.indexFd);
-      this.#descriptors--;
-    }
+    this.#closeIndex(file);
     if (file.syncing > 0) file.closeWhenSynced = true;
     else closeSync(file.fd);
+  }
+
+  /** The index is only a hint: a failure to close its descriptor is not the transcript's. */
+  #closeIndex(file: ChatFile): void {
+    if (file.indexFd < 0) return;
+    try {
+      closeSync(file.indexFd);
+    } catch {}
+    file.indexFd = -1;
+    this.#descriptors--;
   }
 }
 
@@ -487,12 +506,16 @@ export function lastSeqIn(path: string): number {
   return withFile(path, "r", 0, (fd) => parseLine(lastLine(fd).line)?.through ?? 0);
 }
 
+/** Writes all of `bytes` at the descriptor's position (a write may take less than asked). */
+function writeWhole(fd: number, bytes: Buffer): void {
+  for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+}
+
 /** Appends lines to a transcript synchronously and fsyncs it (start-up recovery from the commit log). */
 export function appendLinesSync(path: string, lines: string[]): void {
   const fd = openSync(path, "a", 0o600);
   try {
-    const bytes = Buffer.from(lines.join("\n") + "\n");
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+    writeWhole(fd, Buffer.from(lines.join("\n") + "\n"));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
