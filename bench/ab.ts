@@ -8,7 +8,8 @@
  *
  * CONFIG is `label[:checkout[:flags[:env]]]`:
  *   label     "raw" and "floor" run bench/raw-server.ts (floor: --durable); anything else agentgate
- *   checkout  a checkout to run agentgate from (e.g. a `git worktree` of main); default this one
+ *   checkout  a checkout to run agentgate from (e.g. a `git worktree` of main; relative to the
+ *             current directory); default this one. Fields are split at ":", so none may hold one.
  *   flags     gateway flags, space-separated (e.g. "--transcript-fsync=never")
  *   env       extra environment, comma-separated K=V (e.g. "MIMALLOC_PURGE_DELAY=-1")
  * e.g. bun bench/ab.ts raw floor:::BENCH_FLOOR_COMMIT_BYTES=262144 main:../main this this::--transcript-fsync=never
@@ -19,7 +20,7 @@
  * delivered event (user + sys, /proc), and page faults. Loopback only; every process
  * started here is ended here, by pid; every wait is bounded (proc.ts).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { end, median, openDriver, pinning, procUsage, type Running, startClients, startServer, startStream, type StreamSide } from "./proc.ts";
@@ -33,7 +34,8 @@ const SETTLE_MS = 300;
 interface Variant {
   label: string;
   side: StreamSide;
-  server: Running;
+  /** Set once started (startServer and startClients end what they started when they fail). */
+  server: Running | undefined;
   clients: Running[];
   driver: WebSocket | undefined;
   dataDir: string;
@@ -44,26 +46,31 @@ interface Variant {
 function parse(config: string): { label: string; side: StreamSide; cwd?: string; flags: string[]; env: Record<string, string> } {
   const [label = "", checkout = "", flags = "", env = ""] = config.split(":");
   const side: StreamSide = label === "raw" || label === "floor" ? label : "agentgate";
-  const pairs = env.split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]);
+  if (checkout && !existsSync(join(checkout, "src/main.ts"))) throw new Error(`${label}: ${checkout} is not an agentgate checkout`);
+  const pairs = env.split(",").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]);
   return { label, side, cwd: checkout || undefined, flags: flags.split(" ").filter(Boolean), env: Object.fromEntries(pairs) };
 }
 
-async function start(config: string): Promise<Variant> {
+/** Starts a variant into `variants` before anything of it runs, so the caller's cleanup covers a start that fails halfway. */
+async function start(config: string, variants: Variant[]): Promise<void> {
   const { label, side, cwd, flags, env } = parse(config);
-  const dataDir = mkdtempSync(join(tmpdir(), "agentgate-ab-"));
-  const { server, url } = await startServer(side, DELTAS, dataDir, flags, "server", { cwd, env });
-  const clients = await startClients(url, SUBSCRIBERS, ROOM ? "room" : "own", DELTAS);
-  const driver = ROOM ? await openDriver(url, side) : undefined;
-  return { label, side, server, clients, driver, dataDir, cpu: [], faults: [] };
+  const v: Variant = { label, side, server: undefined, clients: [], driver: undefined, dataDir: mkdtempSync(join(tmpdir(), "agentgate-ab-")), cpu: [], faults: [] };
+  variants.push(v);
+  const { server, url } = await startServer(side, DELTAS, v.dataDir, flags, "server", { cwd, env });
+  v.server = server;
+  v.clients = await startClients(url, SUBSCRIBERS, ROOM ? "room" : "own", DELTAS);
+  if (ROOM) v.driver = await openDriver(url, side);
 }
 
 /** One stream on the variant's server; records server CPU per delivered event and page faults. */
 async function stream(v: Variant, record: boolean): Promise<void> {
-  const before = procUsage(v.server.proc.pid);
+  const pid = v.server!.proc.pid;
+  const before = procUsage(pid);
   startStream(v.side, v.driver, v.clients, DELTAS);
   const reports = await Promise.all(v.clients.map((c) => c.lines.next("stream done")));
-  const after = procUsage(v.server.proc.pid);
+  const after = procUsage(pid);
   const frames = reports.reduce((n, r) => n + Number(r.frames), 0);
+  if (!(frames > 0)) throw new Error(`${v.label}: a stream delivered no frames`);
   if (!record) return;
   v.cpu.push(((after.cpu - before.cpu) / frames) * 1e6);
   v.faults.push(after.faults - before.faults);
@@ -76,7 +83,7 @@ if (configs.length === 0) {
 }
 const variants: Variant[] = [];
 try {
-  for (const config of configs) variants.push(await start(config));
+  for (const config of configs) await start(config, variants);
   for (const v of variants) await stream(v, false), await Bun.sleep(SETTLE_MS);
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate the order too, so no variant always streams right after the same one.
@@ -91,6 +98,6 @@ try {
   }
 } finally {
   for (const v of variants) v.driver?.close();
-  await Promise.all(variants.flatMap((v) => [v.server, ...v.clients]).map(end));
+  await Promise.all(variants.flatMap((v) => [...(v.server ? [v.server] : []), ...v.clients]).map(end));
   for (const v of variants) rmSync(v.dataDir, { recursive: true, force: true });
 }

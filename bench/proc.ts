@@ -144,17 +144,26 @@ export const TEXT = "x".repeat(100);
 export async function startClients(url: string, total: number, mode: string, expected: number): Promise<Running[]> {
   const each = Math.ceil(total / CLIENT_PROCS);
   const clients = Array.from({ length: CLIENT_PROCS }, () => spawn([BUN, "bench/client.ts", url, String(each), mode, String(expected), TEXT], "load"));
-  for (const c of clients) await c.lines.next("clients ready");
-  return clients;
+  return endedUnless(clients, async () => {
+    for (const c of clients) await c.lines.next("clients ready");
+    return clients;
+  });
 }
 
-/** The socket that starts room streams (a chat message for agentgate, a command for the raw relay), once agentgate said `ready`. */
+/** The socket that starts room streams (a chat message for agentgate, a command for the raw relay), once agentgate said `ready`; bounded by WAIT_MS. */
 export function openDriver(url: string, side: StreamSide): Promise<WebSocket> {
   const ws = new WebSocket(url);
   return new Promise((resolve, reject) => {
-    ws.addEventListener("error", () => reject(new Error("driver failed")));
-    if (side !== "agentgate") ws.addEventListener("open", () => resolve(ws));
-    else ws.addEventListener("message", () => resolve(ws), { once: true });
+    const timer = setTimeout(() => settle(new Error("driver timed out")), WAIT_MS);
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      if (!error) return resolve(ws);
+      ws.close();
+      reject(error);
+    };
+    ws.addEventListener("error", () => settle(new Error("driver failed")));
+    ws.addEventListener("close", () => settle(new Error("driver closed")));
+    ws.addEventListener(side === "agentgate" ? "message" : "open", () => settle(), { once: true });
   });
 }
 
@@ -169,17 +178,28 @@ export async function startServer(side: StreamSide, echoRepeat: number, dataDir:
   if (side !== "agentgate") {
     if (side === "floor") mkdirSync(dataDir, { recursive: true });
     const server = spawn([BUN, "bench/raw-server.ts", ...(side === "floor" ? [`--durable=${join(dataDir, "floor.log")}`] : [])], core, { env: placement.env });
-    const { line } = await server.lines.next("raw server port");
-    return { server, url: `ws://127.0.0.1:${line}/?raw=1` };
+    return endedUnless(server, async () => ({ server, url: `ws://127.0.0.1:${(await server.lines.next("raw server port")).line}/?raw=1` }));
   }
   const server = spawn([
     BUN, ...(process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), "src/main.ts", "serve", "--port=0", "--websocket-requires-token=false", "--log-level=warn",
     `--data-dir=${dataDir}`, "--echo-chunk-size=100", `--echo-repeat=${echoRepeat}`, ...LAGGING_CLIENTS_FLAGS, ...flags, ...EXTRA_FLAGS,
   ], core, placement);
-  for (;;) {
-    const { line } = await server.lines.next("agentgate banner");
-    const m = String(line).match(/(ws:\/\/127\.0\.0\.1:\d+\/)/);
-    if (m) return { server, url: m[1]! };
+  return endedUnless(server, async () => {
+    for (;;) {
+      const { line } = await server.lines.next("agentgate banner");
+      const m = String(line).match(/(ws:\/\/127\.0\.0\.1:\d+\/)/);
+      if (m) return { server, url: m[1]! };
+    }
+  });
+}
+
+/** What `ready` resolves to; the processes are ended first when it fails (no banner, a client's error). */
+async function endedUnless<T>(processes: Running | Running[], ready: () => Promise<T>): Promise<T> {
+  try {
+    return await ready();
+  } catch (e) {
+    await Promise.all([processes].flat().map(end));
+    throw e;
   }
 }
 
