@@ -81,30 +81,36 @@ test("a chat whose file is closed between flushes (more chats than open files) i
   expect(await seqsFrom(file, 2901)).toEqual(Array.from({ length: 100 }, (_, i) => 2901 + i));
 });
 
-/** Descriptors this process holds on files under `dir`. */
-function openIn(dir: string): number {
+/** Descriptors this process holds on files under `dir` (whose names end with `suffix`). */
+function openIn(dir: string, suffix = ""): number {
   return readdirSync("/proc/self/fd").filter((fd) => {
     try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(dir) && target.endsWith(suffix);
     } catch {
       return false;
     }
   }).length;
 }
 
+/** Messages seq `from`..`to` into each chat, flushed every 25. */
+async function messages(w: TranscriptWriter, chats: string[], from: number, to: number): Promise<void> {
+  for (let seq = from; seq <= to; seq++) {
+    for (const chat of chats) {
+      const e = { event: "message", chat_id: chat, text: `m${seq}`, seq };
+      w.append(chat, seq, JSON.stringify(e), e);
+    }
+    if (seq % 25 === 0) await w.flush();
+  }
+}
+
 /** Three chats streaming messages past several index strides; the most descriptors into `dir` seen at a flush. */
 async function threeChats(dir: string, maxOpenFiles: number): Promise<number> {
   const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles, indexEveryBytes: 1024, log: createLogger("error") });
   let most = 0;
-  for (let seq = 1; seq <= 2000; seq++) {
-    for (const chat of ["a", "b", "c"]) {
-      const e = { event: "message", chat_id: chat, text: `m${seq}`, seq };
-      w.append(chat, seq, JSON.stringify(e), e);
-    }
-    if (seq % 25 === 0) {
-      await w.flush();
-      most = Math.max(most, openIn(dir));
-    }
+  for (let seq = 1; seq <= 2000; seq += 25) {
+    await messages(w, ["a", "b", "c"], seq, seq + 24);
+    most = Math.max(most, openIn(dir));
   }
   await w.close(false);
   expect(openIn(dir)).toBe(0);
@@ -128,28 +134,40 @@ test("kept-open indexes count against maxOpenFiles and take only spare descripto
 test("a chat opening when indexes hold the spare descriptors closes an index, not another chat's transcript", async () => {
   const dir = tempDir();
   const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 4, indexEveryBytes: 1024, log: createLogger("error") });
-  const openOf = (suffix: string) =>
-    readdirSync("/proc/self/fd").filter((fd) => {
-      try {
-        const target = readlinkSync(`/proc/self/fd/${fd}`);
-        return target.startsWith(dir) && target.endsWith(suffix);
-      } catch {
-        return false;
-      }
-    }).length;
-  const stream = async (chats: string[], from: number, to: number) => {
-    for (let seq = from; seq <= to; seq++) {
-      for (const chat of chats) {
-        const e = { event: "message", chat_id: chat, text: `m${seq}`, seq };
-        w.append(chat, seq, JSON.stringify(e), e);
-      }
-      if (seq % 25 === 0) await w.flush();
-    }
-  };
+  const stream = (chats: string[], from: number, to: number) => messages(w, chats, from, to);
   await stream(["a", "b", "c"], 1, 500);
-  expect([openOf(".jsonl"), openOf(".idx")]).toEqual([3, 1]);
+  expect([openIn(dir, ".jsonl"), openIn(dir, ".idx")]).toEqual([3, 1]);
   await stream(["a", "b", "c", "d"], 501, 525);
-  expect([openOf(".jsonl"), openOf(".idx")]).toEqual([4, 0]);
+  expect([openIn(dir, ".jsonl"), openIn(dir, ".idx")]).toEqual([4, 0]);
   await w.close(false);
   expect(await seqsFrom(join(dir, "a.jsonl"), 501)).toHaveLength(25);
+});
+
+test("a chat evicted while its fsync is in flight is closed when the fsync ends; its index at once", async () => {
+  const dir = tempDir();
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 4, indexEveryBytes: 1024, log: createLogger("error") });
+  await messages(w, ["a", "b", "c"], 1, 500);
+  expect([openIn(dir, ".jsonl"), openIn(dir, ".idx")]).toEqual([3, 1]);
+  await messages(w, ["a", "b", "c"], 501, 510);
+  const synced = w.flush(true); // fsyncs of a, b and c in flight
+  await messages(w, ["d", "e"], 1, 25); // d takes the index's descriptor, e evicts a, whose fsync is still running
+  expect(await synced).toBe(true);
+  expect([openIn(dir, ".jsonl"), openIn(dir, ".idx")]).toEqual([4, 0]);
+  await w.close(false);
+  expect(openIn(dir)).toBe(0);
+  expect(await seqsFrom(join(dir, "a.jsonl"), 501)).toHaveLength(10);
+});
+
+test("removing a chat closes its index too; the chat coming back starts a new transcript", async () => {
+  const dir = tempDir();
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 16, indexEveryBytes: 1024, log: createLogger("error") });
+  await messages(w, ["a", "b"], 1, 500);
+  expect(openIn(dir, "a.jsonl.idx")).toBe(1);
+  await w.remove("a");
+  expect([openIn(dir, "a.jsonl"), openIn(dir, "a.jsonl.idx")]).toEqual([0, 0]);
+  expect(existsSync(indexPath(join(dir, "a.jsonl")))).toBe(false);
+  await messages(w, ["a"], 1, 25);
+  expect(await seqsFrom(join(dir, "a.jsonl"), 1)).toHaveLength(25);
+  await w.close(false);
+  expect(openIn(dir)).toBe(0);
 });
