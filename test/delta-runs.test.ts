@@ -93,20 +93,22 @@ test("a delta that would push its run over the line guard starts a new line inst
   expect(await readBack(join(dir, "c.jsonl"))).toEqual(events.map((e) => JSON.stringify(e)));
 });
 
-test("a run line is what JSON.stringify gives for the run, though it is joined from the members' stored lines", async () => {
+test("a run line is byte for byte what JSON.stringify gives for the run, though its texts are encoded straight into the write buffer", async () => {
   const dir = tempDir();
   const w = writer(dir);
-  const texts = ['a "q" ,"stream_id":', "\\", "é🙂\u2028", "<\u0001>"];
+  // Escapes, multi-byte characters, and lone surrogates (JSON.stringify escapes them; a plain UTF-8 encoding would not).
+  const texts = ['a "q" ,"stream_id":', "\\", "é🙂\u2028", "<\u0001>", "\ud800x", "y\udfff", "plain"];
   const members = [
     ...texts.map((text, i) => ({ event: "delta", chat_id: 'c"1', text, stream_id: "1:0", turn_id: "t", seq: i + 1 })),
-    ...texts.map((text, i) => ({ event: "reasoning_delta", chat_id: 'c"1', text, stream_id: "1:1", seq: i + 5 })),
+    ...texts.map((text, i) => ({ event: "reasoning_delta", chat_id: 'c"1', text, stream_id: "1:1", seq: i + 8 })),
   ];
   for (const e of members) w.append("c", e.seq, JSON.stringify(e), e);
   await w.flush();
   const lines = readFileSync(join(dir, "c.jsonl"), "utf8").split("\n").filter(Boolean);
   expect(lines).toEqual([
-    JSON.stringify({ run: "delta", chat_id: 'c"1', stream_id: "1:0", turn_id: "t", seq: 1, through: 4, texts }),
-    JSON.stringify({ run: "reasoning_delta", chat_id: 'c"1', stream_id: "1:1", seq: 5, through: 8, texts }),
+    JSON.stringify({ run: "delta", chat_id: 'c"1', stream_id: "1:0", turn_id: "t", seq: 1, through: 7, texts }),
+    JSON.stringify({ run: "reasoning_delta", chat_id: 'c"1', stream_id: "1:1", seq: 8, through: 14, texts }),
   ]);
+  expect(await readBack(join(dir, "c.jsonl"))).toEqual(members.map((e) => JSON.stringify(e)));
   await w.close(false);
 });

@@ -29,7 +29,7 @@ import { LineSplitter } from "../line-splitter.ts";
 import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import { MAX_JSON_BYTES_PER_UNIT, utf8Bound, utf8Exceeds } from "./utf8-size.ts";
-import { asRun, continues, type DeltaFields, type DeltaRun, encodeRun, expandRun, runMember, startRun } from "./delta-runs.ts";
+import { asRun, continues, type DeltaFields, type DeltaRun, encodeRunInto, expandRun, runBytesBound, runMember, startRun } from "./delta-runs.ts";
 
 export interface TranscriptOptions {
   dir: string;
@@ -54,7 +54,8 @@ export interface TranscriptOptions {
  * optimized code (measured with BUN_JSC_verboseOSR).
  */
 class Pending {
-  lines: string[] = [];
+  /** Stored lines, and closed runs (encoded straight into the write buffer when written). */
+  lines: (string | DeltaRun)[] = [];
   /** 0: nothing queued since the last write. */
   firstSeq = 0;
   lastSeq = 0;
@@ -168,6 +169,10 @@ export class TranscriptWriter {
       if (seq >= from && seq <= through) out.push(line);
     };
     for (const line of pending.lines) {
+      if (typeof line !== "string") {
+        for (const e of expandRun(line)) take(e.seq, e.line);
+        continue;
+      }
       const parsed = parseLine(line);
       if (parsed?.run) for (const e of expandRun(parsed.run)) take(e.seq, e.line);
       else if (parsed) take(parsed.seq, line);
@@ -256,15 +261,15 @@ export class TranscriptWriter {
     return true;
   }
 
-  /** Encodes the lines, newline-ended, into the write buffer (grown when they may not fit); returns the bytes. */
-  #encode(lines: string[]): number {
+  /** Encodes the lines and runs, newline-ended, into the write buffer (grown when they may not fit); returns the bytes. */
+  #encode(lines: (string | DeltaRun)[]): number {
     let bound = 0;
-    for (const line of lines) bound += utf8Bound(line) + 1;
+    for (const line of lines) bound += (typeof line === "string" ? utf8Bound(line) : runBytesBound(line)) + 1;
     if (bound > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(Math.max(bound, this.#buffer.length * 2));
     const buffer = this.#buffer;
     let length = 0;
     for (const line of lines) {
-      length += buffer.write(line, length);
+      length = typeof line === "string" ? length + buffer.write(line, length) : encodeRunInto(line, buffer, length);
       buffer[length++] = NEWLINE;
     }
     return length;
@@ -369,7 +374,9 @@ export class TranscriptWriter {
     const run = pending.run;
     if (!run) return;
     pending.run = undefined;
-    this.#queue(chatId, pending, run.through, encodeRun(run));
+    // A run of several fits the line guard by construction (#fits); a run of one is its first line, checked as any.
+    if (run.texts.length > 1) pending.lines.push(run);
+    else this.#queue(chatId, pending, run.through, run.firstLine!);
   }
 
   /** Queues one line for the chat's next write, unless it is over the size guard. */
