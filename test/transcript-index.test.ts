@@ -167,7 +167,27 @@ test("removing a chat closes its index too; the chat coming back starts a new tr
   expect([openIn(dir, "a.jsonl"), openIn(dir, "a.jsonl.idx")]).toEqual([0, 0]);
   expect(existsSync(indexPath(join(dir, "a.jsonl")))).toBe(false);
   await messages(w, ["a"], 1, 25);
-  expect(await seqsFrom(join(dir, "a.jsonl"), 1)).toHaveLength(25);
   await w.close(false);
+  // Counted before reading: a read's stream closes its descriptor asynchronously after its last chunk.
   expect(openIn(dir)).toBe(0);
+  expect(await seqsFrom(join(dir, "a.jsonl"), 1)).toHaveLength(25);
+});
+
+test("events of a chat id published while its removal is under way go into a new transcript, not the one being deleted", async () => {
+  const dir = tempDir();
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 16, indexEveryBytes: 1024, log: createLogger("error") });
+  for (let round = 0; round < 5; round++) {
+    await messages(w, ["a"], 1, 500);
+    const removing = w.remove("a");
+    await messages(w, ["a"], 501, 525); // written at once, before the removal's deletions ran
+    await removing;
+    expect(await seqsFrom(join(dir, "a.jsonl"), 1)).toEqual(Array.from({ length: 25 }, (_, i) => 501 + i));
+    await w.remove("a");
+  }
+  expect(readdirSync(join(dir, ".removed"))).toEqual([]);
+  await w.close(false);
+  // A process killed in the middle of a removal leaves its moved files behind: the next writer deletes them.
+  writeFileSync(join(dir, ".removed", "1"), "left behind");
+  new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 16, log: createLogger("error") });
+  expect(readdirSync(join(dir, ".removed"))).toEqual([]);
 });
