@@ -18,6 +18,7 @@
 import { closeSync, fsync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { writeLatin1, writeUtf8 } from "./buffer-write.ts";
 import { utf8Bound } from "./utf8-size.ts";
 
 const TAB = 0x09;
@@ -70,9 +71,9 @@ export class CommitLog {
   append(chatId: string, line: string): void {
     const room = chatId.length + utf8Bound(line) + 2;
     if (this.#buffer.length - this.#length < room) this.#grow(room);
-    this.#length += this.#buffer.write(chatId, this.#length, "latin1");
+    this.#length += writeLatin1(this.#buffer, chatId, this.#length);
     this.#buffer[this.#length++] = TAB;
-    this.#length += this.#buffer.write(line, this.#length);
+    this.#length += writeUtf8(this.#buffer, line, this.#length);
     this.#buffer[this.#length++] = NEWLINE;
   }
 

@@ -10,6 +10,7 @@
  * `{"event", "chat_id", "text", "stream_id", ["turn_id",] "seq"}`, in that order.
  */
 
+import { writeUtf8 } from "./buffer-write.ts";
 import { MAX_JSON_BYTES_PER_UNIT } from "./utf8-size.ts";
 
 export type RunKind = "delta" | "reasoning_delta";
@@ -96,15 +97,15 @@ export function encodeRunInto(run: DeltaRun, buffer: Buffer, offset: number): nu
   const { kind, chat_id, stream_id, turn_id, seq, through, texts } = run;
   // Every field but the texts (the last), serialized as JSON.stringify would: `...,"texts":0}` less its last two bytes.
   const head = JSON.stringify({ run: kind, chat_id, stream_id, turn_id, seq, through, texts: 0 });
-  let o = offset + buffer.write(head.slice(0, -2), offset);
+  let o = offset + writeUtf8(buffer, head.slice(0, -2), offset);
   buffer[o++] = 0x5b; // [
   for (let i = 0; i < texts.length; i++) {
     if (i > 0) buffer[o++] = COMMA;
     const text = texts[i]!;
-    if (NEEDS_ESCAPE.test(text)) o += buffer.write(JSON.stringify(text), o);
+    if (NEEDS_ESCAPE.test(text)) o += writeUtf8(buffer, JSON.stringify(text), o);
     else {
       buffer[o++] = QUOTE;
-      o += buffer.write(text, o);
+      o += writeUtf8(buffer, text, o);
       buffer[o++] = QUOTE;
     }
   }

@@ -28,6 +28,7 @@ import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
 import { metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
+import { writeUtf8 } from "./buffer-write.ts";
 import { MAX_JSON_BYTES_PER_UNIT, utf8Bound, utf8Exceeds } from "./utf8-size.ts";
 import { asRun, continues, type DeltaFields, type DeltaRun, encodeRunInto, expandRun, runBytesBound, runMember, startRun } from "./delta-runs.ts";
 
@@ -297,7 +298,7 @@ export class TranscriptWriter {
     const buffer = this.#buffer;
     let length = 0;
     for (const line of lines) {
-      length = typeof line === "string" ? length + buffer.write(line, length) : encodeRunInto(line, buffer, length);
+      length = typeof line === "string" ? length + writeUtf8(buffer, line, length) : encodeRunInto(line, buffer, length);
       buffer[length++] = NEWLINE;
     }
     return length;
