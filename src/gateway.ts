@@ -124,18 +124,18 @@ async function assembleGateway(config: Config, log: Logger, front: BoundListener
   // Clustered, a chat's Redis stream is its record: the local log may hold events Redis never took (killed
   // between the local write and the fenced append), so its leftovers are dropped; following a chat refills
   // from the stream whatever the transcript lacks (transcripts only ever hold events Redis took).
-  const recovered = cluster ? (removeSegments(logDir), 0) : recoverTranscripts(logDir, transcriptFile, (chatId) => store.deletedSeq(chatId));
-  if (recovered > 0) log.info("recovered events from the commit log into transcripts", { events: recovered });
-  startupMark("commit log recovered");
-  const transcript = new TranscriptWriter({
+  const transcriptOptions = {
     dir: transcriptsDir,
     flushMs: config.transcript_flush_ms,
     maxLineBytes: config.transcript_max_line_bytes,
     maxOpenFiles: config.transcript_max_open_files,
     retryMs: config.transcript_retry_ms,
     log,
-    onFlushed: (chatId, seq) => hub.flushed(chatId, seq),
-  });
+  };
+  const recovered = cluster ? (removeSegments(logDir), 0) : await recoverTranscripts(logDir, transcriptOptions, (chatId) => store.deletedSeq(chatId));
+  if (recovered > 0) log.info("recovered events from the commit log into transcripts", { events: recovered });
+  startupMark("commit log recovered");
+  const transcript = new TranscriptWriter({ ...transcriptOptions, onFlushed: (chatId, seq) => hub.flushed(chatId, seq) });
   const localStorage = new ChatStorage({
     store,
     log: new CommitLog({ dir: logDir, segmentBytes: config.commit_log_segment_bytes }),

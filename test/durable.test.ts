@@ -137,7 +137,7 @@ describe("transcript writer", () => {
     await w.close(true);
   });
 
-  test("start-up recovery cuts a torn transcript tail and appends exactly the log's events past the last whole line", () => {
+  test("start-up recovery cuts a torn transcript tail and appends exactly the log's events past the last whole line, deltas as runs", async () => {
     const root = tempDir();
     const logDir = join(root, "log");
     const file = (chatId: string) => join(root, `${chatId}.jsonl`);
@@ -146,11 +146,20 @@ describe("transcript writer", () => {
     for (let seq = 1; seq <= 5; seq++) log.append("c", `{"seq":${seq}}`);
     log.append("c", "not json");
     log.append("d", `{"seq":1}`);
+    const deltas = Array.from({ length: 20 }, (_, i) => JSON.stringify({ event: "delta", chat_id: "e", text: `t${i + 1}`, stream_id: "1:0", turn_id: "t", seq: i + 1 }));
+    for (const delta of deltas) log.append("e", delta);
     log.commit();
     log.close();
-    expect(recoverTranscripts(logDir, file, () => 0)).toBe(4);
+    const writer = { dir: root, flushMs: 1000, maxLineBytes: 1 << 20, maxOpenFiles: 16, retryMs: 50, log: createLogger("error") };
+    expect(await recoverTranscripts(logDir, writer, () => 0)).toBe(24);
     expect(readFileSync(file("c"), "utf8")).toBe([1, 2, 3, 4, 5].map((seq) => `{"seq":${seq}}\n`).join(""));
     expect(readFileSync(file("d"), "utf8")).toBe(`{"seq":1}\n`);
+    // The deltas went in as one run line, as the live writer stores them, and read back as the frames logged.
+    expect(readFileSync(file("e"), "utf8").trim().split("\n")).toHaveLength(1);
+    const read: string[] = [];
+    for await (const { line } of readTranscript(file("e"), 0)) read.push(line);
+    expect(read).toEqual(deltas);
+    expect(readdirSync(logDir)).toEqual([]);
   });
 
   test("the reader skips corrupt lines and honours the seq window", async () => {

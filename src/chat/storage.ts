@@ -18,7 +18,7 @@
 import { metrics } from "../metrics/metrics.ts";
 import type { ChatStore } from "../store/chat-store.ts";
 import { CommitLog, leftoverRecords, removeSegments } from "../store/commit-log.ts";
-import { appendLinesSync, lastSeqIn, repairedLastSeq, seqOfLine, type TranscriptWriter } from "../store/transcript.ts";
+import { lastSeqIn, repairedLastSeq, storedEvent, type TranscriptOptions, TranscriptWriter, transcriptPath } from "../store/transcript.ts";
 import type { HubStorage } from "./hub.ts";
 
 export type FsyncPolicy = "batch" | "turn" | "never";
@@ -120,30 +120,36 @@ export class ChatStorage implements HubStorage {
   }
 }
 
+/** Recovered events are written to their transcripts every this many, so a long log is not held in memory whole. */
+const RECOVERY_BATCH_EVENTS = 65_536;
+
 /**
  * Start-up: every event the commit log holds past its transcript's last seq is
  * appended to that transcript (events of a deleted chat at or below its seq floor
- * are not resurrected); then the segments are removed. Returns events recovered.
+ * are not resurrected), through a transcript writer of its own: deltas are
+ * stored as runs, as when written live, and the files are fsynced together on
+ * the thread pool. Then the segments are removed. Returns events recovered;
+ * throws, keeping the segments, when the transcripts could not be written.
  */
-export function recoverTranscripts(logDir: string, transcriptFile: (chatId: string) => string, seqFloorOfDeleted: (chatId: string) => number): number {
+export async function recoverTranscripts(logDir: string, writer: TranscriptOptions, seqFloorOfDeleted: (chatId: string) => number): Promise<number> {
+  const transcript = new TranscriptWriter(writer);
   const last = new Map<string, number>();
-  const lines = new Map<string, string[]>();
-  for (const { chatId, line } of leftoverRecords(logDir)) {
-    const seq = seqOfLine(line);
-    if (seq === undefined) continue;
-    if (!last.has(chatId)) last.set(chatId, Math.max(repairedLastSeq(transcriptFile(chatId)), seqFloorOfDeleted(chatId)));
-    if (seq <= last.get(chatId)!) continue;
-    last.set(chatId, seq);
-    const list = lines.get(chatId) ?? [];
-    list.push(line);
-    lines.set(chatId, list);
-  }
   let recovered = 0;
-  for (const [chatId, list] of lines) {
-    appendLinesSync(transcriptFile(chatId), list);
-    recovered += list.length;
+  try {
+    for (const { chatId, line } of leftoverRecords(logDir)) {
+      const stored = storedEvent(line);
+      if (stored === undefined) continue;
+      if (!last.has(chatId)) last.set(chatId, Math.max(repairedLastSeq(transcriptPath(writer.dir, chatId)), seqFloorOfDeleted(chatId)));
+      if (stored.seq <= last.get(chatId)!) continue;
+      last.set(chatId, stored.seq);
+      transcript.append(chatId, stored.seq, line, stored.event);
+      if (++recovered % RECOVERY_BATCH_EVENTS === 0 && !(await transcript.flush())) break;
+    }
+    if (!(await transcript.close(true))) throw new Error("could not write the events recovered from the commit log into their transcripts");
+  } catch (e) {
+    await transcript.close(false);
+    throw e;
   }
   removeSegments(logDir);
   return recovered;
 }
-

@@ -22,7 +22,7 @@
  * again when reopened. A line over the size guard is refused whole and logged
  * (the hub refuses such events before they get a seq, so this is a last guard).
  */
-import { appendFileSync, closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
@@ -547,31 +547,27 @@ function writeWhole(fd: number, bytes: Buffer): void {
   for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
 }
 
-/** Appends lines to a transcript synchronously and fsyncs it (start-up recovery from the commit log). */
-export function appendLinesSync(path: string, lines: string[]): void {
-  const fd = openSync(path, "a", 0o600);
-  try {
-    writeWhole(fd, Buffer.from(lines.join("\n") + "\n"));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** A commit-log line (one event) checked as a transcript line is, with the event it holds; undefined when it is not valid. */
+export function storedEvent(line: string): { seq: number; event: object } | undefined {
+  const parsed = parseJson(line);
+  if (parsed === undefined || parsed.run !== undefined || !Number.isSafeInteger(parsed.seq)) return undefined;
+  return { seq: parsed.seq as number, event: parsed };
 }
 
-/** The seq of a stored line (a run's first), when it is a valid one. */
-export function seqOfLine(line: string): number | undefined {
-  return parseLine(line)?.seq;
+/** The line parsed, when it is a JSON object. */
+function parseJson(line: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A transcript line checked: a JSON object with an integer seq, or a valid run. */
 function parseLine(line: string): { seq: number; through: number; run?: DeltaRun } | undefined {
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null || !Number.isSafeInteger(parsed.seq)) return undefined;
+  const parsed = parseJson(line);
+  if (parsed === undefined || !Number.isSafeInteger(parsed.seq)) return undefined;
   if (parsed.run === undefined) return { seq: parsed.seq as number, through: parsed.seq as number };
   const run = asRun(parsed);
   return run && { seq: run.seq, through: run.through, run };
