@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { createLogger } from "../src/log.ts";
@@ -18,6 +18,11 @@ async function storedEvents(file: string): Promise<Frame[]> {
   const out: Frame[] = [];
   for await (const { line } of readTranscript(file, 0)) out.push(JSON.parse(line));
   return out;
+}
+
+/** What start-up recovery writes transcripts with, in `dir`. */
+function recoveryWriter(dir: string) {
+  return { dir, flushMs: 1000, maxLineBytes: 64 * 1024, maxOpenFiles: 16, retryMs: 50, log: createLogger("error") };
 }
 
 async function collect(path: string, from = 0, to?: number) {
@@ -150,8 +155,7 @@ describe("transcript writer", () => {
     for (const delta of deltas) log.append("e", delta);
     log.commit();
     log.close();
-    const writer = { dir: root, flushMs: 1000, maxLineBytes: 1 << 20, maxOpenFiles: 16, retryMs: 50, log: createLogger("error") };
-    expect(await recoverTranscripts(logDir, writer, () => 0)).toBe(24);
+    expect(await recoverTranscripts(logDir, recoveryWriter(root), () => 0)).toBe(24);
     expect(readFileSync(file("c"), "utf8")).toBe([1, 2, 3, 4, 5].map((seq) => `{"seq":${seq}}\n`).join(""));
     expect(readFileSync(file("d"), "utf8")).toBe(`{"seq":1}\n`);
     // The deltas went in as one run line, as the live writer stores them, and read back as the frames logged.
@@ -159,6 +163,39 @@ describe("transcript writer", () => {
     const read: string[] = [];
     for await (const { line } of readTranscript(file("e"), 0)) read.push(line);
     expect(read).toEqual(deltas);
+    expect(readdirSync(logDir)).toEqual([]);
+  });
+
+  test("recovery of more events than it writes at once loses and repeats none, runs crossing its batches included", async () => {
+    const root = tempDir();
+    const logDir = join(root, "log");
+    const log = new CommitLog({ dir: logDir, segmentBytes: 1 << 20 });
+    const deltas = Array.from({ length: 70_000 }, (_, i) => JSON.stringify({ event: "delta", chat_id: "e", text: `${i}`, stream_id: "1:0", turn_id: "t", seq: i + 1 }));
+    for (const [i, delta] of deltas.entries()) {
+      log.append("e", delta);
+      if (i % 1000 === 999) log.commit();
+    }
+    log.commit();
+    log.close();
+    expect(await recoverTranscripts(logDir, recoveryWriter(root), () => 0)).toBe(70_000);
+    const read: string[] = [];
+    for await (const { line } of readTranscript(join(root, "e.jsonl"), 0)) read.push(line);
+    expect(read).toEqual(deltas);
+  });
+
+  test("recovery that cannot write a transcript throws and keeps the segments; the next start recovers everything", async () => {
+    const root = tempDir();
+    const logDir = join(root, "log");
+    const log = new CommitLog({ dir: logDir, segmentBytes: 1 << 20 });
+    for (let seq = 1; seq <= 3; seq++) log.append("a", `{"seq":${seq}}`), log.append("b", `{"seq":${seq}}`);
+    log.commit();
+    log.close();
+    mkdirSync(join(root, "b.jsonl")); // a directory where b's transcript goes: its writes fail
+    await expect(recoverTranscripts(logDir, recoveryWriter(root), () => 0)).rejects.toThrow(/recovered from the commit log/);
+    expect(readdirSync(logDir)).not.toEqual([]);
+    rmSync(join(root, "b.jsonl"), { recursive: true });
+    expect(await recoverTranscripts(logDir, recoveryWriter(root), () => 0)).toBe(3); // a's three were written the first time
+    for (const chat of ["a", "b"]) expect(readFileSync(join(root, `${chat}.jsonl`), "utf8")).toBe(`{"seq":1}\n{"seq":2}\n{"seq":3}\n`);
     expect(readdirSync(logDir)).toEqual([]);
   });
 

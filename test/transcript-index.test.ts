@@ -4,7 +4,7 @@
  * read.
  */
 import { expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../src/log.ts";
 import { indexedStart, indexPath, readTranscript, TranscriptWriter } from "../src/store/transcript.ts";
@@ -184,6 +184,12 @@ test("events of a chat id published while its removal is under way go into a new
     expect(await seqsFrom(join(dir, "a.jsonl"), 1)).toEqual(Array.from({ length: 25 }, (_, i) => 501 + i));
     await w.remove("a");
   }
+  expect(readdirSync(join(dir, ".removed"))).toEqual([]);
+  // The trash directory deleted under a running writer: made again, and the chat's files still leave their paths.
+  await messages(w, ["a"], 1, 500);
+  rmSync(join(dir, ".removed"), { recursive: true });
+  await w.remove("a");
+  expect([existsSync(join(dir, "a.jsonl")), existsSync(indexPath(join(dir, "a.jsonl")))]).toEqual([false, false]);
   expect(readdirSync(join(dir, ".removed"))).toEqual([]);
   await w.close(false);
   // A process killed in the middle of a removal leaves its moved files behind: the next writer deletes them.

@@ -120,6 +120,7 @@ export class ChatStorage implements HubStorage {
   }
 }
 
+const RECOVERY_FAILED = "could not write the events recovered from the commit log into their transcripts";
 /** Recovered events are written to their transcripts every this many, so a long log is not held in memory whole. */
 const RECOVERY_BATCH_EVENTS = 65_536;
 
@@ -143,9 +144,9 @@ export async function recoverTranscripts(logDir: string, writer: TranscriptOptio
       if (stored.seq <= last.get(chatId)!) continue;
       last.set(chatId, stored.seq);
       transcript.append(chatId, stored.seq, line, stored.event);
-      if (++recovered % RECOVERY_BATCH_EVENTS === 0 && !(await transcript.flush())) break;
+      if (++recovered % RECOVERY_BATCH_EVENTS === 0 && !(await transcript.flush())) throw new Error(RECOVERY_FAILED);
     }
-    if (!(await transcript.close(true))) throw new Error("could not write the events recovered from the commit log into their transcripts");
+    if (!(await transcript.close(true))) throw new Error(RECOVERY_FAILED);
   } catch (e) {
     await transcript.close(false);
     throw e;

@@ -54,7 +54,7 @@ export function runMember(event: object, line: string): DeltaFields | undefined 
   if (!line.startsWith(DELTA_LINE) && !line.startsWith(REASONING_LINE)) return undefined;
   const e = event as Partial<DeltaFields>;
   if (e.event !== "delta" && e.event !== "reasoning_delta") return undefined;
-  if (typeof e.text !== "string" || typeof e.stream_id !== "string" || typeof e.seq !== "number") return undefined;
+  if (typeof e.text !== "string" || typeof e.chat_id !== "string" || typeof e.stream_id !== "string" || typeof e.seq !== "number") return undefined;
   if (e.turn_id !== undefined && typeof e.turn_id !== "string") return undefined;
   const order = e.turn_id === undefined ? WITHOUT_TURN : WITH_TURN;
   let i = 0;

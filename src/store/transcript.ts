@@ -22,7 +22,7 @@
  * again when reopened. A line over the size guard is refused whole and logged
  * (the hub refuses such events before they get a seq, so this is a last guard).
  */
-import { appendFileSync, closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LineSplitter } from "../line-splitter.ts";
@@ -241,7 +241,9 @@ export class TranscriptWriter {
     this.#checkedTails.delete(chatId);
     const transcript = transcriptPath(this.options.dir, chatId);
     const moved = [transcript, indexPath(transcript)].map((path) => this.#moveToTrash(path));
-    await Promise.all(moved.map((path) => path && rm(path, { force: true })));
+    // Off their paths now: deleting them is housekeeping (a failure is logged; the next start empties the trash).
+    const deleted = moved.map((path) => path && rm(path, { force: true }).catch((e: unknown) => this.options.log.warn("could not delete a removed transcript", { chat_id: chatId, error: String(e) })));
+    await Promise.all(deleted);
   }
 
   /** Renames the file into the trash directory; undefined when there is no such file. */
@@ -249,16 +251,21 @@ export class TranscriptWriter {
     const trashed = join(this.#trash, `${++this.#trashed}`);
     try {
       renameSync(path, trashed);
-      return trashed;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      if (!existsSync(path)) return undefined;
+      // The file is there, so the trash directory is not (removed while running): made again.
+      mkdirSync(this.#trash, { recursive: true, mode: 0o700 });
+      renameSync(path, trashed);
     }
+    return trashed;
   }
 
-  /** Shutdown: write everything (fsynced when `sync`), close files. True when all landed. */
+  /** Shutdown: write everything (fsynced when `sync`), close files. True when all landed; what did not is not retried. */
   async close(sync: boolean): Promise<boolean> {
     const ok = await this.flush(sync);
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     for (const chatId of [...this.#files.keys()]) this.#close(chatId);
     return ok;
   }
