@@ -17,13 +17,15 @@
  * Env: AB_SCENARIO (chats: 1 000 chats × 1 subscriber; room: 1 chat × 100 subscribers),
  * AB_DELTAS (per stream: 1 000 for chats, 20 000 for room), AB_ROUNDS (6). Each server
  * first streams once unmeasured (cold); rounds measure the steady state: server CPU per
- * delivered event (user + sys, /proc), and page faults. Loopback only; every process
+ * delivered event (user + sys, /proc), the whole machine's CPU per delivered event
+ * (/proc/stat: clients and kernel threads too, so work a variant moves out of the server,
+ * e.g. writeback from its fsync to the kernel's flusher, still counts), and page faults. Loopback only; every process
  * started here is ended here, by pid; every wait is bounded (proc.ts).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { end, median, openDriver, pinning, procUsage, type Running, startClients, startServer, startStream, type StreamSide } from "./proc.ts";
+import { end, machineCpu, median, openDriver, pinning, procUsage, type Running, startClients, startServer, startStream, type StreamSide } from "./proc.ts";
 
 const ROOM = process.env.AB_SCENARIO === "room";
 const DELTAS = Number(process.env.AB_DELTAS ?? (ROOM ? 20_000 : 1000));
@@ -40,6 +42,8 @@ interface Variant {
   driver: WebSocket | undefined;
   dataDir: string;
   cpu: number[];
+  /** The whole machine's CPU per delivered event (server, clients, kernel threads). */
+  machine: number[];
   faults: number[];
 }
 
@@ -54,7 +58,7 @@ function parse(config: string): { label: string; side: StreamSide; cwd?: string;
 /** Starts a variant into `variants` before anything of it runs, so the caller's cleanup covers a start that fails halfway. */
 async function start(config: string, variants: Variant[]): Promise<void> {
   const { label, side, cwd, flags, env } = parse(config);
-  const v: Variant = { label, side, server: undefined, clients: [], driver: undefined, dataDir: mkdtempSync(join(tmpdir(), "agentgate-ab-")), cpu: [], faults: [] };
+  const v: Variant = { label, side, server: undefined, clients: [], driver: undefined, dataDir: mkdtempSync(join(tmpdir(), "agentgate-ab-")), cpu: [], machine: [], faults: [] };
   variants.push(v);
   const { server, url } = await startServer(side, DELTAS, v.dataDir, flags, "server", { cwd, env });
   v.server = server;
@@ -66,13 +70,16 @@ async function start(config: string, variants: Variant[]): Promise<void> {
 async function stream(v: Variant, record: boolean): Promise<void> {
   const pid = v.server!.proc.pid;
   const before = procUsage(pid);
+  const machineBefore = machineCpu();
   startStream(v.side, v.driver, v.clients, DELTAS);
   const reports = await Promise.all(v.clients.map((c) => c.lines.next("stream done")));
   const after = procUsage(pid);
+  const machine = machineCpu() - machineBefore;
   const frames = reports.reduce((n, r) => n + Number(r.frames), 0);
   if (!(frames > 0)) throw new Error(`${v.label}: a stream delivered no frames`);
   if (!record) return;
   v.cpu.push(((after.cpu - before.cpu) / frames) * 1e6);
+  v.machine.push((machine / frames) * 1e6);
   v.faults.push(after.faults - before.faults);
 }
 
@@ -94,7 +101,7 @@ try {
   for (const v of variants) {
     const mid = median(v.cpu);
     const runs = v.cpu.map((x) => x.toFixed(2)).join(" ");
-    console.log(`${v.label.padEnd(12)} server CPU ${mid.toFixed(2)} µs/event (min ${Math.min(...v.cpu).toFixed(2)}; runs ${runs})  ×${(mid / base).toFixed(2)} of ${variants[0]!.label}  page faults ${Math.round(median(v.faults))}`);
+    console.log(`${v.label.padEnd(12)} server CPU ${mid.toFixed(2)} µs/event (min ${Math.min(...v.cpu).toFixed(2)}; runs ${runs})  ×${(mid / base).toFixed(2)} of ${variants[0]!.label}  machine ${median(v.machine).toFixed(2)} µs/event  page faults ${Math.round(median(v.faults))}`);
   }
 } finally {
   for (const v of variants) v.driver?.close();

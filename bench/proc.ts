@@ -100,6 +100,17 @@ export function procUsage(pid: number): ProcUsage {
 }
 
 /**
+ * CPU seconds the whole machine has been busy (user, nice, system, irq, softirq from
+ * /proc/stat; idle, iowait and a hypervisor's steal left out): what a change costs
+ * wherever it runs, e.g. writeback moved from the server's fsync to the kernel's
+ * flusher threads, which the server's own CPU would not show.
+ */
+export function machineCpu(): number {
+  const [user, nice, system, , , irq, softirq] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq!) / CLK_TCK;
+}
+
+/**
  * CPU seconds a process we started spent in JSC's JIT compiler threads (JITWorker):
  * optimizing a hot function is a one-off cost (larger for a deep chain of hot calls,
  * each optimized alone and again inlined into its callers), paid in full by a short run.
