@@ -197,3 +197,22 @@ test("events of a chat id published while its removal is under way go into a new
   new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 16, log: createLogger("error") });
   expect(readdirSync(join(dir, ".removed"))).toEqual([]);
 });
+
+test("a sync of many files the open-file cap closed reopens a few at a time, not all at once", async () => {
+  const dir = tempDir();
+  const w = new TranscriptWriter({ dir, flushMs: 1000, retryMs: 50, maxLineBytes: 4096, maxOpenFiles: 2, log: createLogger("error") });
+  const chats = Array.from({ length: 60 }, (_, i) => `c${i}`);
+  await messages(w, chats, 1, 3); // 58 of them closed again since written
+  let most = 0;
+  let syncing = true;
+  const synced = w.flush(true).finally(() => (syncing = false));
+  while (syncing) {
+    most = Math.max(most, openIn(dir, ".jsonl"));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(await synced).toBe(true);
+  expect(most).toBeGreaterThan(0);
+  expect(most).toBeLessThanOrEqual(2 + 16); // the open-file cap, plus the fsyncs in flight (SYNCS_AT_ONCE)
+  await w.close(false);
+});
+

@@ -103,6 +103,8 @@ const INDEX_FIRST_STRIDES = 4;
  * the map starts again and a reopen checks again (and indexes from its first write).
  */
 const CHECKED_TAILS_MAX = 100_000;
+/** fsyncs in flight at once (the thread pool runs a few at a time anyway). */
+const SYNCS_AT_ONCE = 16;
 /** Inside the transcripts directory (a rename must not cross file systems); no chat id starts with a dot. */
 const TRASH_DIR = ".removed";
 
@@ -352,12 +354,28 @@ export class TranscriptWriter {
     const chats = [...this.#unsynced];
     this.#unsynced.clear();
     const earlier = this.#syncInFlight ?? Promise.resolve(true);
-    const synced = Promise.all([earlier, ...chats.map((chatId) => this.#sync(chatId))]).then((oks) => oks.every(Boolean));
+    const synced = Promise.all([earlier, this.#syncAll(chats)]).then((oks) => oks.every(Boolean));
     this.#syncInFlight = synced;
     void synced.then(() => {
       if (this.#syncInFlight === synced) this.#syncInFlight = undefined;
     });
     return synced;
+  }
+
+  /**
+   * fsyncs the chats' files, SYNCS_AT_ONCE at a time: a file the open-file cap
+   * closed is reopened for its fsync, and starting them all at once held a
+   * descriptor per chat written (thousands at a retire step with thousands of
+   * streaming chats, past the process's limit). True when all succeeded.
+   */
+  async #syncAll(chats: string[]): Promise<boolean> {
+    let next = 0;
+    let ok = true;
+    const worker = async () => {
+      while (next < chats.length) ok = (await this.#sync(chats[next++]!)) && ok;
+    };
+    await Promise.all(Array.from({ length: Math.min(SYNCS_AT_ONCE, chats.length) }, worker));
+    return ok;
   }
 
   #sync(chatId: string): Promise<boolean> {
